@@ -1,0 +1,359 @@
+package softtee
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/rand"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/veraison/go-cose"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/tee"
+)
+
+// Names of the sealed objects the TEE itself keeps.
+const (
+	objAgentKey       = "keys/agent"
+	objAttestationKey = "keys/attestation"
+	objDecryptionKey  = "keys/decryption"
+	objIdentity       = "identity"
+	rootKeyFile       = "root.key"
+	lockFile          = "lock"
+)
+
+// Default SUIT identity of a software TEE. The vendor id is the RFC 9562
+// name-based (SHA-1) UUID of "softtee.teep-go.invalid" in the DNS namespace;
+// the class id is the UUID of "softtee" under the vendor id, as
+// draft-ietf-suit-manifest recommends for class ids.
+var (
+	DefaultVendorID = uuid5(uuidNamespaceDNS, "softtee.teep-go.invalid")
+	DefaultClassID  = uuid5(DefaultVendorID, "softtee")
+)
+
+var uuidNamespaceDNS = [16]byte{0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+
+func uuid5(ns [16]byte, name string) [16]byte {
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(name))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// ValidName is the syntax of a TEE name: it becomes a directory name.
+var ValidName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Options configure Open.
+type Options struct {
+	// Name of the TEE (ValidName); defaults to the directory's base name.
+	Name string
+	// AgentKey is imported on first use (so a device can be registered with
+	// a TAM in advance). A TEE that already has a different Agent key
+	// refuses to open rather than silently change identity.
+	AgentKey *cosekey.Key
+	// AgentAlg is the algorithm of a generated Agent key (default ESP256).
+	AgentAlg cose.Algorithm
+	// DecryptionKey (P-256) is imported on first use, like AgentKey; without
+	// it a fresh key-agreement key is generated.
+	DecryptionKey *cosekey.Key
+	// VendorID and ClassID replace the stored SUIT identity when set.
+	VendorID, ClassID *[16]byte
+	// FaultHook, when set, is called at each commit point of the sealed
+	// store (FaultStaged, FaultIndexWritten). Tests use it to simulate a
+	// crash between staging and commit; an error aborts the commit.
+	FaultHook func(point string) error
+}
+
+// TEE is a software TEE whose state lives in one directory.
+type TEE struct {
+	name   string
+	dir    string
+	st     *store
+	unlock func() error
+
+	agent   *cosekey.Key
+	attest  *cosekey.Key
+	decrypt *ecdh.PrivateKey
+	dkey    *cosekey.Key
+	id      tee.Identity
+}
+
+var _ tee.TEE = (*TEE)(nil)
+
+// Open opens (creating on first use) the software TEE in dir. It takes an
+// exclusive lock on dir for as long as the TEE is open, authenticates the
+// whole sealed store and fails with tee.ErrTampered or tee.ErrRollback when
+// anything on disk was changed behind its back.
+func Open(dir string, o Options) (_ *TEE, err error) {
+	name := o.Name
+	if name == "" {
+		name = filepath.Base(dir)
+	}
+	if !ValidName.MatchString(name) {
+		return nil, fmt.Errorf("softtee: invalid TEE name %q (want %s)", name, ValidName)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("softtee: %w", err)
+	}
+	unlock, err := lockDir(filepath.Join(dir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("softtee %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	root, err := loadRootKey(filepath.Join(dir, rootKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("softtee %s: %w", name, err)
+	}
+	st, err := openStore(dir, name, root, o.FaultHook)
+	if err != nil {
+		return nil, fmt.Errorf("softtee %s: %w", name, err)
+	}
+	if err := st.Verify(); err != nil {
+		return nil, fmt.Errorf("softtee %s: %w", name, err)
+	}
+	t := &TEE{name: name, dir: dir, st: st, unlock: unlock}
+	if err := t.provision(o); err != nil {
+		return nil, fmt.Errorf("softtee %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// loadRootKey reads the device root key, creating it on first use. A key
+// file others can read is refused, as ssh refuses loose private keys.
+func loadRootKey(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, ierr := os.Stat(filepath.Join(filepath.Dir(path), indexFile)); ierr == nil {
+			return nil, fmt.Errorf("%w: root key %s is missing but sealed state exists", tee.ErrTampered, path)
+		}
+		key := make([]byte, rootKeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := writeSynced(path, key); err != nil {
+			return nil, fmt.Errorf("create root key: %w", err)
+		}
+		return key, syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("root key %s has mode %04o; it must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
+	}
+	key, err := readLimited(path, rootKeySize)
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != rootKeySize {
+		return nil, fmt.Errorf("%w: root key %s is %d bytes, want %d", tee.ErrTampered, path, len(key), rootKeySize)
+	}
+	return key, nil
+}
+
+type identityRecord struct {
+	VendorID  []byte `cbor:"1,keyasint"`
+	ClassID   []byte `cbor:"2,keyasint"`
+	UEID      []byte `cbor:"3,keyasint"`
+	OEMID     []byte `cbor:"4,keyasint"`
+	HWModel   []byte `cbor:"5,keyasint"`
+	HWVersion string `cbor:"6,keyasint"`
+}
+
+// provision loads the TEE's keys and identity, creating or importing what
+// is missing, in one transaction.
+func (t *TEE) provision(o Options) error {
+	return t.st.Update(func(tx tee.Tx) error {
+		var err error
+		alg := o.AgentAlg
+		if alg == 0 {
+			alg = cosekey.AlgESP256
+		}
+		if t.agent, err = loadOrImportKey(tx, objAgentKey, "Agent", o.AgentKey, alg); err != nil {
+			return err
+		}
+		if t.attest, err = loadOrImportKey(tx, objAttestationKey, "attestation", nil, cosekey.AlgESP256); err != nil {
+			return err
+		}
+		if o.DecryptionKey != nil && o.DecryptionKey.Type() != cosekey.KeyTypeP256 {
+			return errors.New("decryption key must be a P-256 key")
+		}
+		dk, err := loadOrImportKey(tx, objDecryptionKey, "decryption", o.DecryptionKey, cosekey.AlgESP256)
+		if err != nil {
+			return err
+		}
+		t.dkey = dk
+		if t.decrypt, err = dk.ECDHPrivate(); err != nil {
+			return fmt.Errorf("decryption key: %w", err)
+		}
+		return t.loadIdentity(tx, o)
+	})
+}
+
+func loadOrImportKey(tx tee.Tx, obj, what string, imported *cosekey.Key, alg cose.Algorithm) (*cosekey.Key, error) {
+	data, err := tx.Get(obj)
+	switch {
+	case err == nil:
+		k, err := cosekey.ParseCOSEKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s key: %v", tee.ErrTampered, what, err)
+		}
+		if imported != nil && !k.PublicKey().Equal(imported.PublicKey()) {
+			return nil, fmt.Errorf("this TEE already has a different %s key (kid %x); use a fresh state directory to change it",
+				what, k.KID())
+		}
+		return k, nil
+	case !errors.Is(err, tee.ErrNotFound):
+		return nil, err
+	}
+	k := imported
+	if k == nil {
+		if k, err = cosekey.Generate(alg); err != nil {
+			return nil, err
+		}
+	} else if !k.IsPrivate() {
+		return nil, fmt.Errorf("%s key to import has no private part", what)
+	}
+	enc, err := k.MarshalCOSEKey(true)
+	if err != nil {
+		return nil, fmt.Errorf("%s key: %w", what, err)
+	}
+	if err := tx.Put(obj, enc); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (t *TEE) loadIdentity(tx tee.Tx, o Options) error {
+	var rec identityRecord
+	data, err := tx.Get(objIdentity)
+	switch {
+	case err == nil:
+		if err := cborDec.Unmarshal(data, &rec); err != nil {
+			return fmt.Errorf("%w: identity: %v", tee.ErrTampered, err)
+		}
+		if len(rec.VendorID) != 16 || len(rec.ClassID) != 16 {
+			return fmt.Errorf("%w: identity: bad vendor or class id length", tee.ErrTampered)
+		}
+	case errors.Is(err, tee.ErrNotFound):
+		ueid := make([]byte, 33)
+		ueid[0] = 0x01 // RFC 9711 §4.2.1 RAND type
+		oemid := make([]byte, 16)
+		if _, err := rand.Read(ueid[1:]); err != nil {
+			return err
+		}
+		if _, err := rand.Read(oemid); err != nil {
+			return err
+		}
+		rec = identityRecord{
+			VendorID: DefaultVendorID[:], ClassID: DefaultClassID[:],
+			UEID: ueid, OEMID: oemid, HWModel: []byte("teep-go softtee"), HWVersion: "1.0",
+		}
+	default:
+		return err
+	}
+	before := rec
+	if o.VendorID != nil {
+		rec.VendorID = o.VendorID[:]
+	}
+	if o.ClassID != nil {
+		rec.ClassID = o.ClassID[:]
+	}
+	if err != nil || !bytes.Equal(before.VendorID, rec.VendorID) || !bytes.Equal(before.ClassID, rec.ClassID) {
+		enc, err := cborEnc.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := tx.Put(objIdentity, enc); err != nil {
+			return err
+		}
+	}
+	t.id = tee.Identity{UEID: rec.UEID, OEMID: rec.OEMID, HWModel: rec.HWModel, HWVersion: rec.HWVersion}
+	copy(t.id.VendorID[:], rec.VendorID)
+	copy(t.id.ClassID[:], rec.ClassID)
+	return nil
+}
+
+// Name implements tee.TEE.
+func (t *TEE) Name() string { return t.name }
+
+// Dir is the TEE's state directory.
+func (t *TEE) Dir() string { return t.dir }
+
+// opaqueSigner hides the concrete private key type, so callers cannot reach
+// the key material through a type assertion.
+type opaqueSigner struct{ s crypto.Signer }
+
+func (o opaqueSigner) Public() crypto.PublicKey { return o.s.Public() }
+func (o opaqueSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return o.s.Sign(r, digest, opts)
+}
+
+// AgentKey implements tee.TEE.
+func (t *TEE) AgentKey() crypto.Signer { return opaqueSigner{t.agent.PrivateSigner()} }
+
+// AgentPublicKey is the public Agent key, with its algorithm, for
+// registering the device with a TAM.
+func (t *TEE) AgentPublicKey() *cosekey.Key { return t.agent.PublicKey() }
+
+// AttestationPublicKey is the public key Evidence is signed with, for a
+// Verifier's endorsements.
+func (t *TEE) AttestationPublicKey() *cosekey.Key { return t.attest.PublicKey() }
+
+type decrypter struct{ k *ecdh.PrivateKey }
+
+func (d decrypter) PublicKey() *ecdh.PublicKey { return d.k.PublicKey() }
+func (d decrypter) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
+	if peer == nil || peer.Curve() != ecdh.P256() {
+		return nil, errors.New("softtee: ECDH peer must be a P-256 key")
+	}
+	return d.k.ECDH(peer)
+}
+
+// Decrypter implements tee.TEE.
+func (t *TEE) Decrypter() tee.Decrypter { return decrypter{t.decrypt} }
+
+// DecryptionPublicKey is the public key-agreement key as a COSE key, for a
+// TAM or TC Signer that encrypts personalization data to this TEE.
+func (t *TEE) DecryptionPublicKey() *cosekey.Key { return t.dkey.PublicKey() }
+
+// Identity implements tee.TEE.
+func (t *TEE) Identity() tee.Identity { return t.id }
+
+// Storage implements tee.TEE.
+func (t *TEE) Storage() tee.Storage { return t.st }
+
+// Verify re-authenticates every sealed object on disk.
+func (t *TEE) Verify() error { return t.st.Verify() }
+
+// Evidence implements tee.TEE.
+func (t *TEE) Evidence(ctx context.Context, req tee.EvidenceRequest) (*tee.Evidence, error) {
+	return nil, errors.New("softtee: evidence not implemented yet")
+}
+
+// Close implements tee.TEE.
+func (t *TEE) Close() error {
+	if t.unlock == nil {
+		return nil
+	}
+	err := t.unlock()
+	t.unlock = nil
+	return err
+}

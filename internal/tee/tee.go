@@ -1,0 +1,109 @@
+package tee
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdh"
+	"errors"
+)
+
+// Errors every backend reports the same way, so callers can tell tampering
+// from ordinary absence with errors.Is.
+var (
+	// ErrTampered: protected state failed authentication. Whatever failed is
+	// never used; the error text says what and where.
+	ErrTampered = errors.New("tee: sealed state tampered with")
+	// ErrRollback: protected state is older than a monotonic counter says it
+	// must be (a file replaced by an earlier sealed version).
+	ErrRollback = errors.New("tee: sealed state rolled back")
+	// ErrNotFound: no such sealed object.
+	ErrNotFound = errors.New("tee: not found")
+	// ErrCounterBackwards: an attempt to move a monotonic counter down.
+	ErrCounterBackwards = errors.New("tee: monotonic counter cannot go backwards")
+	// ErrBusy: the TEE's state is held by another process.
+	ErrBusy = errors.New("tee: in use by another process")
+)
+
+// TEE is what a TEEP Agent needs from the Trusted Execution Environment it
+// runs in (RFC 9397 §4, §5). Private keys never leave it: callers get
+// signers and key-agreement operations, not key material.
+type TEE interface {
+	// Name identifies this TEE among the TEEs of one device.
+	Name() string
+
+	// AgentKey signs TEEP messages (draft-ietf-teep-protocol-26 §7).
+	AgentKey() crypto.Signer
+	// Decrypter performs ECDH with the TEE's key-agreement key, for SUIT
+	// payloads (personalization data) encrypted to this TEE.
+	Decrypter() Decrypter
+
+	// Identity is the TEE's identity: SUIT vendor/class ids and the device
+	// claims that go into Evidence.
+	Identity() Identity
+	// Evidence returns attestation Evidence for the given freshness nonce.
+	Evidence(ctx context.Context, req EvidenceRequest) (*Evidence, error)
+
+	// Sealed storage, rollback-protected with the TEE's monotonic counter.
+	Storage() Storage
+
+	// Close releases the TEE (its lock, open files).
+	Close() error
+}
+
+// Decrypter is a key-agreement key that never leaves the TEE.
+type Decrypter interface {
+	// PublicKey is the public half, for a TAM or TC Signer to encrypt to.
+	PublicKey() *ecdh.PublicKey
+	// ECDH returns the shared secret with peer (RFC 9053 ECDH-ES input).
+	ECDH(peer *ecdh.PublicKey) ([]byte, error)
+}
+
+// Identity names a TEE for SUIT conditions and attestation claims.
+type Identity struct {
+	VendorID [16]byte // SUIT vendor-id condition (RFC 9562 UUID)
+	ClassID  [16]byte // SUIT class-id condition
+	UEID     []byte   // RFC 9711 ueid (RAND type, 0x01 + 32 bytes)
+	OEMID    []byte   // RFC 9711 oemid (16 random bytes or 3-byte OUI)
+	HWModel  []byte   // RFC 9711 hwmodel
+	HWVersion string  // RFC 9711 hwversion
+}
+
+// EvidenceRequest says what the Evidence must bind.
+type EvidenceRequest struct {
+	Nonce []byte // eat_nonce: the QueryRequest challenge, or token in the passport model
+	// Claims the Agent adds (e.g. manifests of installed components); the
+	// backend adds its own hardware claims.
+	Extra map[int64]any
+}
+
+// Evidence is an attestation payload and its media type.
+type Evidence struct {
+	Format  string // attestation-payload-format; "" means the TEEP EAT profile
+	Payload []byte
+}
+
+// Storage is sealed, rollback-protected storage with atomic multi-object
+// transactions. Objects are named by slash-separated strings.
+type Storage interface {
+	// Get returns a sealed object's plaintext (ErrNotFound, ErrTampered).
+	Get(name string) ([]byte, error)
+	// List returns the names under prefix, sorted.
+	List(prefix string) []string
+	// Counter reads a named monotonic counter (0 if never set).
+	Counter(name string) uint64
+	// Update runs fn in a transaction: all of its writes become visible
+	// together, or none do, even across a crash.
+	Update(fn func(Tx) error) error
+}
+
+// Tx is one storage transaction.
+type Tx interface {
+	Get(name string) ([]byte, error)
+	List(prefix string) []string
+	Put(name string, data []byte) error
+	Delete(name string) error
+	Counter(name string) uint64
+	// SetCounter raises a monotonic counter; lower values fail with
+	// ErrCounterBackwards.
+	SetCounter(name string, v uint64) error
+}
