@@ -60,12 +60,12 @@ type Decrypter interface {
 
 // Identity names a TEE for SUIT conditions and attestation claims.
 type Identity struct {
-	VendorID [16]byte // SUIT vendor-id condition (RFC 9562 UUID)
-	ClassID  [16]byte // SUIT class-id condition
-	UEID     []byte   // RFC 9711 ueid (RAND type, 0x01 + 32 bytes)
-	OEMID    []byte   // RFC 9711 oemid (16 random bytes or 3-byte OUI)
-	HWModel  []byte   // RFC 9711 hwmodel
-	HWVersion string  // RFC 9711 hwversion
+	VendorID  [16]byte // SUIT vendor-id condition (RFC 9562 UUID)
+	ClassID   [16]byte // SUIT class-id condition
+	UEID      []byte   // RFC 9711 ueid (RAND type, 0x01 + 32 bytes)
+	OEMID     []byte   // RFC 9711 oemid (16 random bytes or 3-byte OUI)
+	HWModel   []byte   // RFC 9711 hwmodel
+	HWVersion string   // RFC 9711 hwversion
 }
 
 // EvidenceRequest says what the Evidence must bind.
