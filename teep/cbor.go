@@ -1,0 +1,559 @@
+package teep
+
+// A small strict CBOR (RFC 8949) reader and writer for the fixed TEEP shapes.
+// Walking the bytes ourselves keeps the option order (needed to reproduce the
+// Appendix D vectors), lets every error name the byte offset, and costs no
+// reflection. Rules enforced everywhere: definite lengths only, well-formed
+// heads, valid UTF-8 text, no duplicate map keys, bounded nesting and sizes.
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sort"
+	"unicode/utf8"
+)
+
+const (
+	majUint  = 0
+	majNint  = 1
+	majBytes = 2
+	majText  = 3
+	majArray = 4
+	majMap   = 5
+	majTag   = 6
+	majOther = 7
+)
+
+var majorNames = [...]string{"unsigned integer", "negative integer", "byte string", "text string", "array", "map", "tag", "simple value or float"}
+
+type reader struct {
+	data  []byte
+	off   int
+	depth int // remaining nesting allowance for skip
+}
+
+// cborErr is a decoding error at a byte offset; the decoder adds the path.
+type cborErr struct {
+	off   int
+	msg   string
+	class error
+}
+
+func (e *cborErr) Error() string { return fmt.Sprintf("%s (at byte %d)", e.msg, e.off) }
+func (e *cborErr) Unwrap() error { return e.class }
+
+func (r *reader) fail(off int, class error, format string, a ...any) error {
+	return &cborErr{off: off, msg: fmt.Sprintf(format, a...), class: class}
+}
+
+func (r *reader) done() bool { return r.off >= len(r.data) }
+
+// peek returns the major type of the next item without consuming it.
+func (r *reader) peek() (byte, error) {
+	if r.off >= len(r.data) {
+		return 0, r.fail(r.off, ErrMalformed, "unexpected end of input")
+	}
+	return r.data[r.off] >> 5, nil
+}
+
+// head reads an item head. For major types 2-5 it rejects indefinite lengths;
+// for major 7 it returns the additional info in ai.
+func (r *reader) head() (major byte, ai byte, arg uint64, err error) {
+	start := r.off
+	if r.off >= len(r.data) {
+		return 0, 0, 0, r.fail(start, ErrMalformed, "unexpected end of input")
+	}
+	b := r.data[r.off]
+	r.off++
+	major, ai = b>>5, b&0x1f
+	switch {
+	case ai < 24:
+		arg = uint64(ai)
+	case ai <= 27:
+		n := 1 << (ai - 24)
+		if len(r.data)-r.off < n {
+			return 0, 0, 0, r.fail(start, ErrMalformed, "truncated %s head", majorNames[major])
+		}
+		for _, c := range r.data[r.off : r.off+n] {
+			arg = arg<<8 | uint64(c)
+		}
+		r.off += n
+		if major == majOther && ai == 24 && arg < 32 {
+			return 0, 0, 0, r.fail(start, ErrMalformed, "simple value %d in two-byte form", arg)
+		}
+	case ai == 31:
+		if major == majOther {
+			return 0, 0, 0, r.fail(start, ErrMalformed, "unexpected break")
+		}
+		if major >= majBytes && major <= majMap {
+			return 0, 0, 0, r.fail(start, ErrMalformed, "indefinite-length %s", majorNames[major])
+		}
+		return 0, 0, 0, r.fail(start, ErrMalformed, "reserved additional information 31 for %s", majorNames[major])
+	default:
+		return 0, 0, 0, r.fail(start, ErrMalformed, "reserved additional information %d", ai)
+	}
+	return major, ai, arg, nil
+}
+
+func (r *reader) expect(want byte) (uint64, error) {
+	start := r.off
+	major, _, arg, err := r.head()
+	if err != nil {
+		return 0, err
+	}
+	if major != want {
+		r.off = start
+		return 0, r.fail(start, ErrMalformed, "want %s, got %s", majorNames[want], majorNames[major])
+	}
+	return arg, nil
+}
+
+func (r *reader) uint() (uint64, error) { return r.expect(majUint) }
+
+func (r *reader) uint32() (uint32, error) {
+	start := r.off
+	v, err := r.uint()
+	if err != nil {
+		return 0, err
+	}
+	if v > math.MaxUint32 {
+		return 0, r.fail(start, ErrMalformed, "%d does not fit uint .size 4", v)
+	}
+	return uint32(v), nil
+}
+
+func (r *reader) int() (int64, error) {
+	start := r.off
+	major, _, arg, err := r.head()
+	if err != nil {
+		return 0, err
+	}
+	switch major {
+	case majUint:
+		if arg > math.MaxInt64 {
+			return 0, r.fail(start, ErrMalformed, "integer %d out of range", arg)
+		}
+		return int64(arg), nil
+	case majNint:
+		if arg > math.MaxInt64 {
+			return 0, r.fail(start, ErrMalformed, "integer -1-%d out of range", arg)
+		}
+		return -1 - int64(arg), nil
+	}
+	r.off = start
+	return 0, r.fail(start, ErrMalformed, "want integer, got %s", majorNames[major])
+}
+
+// bytes reads a byte string of at most max bytes. The result aliases the
+// reader's buffer (Decode works on its own copy of the input).
+func (r *reader) bytes(max int, what string) ([]byte, error) {
+	start := r.off
+	n, err := r.expect(majBytes)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(len(r.data)-r.off) {
+		return nil, r.fail(start, ErrMalformed, "byte string of %d bytes runs past the end", n)
+	}
+	if n > uint64(max) {
+		return nil, r.fail(start, ErrLimit, "%s of %d bytes exceeds the limit of %d", what, n, max)
+	}
+	b := r.data[r.off : r.off+int(n) : r.off+int(n)]
+	r.off += int(n)
+	return b, nil
+}
+
+func (r *reader) text(max int, what string) (string, error) {
+	start := r.off
+	n, err := r.expect(majText)
+	if err != nil {
+		return "", err
+	}
+	if n > uint64(len(r.data)-r.off) {
+		return "", r.fail(start, ErrMalformed, "text string of %d bytes runs past the end", n)
+	}
+	if n > uint64(max) {
+		return "", r.fail(start, ErrLimit, "%s of %d bytes exceeds the limit of %d", what, n, max)
+	}
+	b := r.data[r.off : r.off+int(n)]
+	if !utf8.Valid(b) {
+		return "", r.fail(start, ErrMalformed, "text string is not valid UTF-8")
+	}
+	r.off += int(n)
+	return string(b), nil
+}
+
+func (r *reader) bool() (bool, error) {
+	if r.off < len(r.data) {
+		switch r.data[r.off] {
+		case 0xf4:
+			r.off++
+			return false, nil
+		case 0xf5:
+			r.off++
+			return true, nil
+		}
+	}
+	m, err := r.peek()
+	if err != nil {
+		return false, err
+	}
+	return false, r.fail(r.off, ErrMalformed, "want bool, got %s", majorNames[m])
+}
+
+// array reads an array head with at most max elements.
+func (r *reader) array(max int, what string) (int, error) {
+	start := r.off
+	n, err := r.expect(majArray)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(len(r.data)-r.off) {
+		return 0, r.fail(start, ErrMalformed, "array of %d elements runs past the end", n)
+	}
+	if n > uint64(max) {
+		return 0, r.fail(start, ErrLimit, "%s has %d elements, limit %d", what, n, max)
+	}
+	return int(n), nil
+}
+
+func (r *reader) mapHead(max int, what string) (int, error) {
+	start := r.off
+	n, err := r.expect(majMap)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(len(r.data)-r.off)/2 {
+		return 0, r.fail(start, ErrMalformed, "map of %d pairs runs past the end", n)
+	}
+	if n > uint64(max) {
+		return 0, r.fail(start, ErrLimit, "%s has %d entries, limit %d", what, n, max)
+	}
+	return int(n), nil
+}
+
+// skip consumes one complete data item of any kind, checking it as strictly
+// as the known parts (well-formed, definite, UTF-8, unique map keys) with at
+// most depth levels of nesting and maxItems elements per container, and
+// returns its encoding.
+func (r *reader) skip(depth, maxItems int) ([]byte, error) {
+	start := r.off
+	if err := r.skipItem(depth, maxItems); err != nil {
+		return nil, err
+	}
+	return r.data[start:r.off:r.off], nil
+}
+
+func (r *reader) skipItem(depth, maxItems int) error {
+	start := r.off
+	major, ai, arg, err := r.head()
+	if err != nil {
+		return err
+	}
+	switch major {
+	case majUint, majNint:
+		return nil
+	case majBytes, majText:
+		if arg > uint64(len(r.data)-r.off) {
+			return r.fail(start, ErrMalformed, "%s of %d bytes runs past the end", majorNames[major], arg)
+		}
+		if major == majText && !utf8.Valid(r.data[r.off:r.off+int(arg)]) {
+			return r.fail(start, ErrMalformed, "text string is not valid UTF-8")
+		}
+		r.off += int(arg)
+		return nil
+	case majOther:
+		_ = ai
+		return nil
+	}
+	if depth <= 0 {
+		return r.fail(start, ErrLimit, "nesting deeper than the limit")
+	}
+	switch major {
+	case majTag:
+		return r.skipItem(depth-1, maxItems)
+	case majArray:
+		if arg > uint64(len(r.data)-r.off) {
+			return r.fail(start, ErrMalformed, "array of %d elements runs past the end", arg)
+		}
+		if arg > uint64(maxItems) {
+			return r.fail(start, ErrLimit, "array of %d elements exceeds the limit of %d", arg, maxItems)
+		}
+		for i := uint64(0); i < arg; i++ {
+			if err := r.skipItem(depth-1, maxItems); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// map
+	if arg > uint64(len(r.data)-r.off)/2 {
+		return r.fail(start, ErrMalformed, "map of %d pairs runs past the end", arg)
+	}
+	if arg > uint64(maxItems) {
+		return r.fail(start, ErrLimit, "map of %d pairs exceeds the limit of %d", arg, maxItems)
+	}
+	var seen keySet
+	for i := uint64(0); i < arg; i++ {
+		kstart := r.off
+		if err := r.skipItem(depth-1, maxItems); err != nil {
+			return err
+		}
+		if !seen.add(keyIdentity(r.data[kstart:r.off])) {
+			return r.fail(kstart, ErrMalformed, "duplicate map key %x", r.data[kstart:r.off])
+		}
+		if err := r.skipItem(depth-1, maxItems); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyIdentity normalises the encoding of a map key so that duplicates are
+// found even when one copy uses a longer head than needed: integers become
+// their preferred encoding, strings their preferred head plus content.
+func keyIdentity(enc []byte) string {
+	r := reader{data: enc}
+	major, _, arg, err := r.head()
+	if err != nil {
+		return string(enc)
+	}
+	switch major {
+	case majUint, majNint:
+		return string(appendHead(nil, major, arg))
+	case majBytes, majText:
+		return string(appendHead(nil, major, arg)) + string(enc[r.off:])
+	}
+	return string(enc)
+}
+
+// keySet is a small set of encoded keys; linear below 16 entries.
+type keySet struct {
+	list []string
+	m    map[string]struct{}
+}
+
+func (s *keySet) add(k string) bool {
+	if s.m != nil {
+		if _, ok := s.m[k]; ok {
+			return false
+		}
+		s.m[k] = struct{}{}
+		return true
+	}
+	for _, x := range s.list {
+		if x == k {
+			return false
+		}
+	}
+	s.list = append(s.list, k)
+	if len(s.list) > 16 {
+		s.m = make(map[string]struct{}, 2*len(s.list))
+		for _, x := range s.list {
+			s.m[x] = struct{}{}
+		}
+		s.list = nil
+	}
+	return true
+}
+
+// wellFormed checks that b is exactly one strict CBOR item.
+func wellFormed(b []byte, depth, maxItems int) error {
+	r := reader{data: b}
+	if err := r.skipItem(depth, maxItems); err != nil {
+		return err
+	}
+	if !r.done() {
+		return r.fail(r.off, ErrMalformed, "%d trailing bytes after the data item", len(b)-r.off)
+	}
+	return nil
+}
+
+// ---- writer ----
+
+func appendHead(b []byte, major byte, arg uint64) []byte {
+	m := major << 5
+	switch {
+	case arg < 24:
+		return append(b, m|byte(arg))
+	case arg <= math.MaxUint8:
+		return append(b, m|24, byte(arg))
+	case arg <= math.MaxUint16:
+		return append(b, m|25, byte(arg>>8), byte(arg))
+	case arg <= math.MaxUint32:
+		return append(b, m|26, byte(arg>>24), byte(arg>>16), byte(arg>>8), byte(arg))
+	}
+	return append(b, m|27, byte(arg>>56), byte(arg>>48), byte(arg>>40), byte(arg>>32),
+		byte(arg>>24), byte(arg>>16), byte(arg>>8), byte(arg))
+}
+
+func appendUint(b []byte, v uint64) []byte { return appendHead(b, majUint, v) }
+
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return appendHead(b, majNint, uint64(-1-v))
+	}
+	return appendHead(b, majUint, uint64(v))
+}
+
+func appendBytes(b, v []byte) []byte {
+	return append(appendHead(b, majBytes, uint64(len(v))), v...)
+}
+
+func appendText(b []byte, v string) []byte {
+	return append(appendHead(b, majText, uint64(len(v))), v...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xf5)
+	}
+	return append(b, 0xf4)
+}
+
+// appendCanonical appends item (one well-formed CBOR item) in RFC 8949 §4.2.1
+// core deterministic form: preferred heads, shortest exact floats, map
+// entries sorted by their encoded keys.
+func appendCanonical(b, item []byte) ([]byte, error) {
+	r := reader{data: item}
+	b, err := r.canonical(b)
+	if err != nil {
+		return nil, err
+	}
+	if !r.done() {
+		return nil, r.fail(r.off, ErrMalformed, "trailing bytes after the data item")
+	}
+	return b, nil
+}
+
+func (r *reader) canonical(b []byte) ([]byte, error) {
+	start := r.off
+	major, ai, arg, err := r.head()
+	if err != nil {
+		return nil, err
+	}
+	switch major {
+	case majUint, majNint:
+		return appendHead(b, major, arg), nil
+	case majBytes, majText:
+		if arg > uint64(len(r.data)-r.off) {
+			return nil, r.fail(start, ErrMalformed, "string runs past the end")
+		}
+		b = appendHead(b, major, arg)
+		b = append(b, r.data[r.off:r.off+int(arg)]...)
+		r.off += int(arg)
+		return b, nil
+	case majTag:
+		return r.canonical(appendHead(b, majTag, arg))
+	case majArray:
+		b = appendHead(b, majArray, arg)
+		for i := uint64(0); i < arg; i++ {
+			if b, err = r.canonical(b); err != nil {
+				return nil, err
+			}
+		}
+		return b, nil
+	case majMap:
+		type entry struct{ k, kv []byte }
+		entries := make([]entry, 0, min(arg, uint64(len(r.data))))
+		for i := uint64(0); i < arg; i++ {
+			k, err := r.canonical(nil)
+			if err != nil {
+				return nil, err
+			}
+			kv, err := r.canonical(k)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, entry{k: kv[:len(k)], kv: kv})
+		}
+		sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].k, entries[j].k) < 0 })
+		b = appendHead(b, majMap, arg)
+		for _, e := range entries {
+			b = append(b, e.kv...)
+		}
+		return b, nil
+	}
+	// major 7
+	switch ai {
+	case 25:
+		return appendFloat(b, float64(halfToFloat32(uint16(arg)))), nil
+	case 26:
+		return appendFloat(b, float64(math.Float32frombits(uint32(arg)))), nil
+	case 27:
+		return appendFloat(b, math.Float64frombits(arg)), nil
+	}
+	if ai == 24 {
+		return append(b, 0xf8, byte(arg)), nil
+	}
+	return append(b, 0xe0|ai), nil
+}
+
+// appendFloat writes f in the shortest of half, single, double precision that
+// represents it exactly (NaN as the canonical half-precision 0xf97e00).
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) {
+		return append(b, 0xf9, 0x7e, 0x00)
+	}
+	if f32 := float32(f); float64(f32) == f {
+		if h, ok := float32ToHalf(f32); ok {
+			return append(b, 0xf9, byte(h>>8), byte(h))
+		}
+		bits := math.Float32bits(f32)
+		return append(b, 0xfa, byte(bits>>24), byte(bits>>16), byte(bits>>8), byte(bits))
+	}
+	bits := math.Float64bits(f)
+	return append(b, 0xfb, byte(bits>>56), byte(bits>>48), byte(bits>>40), byte(bits>>32),
+		byte(bits>>24), byte(bits>>16), byte(bits>>8), byte(bits))
+}
+
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := int(h>>10) & 0x1f
+	mant := uint32(h & 0x3ff)
+	switch {
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0:
+		// subnormal: mant * 2^-24
+		f := float32(mant) / (1 << 24)
+		if sign != 0 {
+			f = -f
+		}
+		return f
+	}
+	return math.Float32frombits(sign | uint32(exp-15+127)<<23 | mant<<13)
+}
+
+// float32ToHalf converts f exactly, or reports false when half precision
+// cannot hold it.
+func float32ToHalf(f float32) (uint16, bool) {
+	bits := math.Float32bits(f)
+	sign := uint16(bits>>16) & 0x8000
+	exp := int(bits>>23) & 0xff
+	mant := bits & 0x7fffff
+	switch {
+	case exp == 0xff: // Inf (NaN handled by the caller)
+		return sign | 0x7c00, mant == 0
+	case exp == 0 && mant == 0:
+		return sign, true
+	}
+	e := exp - 127
+	switch {
+	case e >= -14 && e <= 15:
+		if mant&0x1fff != 0 {
+			return 0, false
+		}
+		return sign | uint16(e+15)<<10 | uint16(mant>>13), true
+	case e >= -24 && e < -14:
+		// subnormal half: value = m * 2^-24 with m < 1024
+		full := mant | 0x800000 // 24-bit significand, value = full * 2^(e-23)
+		shift := uint(-e - 1)   // to scale 2^(e-23) to 2^-24: shift right by (-24)-(e-23) = -e-1
+		if full&(1<<shift-1) != 0 {
+			return 0, false
+		}
+		return sign | uint16(full>>shift), true
+	}
+	return 0, false
+}
