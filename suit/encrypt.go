@@ -32,14 +32,14 @@ const (
 	AlgA192CTR          int64 = -65533
 	AlgA256CTR          int64 = -65532
 
-	AlgA128KW          int64 = -3
-	AlgA192KW          int64 = -4
-	AlgA256KW          int64 = -5
-	AlgECDHESA128KW    int64 = -29
-	AlgECDHESA192KW    int64 = -30
-	AlgECDHESA256KW    int64 = -31
-	tagCOSEEncrypt           = 96
-	payloadEncryptionContext = "SUIT Payload Encryption"
+	AlgA128KW                int64 = -3
+	AlgA192KW                int64 = -4
+	AlgA256KW                int64 = -5
+	AlgECDHESA128KW          int64 = -29
+	AlgECDHESA192KW          int64 = -30
+	AlgECDHESA256KW          int64 = -31
+	tagCOSEEncrypt                 = 96
+	payloadEncryptionContext       = "SUIT Payload Encryption"
 )
 
 // EncryptionAlgName names a content or key-wrap algorithm.
@@ -455,7 +455,7 @@ func newAEAD(alg int64, key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// encStructure is Enc_structure = ["Encrypt", protected, external_aad h''].
+// encStructure is Enc_structure = ["Encrypt", protected, external_aad h”].
 func encStructure(protected []byte) []byte {
 	b := appendArrayHead(nil, 3)
 	b = appendText(b, "Encrypt")
