@@ -397,7 +397,7 @@ func (b AuthBlock) verify(payload []byte, keys []*cosekey.Key, macKeys []MACKey)
 }
 
 // computeMAC returns the tag over MAC_structure = [context, protected,
-// external_aad h”, payload] (RFC 9052 §6.3).
+// external_aad (empty bstr), payload] (RFC 9052 §6.3).
 func (b AuthBlock) computeMAC(payload, key []byte) ([]byte, error) {
 	newHash, _ := macHash(b.mac.alg)
 	if newHash == nil {

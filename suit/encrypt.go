@@ -455,7 +455,7 @@ func newAEAD(alg int64, key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// encStructure is Enc_structure = ["Encrypt", protected, external_aad h”].
+// encStructure is Enc_structure = ["Encrypt", protected, external_aad (empty bstr)].
 func encStructure(protected []byte) []byte {
 	b := appendArrayHead(nil, 3)
 	b = appendText(b, "Encrypt")
