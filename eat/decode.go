@@ -1,0 +1,561 @@
+package eat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/cosekey"
+	"github.com/veraison/go-cose"
+)
+
+// Limits bound what the decoder accepts. The defaults fit any realistic TEEP
+// Evidence or Attestation Result with room to spare.
+type Limits struct {
+	MaxTokenSize   int // bytes of a whole token
+	MaxDepth       int // CBOR nesting levels
+	MaxItems       int // CBOR data items in one token
+	MaxClaims      int // entries in one claims-set (and in sueids, submods, cnf)
+	MaxSubmodDepth int // claims-sets nested through submods
+	MaxEntries     int // entries in manifests, measurements, and nonce arrays
+	MaxText        int // bytes of a text claim (iss, swname, URIs, ...)
+	MaxBody        int // bytes of one manifest / measurement / nested token
+}
+
+// DefaultLimits are used when ParseOptions.Limits is nil.
+var DefaultLimits = Limits{
+	MaxTokenSize:   64 << 10,
+	MaxDepth:       16,
+	MaxItems:       4096,
+	MaxClaims:      128,
+	MaxSubmodDepth: 4,
+	MaxEntries:     64,
+	MaxText:        2048,
+	MaxBody:        32 << 10,
+}
+
+// ParseOptions adjust decoding. The zero value is strict RFC 9711 decoding
+// with DefaultLimits and every signature algorithm cosekey accepts.
+type ParseOptions struct {
+	Limits *Limits
+
+	// Algorithms restricts the COSE algorithms Token.Verify accepts; nil means
+	// cosekey.AcceptedAlgorithms (ESP256, Ed25519 and their legacy ids).
+	Algorithms []cose.Algorithm
+
+	// LenientUnsafe accepts encodings seen in draft examples and early
+	// implementations that RFC 9711 does not allow, and lists each in
+	// Claims.Deviations: manifest / measurement bodies that are not byte or
+	// text strings (draft-ietf-teep-protocol-26 Appendix D.2 writes the
+	// SUIT_Reference map bare), UEIDs whose length does not fit their type
+	// (D.2's 16-byte RAND UEID), and hwversion / swversion as a byte string
+	// (libteep). Encoding-level strictness (definite lengths, preferred
+	// serialization, no duplicate keys, limits) is never relaxed.
+	LenientUnsafe bool
+}
+
+func (o *ParseOptions) limits() *Limits {
+	if o == nil || o.Limits == nil {
+		return &DefaultLimits
+	}
+	return o.Limits
+}
+
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("eat: malformed")
+
+// DecodeError says what is wrong and at which byte offset of the claims-set
+// (or, for token framing, of the token).
+type DecodeError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *DecodeError) Error() string { return fmt.Sprintf("eat: offset %d: %s", e.Offset, e.Msg) }
+
+func (e *DecodeError) Unwrap() error { return ErrMalformed }
+
+// DecodeClaims decodes an encoded claims-set (the payload of a CWT).
+func DecodeClaims(b []byte, o ParseOptions) (*Claims, error) {
+	lim := o.limits()
+	if len(b) > lim.MaxTokenSize {
+		return nil, &DecodeError{Msg: fmt.Sprintf("claims-set of %d bytes exceeds the limit of %d", len(b), lim.MaxTokenSize)}
+	}
+	if err := wellFormed(b, lim, 0); err != nil {
+		return nil, err
+	}
+	d := &decoder{r: reader{b: b}, lim: lim, lenient: o.LenientUnsafe}
+	c, err := d.claimsSet(0, "")
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// UnmarshalCBOR decodes with default, strict options.
+func (c *Claims) UnmarshalCBOR(b []byte) error {
+	d, err := DecodeClaims(b, ParseOptions{})
+	if err != nil {
+		return err
+	}
+	*c = *d
+	return nil
+}
+
+type decoder struct {
+	r       reader
+	lim     *Limits
+	lenient bool
+	devs    *[]string
+}
+
+func (d *decoder) deviate(format string, a ...any) {
+	*d.devs = append(*d.devs, fmt.Sprintf(format, a...))
+}
+
+// claimsSet decodes one claims map; path names the enclosing submodule in
+// messages ("" at the top).
+func (d *decoder) claimsSet(level int, path string) (*Claims, error) {
+	r := &d.r
+	where := "claims-set"
+	if path != "" {
+		where = "submodule " + path
+	}
+	n, err := r.mapHead(where, d.lim.MaxClaims)
+	if err != nil {
+		return nil, err
+	}
+	c := &Claims{}
+	if level == 0 {
+		d.devs = &c.Deviations
+	}
+	seen := make(map[int64]bool, n)
+	for i := 0; i < n; i++ {
+		keyOff := r.off
+		if r.peekMajor() == majorText {
+			name, _ := r.text("claim label", d.lim.MaxText)
+			return nil, r.errf(keyOff, "%s: text claim label %q: CBOR tokens of the TEEP profile use integer labels only", where, name)
+		}
+		key, err := r.int(where + " claim label")
+		if err != nil {
+			return nil, err
+		}
+		if seen[key] {
+			return nil, r.errf(keyOff, "%s: duplicate claim %s", where, claimLabel(key))
+		}
+		seen[key] = true
+		what := claimLabel(key)
+		if path != "" {
+			what = path + "/" + what
+		}
+		if err := d.claim(c, key, what, level, path); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (d *decoder) claim(c *Claims, key int64, what string, level int, path string) error {
+	r := &d.r
+	lim := d.lim
+	var err error
+	switch key {
+	case ClaimIss:
+		c.Issuer, err = r.text(what, lim.MaxText)
+	case ClaimSub:
+		c.Subject, err = r.text(what, lim.MaxText)
+	case ClaimAud:
+		c.Audience, err = r.text(what, lim.MaxText)
+	case ClaimExp, ClaimNbf, ClaimIat:
+		t, e := r.numericDate(what)
+		if e != nil {
+			return e
+		}
+		switch key {
+		case ClaimExp:
+			c.Expiry = &t
+		case ClaimNbf:
+			c.NotBefore = &t
+		default:
+			c.IssuedAt = &t
+		}
+	case ClaimCti:
+		c.CWTID, err = r.bytes(what, 0, lim.MaxText)
+	case ClaimCnf:
+		c.CNF, err = d.confirmation(what)
+	case ClaimNonce:
+		if r.peekMajor() == majorArray {
+			var n int
+			if n, err = r.array(what, 1, lim.MaxEntries); err != nil {
+				return err
+			}
+			c.Nonces = make([][]byte, n)
+			for i := range c.Nonces {
+				if c.Nonces[i], err = r.bytes(fmt.Sprintf("%s[%d]", what, i), 8, 64); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		c.Nonce, err = r.bytes(what, 8, 64)
+	case ClaimUEID:
+		off := r.off
+		if c.UEID, err = r.bytes(what, 7, 33); err != nil {
+			return err
+		}
+		if msg := checkUEID(c.UEID); msg != "" {
+			if !d.lenient {
+				return r.errf(off, "%s: %s", what, msg)
+			}
+			d.deviate("%s: %s", what, msg)
+		}
+	case ClaimSUEIDs:
+		var n int
+		if n, err = r.mapHead(what, lim.MaxClaims); err != nil {
+			return err
+		}
+		if n == 0 {
+			return r.errf(r.off-1, "%s: empty map", what)
+		}
+		c.SUEIDs = make(map[string][]byte, n)
+		for i := 0; i < n; i++ {
+			off := r.off
+			name, err := r.text(what+" name", lim.MaxText)
+			if err != nil {
+				return err
+			}
+			if _, dup := c.SUEIDs[name]; dup {
+				return r.errf(off, "%s: duplicate name %q", what, name)
+			}
+			if c.SUEIDs[name], err = r.bytes(what+" "+name, 7, 33); err != nil {
+				return err
+			}
+		}
+	case ClaimOEMID:
+		off := r.off
+		switch r.peekMajor() {
+		case majorUint:
+			var pen uint64
+			pen, err = r.uint(what)
+			c.OEMID = &OEMID{PEN: pen}
+		case majorBytes:
+			var b []byte
+			if b, err = r.bytes(what, 3, 16); err != nil {
+				return err
+			}
+			if len(b) != 3 && len(b) != 16 {
+				return r.errf(off, "%s: %d bytes, want 3 (IEEE OUI) or 16 (random)", what, len(b))
+			}
+			c.OEMID = &OEMID{Bytes: b}
+		default:
+			return r.errf(off, "%s: want a Private Enterprise Number or a byte string, got %s", what, majorNames[r.peekMajor()])
+		}
+	case ClaimHWModel:
+		c.HWModel, err = r.bytes(what, 1, 32)
+	case ClaimHWVersion:
+		c.HWVersion, err = d.version(what)
+	case ClaimUptime:
+		var v uint64
+		v, err = r.uint(what)
+		c.Uptime = &v
+	case ClaimOEMBoot:
+		var v bool
+		v, err = r.bool(what)
+		c.OEMBoot = &v
+	case ClaimDbgStat:
+		off := r.off
+		var v uint64
+		if v, err = r.uint(what); err != nil {
+			return err
+		}
+		if v > uint64(DebugDisabledFullyAndPermanently) {
+			return r.errf(off, "%s: unknown debug status %d", what, v)
+		}
+		ds := DebugStatus(v)
+		c.DbgStat = &ds
+	case ClaimProfile:
+		off := r.off
+		switch r.peekMajor() {
+		case majorText:
+			if c.Profile, err = r.text(what, lim.MaxText); err == nil && c.Profile == "" {
+				return r.errf(off, "%s: empty URI", what)
+			}
+		case majorBytes:
+			c.ProfileOID, err = r.bytes(what, 1, lim.MaxText)
+		default:
+			return r.errf(off, "%s: want a URI or an OID, got %s", what, majorNames[r.peekMajor()])
+		}
+	case ClaimSubmods:
+		c.Submods, err = d.submods(what, level, path)
+	case ClaimBootCount:
+		var v uint64
+		v, err = r.uint(what)
+		c.BootCount = &v
+	case ClaimBootSeed:
+		c.BootSeed, err = r.bytes(what, 32, 64)
+	case ClaimSWName:
+		c.SWName, err = r.text(what, lim.MaxText)
+	case ClaimSWVersion:
+		c.SWVersion, err = d.version(what)
+	case ClaimManifests:
+		c.Manifests, err = d.manifests(what)
+	case ClaimMeasurements:
+		c.Measurements, err = d.manifests(what)
+	case ClaimIntUse:
+		off := r.off
+		var v int64
+		if v, err = r.int(what); err != nil {
+			return err
+		}
+		if v < int64(IntUseGeneric) || v > int64(IntUseProofOfPossession) {
+			return r.errf(off, "%s: unknown intended use %d", what, v)
+		}
+		iu := IntendedUse(v)
+		c.IntUse = &iu
+	case ClaimEARStatus:
+		off := r.off
+		var v int64
+		if v, err = r.int(what); err != nil {
+			return err
+		}
+		if v < -128 || v > 127 {
+			return r.errf(off, "%s: trust tier %d outside -128..127", what, v)
+		}
+		t := TrustTier(v)
+		c.EARStatus = &t
+	case ClaimEARPolicyID:
+		c.EARPolicyID, err = r.text(what, lim.MaxText)
+	default:
+		if c.Unknown == nil {
+			c.Unknown = make(map[int64]cbor.RawMessage)
+		}
+		c.Unknown[key] = bytes.Clone(r.raw())
+	}
+	return err
+}
+
+// checkUEID applies the per-type lengths of RFC 9711 §4.2.1.
+func checkUEID(u []byte) string {
+	switch u[0] {
+	case 0x01:
+		if n := len(u) - 1; n != 16 && n != 24 && n != 32 {
+			return fmt.Sprintf("RAND UEID with %d random bytes, want 16, 24 or 32 (RFC 9711 §4.2.1)", n)
+		}
+	case 0x02:
+		if n := len(u) - 1; n != 6 && n != 8 {
+			return fmt.Sprintf("EUI UEID with %d bytes, want 6 or 8 (RFC 9711 §4.2.1)", n)
+		}
+	case 0x03:
+		if n := len(u) - 1; n != 14 {
+			return fmt.Sprintf("IMEI UEID with %d bytes, want 14 (RFC 9711 §4.2.1)", n)
+		}
+	default:
+		return fmt.Sprintf("unknown UEID type 0x%02x (want 0x01 RAND, 0x02 EUI or 0x03 IMEI)", u[0])
+	}
+	return ""
+}
+
+func (d *decoder) version(what string) (*Version, error) {
+	r := &d.r
+	if d.lenient && r.peekMajor() == majorBytes {
+		off := r.off
+		b, err := r.bytes(what, 1, d.lim.MaxText)
+		if err != nil {
+			return nil, err
+		}
+		if !utf8.Valid(b) {
+			return nil, r.errf(off, "%s: byte-string version is not UTF-8 text", what)
+		}
+		d.deviate("%s: version as a byte string, not [text, ? scheme] (libteep form)", what)
+		return &Version{Version: string(b)}, nil
+	}
+	n, err := r.array(what, 1, 2)
+	if err != nil {
+		return nil, err
+	}
+	v := &Version{}
+	if v.Version, err = r.text(what+" version", d.lim.MaxText); err != nil {
+		return nil, err
+	}
+	if n == 2 {
+		off := r.off
+		s, err := r.int(what + " version-scheme")
+		if err != nil {
+			return nil, err
+		}
+		if s == 0 {
+			return nil, r.errf(off, "%s: version-scheme 0 is not assigned (RFC 9393 §4.1)", what)
+		}
+		v.Scheme = VersionScheme(s)
+	}
+	return v, nil
+}
+
+func (d *decoder) manifests(what string) ([]Manifest, error) {
+	r := &d.r
+	n, err := r.array(what, 1, d.lim.MaxEntries)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Manifest, n)
+	for i := range out {
+		item := fmt.Sprintf("%s[%d]", what, i)
+		if _, err := r.array(item, 2, 2); err != nil {
+			return nil, err
+		}
+		cfOff := r.off
+		if out[i].ContentFormat, err = r.uint(item + " content-format"); err != nil {
+			return nil, err
+		}
+		if out[i].ContentFormat > 65535 {
+			return nil, r.errf(cfOff, "%s: content-format %d above 65535", item, out[i].ContentFormat)
+		}
+		off := r.off
+		major := r.peekMajor()
+		body := r.raw()
+		if len(body) > d.lim.MaxBody+9 {
+			return nil, r.errf(off, "%s: body of %d bytes exceeds the limit of %d", item, len(body), d.lim.MaxBody)
+		}
+		if major != majorBytes && major != majorText {
+			if !d.lenient {
+				return nil, r.errf(off, "%s: body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", item, majorNames[major])
+			}
+			d.deviate("%s: body is a bare %s, not byte-wrapped (draft-ietf-teep-protocol-26 Appendix D.2 form)", item, majorNames[major])
+		}
+		out[i].Body = bytes.Clone(body)
+	}
+	return out, nil
+}
+
+func (d *decoder) confirmation(what string) (*Confirmation, error) {
+	r := &d.r
+	off := r.off
+	n, err := r.mapHead(what, d.lim.MaxClaims)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, r.errf(off, "%s: empty map", what)
+	}
+	c := &Confirmation{}
+	seen := map[int64]bool{}
+	for i := 0; i < n; i++ {
+		koff := r.off
+		k, err := r.int(what + " member label")
+		if err != nil {
+			return nil, err
+		}
+		if seen[k] {
+			return nil, r.errf(koff, "%s: duplicate member %d", what, k)
+		}
+		seen[k] = true
+		voff := r.off
+		switch k {
+		case 1:
+			if r.peekMajor() != majorMap {
+				return nil, r.errf(voff, "%s COSE_Key: want a map, got %s", what, majorNames[r.peekMajor()])
+			}
+			raw := r.raw()
+			key, err := cosekey.ParseCOSEKey(raw)
+			if err != nil {
+				return nil, r.errf(voff, "%s COSE_Key: %v", what, err)
+			}
+			if key.IsPrivate() {
+				return nil, r.errf(voff, "%s COSE_Key carries a private key", what)
+			}
+			c.Key, c.keyFrom, c.keyRaw = key, key, bytes.Clone(raw)
+		case 2:
+			c.EncryptedKey = bytes.Clone(r.raw())
+		case 3:
+			if c.KID, err = r.bytes(what+" kid", 1, 64); err != nil {
+				return nil, err
+			}
+		default:
+			if c.Other == nil {
+				c.Other = make(map[int64]cbor.RawMessage)
+			}
+			c.Other[k] = bytes.Clone(r.raw())
+		}
+	}
+	return c, nil
+}
+
+func (d *decoder) submods(what string, level int, path string) (map[string]*Submodule, error) {
+	r := &d.r
+	off := r.off
+	n, err := r.mapHead(what, d.lim.MaxClaims)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, r.errf(off, "%s: empty map", what)
+	}
+	out := make(map[string]*Submodule, n)
+	for i := 0; i < n; i++ {
+		noff := r.off
+		name, err := r.text(what+" name", d.lim.MaxText)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[name]; dup {
+			return nil, r.errf(noff, "%s: duplicate submodule %q", what, name)
+		}
+		sub := &Submodule{}
+		voff := r.off
+		sp := name
+		if path != "" {
+			sp = path + "/" + name
+		}
+		switch r.peekMajor() {
+		case majorMap:
+			if level+1 > d.lim.MaxSubmodDepth {
+				return nil, r.errf(voff, "submodule %s: nested deeper than %d levels", sp, d.lim.MaxSubmodDepth)
+			}
+			if sub.Claims, err = d.claimsSet(level+1, sp); err != nil {
+				return nil, err
+			}
+		case majorBytes:
+			if sub.Token, err = r.bytes("submodule "+sp+" token", 1, d.lim.MaxBody); err != nil {
+				return nil, err
+			}
+		case majorText:
+			if sub.JSONToken, err = r.text("submodule "+sp+" JSON token", d.lim.MaxBody); err != nil {
+				return nil, err
+			}
+		case majorArray:
+			if _, err := r.array("submodule "+sp+" digest", 2, 2); err != nil {
+				return nil, err
+			}
+			dd := &DetachedDigest{}
+			if r.peekMajor() == majorText {
+				dd.AlgName, err = r.text("submodule "+sp+" digest algorithm", d.lim.MaxText)
+			} else {
+				dd.Alg, err = r.int("submodule " + sp + " digest algorithm")
+			}
+			if err != nil {
+				return nil, err
+			}
+			if dd.Value, err = r.bytes("submodule "+sp+" digest", 1, 64); err != nil {
+				return nil, err
+			}
+			sub.Digest = dd
+		default:
+			return nil, r.errf(voff, "submodule %s: want a claims-set, a nested token or a digest, got %s", sp, majorNames[r.peekMajor()])
+		}
+		out[name] = sub
+	}
+	return out, nil
+}
+
+// sortedKeys returns map keys in ascending order, for stable output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
