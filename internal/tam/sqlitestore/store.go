@@ -1,0 +1,294 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/teep-go/teep/internal/tam"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Options tune the store; the zero value is the default.
+type Options struct {
+	BusyTimeout time.Duration // how long a statement waits for a lock; default DefaultBusyTimeout
+	MaxReaders  int           // concurrent read transactions; default DefaultMaxReaders
+}
+
+// Defaults for Options.
+const (
+	DefaultBusyTimeout = 10 * time.Second
+	DefaultMaxReaders  = 8
+)
+
+// Store is a tam.Store on one SQLite database file.
+type Store struct {
+	path   string
+	writer *sql.DB // one connection: writers are serialised here, not by SQLITE_BUSY
+	reader *sql.DB // query_only connections for View
+}
+
+var _ tam.Store = (*Store)(nil)
+
+// Open opens (creating with mode 0600 if needed) the database at path and
+// brings its schema up to date. The database runs in WAL mode with
+// synchronous=FULL, so a committed transaction survives a crash or power
+// loss.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.MaxReaders <= 0 {
+		o.MaxReaders = DefaultMaxReaders
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", abs, err)
+	}
+	f.Close()
+
+	pragmas := []string{
+		"busy_timeout(" + strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10) + ")",
+		"foreign_keys(1)",
+		"journal_mode(WAL)",
+		"synchronous(FULL)",
+	}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		for _, p := range append(pragmas, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + abs + "?" + q.Encode()
+	}
+	writer, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	s := &Store{path: abs, writer: writer}
+	if err := s.migrate(ctx); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	reader, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	reader.SetMaxOpenConns(o.MaxReaders)
+	reader.SetMaxIdleConns(o.MaxReaders)
+	s.reader = reader
+	return s, nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.writer.Close()
+	if s.reader != nil {
+		if e := s.reader.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Update runs fn in one write transaction (BEGIN IMMEDIATE).
+func (s *Store) Update(ctx context.Context, fn func(tam.Tx) error) error {
+	return run(ctx, s.writer, false, fn)
+}
+
+// View runs fn in one read transaction, a consistent snapshot in WAL mode.
+func (s *Store) View(ctx context.Context, fn func(tam.Tx) error) error {
+	return run(ctx, s.reader, true, fn)
+}
+
+func run(ctx context.Context, db *sql.DB, readOnly bool, fn func(tam.Tx) error) (err error) {
+	sqlTx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	t := &tx{tx: sqlTx, readOnly: readOnly}
+	if err := fn(t); err != nil {
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("sqlitestore: rollback: %w", rbErr))
+		}
+		return err
+	}
+	if readOnly {
+		return mapErr(sqlTx.Rollback())
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// migrate applies the embedded migrations the database has not seen, each in
+// its own transaction, and refuses a database from a newer release.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	if _, err := s.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlitestore: create schema_migrations: %w", err)
+	}
+	var current int
+	if err := s.writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("sqlitestore: read schema version: %w", err)
+	}
+	if current > len(names) {
+		return fmt.Errorf("sqlitestore: database schema version %d is newer than this binary supports (%d)", current, len(names))
+	}
+	for i := current; i < len(names); i++ {
+		body, err := migrationFS.ReadFile(names[i])
+		if err != nil {
+			return err
+		}
+		sqlTx, err := s.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: migration %s: %w", names[i], err)
+		}
+		if _, err := sqlTx.ExecContext(ctx, string(body)); err != nil {
+			sqlTx.Rollback()
+			return fmt.Errorf("sqlitestore: migration %s: %w", names[i], err)
+		}
+		if _, err := sqlTx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			i+1, filepath.Base(names[i]), time.Now().UnixNano()); err != nil {
+			sqlTx.Rollback()
+			return fmt.Errorf("sqlitestore: migration %s: %w", names[i], err)
+		}
+		if err := sqlTx.Commit(); err != nil {
+			return fmt.Errorf("sqlitestore: migration %s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion is the number of migrations applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.reader.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// Ping checks that the database answers, for health checks.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.reader.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("sqlitestore: ping: %w", err)
+	}
+	return nil
+}
+
+// Dump renders every row of every table as text in a stable order, so tests
+// can show that a rejected message left the database as it was.
+func (s *Store) Dump(ctx context.Context) (string, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return "", err
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return "", err
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	var b strings.Builder
+	for _, t := range tables {
+		fmt.Fprintf(&b, "== %s\n", t)
+		rs, err := s.reader.QueryContext(ctx, `SELECT * FROM "`+t+`"`)
+		if err != nil {
+			return "", err
+		}
+		cols, _ := rs.Columns()
+		var lines []string
+		for rs.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rs.Scan(ptrs...); err != nil {
+				rs.Close()
+				return "", err
+			}
+			parts := make([]string, len(cols))
+			for i, v := range vals {
+				switch x := v.(type) {
+				case []byte:
+					parts[i] = fmt.Sprintf("%s=%x", cols[i], x)
+				default:
+					parts[i] = fmt.Sprintf("%s=%v", cols[i], x)
+				}
+			}
+			lines = append(lines, strings.Join(parts, " "))
+		}
+		err = rs.Err()
+		rs.Close()
+		if err != nil {
+			return "", err
+		}
+		sort.Strings(lines)
+		for _, l := range lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String(), nil
+}
+
+// mapErr turns SQLite constraint and busy errors into clearer ones.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("database is busy: %w", err)
+		}
+	}
+	return err
+}
+
+func isConstraint(err error, ext int) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == ext
+}

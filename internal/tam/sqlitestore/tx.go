@@ -1,0 +1,789 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/teep-go/teep/internal/tam"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+type tx struct {
+	tx       *sql.Tx
+	readOnly bool
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if t.readOnly {
+		return nil, tam.ErrStoreReadOnly
+	}
+	r, err := t.tx.ExecContext(ctx, q, args...)
+	return r, mapErr(err)
+}
+
+// ts encodes a time as Unix nanoseconds, 0 for the zero time.
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// seq checks that a sequence number fits SQLite's signed 64-bit integers.
+func seq(n uint64) (int64, error) {
+	if n > math.MaxInt64 {
+		return 0, fmt.Errorf("sqlitestore: sequence number %d exceeds %d", n, int64(math.MaxInt64))
+	}
+	return int64(n), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func jsonText(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("sqlitestore: encode: %w", err)
+	}
+	return string(b), nil
+}
+
+func fromJSON(s string, v any) error {
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return fmt.Errorf("sqlitestore: corrupt row: %w", err)
+	}
+	return nil
+}
+
+func hexList(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = hex.EncodeToString(b)
+	}
+	return out
+}
+
+func unhexList(ss []string) ([][]byte, error) {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: corrupt row: %w", err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, tam.ErrNotFound)
+	}
+	return err
+}
+
+func affected(r sql.Result, what string) error {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, tam.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- components
+
+func (t *tx) AddComponentVersion(ctx context.Context, v tam.ComponentVersion, envelope []byte) error {
+	s, err := seq(v.Sequence)
+	if err != nil {
+		return err
+	}
+	var latest sql.NullInt64
+	if err := t.tx.QueryRowContext(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = ?`, string(v.ComponentID)).Scan(&latest); err != nil {
+		return mapErr(err)
+	}
+	if latest.Valid && s <= latest.Int64 {
+		return fmt.Errorf("component %s: sequence %d, stored %d: %w", v.ComponentID, v.Sequence, latest.Int64, tam.ErrSequence)
+	}
+	created := ts(v.CreatedAt)
+	if _, err := t.exec(ctx, `INSERT INTO components (id, created_at, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, string(v.ComponentID), created, created); err != nil {
+		return err
+	}
+	pids, err := jsonText(nonNilIDs(v.PayloadIDs))
+	if err != nil {
+		return err
+	}
+	pdig, err := jsonText(hexList(v.PayloadDigests))
+	if err != nil {
+		return err
+	}
+	deps, err := jsonText(nonNilIDs(v.Dependencies))
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO component_versions
+		(component_id, sequence, digest, payload_ids, payload_digests, dependencies, signer_kid, size, envelope, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(v.ComponentID), s, nonNil(v.Digest), pids, pdig, deps, nonNil(v.SignerKID), v.Size, nonNil(envelope), created)
+	return err
+}
+
+func nonNilIDs(ids []tam.ComponentID) []tam.ComponentID {
+	if ids == nil {
+		return []tam.ComponentID{}
+	}
+	return ids
+}
+
+const componentSelect = `SELECT c.id, COALESCE(MAX(v.sequence), 0), COUNT(v.sequence), c.created_at, c.updated_at
+	FROM components c LEFT JOIN component_versions v ON v.component_id = c.id`
+
+func scanComponent(sc interface{ Scan(...any) error }) (tam.Component, error) {
+	var c tam.Component
+	var id string
+	var latest, created, updated int64
+	if err := sc.Scan(&id, &latest, &c.Versions, &created, &updated); err != nil {
+		return c, err
+	}
+	c.ID, c.Latest, c.CreatedAt, c.UpdatedAt = tam.ComponentID(id), uint64(latest), fromTS(created), fromTS(updated)
+	return c, nil
+}
+
+func (t *tx) Component(ctx context.Context, id tam.ComponentID) (tam.Component, error) {
+	c, err := scanComponent(t.tx.QueryRowContext(ctx, componentSelect+` WHERE c.id = ? GROUP BY c.id`, string(id)))
+	return c, notFound(err, "component "+string(id))
+}
+
+func (t *tx) Components(ctx context.Context) ([]tam.Component, error) {
+	rows, err := t.tx.QueryContext(ctx, componentSelect+` GROUP BY c.id ORDER BY c.id`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.Component
+	for rows.Next() {
+		c, err := scanComponent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+const versionSelect = `SELECT component_id, sequence, digest, payload_ids, payload_digests, dependencies, signer_kid, size, created_at FROM component_versions`
+
+func scanVersion(sc interface{ Scan(...any) error }) (tam.ComponentVersion, error) {
+	var v tam.ComponentVersion
+	var id, pids, pdig, deps string
+	var s, created int64
+	if err := sc.Scan(&id, &s, &v.Digest, &pids, &pdig, &deps, &v.SignerKID, &v.Size, &created); err != nil {
+		return v, err
+	}
+	v.ComponentID, v.Sequence, v.CreatedAt = tam.ComponentID(id), uint64(s), fromTS(created)
+	if err := fromJSON(pids, &v.PayloadIDs); err != nil {
+		return v, err
+	}
+	var dig []string
+	if err := fromJSON(pdig, &dig); err != nil {
+		return v, err
+	}
+	var err error
+	if v.PayloadDigests, err = unhexList(dig); err != nil {
+		return v, err
+	}
+	return v, fromJSON(deps, &v.Dependencies)
+}
+
+func (t *tx) ComponentVersions(ctx context.Context, id tam.ComponentID) ([]tam.ComponentVersion, error) {
+	rows, err := t.tx.QueryContext(ctx, versionSelect+` WHERE component_id = ? ORDER BY sequence`, string(id))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.ComponentVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("component %s: %w", id, tam.ErrNotFound)
+	}
+	return out, nil
+}
+
+func (t *tx) ComponentVersion(ctx context.Context, id tam.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
+	s, err := seq(sequence)
+	if err != nil {
+		return tam.ComponentVersion{}, err
+	}
+	v, err := scanVersion(t.tx.QueryRowContext(ctx, versionSelect+` WHERE component_id = ? AND sequence = ?`, string(id), s))
+	return v, notFound(err, fmt.Sprintf("component %s version %d", id, sequence))
+}
+
+func (t *tx) Envelope(ctx context.Context, id tam.ComponentID, sequence uint64) ([]byte, error) {
+	s, err := seq(sequence)
+	if err != nil {
+		return nil, err
+	}
+	var env []byte
+	err = t.tx.QueryRowContext(ctx, `SELECT envelope FROM component_versions WHERE component_id = ? AND sequence = ?`, string(id), s).Scan(&env)
+	return env, notFound(err, fmt.Sprintf("component %s version %d", id, sequence))
+}
+
+func (t *tx) DeleteComponent(ctx context.Context, id tam.ComponentID) error {
+	r, err := t.exec(ctx, `DELETE FROM components WHERE id = ?`, string(id))
+	if err != nil {
+		return err
+	}
+	return affected(r, "component "+string(id))
+}
+
+// ---- policies
+
+func (t *tx) PutPolicy(ctx context.Context, p tam.Policy) (tam.Policy, error) {
+	_, err := t.exec(ctx, `INSERT INTO policies (component_id, mode, scope, value, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (component_id, scope, value) DO UPDATE SET mode = excluded.mode`,
+		string(p.Component), string(p.Mode), string(p.Scope), p.Value, ts(p.CreatedAt))
+	if err != nil {
+		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+			return p, fmt.Errorf("component %s: %w", p.Component, tam.ErrNotFound)
+		}
+		return p, err
+	}
+	row := t.tx.QueryRowContext(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies
+		WHERE component_id = ? AND scope = ? AND value = ?`, string(p.Component), string(p.Scope), p.Value)
+	return scanPolicy(row)
+}
+
+func scanPolicy(sc interface{ Scan(...any) error }) (tam.Policy, error) {
+	var p tam.Policy
+	var comp, mode, scope string
+	var created int64
+	if err := sc.Scan(&p.ID, &comp, &mode, &scope, &p.Value, &created); err != nil {
+		return p, err
+	}
+	p.Component, p.Mode, p.Scope, p.CreatedAt = tam.ComponentID(comp), tam.PolicyMode(mode), tam.ScopeKind(scope), fromTS(created)
+	return p, nil
+}
+
+func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error) {
+	q := `DELETE FROM policies WHERE 1 = 1`
+	var args []any
+	if f.ID != 0 {
+		q += ` AND id = ?`
+		args = append(args, f.ID)
+	}
+	if f.Component != "" {
+		q += ` AND component_id = ?`
+		args = append(args, string(f.Component))
+	}
+	if f.Scope != "" {
+		q += ` AND scope = ?`
+		args = append(args, string(f.Scope))
+	}
+	if f.Value != "" {
+		q += ` AND value = ?`
+		args = append(args, f.Value)
+	}
+	r, err := t.exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.RowsAffected()
+	return int(n), err
+}
+
+func (t *tx) Policies(ctx context.Context) ([]tam.Policy, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies ORDER BY id`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.Policy
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ---- trusted keys
+
+func (t *tx) PutTrustedKey(ctx context.Context, k tam.TrustedKey) error {
+	_, err := t.exec(ctx, `INSERT INTO trusted_keys (role, kid, key, comment, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (role, kid) DO UPDATE SET key = excluded.key, comment = excluded.comment`,
+		string(k.Role), nonNil(k.KID), nonNil(k.Key), k.Comment, ts(k.CreatedAt))
+	return err
+}
+
+func (t *tx) DeleteTrustedKey(ctx context.Context, role tam.KeyRole, kid []byte) error {
+	r, err := t.exec(ctx, `DELETE FROM trusted_keys WHERE role = ? AND kid = ?`, string(role), nonNil(kid))
+	if err != nil {
+		return err
+	}
+	return affected(r, fmt.Sprintf("%s key %x", role, kid))
+}
+
+func (t *tx) TrustedKeys(ctx context.Context, role tam.KeyRole) ([]tam.TrustedKey, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT role, kid, key, comment, created_at FROM trusted_keys WHERE role = ? ORDER BY kid`, string(role))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.TrustedKey
+	for rows.Next() {
+		var k tam.TrustedKey
+		var r string
+		var created int64
+		if err := rows.Scan(&r, &k.KID, &k.Key, &k.Comment, &created); err != nil {
+			return nil, err
+		}
+		k.Role, k.CreatedAt = tam.KeyRole(r), fromTS(created)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// ---- devices
+
+func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
+	if len(d.KID) == 0 {
+		return errors.New("sqlitestore: device without kid")
+	}
+	labels := d.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	lj, err := jsonText(labels)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO devices (kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered,
+		attestation, attested_at, attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kid) DO UPDATE SET key = excluded.key, alg = excluded.alg, labels = excluded.labels, ueid = excluded.ueid,
+		oemid = excluded.oemid, hwmodel = excluded.hwmodel, hwversion = excluded.hwversion, preregistered = excluded.preregistered,
+		attestation = excluded.attestation, attested_at = excluded.attested_at, attestation_reason = excluded.attestation_reason,
+		needs_attestation = excluded.needs_attestation, status = excluded.status, last_error = excluded.last_error,
+		last_error_code = excluded.last_error_code, numbering = excluded.numbering, created_at = excluded.created_at, last_seen = excluded.last_seen`,
+		d.KID, nonNil(d.Key), d.Alg, lj, nonNil(d.UEID), nonNil(d.OEMID), nonNil(d.HWModel), d.HWVersion, boolInt(d.Preregistered),
+		string(d.Attestation), ts(d.AttestedAt), d.AttestationReason, boolInt(d.NeedsAttestation), string(d.Status), d.LastError,
+		d.LastErrorCode, d.Numbering, ts(d.CreatedAt), ts(d.LastSeen))
+	return err
+}
+
+const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
+	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen FROM devices`
+
+func scanDevice(sc interface{ Scan(...any) error }) (tam.Device, error) {
+	var d tam.Device
+	var labels, att, status string
+	var prereg, needs int
+	var attestedAt, created, seen int64
+	if err := sc.Scan(&d.KID, &d.Key, &d.Alg, &labels, &d.UEID, &d.OEMID, &d.HWModel, &d.HWVersion, &prereg, &att, &attestedAt,
+		&d.AttestationReason, &needs, &status, &d.LastError, &d.LastErrorCode, &d.Numbering, &created, &seen); err != nil {
+		return d, err
+	}
+	if err := fromJSON(labels, &d.Labels); err != nil {
+		return d, err
+	}
+	d.Preregistered, d.NeedsAttestation = prereg != 0, needs != 0
+	d.Attestation, d.Status = tam.AttestationStatus(att), tam.DeviceStatus(status)
+	d.AttestedAt, d.CreatedAt, d.LastSeen = fromTS(attestedAt), fromTS(created), fromTS(seen)
+	return d, nil
+}
+
+func (t *tx) Device(ctx context.Context, kid []byte) (tam.Device, error) {
+	d, err := scanDevice(t.tx.QueryRowContext(ctx, deviceSelect+` WHERE kid = ?`, nonNil(kid)))
+	return d, notFound(err, fmt.Sprintf("device %x", kid))
+}
+
+func (t *tx) Devices(ctx context.Context) ([]tam.Device, error) {
+	rows, err := t.tx.QueryContext(ctx, deviceSelect+` ORDER BY kid`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) DeleteDevice(ctx context.Context, kid []byte) error {
+	r, err := t.exec(ctx, `DELETE FROM devices WHERE kid = ?`, nonNil(kid))
+	if err != nil {
+		return err
+	}
+	return affected(r, fmt.Sprintf("device %x", kid))
+}
+
+// deviceErr maps a foreign-key failure on a per-device row to ErrNotFound.
+func deviceErr(err error, kid []byte) error {
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return fmt.Errorf("device %x: %w", kid, tam.ErrNotFound)
+	}
+	return err
+}
+
+func (t *tx) Installed(ctx context.Context, kid []byte) ([]tam.Installed, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT component_id, sequence, managed, requested, updated_at FROM installed
+		WHERE device_kid = ? ORDER BY component_id`, nonNil(kid))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.Installed
+	for rows.Next() {
+		var in tam.Installed
+		var id string
+		var s, updated int64
+		var managed, requested int
+		if err := rows.Scan(&id, &s, &managed, &requested, &updated); err != nil {
+			return nil, err
+		}
+		in.ComponentID, in.Sequence, in.Managed, in.Requested, in.UpdatedAt = tam.ComponentID(id), uint64(s), managed != 0, requested != 0, fromTS(updated)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) PutInstalled(ctx context.Context, kid []byte, in tam.Installed) error {
+	s, err := seq(in.Sequence)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO installed (device_kid, component_id, sequence, managed, requested, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_kid, component_id) DO UPDATE SET sequence = excluded.sequence, managed = excluded.managed,
+		requested = excluded.requested, updated_at = excluded.updated_at`,
+		nonNil(kid), string(in.ComponentID), s, boolInt(in.Managed), boolInt(in.Requested), ts(in.UpdatedAt))
+	return deviceErr(err, kid)
+}
+
+func (t *tx) DeleteInstalled(ctx context.Context, kid []byte, id tam.ComponentID) error {
+	r, err := t.exec(ctx, `DELETE FROM installed WHERE device_kid = ? AND component_id = ?`, nonNil(kid), string(id))
+	if err != nil {
+		return err
+	}
+	return affected(r, fmt.Sprintf("device %x component %s", kid, id))
+}
+
+// ---- failures
+
+func (t *tx) PutFailure(ctx context.Context, f tam.InstallFailure) error {
+	s, err := seq(f.Sequence)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO install_failures (device_kid, component_id, sequence, attempts, last_error, last_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_kid, component_id, sequence) DO UPDATE SET attempts = excluded.attempts,
+		last_error = excluded.last_error, last_at = excluded.last_at`,
+		nonNil(f.DeviceKID), string(f.ComponentID), s, f.Attempts, f.LastError, ts(f.LastAt))
+	return deviceErr(err, f.DeviceKID)
+}
+
+func (t *tx) Failures(ctx context.Context, kid []byte) ([]tam.InstallFailure, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT device_kid, component_id, sequence, attempts, last_error, last_at FROM install_failures
+		WHERE device_kid = ? ORDER BY component_id, sequence`, nonNil(kid))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.InstallFailure
+	for rows.Next() {
+		var f tam.InstallFailure
+		var id string
+		var s, at int64
+		if err := rows.Scan(&f.DeviceKID, &id, &s, &f.Attempts, &f.LastError, &at); err != nil {
+			return nil, err
+		}
+		f.ComponentID, f.Sequence, f.LastAt = tam.ComponentID(id), uint64(s), fromTS(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) ClearFailures(ctx context.Context, kid []byte) error {
+	_, err := t.exec(ctx, `DELETE FROM install_failures WHERE device_kid = ?`, nonNil(kid))
+	return err
+}
+
+// ---- reports
+
+func (t *tx) AddReport(ctx context.Context, r tam.Report, keep int) (int64, error) {
+	reports := r.SUITReports
+	if reports == nil {
+		reports = [][]byte{}
+	}
+	rj, err := jsonText(hexList(reports))
+	if err != nil {
+		return 0, err
+	}
+	res, err := t.exec(ctx, `INSERT INTO reports (device_kid, at, kind, err_code, message, suit_reports) VALUES (?, ?, ?, ?, ?, ?)`,
+		nonNil(r.DeviceKID), ts(r.At), r.Kind, r.ErrCode, r.Message, rj)
+	if err != nil {
+		return 0, deviceErr(err, r.DeviceKID)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if keep > 0 {
+		if _, err := t.exec(ctx, `DELETE FROM reports WHERE device_kid = ? AND id NOT IN
+			(SELECT id FROM reports WHERE device_kid = ? ORDER BY id DESC LIMIT ?)`, nonNil(r.DeviceKID), nonNil(r.DeviceKID), keep); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+func (t *tx) Reports(ctx context.Context, kid []byte, limit int) ([]tam.Report, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT id, device_kid, at, kind, err_code, message, suit_reports FROM reports
+		WHERE device_kid = ? ORDER BY id DESC LIMIT ?`, nonNil(kid), limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.Report
+	for rows.Next() {
+		var r tam.Report
+		var at int64
+		var rj string
+		if err := rows.Scan(&r.ID, &r.DeviceKID, &at, &r.Kind, &r.ErrCode, &r.Message, &rj); err != nil {
+			return nil, err
+		}
+		r.At = fromTS(at)
+		var hs []string
+		if err := fromJSON(rj, &hs); err != nil {
+			return nil, err
+		}
+		if r.SUITReports, err = unhexList(hs); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ---- sessions
+
+type sentJSON struct {
+	ComponentID     tam.ComponentID `json:"component_id"`
+	Sequence        uint64          `json:"sequence"`
+	Requested       bool            `json:"requested,omitempty"`
+	Personalization bool            `json:"personalization,omitempty"`
+}
+
+func (t *tx) PutPending(ctx context.Context, p tam.PendingUpdate, maxPerDevice int) error {
+	if len(p.Token) == 0 {
+		return errors.New("sqlitestore: pending update without token")
+	}
+	install := make([]sentJSON, len(p.Install))
+	for i, m := range p.Install {
+		install[i] = sentJSON(m)
+	}
+	ij, err := jsonText(install)
+	if err != nil {
+		return err
+	}
+	rj, err := jsonText(nonNilIDs(p.Remove))
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO pending_updates (token, device_kid, numbering, install, remove, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, p.Token, nonNil(p.DeviceKID), p.Numbering, ij, rj, ts(p.CreatedAt), ts(p.ExpiresAt))
+	if err != nil {
+		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+			return fmt.Errorf("pending update token %x: %w", p.Token, tam.ErrExists)
+		}
+		return deviceErr(err, p.DeviceKID)
+	}
+	if maxPerDevice > 0 {
+		_, err = t.exec(ctx, `DELETE FROM pending_updates WHERE device_kid = ? AND token NOT IN
+			(SELECT token FROM pending_updates WHERE device_kid = ? ORDER BY created_at DESC, rowid DESC LIMIT ?)`,
+			nonNil(p.DeviceKID), nonNil(p.DeviceKID), maxPerDevice)
+	}
+	return err
+}
+
+const pendingSelect = `SELECT token, device_kid, numbering, install, remove, created_at, expires_at FROM pending_updates`
+
+func scanPending(sc interface{ Scan(...any) error }) (tam.PendingUpdate, error) {
+	var p tam.PendingUpdate
+	var ij, rj string
+	var created, expires int64
+	if err := sc.Scan(&p.Token, &p.DeviceKID, &p.Numbering, &ij, &rj, &created, &expires); err != nil {
+		return p, err
+	}
+	var install []sentJSON
+	if err := fromJSON(ij, &install); err != nil {
+		return p, err
+	}
+	for _, m := range install {
+		p.Install = append(p.Install, tam.SentManifest(m))
+	}
+	p.CreatedAt, p.ExpiresAt = fromTS(created), fromTS(expires)
+	return p, fromJSON(rj, &p.Remove)
+}
+
+func (t *tx) Pending(ctx context.Context, token []byte) (tam.PendingUpdate, error) {
+	p, err := scanPending(t.tx.QueryRowContext(ctx, pendingSelect+` WHERE token = ?`, nonNil(token)))
+	return p, notFound(err, "pending update")
+}
+
+func (t *tx) DeletePending(ctx context.Context, token []byte) error {
+	r, err := t.exec(ctx, `DELETE FROM pending_updates WHERE token = ?`, nonNil(token))
+	if err != nil {
+		return err
+	}
+	return affected(r, "pending update")
+}
+
+func (t *tx) PendingFor(ctx context.Context, kid []byte) ([]tam.PendingUpdate, error) {
+	rows, err := t.tx.QueryContext(ctx, pendingSelect+` WHERE device_kid = ? ORDER BY created_at, rowid`, nonNil(kid))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.PendingUpdate
+	for rows.Next() {
+		p, err := scanPending(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) UseToken(ctx context.Context, token []byte, expires time.Time) error {
+	_, err := t.exec(ctx, `INSERT INTO used_tokens (token, expires_at) VALUES (?, ?)`, nonNil(token), ts(expires))
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
+		return tam.ErrTokenUsed
+	}
+	return err
+}
+
+func (t *tx) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	for _, q := range []string{`DELETE FROM pending_updates WHERE expires_at <= ?`, `DELETE FROM used_tokens WHERE expires_at <= ?`} {
+		r, err := t.exec(ctx, q, ts(now))
+		if err != nil {
+			return n, err
+		}
+		k, err := r.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += int(k)
+	}
+	return n, nil
+}
+
+// ---- personalization
+
+func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) error {
+	s, err := seq(p.Sequence)
+	if err != nil {
+		return err
+	}
+	deps, err := jsonText(nonNilIDs(p.DependsOn))
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, name, component_id, sequence, envelope, digest, depends_on, size, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, sequence = excluded.sequence,
+		envelope = excluded.envelope, digest = excluded.digest, depends_on = excluded.depends_on, size = excluded.size,
+		created_at = excluded.created_at`,
+		nonNil(p.DeviceKID), p.Name, string(p.ComponentID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
+	return deviceErr(err, p.DeviceKID)
+}
+
+const personalizationSelect = `SELECT device_kid, name, component_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
+
+func scanPersonalization(sc interface{ Scan(...any) error }) (tam.Personalization, error) {
+	var p tam.Personalization
+	var id, deps string
+	var s, created int64
+	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
+		return p, err
+	}
+	p.ComponentID, p.Sequence, p.CreatedAt = tam.ComponentID(id), uint64(s), fromTS(created)
+	return p, fromJSON(deps, &p.DependsOn)
+}
+
+func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.Personalization, error) {
+	p, err := scanPersonalization(t.tx.QueryRowContext(ctx, personalizationSelect+` WHERE device_kid = ? AND name = ?`, nonNil(kid), name))
+	return p, notFound(err, fmt.Sprintf("personalization %q of device %x", name, kid))
+}
+
+func (t *tx) Personalizations(ctx context.Context, kid []byte) ([]tam.Personalization, error) {
+	rows, err := t.tx.QueryContext(ctx, personalizationSelect+` WHERE device_kid = ? ORDER BY name`, nonNil(kid))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []tam.Personalization
+	for rows.Next() {
+		p, err := scanPersonalization(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, name string) error {
+	r, err := t.exec(ctx, `DELETE FROM personalization WHERE device_kid = ? AND name = ?`, nonNil(kid), name)
+	if err != nil {
+		return err
+	}
+	return affected(r, fmt.Sprintf("personalization %q of device %x", name, kid))
+}
