@@ -1,0 +1,328 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+)
+
+// The local API lets rich-OS applications (and the teep CLI) ask the Broker
+// for Trusted Components: JSON over HTTP on a Unix socket that only the
+// device's owner can open (mode 0600). RFC 9397 §6.2 leaves this API to the
+// implementation.
+//
+//	GET  /v1/status                        → {"tees": [TEEStatus...]}
+//	POST /v1/request {"tee","component_id","tam"} → {"tee": name}
+//	POST /v1/release {"tee","component_id","tam"} → {"tee": name}
+//	POST /v1/sync    {"tee"}               → {"tees": [names]}
+//
+// Failures answer {"error": text} with a 4xx (the request) or 502 (the TAM
+// or the TEE) status.
+
+// MaxLocalRequestSize bounds a local API request body.
+const MaxLocalRequestSize = 64 << 10
+
+// LocalRequest is the body of the local API's POST requests.
+type LocalRequest struct {
+	TEE         string      `json:"tee,omitempty"`
+	ComponentID ComponentID `json:"component_id,omitempty"`
+	TAM         string      `json:"tam,omitempty"`
+}
+
+// DecodeLocalRequest parses a local API request strictly: one JSON object,
+// known fields only, no trailing data, bounded size.
+func DecodeLocalRequest(data []byte) (*LocalRequest, error) {
+	var r LocalRequest
+	if err := decodeStrictJSON(data, MaxLocalRequestSize, &r); err != nil {
+		return nil, err
+	}
+	if r.TAM != "" {
+		if _, err := CheckTAMURI(r.TAM); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.TEE) > 64 {
+		return nil, fmt.Errorf("tee name is %d bytes, more than 64", len(r.TEE))
+	}
+	return &r, nil
+}
+
+func decodeStrictJSON(data []byte, limit int, v any) error {
+	if len(data) > limit {
+		return fmt.Errorf("request is %d bytes, more than %d", len(data), limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad JSON request: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("bad JSON request: data after the object")
+	}
+	return nil
+}
+
+type localError struct {
+	Error    string   `json:"error"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// LocalHandler serves the local API for b.
+func (b *Broker) LocalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"tees": b.Status(r.Context())})
+	})
+	for _, op := range []string{"request", "release"} {
+		mux.HandleFunc("POST /v1/"+op, func(w http.ResponseWriter, r *http.Request) {
+			req, ok := readLocalRequest(w, r)
+			if !ok {
+				return
+			}
+			if len(req.ComponentID) == 0 {
+				writeJSON(w, http.StatusBadRequest, localError{Error: "component_id is required"})
+				return
+			}
+			var (
+				name string
+				err  error
+			)
+			if op == "request" {
+				name, err = b.RequestTA(r.Context(), req.TEE, req.ComponentID, req.TAM)
+			} else {
+				name, err = b.UnrequestTA(r.Context(), req.TEE, req.ComponentID, req.TAM)
+			}
+			if err != nil {
+				writeBrokerError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"tee": name})
+		})
+	}
+	mux.HandleFunc("POST /v1/sync", func(w http.ResponseWriter, r *http.Request) {
+		req, ok := readLocalRequest(w, r)
+		if !ok {
+			return
+		}
+		if err := b.Sync(r.Context(), req.TEE); err != nil {
+			writeBrokerError(w, err)
+			return
+		}
+		names := b.TEEs()
+		if req.TEE != "" {
+			names = []string{req.TEE}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"tees": names})
+	})
+	return mux
+}
+
+func readLocalRequest(w http.ResponseWriter, r *http.Request) (*LocalRequest, bool) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxLocalRequestSize+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, localError{Error: err.Error()})
+		return nil, false
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}")
+	}
+	req, err := DecodeLocalRequest(data)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, localError{Error: err.Error()})
+		return nil, false
+	}
+	return req, true
+}
+
+func writeBrokerError(w http.ResponseWriter, err error) {
+	var se *SyncError
+	le := localError{Error: err.Error()}
+	status := http.StatusBadGateway
+	switch {
+	case errors.Is(err, ErrUnknownTEE):
+		status = http.StatusNotFound
+	case errors.As(err, &se):
+		le.Problems = se.Problems
+	}
+	writeJSON(w, status, le)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// ListenUnix listens on a Unix socket at path, readable and writable by the
+// owner only. A stale socket left by a crashed process is replaced; a live
+// one (another process answering) is an error.
+func ListenUnix(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: another process is already listening", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	// The socket's directory should be private (the state directory is
+	// 0700); the chmod narrows the socket itself as well.
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// Serve serves h on ln until ctx is cancelled, then shuts down gracefully
+// (in-flight requests get up to grace to finish).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if log != nil {
+		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	srv.Shutdown(sctx)
+	<-done
+	return nil
+}
+
+// ErrNotRunning: nothing listens on the local socket.
+var ErrNotRunning = errors.New("broker: no daemon is listening on the local socket")
+
+// LocalClient calls the local API of a running Broker.
+type LocalClient struct {
+	http *http.Client
+}
+
+// NewLocalClient returns a client for the socket at path.
+func NewLocalClient(path string) *LocalClient {
+	return &LocalClient{http: unixHTTPClient(path)}
+}
+
+func unixHTTPClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns: 2,
+	}}
+}
+
+// notRunning maps "no socket" and "nobody listening" to ErrNotRunning.
+func notRunning(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("%w (%v)", ErrNotRunning, err)
+	}
+	return err
+}
+
+func (c *LocalClient) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://teep-broker"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return notRunning(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxMessageSize))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var le localError
+		if json.Unmarshal(data, &le) == nil && le.Error != "" {
+			if len(le.Problems) > 0 {
+				return &LocalError{Status: resp.StatusCode, Message: le.Error, Problems: le.Problems}
+			}
+			return &LocalError{Status: resp.StatusCode, Message: le.Error}
+		}
+		return &LocalError{Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// LocalError is a failure reported by the daemon.
+type LocalError struct {
+	Status   int
+	Message  string
+	Problems []string
+}
+
+func (e *LocalError) Error() string { return e.Message }
+
+// Status lists the TEEs and what they hold.
+func (c *LocalClient) Status(ctx context.Context) ([]TEEStatus, error) {
+	var out struct {
+		TEEs []TEEStatus `json:"tees"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/v1/status", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.TEEs, nil
+}
+
+// Request asks for a Trusted Component; it returns the TEE that handled it.
+func (c *LocalClient) Request(ctx context.Context, tee string, id ComponentID, tam string) (string, error) {
+	var out struct {
+		TEE string `json:"tee"`
+	}
+	err := c.call(ctx, http.MethodPost, "/v1/request", LocalRequest{TEE: tee, ComponentID: id, TAM: tam}, &out)
+	return out.TEE, err
+}
+
+// Release says a Trusted Component is no longer needed.
+func (c *LocalClient) Release(ctx context.Context, tee string, id ComponentID, tam string) (string, error) {
+	var out struct {
+		TEE string `json:"tee"`
+	}
+	err := c.call(ctx, http.MethodPost, "/v1/release", LocalRequest{TEE: tee, ComponentID: id, TAM: tam}, &out)
+	return out.TEE, err
+}
+
+// Sync triggers a policy check for one TEE ("" = all) and waits for it.
+func (c *LocalClient) Sync(ctx context.Context, tee string) error {
+	return c.call(ctx, http.MethodPost, "/v1/sync", LocalRequest{TEE: tee}, nil)
+}

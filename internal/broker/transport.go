@@ -1,0 +1,351 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MediaType is the TEEP media type (draft-ietf-teep-protocol-26 §11.1).
+const MediaType = "application/teep+cbor"
+
+// Defaults of the TEEP/HTTP client.
+const (
+	// DefaultMaxMessageSize bounds a TAM response; Updates carry whole
+	// SUIT envelopes with integrated payloads, so it is generous.
+	DefaultMaxMessageSize = 32 << 20
+	DefaultRequestTimeout = 60 * time.Second
+	DefaultMaxAttempts    = 4
+	DefaultBaseDelay      = 500 * time.Millisecond
+	DefaultMaxDelay       = 30 * time.Second
+)
+
+// Errors of the TEEP/HTTP client.
+var (
+	// ErrRedirect: the TAM answered with a redirect, which
+	// draft-ietf-teep-otrp-over-http-15 §4 forbids following.
+	ErrRedirect = errors.New("broker: TAM answered with a redirect, which is not followed")
+	// ErrBadResponse: a response that is not a TEEP/HTTP response.
+	ErrBadResponse = errors.New("broker: bad response from TAM")
+)
+
+// HTTPError is a TAM answer with an error status.
+type HTTPError struct {
+	Status int
+	Body   string // first bytes of the body, for the log
+}
+
+func (e *HTTPError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("broker: TAM answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("broker: TAM answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Body)
+}
+
+// Retry is the retry policy for requests that did not reach the TAM or that
+// the TAM could not serve (transport errors, 429, 502, 503, 504): exponential
+// backoff with jitter, honouring Retry-After. Retrying a TEEP message is safe:
+// the TAM ignores a second copy of a message whose token it has already
+// consumed (draft-ietf-teep-protocol-26 §4.1.1).
+type Retry struct {
+	MaxAttempts int           // total attempts, ≥ 1
+	BaseDelay   time.Duration // delay before the second attempt
+	MaxDelay    time.Duration // cap on any one delay
+}
+
+// ClientOptions configure NewClient.
+type ClientOptions struct {
+	// RootCAs verify the TAM's certificate; nil uses the system roots.
+	RootCAs *x509.CertPool
+	// RequestTimeout bounds one HTTP exchange (0: DefaultRequestTimeout).
+	RequestTimeout time.Duration
+	// MaxMessageSize bounds a response body (0: DefaultMaxMessageSize).
+	MaxMessageSize int64
+	// Retry policy (zero: the defaults above).
+	Retry Retry
+	// UserAgent is sent as User-Agent (draft-15 §4 allows an
+	// implementation-specific value).
+	UserAgent string
+	// Transport replaces the HTTP transport (tests); RootCAs is then unused.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// Client is a TEEP/HTTP client (draft-ietf-teep-otrp-over-http-15 §5).
+type Client struct {
+	http    *http.Client
+	maxSize int64
+	retry   Retry
+	ua      string
+	log     *slog.Logger
+	sleep   func(context.Context, time.Duration) error
+}
+
+// LoadCAFile reads PEM certificates for ClientOptions.RootCAs.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("TAM CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("TAM CA file %s: no PEM certificates in it", path)
+	}
+	return pool, nil
+}
+
+// NewClient returns a TEEP/HTTP client.
+func NewClient(o ClientOptions) *Client {
+	rt := o.Transport
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// BCP 195 (RFC 9325): TLS 1.2 or later.
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs}
+		rt = t
+	}
+	c := &Client{
+		http: &http.Client{
+			Transport: rt,
+			Timeout:   orDuration(o.RequestTimeout, DefaultRequestTimeout),
+			// draft-15 §4: redirects MUST NOT be followed automatically.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Jar:           nil, // draft-15 §4: cookies are not used
+		},
+		maxSize: o.MaxMessageSize,
+		retry:   o.Retry,
+		ua:      o.UserAgent,
+		log:     o.Logger,
+		sleep:   sleepCtx,
+	}
+	if c.maxSize <= 0 {
+		c.maxSize = DefaultMaxMessageSize
+	}
+	if c.retry.MaxAttempts <= 0 {
+		c.retry.MaxAttempts = DefaultMaxAttempts
+	}
+	c.retry.BaseDelay = orDuration(c.retry.BaseDelay, DefaultBaseDelay)
+	c.retry.MaxDelay = orDuration(c.retry.MaxDelay, DefaultMaxDelay)
+	if c.ua == "" {
+		c.ua = "teep-go-broker"
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// CheckTAMURI validates a TAM URI: absolute http or https, with a host.
+func CheckTAMURI(uri string) (*url.URL, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("TAM URI %q: %w", uri, err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("TAM URI %q: scheme must be https or http", uri)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("TAM URI %q: no host", uri)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("TAM URI %q: user information is not allowed", uri)
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("TAM URI %q: fragment is not allowed", uri)
+	}
+	return u, nil
+}
+
+// Post sends one TEEP/HTTP request: an empty body starts a session, a
+// non-empty one carries a TEEP message. It returns the TAM's message, or
+// nil when the TAM answered without content (the session is over).
+func (c *Client) Post(ctx context.Context, uri string, msg []byte) ([]byte, error) {
+	if _, err := CheckTAMURI(uri); err != nil {
+		return nil, err
+	}
+	var last error
+	for attempt := 1; ; attempt++ {
+		body, retryAfter, err := c.postOnce(ctx, uri, msg)
+		if err == nil {
+			return body, nil
+		}
+		last = err
+		if !retryable(err) || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+			break
+		}
+		d := c.backoff(attempt, retryAfter)
+		c.log.Warn("TAM request failed, retrying", "tam", uri, "attempt", attempt, "delay", d, "err", err)
+		if err := c.sleep(ctx, d); err != nil {
+			return nil, fmt.Errorf("%w (gave up waiting to retry: %v)", last, err)
+		}
+	}
+	return nil, last
+}
+
+// backoff is the delay before attempt+1: BaseDelay·2^(attempt-1), capped,
+// with "equal jitter" (a uniform draw from the upper half), or the server's
+// Retry-After when that is longer (still capped).
+func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	d := c.retry.BaseDelay << min(attempt-1, 30)
+	if d <= 0 || d > c.retry.MaxDelay {
+		d = c.retry.MaxDelay
+	}
+	d = d/2 + rand.N(d/2+1)
+	if retryAfter > d {
+		d = min(retryAfter, c.retry.MaxDelay)
+	}
+	return d
+}
+
+type retryableError struct{ error }
+
+func (r retryableError) Unwrap() error { return r.error }
+
+func retryable(err error) bool {
+	var r retryableError
+	return errors.As(err, &r)
+}
+
+func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(msg))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", MediaType)
+	if len(msg) > 0 {
+		req.Header.Set("Content-Type", MediaType)
+	}
+	req.Header.Set("User-Agent", c.ua)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, err
+		}
+		err = fmt.Errorf("broker: POST %s: %w", uri, err)
+		if transient(err) {
+			return nil, 0, retryableError{err}
+		}
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxSize+1))
+	if err != nil {
+		return nil, 0, retryableError{fmt.Errorf("broker: read response from %s: %w", uri, err)}
+	}
+	if int64(len(body)) > c.maxSize {
+		return nil, 0, fmt.Errorf("%w: body larger than %d bytes", ErrBadResponse, c.maxSize)
+	}
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, 0, fmt.Errorf("%w (%d to %q)", ErrRedirect, resp.StatusCode, resp.Header.Get("Location"))
+	case resp.StatusCode >= 400:
+		he := &HTTPError{Status: resp.StatusCode, Body: snippet(body, resp.Header.Get("Content-Type"))}
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return nil, retryAfter(resp.Header.Get("Retry-After")), retryableError{he}
+		}
+		return nil, 0, he
+	case resp.StatusCode < 200:
+		return nil, 0, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)
+	}
+	if len(body) == 0 {
+		return nil, 0, nil // 204 (or any 2xx without content): session over
+	}
+	if ct := resp.Header.Get("Content-Type"); !isTEEPMediaType(ct) {
+		return nil, 0, fmt.Errorf("%w: Content-Type %q, want %s", ErrBadResponse, ct, MediaType)
+	}
+	return body, 0, nil
+}
+
+// transient tells network failures worth retrying (refused connections,
+// resets, timeouts) from ones that will not change (a certificate the
+// client does not trust, a malformed URL).
+func transient(err error) bool {
+	var (
+		cve *tls.CertificateVerificationError
+		uae x509.UnknownAuthorityError
+		he  x509.HostnameError
+		cie x509.CertificateInvalidError
+		rhe tls.RecordHeaderError
+	)
+	if errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie) || errors.As(err, &rhe) {
+		return false
+	}
+	var oe *net.OpError
+	var ne net.Error
+	return errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// isTEEPMediaType accepts the TEEP media type, ignoring case and spaces.
+// The type has no parameters (§11.1), so any parameter makes it another type.
+func isTEEPMediaType(ct string) bool {
+	return strings.EqualFold(strings.TrimSpace(ct), MediaType)
+}
+
+func snippet(body []byte, ct string) string {
+	if !strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "json") {
+		if len(body) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%d-byte %s body", len(body), ct)
+	}
+	s := strings.ToValidUTF8(string(body), "?")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date).
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
