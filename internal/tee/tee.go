@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"errors"
+
+	"github.com/teep-go/teep/eat"
 )
 
 // Errors every backend reports the same way, so callers can tell tampering
@@ -68,12 +70,16 @@ type Identity struct {
 	HWVersion string   // RFC 9711 hwversion
 }
 
-// EvidenceRequest says what the Evidence must bind.
+// EvidenceRequest says what the Evidence must bind. The backend adds its
+// own claims (device identity, its software, cnf naming the Agent key).
 type EvidenceRequest struct {
-	Nonce []byte // eat_nonce: the QueryRequest challenge, or token in the passport model
-	// Claims the Agent adds (e.g. manifests of installed components); the
-	// backend adds its own hardware claims.
-	Extra map[int64]any
+	// Nonce is the eat_nonce: the QueryRequest challenge (background-check
+	// model) or its token (passport model); nil for timestamp freshness.
+	Nonce []byte
+	// Timestamp adds iat (FRESHNESS_TIMESTAMP).
+	Timestamp bool
+	// Manifests are SUIT references of the installed Trusted Components.
+	Manifests []eat.Manifest
 }
 
 // Evidence is an attestation payload and its media type.

@@ -18,6 +18,8 @@ import (
 	"github.com/veraison/go-cose"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/attester"
 	"github.com/teep-go/teep/internal/tee"
 )
 
@@ -343,9 +345,33 @@ func (t *TEE) Storage() tee.Storage { return t.st }
 // Verify re-authenticates every sealed object on disk.
 func (t *TEE) Verify() error { return t.st.Verify() }
 
-// Evidence implements tee.TEE.
+// Evidence implements tee.TEE: an EAT of the TEEP profile signed with the
+// attestation key, naming the Agent key in cnf.
 func (t *TEE) Evidence(ctx context.Context, req tee.EvidenceRequest) (*tee.Evidence, error) {
-	return nil, errors.New("softtee: evidence not implemented yet")
+	s, err := cosekey.NewSigner(t.attest, t.attest.Alg())
+	if err != nil {
+		return nil, fmt.Errorf("softtee: attestation key: %w", err)
+	}
+	a := attester.Attester{
+		Key: s,
+		Identity: attester.Identity{
+			UEID:      t.id.UEID,
+			OEMID:     eat.OEMIDBytes(t.id.OEMID),
+			HWModel:   t.id.HWModel,
+			HWVersion: eat.Version{Version: t.id.HWVersion, Scheme: eat.SchemeMultipartNumeric},
+			SWName:    "teep-go softtee",
+		},
+	}
+	tok, err := a.Evidence(attester.Request{
+		Nonce:     req.Nonce,
+		Timestamp: req.Timestamp,
+		AgentKey:  t.agent.PublicKey(),
+		Manifests: req.Manifests,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("softtee: evidence: %w", err)
+	}
+	return &tee.Evidence{Payload: tok}, nil
 }
 
 // Close implements tee.TEE.

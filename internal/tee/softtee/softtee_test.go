@@ -2,6 +2,7 @@ package softtee
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tee"
 )
@@ -594,4 +596,43 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestEvidence(t *testing.T) {
+	tt := openTEE(t, t.TempDir(), Options{})
+	nonce := []byte("0123456789abcdef")
+	ev, err := tt.Evidence(context.Background(), tee.EvidenceRequest{Nonce: nonce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Format != "" {
+		t.Fatalf("format %q, want the default TEEP EAT profile", ev.Format)
+	}
+	tok, err := eat.Parse(ev.Payload, eat.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.Verify([]*cosekey.Key{tt.AttestationPublicKey()}); err != nil {
+		t.Fatalf("Evidence does not verify with the attestation key: %v", err)
+	}
+	if _, err := tok.Verify([]*cosekey.Key{tt.AgentPublicKey()}); err == nil {
+		t.Fatal("Evidence verifies with the Agent key: attestation and Agent keys must differ")
+	}
+	c := tok.Claims
+	if !bytes.Equal(c.Nonce, nonce) || !bytes.Equal(c.UEID, tt.Identity().UEID) {
+		t.Fatalf("nonce %x ueid %x", c.Nonce, c.UEID)
+	}
+	if err := c.CNF.Binds(tt.AgentPublicKey()); err != nil {
+		t.Fatalf("cnf does not name the Agent key: %v", err)
+	}
+	ts, err := tt.Evidence(context.Background(), tee.EvidenceRequest{Timestamp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := eat.Parse(ts.Payload, eat.ParseOptions{}); err != nil || tok.Claims.IssuedAt == nil {
+		t.Fatalf("timestamp Evidence without iat: %v", err)
+	}
+	if _, err := tt.Evidence(context.Background(), tee.EvidenceRequest{}); err == nil {
+		t.Fatal("Evidence without freshness")
+	}
 }
