@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -67,6 +68,16 @@ func ClaimName(key int64) string {
 		return n
 	}
 	return fmt.Sprint(key)
+}
+
+// ClaimKey returns the integer key of a claim given its JSON name ("ueid")
+// or its number as text ("-70000").
+func ClaimKey(name string) (int64, bool) {
+	if k, ok := claimsByName[name]; ok {
+		return k, true
+	}
+	k, err := strconv.ParseInt(name, 10, 64)
+	return k, err == nil
 }
 
 func claimLabel(key int64) string {

@@ -337,6 +337,17 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 	return err
 }
 
+// ValidUEID checks a UEID's length against its type (RFC 9711 §4.2.1).
+func ValidUEID(u []byte) error {
+	if len(u) < 7 || len(u) > 33 {
+		return fmt.Errorf("eat: UEID of %d bytes, want 7..33", len(u))
+	}
+	if msg := checkUEID(u); msg != "" {
+		return errors.New("eat: " + msg)
+	}
+	return nil
+}
+
 // checkUEID applies the per-type lengths of RFC 9711 §4.2.1.
 func checkUEID(u []byte) string {
 	switch u[0] {

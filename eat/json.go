@@ -253,11 +253,9 @@ func claimsFromJSON(data []byte, level int) (*Claims, error) {
 	}
 	c := &Claims{}
 	for _, f := range fields {
-		key, ok := claimsByName[f.name]
+		key, ok := ClaimKey(f.name)
 		if !ok {
-			if key, err = strconv.ParseInt(f.name, 10, 64); err != nil {
-				return nil, fmt.Errorf("eat: claims JSON: unknown claim name %q", f.name)
-			}
+			return nil, fmt.Errorf("eat: claims JSON: unknown claim name %q", f.name)
 		}
 		if err := c.setJSON(key, f.value, level); err != nil {
 			return nil, fmt.Errorf("eat: claims JSON: %s: %w", ClaimName(key), err)

@@ -1,0 +1,356 @@
+package verifier
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/attester"
+	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/teep"
+)
+
+// now is the fixed time of every test appraisal.
+var now = time.Unix(1767225600, 0).UTC()
+
+func clock() time.Time { return now }
+
+type fixture struct {
+	policy  *Policy
+	v       *Verifier
+	att     *attester.Attester
+	attKey  *cosekey.Key // endorsed attestation key (the published example key)
+	agent   *cosekey.Key // the Agent's TEEP key
+	vKey    *cosekey.Key // the Verifier's result-signing key
+	debugOK eat.DebugStatus
+}
+
+func newKey(t testing.TB, alg string) *cosekey.Key {
+	t.Helper()
+	a, _ := cosekey.ParseAlg(alg)
+	k, err := cosekey.Generate(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func signer(t testing.TB, k *cosekey.Key) *cosekey.Signer {
+	t.Helper()
+	s, err := cosekey.NewSigner(k, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var agentManifest = eat.SUITReference{URI: "https://tam.example/agent.suit", DigestAlg: eat.AlgSHA256, Digest: bytes.Repeat([]byte{1}, 32)}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	p, err := LoadPolicy("testdata/policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attKey, err := keyfile.Load("../../testdata/suit/keys/example-p256-private.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{policy: p, attKey: attKey, agent: newKey(t, "ed25519"), vKey: newKey(t, "esp256"), debugOK: eat.DebugDisabledPermanently}
+	ueid := append([]byte{1}, bytes.Repeat([]byte{0x42}, 32)...)
+	f.att = &attester.Attester{
+		Key: signer(t, attKey),
+		Identity: attester.Identity{
+			UEID: ueid, OEMID: eat.OEMIDBytes([]byte{0x89, 0x48, 0x23}), HWModel: []byte("softtee"),
+			HWVersion: eat.Version{Version: "1.1", Scheme: eat.SchemeMultipartNumeric},
+			SWName:    "teep-go agent", SWVersion: eat.Version{Version: "0.3.1", Scheme: eat.SchemeSemVer},
+			Manifests: []eat.Manifest{agentManifest.Manifest(eat.ContentFormatCBOR)},
+		},
+		Clock: clock,
+	}
+	f.v, err = New(Config{Policy: p, Key: signer(t, f.vKey), Issuer: "https://verifier.example", Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) evidence(t testing.TB, req attester.Request) []byte {
+	t.Helper()
+	if req.AgentKey == nil {
+		req.AgentKey = f.agent
+	}
+	if req.DebugStatus == nil {
+		req.DebugStatus = &f.debugOK
+	}
+	ev, err := f.att.Evidence(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// signClaims signs hand-made claims with the endorsed attestation key.
+func (f *fixture) signClaims(t testing.TB, mutate func(c *eat.Claims)) []byte {
+	t.Helper()
+	c, err := f.att.Claims(attester.Request{Nonce: []byte("nonce-0001"), AgentKey: f.agent, DebugStatus: &f.debugOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate(c)
+	tok, err := eat.Sign(c, signer(t, f.attKey), eat.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestAppraiseEvidence(t *testing.T) {
+	f := newFixture(t)
+	nonce := []byte("nonce-0001")
+	enabled := eat.DebugEnabled
+	other := newKey(t, "ed25519")
+	stranger := newKey(t, "esp256")
+	strangerEvidence, err := (&attester.Attester{Key: signer(t, stranger), Identity: f.att.Identity}).Evidence(
+		attester.Request{Nonce: nonce, AgentKey: f.agent, DebugStatus: &f.debugOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		evidence []byte
+		exp      Expectations
+		status   Status
+		kind     error
+		reason   string
+	}{
+		{"good, nonce", f.evidence(t, attester.Request{Nonce: nonce}), Expectations{Nonce: nonce, AgentKey: f.agent}, Affirming, nil, ""},
+		{"good, timestamp", f.evidence(t, attester.Request{Timestamp: true}), Expectations{Freshness: teep.FreshnessTimestamp, AgentKey: f.agent}, Affirming, nil, ""},
+		{"good, nonce and iat", f.evidence(t, attester.Request{Nonce: nonce, Timestamp: true}), Expectations{Nonce: nonce, AgentKey: f.agent}, Affirming, nil, ""},
+		{"wrong nonce", f.evidence(t, attester.Request{Nonce: []byte("nonce-9999")}), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrFreshness, "does not match the expected"},
+		{"no nonce", f.evidence(t, attester.Request{Timestamp: true}), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrFreshness, "eat_nonce is missing"},
+		{"stale iat", f.signClaims(t, func(c *eat.Claims) { c.Nonce = nil; ts := now.Add(-time.Hour); c.IssuedAt = &ts }),
+			Expectations{Freshness: teep.FreshnessTimestamp, AgentKey: f.agent}, Contraindicated, ErrFreshness, "is stale (older than 5m0s)"},
+		{"future iat", f.signClaims(t, func(c *eat.Claims) { ts := now.Add(time.Hour); c.IssuedAt = &ts }),
+			Expectations{Freshness: teep.FreshnessTimestamp, AgentKey: f.agent}, Contraindicated, ErrFreshness, "is in the future"},
+		{"iat missing", f.evidence(t, attester.Request{Nonce: nonce}), Expectations{Freshness: teep.FreshnessTimestamp, AgentKey: f.agent}, Contraindicated, ErrFreshness, "iat is missing"},
+		{"stale iat under nonce freshness", f.signClaims(t, func(c *eat.Claims) { ts := now.Add(-time.Hour); c.IssuedAt = &ts }),
+			Expectations{Nonce: nonce, AgentKey: f.agent}, Warning, nil, "is stale"},
+		{"expired", f.signClaims(t, func(c *eat.Claims) { ts := now.Add(-time.Second); c.Expiry = &ts }),
+			Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrFreshness, "expired at"},
+		{"unendorsed key", strangerEvidence, Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrUntrusted, "evidence signature"},
+		{"missing cnf", f.signClaims(t, func(c *eat.Claims) { c.CNF = nil }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrBinding, "cnf is missing"},
+		{"cnf of another Agent", f.evidence(t, attester.Request{Nonce: nonce, AgentKey: other}), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrBinding, "cnf kid"},
+		{"debug enabled", f.evidence(t, attester.Request{Nonce: nonce, DebugStatus: &enabled}), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "debug is enabled"},
+		{"dbgstat missing", f.signClaims(t, func(c *eat.Claims) { c.DbgStat = nil }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "dbgstat is missing"},
+		{"unknown hwmodel", f.signClaims(t, func(c *eat.Claims) { c.HWModel = []byte("othertee") }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrUntrusted, "does not cover hwmodel"},
+		{"too old swversion", f.signClaims(t, func(c *eat.Claims) { c.SWVersion = &eat.Version{Version: "0.1.9"} }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "swversion 0.1.9 is older than the minimum 0.2.0"},
+		{"pre-release of the minimum", f.signClaims(t, func(c *eat.Claims) { c.SWVersion = &eat.Version{Version: "0.2.0-rc1"} }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "older than the minimum"},
+		{"swversion missing", f.signClaims(t, func(c *eat.Claims) { c.SWVersion = nil }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "swversion is missing"},
+		{"revoked ueid", f.signClaims(t, func(c *eat.Claims) { c.UEID = append([]byte{1}, bytes.Repeat([]byte{0xff}, 32)...) }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "is revoked"},
+		{"missing manifests", f.signClaims(t, func(c *eat.Claims) { c.Manifests = nil }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "required claim manifests is missing"},
+		{"other profile", f.signClaims(t, func(c *eat.Claims) { c.Profile = "tag:example.com,2026:other" }), Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrPolicy, "is not urn:ietf:rfc:rfcXXXX"},
+		{"stale agent manifest", f.signClaims(t, func(c *eat.Claims) {
+			old := agentManifest
+			old.Digest = bytes.Repeat([]byte{2}, 32)
+			c.Manifests = []eat.Manifest{old.Manifest(eat.ContentFormatCBOR)}
+		}), Expectations{Nonce: nonce, AgentKey: f.agent}, Warning, nil, "update needed"},
+		{"malformed", []byte{0x84, 0x40, 0xa0, 0x41}, Expectations{Nonce: nonce, AgentKey: f.agent}, Contraindicated, ErrMalformed, "evidence:"},
+	}
+	for _, tc := range cases {
+		a, err := f.v.AppraiseEvidence(context.Background(), tc.evidence, tc.exp)
+		if a == nil {
+			t.Fatalf("%s: no appraisal (%v)", tc.name, err)
+		}
+		if a.Status != tc.status {
+			t.Errorf("%s: status %s, want %s; reasons %q", tc.name, a.Status, tc.status, a.Reasons)
+			continue
+		}
+		if (err != nil) != (tc.status == Contraindicated) {
+			t.Errorf("%s: error %v with status %s", tc.name, err, a.Status)
+		}
+		if tc.kind != nil && !errors.Is(err, tc.kind) {
+			t.Errorf("%s: error %v does not wrap %v", tc.name, err, tc.kind)
+		}
+		joined := strings.Join(a.Reasons, "; ")
+		if tc.reason == "" && len(a.Reasons) != 0 || !strings.Contains(joined, tc.reason) {
+			t.Errorf("%s: reasons %q, want one containing %q", tc.name, joined, tc.reason)
+		}
+		if tc.status != Contraindicated && a.Endorsement != "softtee-lab-devices" {
+			t.Errorf("%s: endorsement %q", tc.name, a.Endorsement)
+		}
+	}
+}
+
+func TestAppraiseCanceled(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.v.AppraiseEvidence(ctx, f.evidence(t, attester.Request{Nonce: []byte("nonce-0001")}), Expectations{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v", err)
+	}
+}
+
+// TestAppendixD2Evidence signs the draft's example claims with the endorsed
+// key. Strict decoding refuses them; lenient decoding turns each deviation
+// into a warning, and the example still fails for what it lacks (manifests
+// under 272, a cnf that names a real key).
+func TestAppendixD2Evidence(t *testing.T) {
+	f := newFixture(t)
+	d2 := readHex(t, "../../testdata/teep/derived/eat_claims_appendix_d2.hex")
+	tok, err := cosekey.Sign1(d2, signer(t, f.attKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := mustHex("948f8860d13a463e8e")
+	a, err := f.v.AppraiseEvidence(context.Background(), tok, Expectations{Nonce: nonce, AgentKey: f.agent})
+	if !errors.Is(err, ErrMalformed) || a.Claims != nil {
+		t.Fatalf("strict: %v", err)
+	}
+
+	lenient := *f.policy
+	lenient.LenientDecodingUnsafe = true
+	lenient.Devices, lenient.RequireDebugDisabled = nil, false
+	lenient.Endorsements = []Endorsement{{Name: "lab", Key: f.attKey.PublicKey()}}
+	v, err := New(Config{Policy: &lenient, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err = v.AppraiseEvidence(context.Background(), tok, Expectations{Nonce: nonce, AgentKey: f.agent})
+	if a == nil || a.Status != Contraindicated {
+		t.Fatalf("lenient: %v %v", a, err)
+	}
+	reasons := strings.Join(a.Reasons, "\n")
+	for _, want := range []string{"lenient decoding: ueid (256): RAND UEID with 15 random bytes", "lenient decoding: measurements (273)[0]: body is a bare map",
+		"required claim manifests is missing", "cnf kid ba7816bf"} {
+		if !strings.Contains(reasons, want) {
+			t.Errorf("reasons lack %q:\n%s", want, reasons)
+		}
+	}
+	// with cnf naming the placeholder key and manifests not required, only
+	// the warnings remain
+	lenient.RequiredClaims = []int64{eat.ClaimUEID, eat.ClaimCnf}
+	a, err = v.AppraiseEvidence(context.Background(), tok, Expectations{Nonce: nonce})
+	if err != nil || a.Status != Warning || len(a.Reasons) != 2 {
+		t.Errorf("lenient, relaxed: %v %v %q", a.Status, err, a.Reasons)
+	}
+}
+
+func TestIssueAndVerifyResult(t *testing.T) {
+	f := newFixture(t)
+	token := []byte("teep-token-00042")
+	a, err := f.v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: token}), Expectations{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.v.IssueResult(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := []*cosekey.Key{f.vKey.PublicKey()}
+	exp := Expectations{Nonce: token, AgentKey: f.agent, Now: now.Add(time.Minute)}
+	got, err := VerifyResult(res, trusted, exp)
+	if err != nil || got.Status != Affirming {
+		t.Fatalf("VerifyResult: %v %v", got, err)
+	}
+	if got.PolicyID != "example-fleet-2026-01" || got.Claims.Issuer != "https://verifier.example" || !bytes.Equal(got.Claims.UEID, f.att.Identity.UEID) {
+		t.Errorf("result claims %+v", got.Claims)
+	}
+	if p := got.Claims.ProfileProblems(); len(p) != 0 {
+		t.Errorf("the result does not meet the TEEP profile: %v", p)
+	}
+
+	warnAppraisal := *a
+	warnAppraisal.Status = Warning
+	warnRes, _ := f.v.IssueResult(&warnAppraisal)
+	badAppraisal := *a
+	badAppraisal.Status = Contraindicated
+	badRes, _ := f.v.IssueResult(&badAppraisal)
+	otherVerifier := newKey(t, "esp256")
+	cases := []struct {
+		name   string
+		res    []byte
+		keys   []*cosekey.Key
+		exp    Expectations
+		status Status
+		kind   error
+	}{
+		{"replayed to another token", res, trusted, Expectations{Nonce: []byte("teep-token-00043"), AgentKey: f.agent, Now: now}, Contraindicated, ErrFreshness},
+		{"presented by another Agent", res, trusted, Expectations{Nonce: token, AgentKey: newKey(t, "ed25519"), Now: now}, Contraindicated, ErrBinding},
+		{"untrusted verifier", res, []*cosekey.Key{otherVerifier}, exp, Contraindicated, ErrUntrusted},
+		{"expired", res, trusted, Expectations{Nonce: token, AgentKey: f.agent, Now: now.Add(DefaultResultTTL)}, Contraindicated, ErrFreshness},
+		{"no Agent key", res, trusted, Expectations{Nonce: token, Now: now}, Contraindicated, ErrNoAgentKey},
+		{"no expected nonce", res, trusted, Expectations{AgentKey: f.agent, Now: now}, Contraindicated, ErrFreshness},
+		{"timestamp, fresh", res, trusted, Expectations{Freshness: teep.FreshnessTimestamp, AgentKey: f.agent, Now: now.Add(time.Minute)}, Affirming, nil},
+		{"timestamp, stale", res, trusted, Expectations{Freshness: teep.FreshnessTimestamp, AgentKey: f.agent, Now: now.Add(6 * time.Minute), MaxAge: 5 * time.Minute}, Contraindicated, ErrFreshness},
+		{"verdict warning", warnRes, trusted, exp, Warning, nil},
+		{"verdict contraindicated", badRes, trusted, exp, Contraindicated, ErrResult},
+		{"evidence is not a result", f.evidence(t, attester.Request{Nonce: token}), trusted, exp, Contraindicated, ErrUntrusted},
+		{"garbage", []byte("not a token"), trusted, exp, Contraindicated, ErrMalformed},
+	}
+	for _, tc := range cases {
+		got, err := VerifyResult(tc.res, tc.keys, tc.exp)
+		if got.Status != tc.status || (tc.kind != nil && !errors.Is(err, tc.kind)) || (tc.kind == nil && err != nil) {
+			t.Errorf("%s: status %s err %v, want %s %v", tc.name, got.Status, err, tc.status, tc.kind)
+		}
+	}
+}
+
+func TestIssueResultNeedsKey(t *testing.T) {
+	f := newFixture(t)
+	v, _ := New(Config{Policy: f.policy, Clock: clock})
+	a, _ := v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: []byte("nonce-0001")}), Expectations{})
+	if _, err := v.IssueResult(a); err == nil {
+		t.Error("issued a result without a key")
+	}
+	if _, err := f.v.IssueResult(&Appraisal{}); err == nil {
+		t.Error("issued a result for an empty appraisal")
+	}
+	if _, err := New(Config{Policy: &Policy{}}); err == nil {
+		t.Error("New accepted a policy without endorsements")
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.2.10", "1.2.9", 1}, {"1.2", "1.2.0", 0}, {"1.0.0-rc1", "1.0.0", -1}, {"1.0.0-rc.2", "1.0.0-rc.10", -1},
+		{"1.0.0-alpha", "1.0.0-1", 1}, {"2", "10", -1}, {"1.0.0+build5", "1.0.0", 0}, {"1.0.0-a.b", "1.0.0-a", 1},
+	} {
+		got, err := compareVersions(tc.a, tc.b)
+		if err != nil || got != tc.want {
+			t.Errorf("compare(%s, %s) = %d %v, want %d", tc.a, tc.b, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "v1", "1..2", "1.0-", "x.y"} {
+		if _, err := compareVersions(bad, "1"); err == nil {
+			t.Errorf("compare(%q) accepted", bad)
+		}
+	}
+}
+
+func readHex(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustHex(string(data))
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
