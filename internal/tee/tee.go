@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"errors"
+	"io"
 
 	"github.com/teep-go/teep/eat"
 )
@@ -89,10 +90,15 @@ type Evidence struct {
 }
 
 // Storage is sealed, rollback-protected storage with atomic multi-object
-// transactions. Objects are named by slash-separated strings.
+// transactions. Objects are named by slash-separated strings and stream, so
+// a component of any size never has to fit in memory.
 type Storage interface {
-	// Get returns a sealed object's plaintext (ErrNotFound, ErrTampered).
+	// Get returns a small sealed object's plaintext (ErrNotFound,
+	// ErrTampered); Open streams one of any size.
 	Get(name string) ([]byte, error)
+	// Open streams an object, authenticating it as it is read; it reports
+	// its plaintext size.
+	Open(name string) (io.ReadCloser, int64, error)
 	// List returns the names under prefix, sorted.
 	List(prefix string) []string
 	// Counter reads a named monotonic counter (0 if never set).
@@ -100,16 +106,32 @@ type Storage interface {
 	// Update runs fn in a transaction: all of its writes become visible
 	// together, or none do, even across a crash.
 	Update(fn func(Tx) error) error
+	// Begin starts a transaction, waiting while another one is open.
+	Begin(ctx context.Context) (Txn, error)
 }
 
-// Tx is one storage transaction.
+// Tx is one storage transaction; it reads its own writes.
 type Tx interface {
 	Get(name string) ([]byte, error)
+	Open(name string) (io.ReadCloser, int64, error)
 	List(prefix string) []string
 	Put(name string, data []byte) error
+	// Create stages an object written as a stream; it counts when the
+	// writer's Close returns nil. A writer never closed is discarded.
+	Create(name string) (io.WriteCloser, error)
 	Delete(name string) error
 	Counter(name string) uint64
 	// SetCounter raises a monotonic counter; lower values fail with
 	// ErrCounterBackwards.
 	SetCounter(name string, v uint64) error
+}
+
+// Txn is a transaction started with Begin.
+type Txn interface {
+	Tx
+	// Commit makes every write visible at once. After an error nothing is.
+	Commit() error
+	// Abort discards the transaction; after Commit, or twice, it does
+	// nothing.
+	Abort() error
 }

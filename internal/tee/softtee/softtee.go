@@ -77,6 +77,9 @@ type Options struct {
 	// store (FaultStaged, FaultIndexWritten). Tests use it to simulate a
 	// crash between staging and commit; an error aborts the commit.
 	FaultHook func(point string) error
+	// MaxObjectSize bounds one stored object, e.g. a component image
+	// (0: MaxObjectSize).
+	MaxObjectSize int64
 }
 
 // TEE is a software TEE whose state lives in one directory.
@@ -123,7 +126,7 @@ func Open(dir string, o Options) (_ *TEE, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("softtee %s: %w", name, err)
 	}
-	st, err := openStore(dir, name, root, o.FaultHook)
+	st, err := openStore(dir, name, root, o.FaultHook, o.MaxObjectSize)
 	if err != nil {
 		return nil, fmt.Errorf("softtee %s: %w", name, err)
 	}
@@ -382,4 +385,20 @@ func (t *TEE) Close() error {
 	err := t.unlock()
 	t.unlock = nil
 	return err
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -8,11 +8,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
@@ -152,14 +155,14 @@ func TestCounterIsMonotonic(t *testing.T) {
 }
 
 func TestNameAndSizeLimits(t *testing.T) {
-	tt := openTEE(t, t.TempDir(), Options{})
+	tt := openTEE(t, t.TempDir(), Options{MaxObjectSize: 3 * ChunkSize})
 	for _, name := range []string{"", strings.Repeat("n", MaxNameLen+1), "a\x00b"} {
 		err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put(name, nil) })
 		if err == nil {
 			t.Errorf("Put(%q) accepted", name)
 		}
 	}
-	err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("big", make([]byte, MaxObjectSize+1)) })
+	err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("big", make([]byte, 3*ChunkSize+1)) })
 	if err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("oversize object: %v", err)
 	}
@@ -635,4 +638,220 @@ func TestEvidence(t *testing.T) {
 	if _, err := tt.Evidence(context.Background(), tee.EvidenceRequest{}); err == nil {
 		t.Fatal("Evidence without freshness")
 	}
+}
+
+func TestStreamingObjects(t *testing.T) {
+	tt := openTEE(t, t.TempDir(), Options{})
+	sizes := []int{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3*ChunkSize + 7}
+	data := make([]byte, 3*ChunkSize+7)
+	rand.Read(data)
+	err := tt.Storage().Update(func(tx tee.Tx) error {
+		for _, n := range sizes {
+			w, err := tx.Create(fmt.Sprintf("s/%d", n))
+			if err != nil {
+				return err
+			}
+			// Odd write sizes cross chunk boundaries at every offset.
+			for off := 0; off < n; off += 1000 {
+				if _, err := w.Write(data[off:min(off+1000, n)]); err != nil {
+					return err
+				}
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+		}
+		// Read-your-writes inside the transaction.
+		r, size, err := tx.Open(fmt.Sprintf("s/%d", ChunkSize+1))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		got, _ := io.ReadAll(r)
+		if size != ChunkSize+1 || !bytes.Equal(got, data[:ChunkSize+1]) {
+			t.Errorf("tx.Open: %d bytes, size %d", len(got), size)
+		}
+		// A writer never closed is not part of the transaction.
+		w, err := tx.Create("unclosed")
+		if err != nil {
+			return err
+		}
+		w.Write([]byte("lost"))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sizes {
+		r, size, err := tt.Storage().Open(fmt.Sprintf("s/%d", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || size != int64(n) || !bytes.Equal(got, data[:n]) {
+			t.Fatalf("size %d: read %d bytes (size %d), %v", n, len(got), size, err)
+		}
+		if fi, _ := os.Stat(objectFile(t, tt, fmt.Sprintf("s/%d", n))); fi.Size() != sealedSize(int64(n)) {
+			t.Fatalf("size %d: file is %d bytes, want %d", n, fi.Size(), sealedSize(int64(n)))
+		}
+	}
+	if _, err := tt.Storage().Get("unclosed"); !errors.Is(err, tee.ErrNotFound) {
+		t.Fatalf("unclosed writer committed: %v", err)
+	}
+	files, _ := os.ReadDir(filepath.Join(tt.dir, objectsDir))
+	if len(files) != len(tt.Storage().List("")) {
+		t.Fatalf("%d files for %d objects", len(files), len(tt.Storage().List("")))
+	}
+}
+
+// TestStreamTampering: chunk-level attacks on a multi-chunk object.
+func TestStreamTampering(t *testing.T) {
+	data := make([]byte, 3*ChunkSize+5)
+	rand.Read(data)
+	chunk := ChunkSize + tagSize
+	cases := map[string]func(b []byte) []byte{
+		"truncated at a chunk boundary": func(b []byte) []byte { return b[:streamHeaderSize+2*chunk] },
+		"chunks swapped": func(b []byte) []byte {
+			c := bytes.Clone(b)
+			a, d := c[streamHeaderSize:streamHeaderSize+chunk], c[streamHeaderSize+chunk:streamHeaderSize+2*chunk]
+			tmp := bytes.Clone(a)
+			copy(a, d)
+			copy(d, tmp)
+			return c
+		},
+		"last chunk dropped, earlier one marked final by size": func(b []byte) []byte {
+			return b[:len(b)-(5+tagSize)]
+		},
+		"bit flip in third chunk": func(b []byte) []byte {
+			c := bytes.Clone(b)
+			c[streamHeaderSize+2*chunk+10] ^= 0x80
+			return c
+		},
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt := openTEE(t, dir, Options{})
+			put(t, tt.Storage(), "big", string(data))
+			path := objectFile(t, tt, "big")
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, mutate(b), 0o600)
+			// Detected on read, even before a reopen...
+			if _, err := tt.Storage().Get("big"); !errors.Is(err, tee.ErrTampered) {
+				t.Fatalf("Get = %v, want ErrTampered", err)
+			}
+			tt.Close()
+			// ...and at open.
+			if _, err := Open(dir, Options{}); !errors.Is(err, tee.ErrTampered) {
+				t.Fatalf("Open = %v, want ErrTampered", err)
+			}
+		})
+	}
+}
+
+// TestReadersDoNotBlockOnWriters: a transaction held open (a long install)
+// does not stop reads of the committed state, and commits racing with
+// reads never look like tampering.
+func TestReadersDoNotBlockOnWriters(t *testing.T) {
+	tt := openTEE(t, t.TempDir(), Options{})
+	put(t, tt.Storage(), "x", "v0")
+	txn, err := tt.Storage().Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Put("x", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, tt.Storage(), "x", "v0") // does not block, sees committed state
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := tt.Storage().Begin(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second Begin while one is open: %v", err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	txn.Abort() // no-op after Commit
+	mustGet(t, tt.Storage(), "x", "v1")
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("x", []byte(fmt.Sprint(i))) }); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		if _, err := tt.Storage().Get("x"); err != nil {
+			t.Fatalf("read during commits: %v", err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// FuzzOpenObject feeds arbitrary object files to the streaming reader.
+func FuzzOpenObject(f *testing.F) {
+	dir := f.TempDir()
+	tt, err := Open(dir, Options{Name: "fuzz"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer tt.Close()
+	for _, n := range []int{0, 5, ChunkSize + 3} {
+		name := fmt.Sprintf("o%d", n)
+		if err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put(name, make([]byte, n)) }); err != nil {
+			f.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, objectsDir, tt.st.idx.Objects[name].File))
+		f.Add(b)
+	}
+	f.Add([]byte("TSO1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Find the plaintext size this file length implies, if any.
+		var n int64 = -1
+		for c := int64(1); c <= int64(len(data))/tagSize+1; c++ {
+			if m := int64(len(data)) - streamHeaderSize - c*tagSize; m >= 0 && m/ChunkSize+1 == c {
+				n = m
+				break
+			}
+		}
+		if n < 0 {
+			return
+		}
+		path := filepath.Join(t.TempDir(), "obj")
+		os.WriteFile(path, data, 0o600)
+		sum := sha256.Sum256(data)
+		st := tt.st
+		for _, name := range []string{"o0", "o5", fmt.Sprintf("o%d", ChunkSize+3)} {
+			ref := objectRef{File: st.idx.Objects[name].File, Size: n, Sum: sum[:]}
+			// Point the reader at the fuzzed bytes under the real file name.
+			orig := filepath.Join(dir, objectsDir, ref.File)
+			saved, _ := os.ReadFile(orig)
+			os.WriteFile(orig, data, 0o600)
+			rd, err := st.openObject(name, ref)
+			if err == nil {
+				_, err = io.Copy(io.Discard, rd)
+				rd.Close()
+			}
+			os.WriteFile(orig, saved, 0o600)
+			if err != nil && !errors.Is(err, tee.ErrTampered) {
+				t.Fatalf("%s: error is not ErrTampered: %v", name, err)
+			}
+			if err == nil && !bytes.Equal(data, saved) {
+				t.Fatalf("%s: forged object accepted", name)
+			}
+		}
+	})
 }

@@ -1,12 +1,15 @@
 package softtee
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -23,14 +26,18 @@ import (
 
 // Limits of the sealed store.
 const (
-	// MaxObjectSize bounds one sealed object (a component image, a key...).
-	MaxObjectSize = 64 << 20
+	// MaxObjectSize is the default bound on one sealed object (a component
+	// image, a key...); Options.MaxObjectSize changes it.
+	MaxObjectSize = 16 << 30
+	// MaxGetSize bounds an object read whole into memory by Get; larger
+	// objects are read with Open.
+	MaxGetSize = 64 << 20
 	// MaxIndexSize bounds the sealed index.
-	MaxIndexSize = 8 << 20
+	MaxIndexSize = 16 << 20
 	// MaxObjects bounds the number of objects in one TEE.
 	MaxObjects = 100000
 	// MaxNameLen bounds an object or counter name.
-	MaxNameLen = 512
+	MaxNameLen = 2048
 )
 
 // Files of one TEE's state directory.
@@ -46,9 +53,8 @@ const (
 	FaultIndexWritten = "index-written" // index replaced, counter not yet advanced
 )
 
-// index is the sealed root of the store: which file holds each object, the
-// sealed file's hash (so an older version of a file is caught even when
-// copied in under the right name), and the named monotonic counters.
+// index is the sealed root of the store: which file holds each object, its
+// size and hash, and the named monotonic counters.
 type index struct {
 	Gen      uint64               `cbor:"1,keyasint"`
 	Objects  map[string]objectRef `cbor:"2,keyasint"`
@@ -57,7 +63,7 @@ type index struct {
 
 type objectRef struct {
 	File string `cbor:"1,keyasint"` // file name under objects/
-	Size int64  `cbor:"2,keyasint"` // sealed file size
+	Size int64  `cbor:"2,keyasint"` // plaintext size
 	Sum  []byte `cbor:"3,keyasint"` // SHA-256 of the sealed file
 }
 
@@ -93,13 +99,18 @@ func init() {
 	}
 }
 
-// store is a transactional sealed object store in one directory.
+// store is a transactional sealed object store in one directory. Readers
+// never block on a writer: they read the committed index; a writer stages
+// new files and publishes them with one atomic index replacement.
 type store struct {
 	dir   string
 	seal  *sealer
 	fault func(point string) error
 
-	mu  sync.RWMutex
+	writer    chan struct{} // one transaction at a time (a lock that honours ctx)
+	maxObject int64
+
+	mu  sync.RWMutex // guards idx and counterLag
 	idx *index
 	// counterLag is set when a commit replaced the index but could not
 	// advance the counter; the next commit retries before doing anything.
@@ -108,12 +119,15 @@ type store struct {
 
 func objectPurpose(name, file string) string { return "object " + name + " in " + file }
 
-func openStore(dir, teeName string, rootKey []byte, fault func(string) error) (*store, error) {
+func openStore(dir, teeName string, rootKey []byte, fault func(string) error, maxObject int64) (*store, error) {
 	s, err := newSealer(teeName, rootKey)
 	if err != nil {
 		return nil, err
 	}
-	st := &store{dir: dir, seal: s, fault: fault}
+	if maxObject <= 0 {
+		maxObject = MaxObjectSize
+	}
+	st := &store{dir: dir, seal: s, fault: fault, writer: make(chan struct{}, 1), maxObject: maxObject}
 	if err := os.MkdirAll(filepath.Join(dir, objectsDir), 0o700); err != nil {
 		return nil, err
 	}
@@ -269,39 +283,156 @@ func checkName(name string) error {
 	return nil
 }
 
-// readObject reads and authenticates one object.
-func (st *store) readObject(name string, ref objectRef) ([]byte, error) {
+func (st *store) ref(name string) (objectRef, bool) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	r, ok := st.idx.Objects[name]
+	return r, ok
+}
+
+// openObject opens one object for streaming, authenticated chunk by chunk.
+func (st *store) openObject(name string, ref objectRef) (*objectReader, error) {
 	path := filepath.Join(st.dir, objectsDir, ref.File)
-	blob, err := readLimited(path, MaxObjectSize+sealOverhead)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: object %q: file %s is missing", tee.ErrTampered, name, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("object %q: %w", name, err)
 	}
-	if int64(len(blob)) != ref.Size {
-		return nil, fmt.Errorf("%w: object %q: %s is %d bytes, the index says %d", tee.ErrTampered, name, path, len(blob), ref.Size)
-	}
-	if sum := sha256.Sum256(blob); !bytes.Equal(sum[:], ref.Sum) {
-		return nil, fmt.Errorf("%w: object %q: %s does not match the index (replaced or rolled back)", tee.ErrTampered, name, path)
-	}
-	_, plain, err := st.seal.open(kindObject, objectPurpose(name, ref.File), blob)
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		f.Close()
+		return nil, err
 	}
-	return plain, nil
+	if want := sealedSize(ref.Size); fi.Size() != want {
+		f.Close()
+		return nil, fmt.Errorf("%w: object %q: %s is %d bytes, the index says %d", tee.ErrTampered, name, path, fi.Size(), want)
+	}
+	r := &objectReader{
+		f: f, br: bufio.NewReaderSize(f, ChunkSize+tagSize), sum: sha256.New(),
+		s: st.seal, purpose: objectPurpose(name, ref.File), want: ref.Sum, left: ref.Size, path: path,
+	}
+	r.header = make([]byte, streamHeaderSize)
+	if _, err := io.ReadFull(r.br, r.header); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: object %q: %v", tee.ErrTampered, name, err)
+	}
+	r.sum.Write(r.header)
+	if err := checkStreamHeader(r.header, r.purpose); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// objectReader decrypts an object chunk by chunk; at the end it also checks
+// the sealed file's hash against the index.
+type objectReader struct {
+	f       *os.File
+	br      *bufio.Reader
+	sum     hash.Hash
+	s       *sealer
+	purpose string
+	path    string
+	header  []byte
+	want    []byte
+	left    int64 // plaintext bytes not yet decrypted
+	index   uint64
+	buf     []byte // decrypted, not yet returned
+	done    bool
+	err     error
+}
+
+func (r *objectReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.done {
+			return 0, io.EOF
+		}
+		r.err = r.next()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *objectReader) next() error {
+	n := int64(ChunkSize)
+	final := r.left < ChunkSize
+	if final {
+		n = r.left
+	}
+	sealed := make([]byte, n+tagSize)
+	if _, err := io.ReadFull(r.br, sealed); err != nil {
+		return fmt.Errorf("%w: %s: %v", tee.ErrTampered, r.path, err)
+	}
+	r.sum.Write(sealed)
+	plain, err := r.s.openChunk(r.header, r.purpose, r.index, final, sealed)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.path, err)
+	}
+	r.index++
+	r.left -= n
+	r.buf = plain
+	if final {
+		if !bytes.Equal(r.sum.Sum(nil), r.want) {
+			return fmt.Errorf("%w: %s does not match the index (replaced or rolled back)", tee.ErrTampered, r.path)
+		}
+		r.done = true
+	}
+	return nil
+}
+
+func (r *objectReader) Close() error { return r.f.Close() }
+
+// open opens a committed object, coping with a concurrent commit that
+// replaced it (its old file is then gone, which is not tampering).
+func (st *store) open(name string) (io.ReadCloser, int64, error) {
+	for attempt := 0; ; attempt++ {
+		ref, ok := st.ref(name)
+		if !ok {
+			return nil, 0, fmt.Errorf("%w: object %q", tee.ErrNotFound, name)
+		}
+		r, err := st.openObject(name, ref)
+		if err != nil && attempt < 3 {
+			if now, ok := st.ref(name); !ok || now.File != ref.File {
+				continue // replaced or deleted meanwhile
+			}
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		return r, ref.Size, nil
+	}
+}
+
+func readAll(r io.ReadCloser, size int64, name string) ([]byte, error) {
+	defer r.Close()
+	if size > MaxGetSize {
+		return nil, fmt.Errorf("object %q is %d bytes, more than Get reads (%d); use Open", name, size, MaxGetSize)
+	}
+	out := make([]byte, 0, size)
+	buf := bytes.NewBuffer(out)
+	if _, err := io.Copy(buf, r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Get implements tee.Storage.
 func (st *store) Get(name string) ([]byte, error) {
-	st.mu.RLock()
-	ref, ok := st.idx.Objects[name]
-	st.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: object %q", tee.ErrNotFound, name)
+	r, size, err := st.open(name)
+	if err != nil {
+		return nil, err
 	}
-	return st.readObject(name, ref)
+	return readAll(r, size, name)
 }
+
+// Open implements tee.Storage.
+func (st *store) Open(name string) (io.ReadCloser, int64, error) { return st.open(name) }
 
 // List implements tee.Storage.
 func (st *store) List(prefix string) []string {
@@ -345,40 +476,58 @@ func (st *store) Verify() error {
 	st.mu.RUnlock()
 	var errs []error
 	for _, n := range listNames(refs, "") {
-		if _, err := st.readObject(n, refs[n]); err != nil {
+		r, err := st.openObject(n, refs[n])
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+			r.Close()
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// tx is a transaction over the store. Puts are written to new files at once
-// (staged); the commit is the atomic replacement of the index.
-type tx struct {
-	st       *store
-	objects  map[string]objectRef
-	counters map[string]uint64
-	staged   map[string][]byte // name → plaintext written in this tx
-	newFiles []string
-	dirty    bool
-	done     bool
-}
-
 // Update implements tee.Storage.
 func (st *store) Update(fn func(tee.Tx) error) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.counterLag {
-		if err := st.writeCounter(st.idx.Gen); err != nil {
-			return err
-		}
-		st.counterLag = false
+	t, err := st.Begin(context.Background())
+	if err != nil {
+		return err
 	}
+	if err := fn(t); err != nil {
+		t.Abort()
+		return err
+	}
+	return t.Commit()
+}
+
+// Begin implements tee.Storage: it waits for any other transaction to end.
+func (st *store) Begin(ctx context.Context) (tee.Txn, error) {
+	select {
+	case st.writer <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	st.mu.Lock()
+	lag := st.counterLag
+	gen := st.idx.Gen
+	st.mu.Unlock()
+	if lag {
+		if err := st.writeCounter(gen); err != nil {
+			<-st.writer
+			return nil, err
+		}
+		st.mu.Lock()
+		st.counterLag = false
+		st.mu.Unlock()
+	}
+	st.mu.RLock()
 	t := &tx{
 		st:       st,
+		base:     st.idx,
 		objects:  make(map[string]objectRef, len(st.idx.Objects)),
 		counters: make(map[string]uint64, len(st.idx.Counters)),
-		staged:   map[string][]byte{},
+		staged:   map[string]bool{},
 	}
 	for n, r := range st.idx.Objects {
 		t.objects[n] = r
@@ -386,17 +535,73 @@ func (st *store) Update(fn func(tee.Tx) error) error {
 	for n, c := range st.idx.Counters {
 		t.counters[n] = c
 	}
-	err := fn(t)
-	t.done = true
-	if err == nil && t.dirty {
-		err = st.commit(t)
+	st.mu.RUnlock()
+	return t, nil
+}
+
+// tx is a transaction over the store. Writes go to new files at once
+// (staged); the commit is the atomic replacement of the index.
+type tx struct {
+	st       *store
+	base     *index
+	objects  map[string]objectRef
+	counters map[string]uint64
+	staged   map[string]bool // names written in this tx (their files are new)
+	newFiles []string
+	writers  []*objectWriter // still open
+	dirty    bool
+	done     bool
+}
+
+func (t *tx) check() error {
+	if t.done {
+		return errors.New("softtee: transaction already finished")
 	}
-	if err != nil {
+	return nil
+}
+
+// finish releases the writer lock and discards what was staged unless kept.
+func (t *tx) finish(keep bool) {
+	for _, w := range t.writers {
+		w.discard()
+	}
+	t.writers = nil
+	if !keep {
 		for _, f := range t.newFiles {
-			os.Remove(filepath.Join(st.dir, objectsDir, f))
+			os.Remove(filepath.Join(t.st.dir, objectsDir, f))
 		}
+	}
+	t.done = true
+	<-t.st.writer
+}
+
+// Abort implements tee.Txn. Abort after Commit, or twice, does nothing.
+func (t *tx) Abort() error {
+	if t.done {
+		return nil
+	}
+	t.finish(false)
+	return nil
+}
+
+// Commit implements tee.Txn.
+func (t *tx) Commit() error {
+	if err := t.check(); err != nil {
 		return err
 	}
+	for _, w := range t.writers {
+		w.discard() // never closed: not part of the transaction
+	}
+	t.writers = nil
+	if !t.dirty {
+		t.finish(true)
+		return nil
+	}
+	if err := t.st.commit(t); err != nil {
+		t.finish(false)
+		return err
+	}
+	t.finish(true)
 	return nil
 }
 
@@ -411,7 +616,7 @@ func (st *store) commit(t *tx) error {
 			return err
 		}
 	}
-	next := &index{Gen: st.idx.Gen + 1, Objects: t.objects, Counters: t.counters}
+	next := &index{Gen: t.base.Gen + 1, Objects: t.objects, Counters: t.counters}
 	plain, err := cborEnc.Marshal(next)
 	if err != nil {
 		return err
@@ -430,16 +635,20 @@ func (st *store) commit(t *tx) error {
 		return err
 	}
 	// From here the transaction is committed, whatever happens next.
+	st.mu.Lock()
 	old := st.idx
 	st.idx = next
-	if st.fault != nil {
-		if err := st.fault(FaultIndexWritten); err != nil {
-			st.counterLag = true
-			return nil
-		}
+	st.mu.Unlock()
+	lag := false
+	if st.fault != nil && st.fault(FaultIndexWritten) != nil {
+		lag = true
+	} else if err := st.writeCounter(next.Gen); err != nil {
+		lag = true
 	}
-	if err := st.writeCounter(next.Gen); err != nil {
+	if lag {
+		st.mu.Lock()
 		st.counterLag = true
+		st.mu.Unlock()
 	}
 	live := make(map[string]bool, len(next.Objects))
 	for _, r := range next.Objects {
@@ -453,93 +662,213 @@ func (st *store) commit(t *tx) error {
 	return nil
 }
 
-func (t *tx) check() error {
-	if t.done {
-		return errors.New("transaction already finished")
-	}
-	return nil
-}
-
 func (t *tx) Get(name string) ([]byte, error) {
-	if err := t.check(); err != nil {
+	r, size, err := t.Open(name)
+	if err != nil {
 		return nil, err
 	}
-	if d, ok := t.staged[name]; ok {
-		return bytes.Clone(d), nil
+	return readAll(r, size, name)
+}
+
+func (t *tx) Open(name string) (io.ReadCloser, int64, error) {
+	if err := t.check(); err != nil {
+		return nil, 0, err
 	}
 	ref, ok := t.objects[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: object %q", tee.ErrNotFound, name)
+		return nil, 0, fmt.Errorf("%w: object %q", tee.ErrNotFound, name)
 	}
-	return t.st.readObject(name, ref)
+	r, err := t.st.openObject(name, ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, ref.Size, nil
 }
 
 func (t *tx) List(prefix string) []string { return listNames(t.objects, prefix) }
 
 func (t *tx) Put(name string, data []byte) error {
-	if err := t.check(); err != nil {
+	w, err := t.Create(name)
+	if err != nil {
 		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.(*objectWriter).discard()
+		return err
+	}
+	return w.Close()
+}
+
+// Create implements tee.Tx: the object is staged when the writer's Close
+// returns nil; a writer never closed is discarded at Commit or Abort.
+func (t *tx) Create(name string) (io.WriteCloser, error) {
+	if err := t.check(); err != nil {
+		return nil, err
 	}
 	if err := checkName(name); err != nil {
-		return err
-	}
-	if len(data) > MaxObjectSize {
-		return fmt.Errorf("object %q is %d bytes, over the %d-byte limit", name, len(data), MaxObjectSize)
+		return nil, err
 	}
 	if _, exists := t.objects[name]; !exists && len(t.objects) >= MaxObjects {
-		return fmt.Errorf("store holds %d objects, the limit", MaxObjects)
+		return nil, fmt.Errorf("store holds %d objects, the limit", MaxObjects)
 	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
-		return err
+		return nil, err
 	}
 	file := hex.EncodeToString(id[:])
-	blob, err := t.st.seal.seal(kindObject, t.st.idx.Gen+1, objectPurpose(name, file), data)
+	header, err := t.st.seal.streamHeader(t.base.Gen + 1)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	path := filepath.Join(t.st.dir, objectsDir, file)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("stage object %q: %w", name, err)
+	}
 	t.newFiles = append(t.newFiles, file)
-	if err := writeSynced(path, blob); err != nil {
-		return fmt.Errorf("stage object %q: %w", name, err)
+	w := &objectWriter{t: t, name: name, file: file, path: path, f: f, header: header, sum: sha256.New(),
+		purpose: objectPurpose(name, file), buf: make([]byte, 0, ChunkSize)}
+	w.bw = bufio.NewWriterSize(f, ChunkSize+tagSize)
+	if err := w.emit(header); err != nil {
+		w.discard()
+		return nil, err
 	}
-	sum := sha256.Sum256(blob)
-	if _, ok := t.staged[name]; ok {
-		// Replaced within this transaction: drop the earlier staged file.
-		prev := t.objects[name].File
-		os.Remove(filepath.Join(t.st.dir, objectsDir, prev))
+	t.writers = append(t.writers, w)
+	return w, nil
+}
+
+// objectWriter seals an object chunk by chunk as it is written.
+type objectWriter struct {
+	t       *tx
+	name    string
+	file    string
+	path    string
+	f       *os.File
+	bw      *bufio.Writer
+	sum     hash.Hash
+	header  []byte
+	purpose string
+	buf     []byte
+	index   uint64
+	size    int64
+	out     []byte
+	err     error
+	closed  bool
+}
+
+func (w *objectWriter) emit(b []byte) error {
+	w.sum.Write(b)
+	_, err := w.bw.Write(b)
+	return err
+}
+
+func (w *objectWriter) flush(final bool) error {
+	w.out = w.t.st.seal.sealChunk(w.out[:0], w.header, w.purpose, w.index, final, w.buf)
+	w.index++
+	w.buf = w.buf[:0]
+	return w.emit(w.out)
+}
+
+func (w *objectWriter) Write(p []byte) (int, error) {
+	if w.closed || w.t.done {
+		return 0, errors.New("softtee: write to a finished object")
 	}
-	t.objects[name] = objectRef{File: file, Size: int64(len(blob)), Sum: sum[:]}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.size+int64(len(p)) > w.t.st.maxObject {
+		w.err = fmt.Errorf("object %q exceeds the %d-byte limit", w.name, w.t.st.maxObject)
+		return 0, w.err
+	}
+	n := 0
+	for len(p) > 0 {
+		// A full buffer is flushed only when more data follows, so the
+		// final chunk always holds 0..ChunkSize-1 bytes.
+		if len(w.buf) == ChunkSize {
+			if w.err = w.flush(false); w.err != nil {
+				return n, w.err
+			}
+		}
+		c := copy(w.buf[len(w.buf):ChunkSize], p)
+		w.buf = w.buf[:len(w.buf)+c]
+		p = p[c:]
+		n += c
+		w.size += int64(c)
+	}
+	return n, nil
+}
+
+// Close seals the final chunk, syncs the file and stages the object.
+func (w *objectWriter) Close() error {
+	if w.closed {
+		return errors.New("softtee: object already closed")
+	}
+	if w.t.done {
+		return errors.New("softtee: transaction already finished")
+	}
+	w.closed = true
+	w.removeFromTx()
+	err := w.err
+	if err == nil && len(w.buf) == ChunkSize {
+		err = w.flush(false)
+	}
+	if err == nil {
+		err = w.flush(true)
+	}
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(w.path)
+		return fmt.Errorf("stage object %q: %w", w.name, err)
+	}
+	t := w.t
+	if t.staged[w.name] {
+		// Replaced within this transaction: the earlier staged file goes.
+		os.Remove(filepath.Join(t.st.dir, objectsDir, t.objects[w.name].File))
+	}
+	t.objects[w.name] = objectRef{File: w.file, Size: w.size, Sum: w.sum.Sum(nil)}
+	t.staged[w.name] = true
 	t.dirty = true
-	t.staged[name] = bytes.Clone(data)
 	return nil
 }
 
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
+func (w *objectWriter) removeFromTx() {
+	for i, o := range w.t.writers {
+		if o == w {
+			w.t.writers = append(w.t.writers[:i], w.t.writers[i+1:]...)
+			return
+		}
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+}
+
+// discard drops an unfinished object.
+func (w *objectWriter) discard() {
+	if w.closed {
+		return
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	w.closed = true
+	w.removeFromTx()
+	w.f.Close()
+	os.Remove(w.path)
 }
 
 func (t *tx) Delete(name string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if _, ok := t.objects[name]; !ok {
+	ref, ok := t.objects[name]
+	if !ok {
 		return fmt.Errorf("%w: object %q", tee.ErrNotFound, name)
 	}
-	if _, ok := t.staged[name]; ok {
-		os.Remove(filepath.Join(t.st.dir, objectsDir, t.objects[name].File))
+	if t.staged[name] {
+		os.Remove(filepath.Join(t.st.dir, objectsDir, ref.File))
 		delete(t.staged, name)
 	}
 	delete(t.objects, name)
