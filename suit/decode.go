@@ -73,7 +73,7 @@ func (e *Envelope) SeveredPresent(s Section) bool { _, ok := e.severed[s]; retur
 // carries (each checked against its digest in the manifest). It does not
 // check signatures: call Verify before trusting anything in it.
 func ParseEnvelope(data []byte, o ParseOptions) (*Envelope, error) {
-	lim := o.Limits.withDefaults()
+	lim := o.Limits.WithDefaults()
 	if len(data) > lim.MaxEnvelopeSize {
 		return nil, &DecodeError{Where: "envelope", Msg: fmt.Sprintf("%d bytes exceed the limit of %d", len(data), lim.MaxEnvelopeSize), Err: ErrLimit}
 	}

@@ -51,8 +51,8 @@ func DefaultLimits() Limits {
 	}
 }
 
-// withDefaults fills zero fields.
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	set := func(v *int, def int) {
 		if *v <= 0 {
