@@ -80,9 +80,19 @@ func ClaimKey(name string) (int64, bool) {
 	return k, err == nil
 }
 
+// claimLabels are the names used in messages, built once: decoding names
+// every claim it reads, and formatting them per token would dominate its cost.
+var claimLabels = func() map[int64]string {
+	m := make(map[int64]string, len(claimNames))
+	for k, n := range claimNames {
+		m[k] = fmt.Sprintf("%s (%d)", n, k)
+	}
+	return m
+}()
+
 func claimLabel(key int64) string {
-	if n, ok := claimNames[key]; ok {
-		return fmt.Sprintf("%s (%d)", n, key)
+	if l, ok := claimLabels[key]; ok {
+		return l
 	}
 	return fmt.Sprintf("claim %d", key)
 }

@@ -149,7 +149,7 @@ func (d *decoder) claimsSet(level int, path string) (*Claims, error) {
 		seen[key] = true
 		what := claimLabel(key)
 		if path != "" {
-			what = path + "/" + what
+			what = "submodule " + path + ": " + what
 		}
 		if err := d.claim(c, key, what, level, path); err != nil {
 			return nil, err
@@ -413,32 +413,54 @@ func (d *decoder) manifests(what string) ([]Manifest, error) {
 	}
 	out := make([]Manifest, n)
 	for i := range out {
-		item := fmt.Sprintf("%s[%d]", what, i)
-		if _, err := r.array(item, 2, 2); err != nil {
-			return nil, err
+		bare, err := d.manifest(&out[i])
+		if err != nil {
+			return nil, prefixError(err, fmt.Sprintf("%s[%d]", what, i))
 		}
-		cfOff := r.off
-		if out[i].ContentFormat, err = r.uint(item + " content-format"); err != nil {
-			return nil, err
+		if bare != 0 {
+			d.deviate("%s[%d]: body is a bare %s, not byte-wrapped (draft-ietf-teep-protocol-26 Appendix D.2 form)", what, i, majorNames[bare])
 		}
-		if out[i].ContentFormat > 65535 {
-			return nil, r.errf(cfOff, "%s: content-format %d above 65535", item, out[i].ContentFormat)
-		}
-		off := r.off
-		major := r.peekMajor()
-		body := r.raw()
-		if len(body) > d.lim.MaxBody+9 {
-			return nil, r.errf(off, "%s: body of %d bytes exceeds the limit of %d", item, len(body), d.lim.MaxBody)
-		}
-		if major != majorBytes && major != majorText {
-			if !d.lenient {
-				return nil, r.errf(off, "%s: body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", item, majorNames[major])
-			}
-			d.deviate("%s: body is a bare %s, not byte-wrapped (draft-ietf-teep-protocol-26 Appendix D.2 form)", item, majorNames[major])
-		}
-		out[i].Body = bytes.Clone(body)
 	}
 	return out, nil
+}
+
+// manifest reads one [content-format, body]. Messages leave the entry's name
+// to the caller, which only builds it on error. bare is the major type of a
+// body lenient decoding let through, 0 otherwise.
+func (d *decoder) manifest(m *Manifest) (bare byte, err error) {
+	r := &d.r
+	if _, err := r.array("entry", 2, 2); err != nil {
+		return 0, err
+	}
+	if m.ContentFormat, err = r.uint("content-format"); err != nil {
+		return 0, err
+	}
+	if m.ContentFormat > 65535 {
+		return 0, r.errf(r.off, "content-format %d above 65535", m.ContentFormat)
+	}
+	off := r.off
+	major := r.peekMajor()
+	body := r.raw()
+	if len(body) > d.lim.MaxBody+9 {
+		return 0, r.errf(off, "body of %d bytes exceeds the limit of %d", len(body), d.lim.MaxBody)
+	}
+	if major != majorBytes && major != majorText {
+		if !d.lenient {
+			return 0, r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", majorNames[major])
+		}
+		bare = major
+	}
+	m.Body = bytes.Clone(body)
+	return bare, nil
+}
+
+// prefixError puts the name of the enclosing item in front of a message.
+func prefixError(err error, prefix string) error {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return &DecodeError{Offset: de.Offset, Msg: prefix + ": " + de.Msg}
+	}
+	return err
 }
 
 func (d *decoder) confirmation(what string) (*Confirmation, error) {

@@ -387,6 +387,9 @@ func checkJSON(data []byte) error {
 				if len(stack) > 0 && stack[len(stack)-1].object {
 					stack[len(stack)-1].key = true
 				}
+				if len(stack) == 0 && dec.More() {
+					return errors.New("trailing data after the policy object")
+				}
 				continue
 			}
 			name := tok.(string)
