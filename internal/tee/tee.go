@@ -36,9 +36,12 @@ type TEE interface {
 
 	// AgentKey signs TEEP messages (draft-ietf-teep-protocol-26 §7).
 	AgentKey() crypto.Signer
-	// Decrypter performs ECDH with the TEE's key-agreement key, for SUIT
-	// payloads (personalization data) encrypted to this TEE.
-	Decrypter() Decrypter
+	// Decrypters are the TEE's key-agreement keys, for SUIT payloads
+	// (personalization data) encrypted to it with ECDH-ES
+	// (draft-ietf-suit-firmware-encryption): the Agent key when it is a
+	// P-256 key, which is what a TAM encrypts to, and any provisioned
+	// decryption key. Each satisfies suit.ECDHPrivateKey.
+	Decrypters() []Decrypter
 
 	// Identity is the TEE's identity: SUIT vendor/class ids and the device
 	// claims that go into Evidence.

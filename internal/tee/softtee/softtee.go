@@ -68,8 +68,9 @@ type Options struct {
 	AgentKey *cosekey.Key
 	// AgentAlg is the algorithm of a generated Agent key (default ESP256).
 	AgentAlg cose.Algorithm
-	// DecryptionKey (P-256) is imported on first use, like AgentKey; without
-	// it a fresh key-agreement key is generated.
+	// DecryptionKey (P-256) is an extra key-agreement key, imported on
+	// first use like AgentKey, for payloads a TC Signer encrypts to a key
+	// provisioned outside TEEP. A P-256 Agent key serves for ECDH as well.
 	DecryptionKey *cosekey.Key
 	// VendorID and ClassID replace the stored SUIT identity when set.
 	VendorID, ClassID *[16]byte
@@ -89,11 +90,10 @@ type TEE struct {
 	st     *store
 	unlock func() error
 
-	agent   *cosekey.Key
-	attest  *cosekey.Key
-	decrypt *ecdh.PrivateKey
-	dkey    *cosekey.Key
-	id      tee.Identity
+	agent  *cosekey.Key
+	attest *cosekey.Key
+	dkeys  []*cosekey.Key // key-agreement keys: the Agent key (P-256), then the provisioned one
+	id     tee.Identity
 }
 
 var _ tee.TEE = (*TEE)(nil)
@@ -197,16 +197,18 @@ func (t *TEE) provision(o Options) error {
 		if t.attest, err = loadOrImportKey(tx, objAttestationKey, "attestation", nil, cosekey.AlgESP256); err != nil {
 			return err
 		}
+		if t.agent.Type() == cosekey.KeyTypeP256 {
+			t.dkeys = append(t.dkeys, t.agent)
+		}
 		if o.DecryptionKey != nil && o.DecryptionKey.Type() != cosekey.KeyTypeP256 {
 			return errors.New("decryption key must be a P-256 key")
 		}
-		dk, err := loadOrImportKey(tx, objDecryptionKey, "decryption", o.DecryptionKey, cosekey.AlgESP256)
-		if err != nil {
-			return err
-		}
-		t.dkey = dk
-		if t.decrypt, err = dk.ECDHPrivate(); err != nil {
-			return fmt.Errorf("decryption key: %w", err)
+		if _, err := tx.Get(objDecryptionKey); err == nil || o.DecryptionKey != nil {
+			dk, err := loadOrImportKey(tx, objDecryptionKey, "decryption", o.DecryptionKey, cosekey.AlgESP256)
+			if err != nil {
+				return err
+			}
+			t.dkeys = append(t.dkeys, dk)
 		}
 		return t.loadIdentity(tx, o)
 	})
@@ -332,12 +334,26 @@ func (d decrypter) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
 	return d.k.ECDH(peer)
 }
 
-// Decrypter implements tee.TEE.
-func (t *TEE) Decrypter() tee.Decrypter { return decrypter{t.decrypt} }
+// Decrypters implements tee.TEE.
+func (t *TEE) Decrypters() []tee.Decrypter {
+	var out []tee.Decrypter
+	for _, k := range t.dkeys {
+		if p, err := k.ECDHPrivate(); err == nil {
+			out = append(out, decrypter{p})
+		}
+	}
+	return out
+}
 
-// DecryptionPublicKey is the public key-agreement key as a COSE key, for a
-// TAM or TC Signer that encrypts personalization data to this TEE.
-func (t *TEE) DecryptionPublicKey() *cosekey.Key { return t.dkey.PublicKey() }
+// DecryptionPublicKeys are the public key-agreement keys, for a TAM or TC
+// Signer that encrypts personalization data to this TEE.
+func (t *TEE) DecryptionPublicKeys() []*cosekey.Key {
+	var out []*cosekey.Key
+	for _, k := range t.dkeys {
+		out = append(out, k.PublicKey())
+	}
+	return out
+}
 
 // Identity implements tee.TEE.
 func (t *TEE) Identity() tee.Identity { return t.id }

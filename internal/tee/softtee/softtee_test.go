@@ -386,27 +386,44 @@ func TestAgentKeySigns(t *testing.T) {
 	}
 }
 
-func TestDecrypterECDH(t *testing.T) {
-	tt := openTEE(t, t.TempDir(), Options{})
-	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
-	z1, err := tt.Decrypter().ECDH(peer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
+func TestDecrypters(t *testing.T) {
+	// A P-256 Agent key does ECDH; a provisioned decryption key is added.
+	extra, _ := cosekey.Generate(cosekey.AlgESP256)
+	dir := t.TempDir()
+	tt := openTEE(t, dir, Options{DecryptionKey: extra})
+	ds := tt.Decrypters()
+	if len(ds) != 2 {
+		t.Fatalf("%d decrypters, want 2", len(ds))
 	}
-	z2, err := peer.ECDH(tt.Decrypter().PublicKey())
-	if err != nil {
-		t.Fatal(err)
+	agentPub, _ := tt.AgentPublicKey().ECDHPublic()
+	extraPub, _ := extra.ECDHPublic()
+	if !ds[0].PublicKey().Equal(agentPub) || !ds[1].PublicKey().Equal(extraPub) {
+		t.Fatal("decrypters are not the Agent key and the provisioned key")
 	}
-	if !bytes.Equal(z1, z2) {
-		t.Fatal("ECDH secrets differ")
+	for _, d := range ds {
+		peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+		z1, err := d.ECDH(peer.PublicKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		z2, _ := peer.ECDH(d.PublicKey())
+		if !bytes.Equal(z1, z2) {
+			t.Fatal("ECDH secrets differ")
+		}
+		x, _ := ecdh.X25519().GenerateKey(rand.Reader)
+		if _, err := d.ECDH(x.PublicKey()); err == nil {
+			t.Fatal("X25519 peer accepted")
+		}
 	}
-	x, _ := ecdh.X25519().GenerateKey(rand.Reader)
-	if _, err := tt.Decrypter().ECDH(x.PublicKey()); err == nil {
-		t.Fatal("X25519 peer accepted")
+	tt.Close()
+	// The provisioned key persists.
+	if n := len(openTEE(t, dir, Options{}).Decrypters()); n != 2 {
+		t.Fatalf("after reopen: %d decrypters", n)
 	}
-	pub, _ := tt.DecryptionPublicKey().ECDHPublic()
-	if !pub.Equal(tt.Decrypter().PublicKey()) {
-		t.Fatal("DecryptionPublicKey differs from Decrypter().PublicKey()")
+	// An Ed25519 Agent key cannot do ECDH.
+	ed := openTEE(t, t.TempDir(), Options{AgentAlg: cosekey.AlgEd25519})
+	if n := len(ed.Decrypters()); n != 0 {
+		t.Fatalf("Ed25519 TEE has %d decrypters", n)
 	}
 }
 
