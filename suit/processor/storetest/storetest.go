@@ -81,7 +81,9 @@ func RunPersistent(t *testing.T, newStore func(t *testing.T) processor.Component
 	}
 }
 
-func id(s string) suit.ComponentID { return suit.ComponentID{[]byte("storetest"), []byte(s), {0x00, 0xff}} }
+func id(s string) suit.ComponentID {
+	return suit.ComponentID{[]byte("storetest"), []byte(s), {0x00, 0xff}}
+}
 
 func record(name string, comps ...suit.ComponentID) *processor.ManifestRecord {
 	d := sha256.Sum256([]byte(name))
