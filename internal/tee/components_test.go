@@ -11,6 +11,7 @@ import (
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/suit/processor"
+	"github.com/teep-go/teep/suit/processor/storetest"
 )
 
 func newStore(t *testing.T) (*tee.ComponentStore, *softtee.TEE, string) {
@@ -159,4 +160,34 @@ func TestComponentStoreRefusesDowngradeAfterUninstall(t *testing.T) {
 	if err := txn.PutManifest(ctx, record(man, 6)); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
+}
+
+func TestComponentStoreConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) processor.ComponentStore {
+		cs, _, _ := newStore(t)
+		return cs
+	})
+}
+
+func TestComponentStorePersistentConformance(t *testing.T) {
+	var (
+		cur *softtee.TEE
+		dir string
+	)
+	newStore := func(t *testing.T) processor.ComponentStore {
+		var cs *tee.ComponentStore
+		cs, cur, dir = newStore(t)
+		return cs
+	}
+	reopen := func(t *testing.T, _ processor.ComponentStore) processor.ComponentStore {
+		cur.Close() // like a crash: the open transaction is never finished
+		tt, err := softtee.Open(dir, softtee.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tt.Close() })
+		cur = tt
+		return tee.NewComponentStore(tt.Storage())
+	}
+	storetest.RunPersistent(t, newStore, reopen)
 }
