@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/suit"
+	"github.com/teep-go/teep/suit/processor"
+	"github.com/teep-go/teep/teep"
+)
+
+// ErrNoSigners: no Trusted Component signer key is configured, so no
+// manifest can be accepted.
+var ErrNoSigners = errors.New("agent: no trusted Trusted Component signer keys configured")
+
+// SUITConfig configures SUIT, the Installer that runs the SUIT processor on
+// a TEE's component store.
+type SUITConfig struct {
+	TEE     tee.TEE
+	Store   processor.ComponentStore // default: tee.NewComponentStore(TEE.Storage())
+	Fetcher processor.Fetcher        // nil: only integrated payloads and dependencies
+	Limits  processor.Limits
+	Logger  *slog.Logger
+	Metrics *processor.Metrics
+	// FaultHook, when set, runs before each Install and may cancel it; tests
+	// use it to stop an install midway.
+	FaultHook func(ctx context.Context) context.Context
+}
+
+// SUIT is the Installer backed by the SUIT processor. Trust anchors (TC
+// signer keys) are read from the TEE for every run, so keys added while the
+// Agent runs take effect at once.
+type SUIT struct {
+	cfg   SUITConfig
+	store processor.ComponentStore
+
+	mu    sync.Mutex
+	cache map[string]digestEntry // component key → digest of its content
+}
+
+type digestEntry struct {
+	manifest []byte // digest of the manifest that installed it, when hashed
+	size     int64
+	sha      []byte
+}
+
+var _ Installer = (*SUIT)(nil)
+
+// NewSUIT returns the SUIT Installer for cfg.TEE.
+func NewSUIT(cfg SUITConfig) (*SUIT, error) {
+	if cfg.TEE == nil {
+		return nil, errors.New("agent: SUITConfig needs a TEE")
+	}
+	s := &SUIT{cfg: cfg, store: cfg.Store, cache: map[string]digestEntry{}}
+	if s.store == nil {
+		s.store = tee.NewComponentStore(cfg.TEE.Storage())
+	}
+	return s, nil
+}
+
+// Store is the component store the processor runs against.
+func (s *SUIT) Store() processor.ComponentStore { return s.store }
+
+func (s *SUIT) processor() (*processor.Processor, error) {
+	signers, err := TrustAnchors(s.cfg.TEE.Storage(), RoleSigner)
+	if err != nil {
+		return nil, err
+	}
+	if len(signers) == 0 {
+		return nil, ErrNoSigners
+	}
+	id := s.cfg.TEE.Identity()
+	var keys suit.DecryptionKeys
+	for _, d := range s.cfg.TEE.Decrypters() {
+		keys.ECDH = append(keys.ECDH, suit.ECDHRecipientKey{Key: d})
+	}
+	return processor.New(processor.Config{
+		Trust:              signers,
+		Store:              s.store,
+		Fetcher:            s.cfg.Fetcher,
+		Identity:           processor.Identity{VendorIDs: [][]byte{id.VendorID[:]}, ClassIDs: [][]byte{id.ClassID[:]}},
+		Decryption:         keys,
+		SkipFetchIfPresent: true,
+		Limits:             s.cfg.Limits,
+		Logger:             s.cfg.Logger,
+		Metrics:            s.cfg.Metrics,
+	})
+}
+
+func outcome(res *processor.Result) Outcome {
+	if res == nil {
+		return Outcome{}
+	}
+	return Outcome{ManifestID: teep.ComponentID(res.ManifestID), Sequence: res.SequenceNumber, Report: res.ReportBytes}
+}
+
+// Install implements Installer.
+func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, error) {
+	p, err := s.processor()
+	if err != nil {
+		return Outcome{}, err
+	}
+	if s.cfg.FaultHook != nil {
+		ctx = s.cfg.FaultHook(ctx)
+	}
+	res, err := p.Install(ctx, envelope, processor.RunOptions{Nonce: nonce})
+	return outcome(res), err
+}
+
+// Uninstall implements Installer.
+func (s *SUIT) Uninstall(ctx context.Context, id teep.ComponentID, nonce []byte) (Outcome, error) {
+	p, err := s.processor()
+	if errors.Is(err, ErrNoSigners) {
+		// Removing needs no signer trust; a processor still needs an
+		// anchor, so use one that can never verify anything.
+		p, err = s.removalOnly()
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := p.Uninstall(ctx, suit.ComponentID(id), processor.RunOptions{Nonce: nonce})
+	return outcome(res), err
+}
+
+// removalOnly is a processor with a fresh, immediately forgotten trust
+// anchor: it can run stored uninstall sequences but accept no manifest.
+func (s *SUIT) removalOnly() (*processor.Processor, error) {
+	k, err := cosekey.Generate(cosekey.AlgESP256)
+	if err != nil {
+		return nil, err
+	}
+	return processor.New(processor.Config{Trust: []*cosekey.Key{k.PublicKey()}, Store: s.store, Logger: s.cfg.Logger})
+}
+
+// Installed implements Installer: one entry per component per manifest,
+// with the SHA-256 of the installed content (cached while the manifest
+// that installed it is unchanged).
+func (s *SUIT) Installed() ([]Installed, error) {
+	ctx := context.Background()
+	recs, err := s.store.Manifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Installed
+	live := map[string]bool{}
+	for _, r := range recs {
+		uri := ""
+		for _, c := range r.Components {
+			sha, size, err := s.digest(ctx, c, r.Digest.Bytes)
+			if errors.Is(err, processor.ErrNotFound) {
+				continue // linked but not (or no longer) present
+			}
+			if err != nil {
+				return nil, err
+			}
+			live[c.Key()] = true
+			out = append(out, Installed{
+				ManifestID: teep.ComponentID(r.ID), ComponentID: teep.ComponentID(c), Sequence: r.SequenceNumber,
+				SHA256: sha, Size: uint64(size), ManifestDigest: r.Digest.Bytes, ManifestURI: uri,
+			})
+		}
+	}
+	s.mu.Lock()
+	for k := range s.cache {
+		if !live[k] {
+			delete(s.cache, k)
+		}
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *SUIT) digest(ctx context.Context, id suit.ComponentID, manifest []byte) ([]byte, int64, error) {
+	key := id.Key()
+	s.mu.Lock()
+	e, ok := s.cache[key]
+	s.mu.Unlock()
+	r, size, err := s.store.Open(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.Close()
+	if ok && e.size == size && string(e.manifest) == string(manifest) {
+		return e.sha, size, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, 0, fmt.Errorf("agent: hash component %s: %w", id, err)
+	}
+	sha := h.Sum(nil)
+	s.mu.Lock()
+	s.cache[key] = digestEntry{manifest: manifest, size: size, sha: sha}
+	s.mu.Unlock()
+	return sha, size, nil
+}
