@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/verifier"
+	"github.com/teep-go/teep/teep"
+)
+
+func init() {
+	register(&command{path: "verifier serve", summary: "run the Verifier HTTP service (passport model)", run: verifierServe})
+	register(&command{path: "verifier appraise", summary: "appraise Evidence against a policy", run: verifierAppraise})
+	register(&command{path: "verifier check-result", summary: "check an Attestation Result as a TAM does", run: verifierCheckResult})
+}
+
+// verifierServeReady, when set (by tests), is called once the service
+// listens, with its address and a function that stops it.
+var verifierServeReady func(addr string, stop func())
+
+// verifierPolicy loads --policy, or builds a minimal one from --trust keys.
+func verifierPolicy(policyPath string, trust []string) (*verifier.Policy, error) {
+	switch {
+	case policyPath != "" && len(trust) > 0:
+		return nil, usagef("give --policy or --trust, not both")
+	case policyPath != "":
+		return verifier.LoadPolicy(policyPath)
+	case len(trust) > 0:
+		keys, err := keyfile.LoadAll(trust)
+		if err != nil {
+			return nil, err
+		}
+		var b []byte
+		b = append(b, `{"endorsements":[`...)
+		for i, k := range keys {
+			j, err := k.MarshalJWK(false)
+			if err != nil {
+				return nil, err
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, `{"name":%q,"key":%s}`, trust[i], j)
+		}
+		b = append(b, "]}"...)
+		return verifier.ParsePolicy(b)
+	}
+	return nil, usagef("want --policy FILE or at least one --trust KEYFILE")
+}
+
+func verifierServe(e *env, args []string) error {
+	fs := newFlags(e, "verifier serve", "[--listen 127.0.0.1:8090] [--key FILE] (--policy FILE | --trust KEYFILE...)",
+		`Runs the Verifier service: POST /v1/evidence with Evidence (application/eat+cwt) returns
+a signed Attestation Result for the Agent to present to the TAM (passport model);
+GET /v1/key gives the result-signing public key, /healthz and /metrics the obvious.
+Without --key an ephemeral key is generated and its public key logged.
+Stops cleanly on SIGINT or SIGTERM.`)
+	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on")
+	keyPath := fs.String("key", "", "result-signing private key file")
+	policyPath := fs.String("policy", "", "policy file (endorsements and reference values)")
+	var trust listFlag
+	fs.Var(&trust, "trust", "trusted attestation public key file (repeatable), instead of --policy")
+	issuer := fs.String("issuer", "", "iss claim of issued results (default: the service URL)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	maxInFlight := fs.Int("max-in-flight", verifier.DefaultMaxInFlight, "concurrent appraisals before answering 503")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("no arguments expected")
+	}
+	var h slog.Handler
+	switch *logFormat {
+	case "text":
+		h = slog.NewTextHandler(e.stderr, nil)
+	case "json":
+		h = slog.NewJSONHandler(e.stderr, nil)
+	default:
+		return usagef("--log-format: want text or json")
+	}
+	log := slog.New(h)
+	policy, err := verifierPolicy(*policyPath, trust)
+	if err != nil {
+		return err
+	}
+	var key *cosekey.Key
+	if *keyPath != "" {
+		if key, err = keyfile.Load(*keyPath); err != nil {
+			return err
+		}
+	} else {
+		if key, err = cosekey.Generate(cosekey.AlgESP256); err != nil {
+			return err
+		}
+		j, _ := key.MarshalJWK(false)
+		log.Warn("no --key: results are signed with an ephemeral key; give TAMs this public key", "jwk", string(j), "kid", hex.EncodeToString(key.KID()))
+	}
+	s, err := cosekey.NewSigner(key, 0)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	iss := *issuer
+	if iss == "" {
+		iss = "http://" + ln.Addr().String()
+	}
+	v, err := verifier.New(verifier.Config{Policy: policy, Key: s, Issuer: iss})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := verifier.NewServer(verifier.ServerConfig{Verifier: v, Logger: log, Registry: reg, MaxInFlight: *maxInFlight})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hs := srv.HTTPServer(*listen)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	log.Info("verifier listening", "addr", ln.Addr().String(), "policy", policy.ID, "endorsements", len(policy.Endorsements),
+		"result_kid", hex.EncodeToString(key.KID()))
+	if verifierServeReady != nil {
+		verifierServeReady(ln.Addr().String(), cancel)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("verifier shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// verifierAppraisalJSON is how the commands print an appraisal.
+type verifierAppraisalJSON struct {
+	Status      string          `json:"status"`
+	Reasons     []string        `json:"reasons,omitempty"`
+	Endorsement string          `json:"endorsement,omitempty"`
+	SignerKID   string          `json:"signer_kid,omitempty"`
+	PolicyID    string          `json:"policy_id,omitempty"`
+	Freshness   string          `json:"freshness,omitempty"`
+	Claims      json.RawMessage `json:"claims,omitempty"`
+}
+
+func verifierPrint(e *env, a *verifier.Appraisal, aerr error) error {
+	if a == nil {
+		return aerr
+	}
+	out := verifierAppraisalJSON{Status: a.Status.String(), Reasons: a.Reasons, Endorsement: a.Endorsement,
+		PolicyID: a.PolicyID, Freshness: a.Freshness.String()}
+	if a.SignerKey != nil {
+		out.SignerKID = hex.EncodeToString(a.SignerKey.KID())
+	}
+	if a.Claims != nil {
+		j, err := json.Marshal(a.Claims)
+		if err != nil {
+			return err
+		}
+		out.Claims = j
+	}
+	j, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\n", j)
+	return aerr
+}
+
+// verifierExpectations reads the flags both checking commands share.
+func verifierExpectations(nonceHex string, timestamp bool, agentKey string) (verifier.Expectations, error) {
+	var exp verifier.Expectations
+	if timestamp {
+		exp.Freshness = teep.FreshnessTimestamp
+	}
+	if nonceHex != "" {
+		n, err := hex.DecodeString(nonceHex)
+		if err != nil {
+			return exp, usagef("--nonce: %v", err)
+		}
+		exp.Nonce = n
+	}
+	if agentKey != "" {
+		k, err := keyfile.Load(agentKey)
+		if err != nil {
+			return exp, err
+		}
+		exp.AgentKey = k.PublicKey()
+	}
+	return exp, nil
+}
+
+func verifierAppraise(e *env, args []string) error {
+	fs := newFlags(e, "verifier appraise", "(--policy FILE | --trust KEYFILE...) [--nonce HEX | --timestamp] [--agent-key FILE] [--hex] [FILE|-]",
+		`Appraises Evidence as the TAM does in the background-check model and prints the
+outcome as JSON (status, reasons, claims). Exits 0 for affirming or warning, 1 for
+contraindicated. Without --nonce the eat_nonce is only required, not compared.`)
+	policyPath := fs.String("policy", "", "policy file")
+	var trust listFlag
+	fs.Var(&trust, "trust", "trusted attestation public key file (repeatable), instead of --policy")
+	nonceHex := fs.String("nonce", "", "expected eat_nonce in hex (the QueryRequest challenge)")
+	timestamp := fs.Bool("timestamp", false, "timestamp freshness: iat must be recent")
+	agentKey := fs.String("agent-key", "", "the Agent's TEEP key file; cnf must name it")
+	asHex := fs.Bool("hex", false, "the input is hex text")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	policy, err := verifierPolicy(*policyPath, trust)
+	if err != nil {
+		return err
+	}
+	exp, err := verifierExpectations(*nonceHex, *timestamp, *agentKey)
+	if err != nil {
+		return err
+	}
+	in, err := eatReadToken(e, pos, *asHex)
+	if err != nil {
+		return err
+	}
+	v, err := verifier.New(verifier.Config{Policy: policy})
+	if err != nil {
+		return err
+	}
+	a, aerr := v.AppraiseEvidence(context.Background(), in, exp)
+	return verifierPrint(e, a, aerr)
+}
+
+func verifierCheckResult(e *env, args []string) error {
+	fs := newFlags(e, "verifier check-result", "--key FILE... --agent-key FILE (--nonce HEX | --timestamp) [--hex] [FILE|-]",
+		`Checks an Attestation Result as a TAM does in the passport model: signed by one of the
+Verifier keys, eat_nonce equal to the QueryRequest token (or a recent iat), not expired,
+and cnf naming the Agent key. Prints the outcome as JSON; exits 1 unless trustworthy.`)
+	var keyPaths listFlag
+	fs.Var(&keyPaths, "key", "trusted Verifier public key file (repeatable, at least one)")
+	nonceHex := fs.String("nonce", "", "expected eat_nonce in hex (the QueryRequest token)")
+	timestamp := fs.Bool("timestamp", false, "timestamp freshness: iat must be recent")
+	maxAge := fs.Duration("max-age", verifier.DefaultMaxAge, "oldest iat accepted with --timestamp")
+	agentKey := fs.String("agent-key", "", "the Agent's TEEP key file (required)")
+	asHex := fs.Bool("hex", false, "the input is hex text")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(keyPaths) == 0 || *agentKey == "" {
+		return usagef("want at least one --key FILE and --agent-key FILE")
+	}
+	if (*nonceHex == "") == !*timestamp {
+		return usagef("want exactly one of --nonce HEX and --timestamp")
+	}
+	exp, err := verifierExpectations(*nonceHex, *timestamp, *agentKey)
+	if err != nil {
+		return err
+	}
+	exp.MaxAge = *maxAge
+	keys, err := keyfile.LoadAll(keyPaths)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		keys[i] = k.PublicKey()
+	}
+	in, err := eatReadToken(e, pos, *asHex)
+	if err != nil {
+		return err
+	}
+	a, aerr := verifier.VerifyResult(in, keys, exp)
+	return verifierPrint(e, a, aerr)
+}
