@@ -200,6 +200,7 @@ type Personalization struct {
 	DeviceKID   []byte
 	Name        string
 	ComponentID ComponentID // manifest-component-id of the generated manifest
+	PayloadID   ComponentID // the component the manifest writes the data to
 	Sequence    uint64
 	Envelope    []byte
 	Digest      []byte

@@ -736,25 +736,25 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, name, component_id, sequence, envelope, digest, depends_on, size, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, sequence = excluded.sequence,
+	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
 		envelope = excluded.envelope, digest = excluded.digest, depends_on = excluded.depends_on, size = excluded.size,
 		created_at = excluded.created_at`,
-		nonNil(p.DeviceKID), p.Name, string(p.ComponentID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
+		nonNil(p.DeviceKID), p.Name, string(p.ComponentID), string(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
 	return deviceErr(err, p.DeviceKID)
 }
 
-const personalizationSelect = `SELECT device_kid, name, component_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
+const personalizationSelect = `SELECT device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
 
 func scanPersonalization(sc interface{ Scan(...any) error }) (tam.Personalization, error) {
 	var p tam.Personalization
-	var id, deps string
+	var id, pid, deps string
 	var s, created int64
-	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
+	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
 		return p, err
 	}
-	p.ComponentID, p.Sequence, p.CreatedAt = tam.ComponentID(id), uint64(s), fromTS(created)
+	p.ComponentID, p.PayloadID, p.Sequence, p.CreatedAt = tam.ComponentID(id), tam.ComponentID(pid), uint64(s), fromTS(created)
 	return p, fromJSON(deps, &p.DependsOn)
 }
 

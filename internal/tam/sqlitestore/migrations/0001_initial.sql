@@ -116,6 +116,7 @@ CREATE TABLE personalization (
 	device_kid   BLOB NOT NULL REFERENCES devices(kid) ON DELETE CASCADE,
 	name         TEXT NOT NULL,
 	component_id TEXT NOT NULL,
+	payload_id   TEXT NOT NULL,
 	sequence     INTEGER NOT NULL,
 	envelope     BLOB NOT NULL,
 	digest       BLOB NOT NULL,

@@ -1,0 +1,158 @@
+package tam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/suit"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// PersonalizationOptions adjust SetPersonalization.
+type PersonalizationOptions struct {
+	// DependsOn names registered components the data depends on (e.g. the
+	// TA that reads it); their latest envelopes are pinned by digest and
+	// carried as integrated dependencies, as in draft-ietf-teep-protocol-26
+	// Appendix E Example 3.
+	DependsOn []ComponentID
+	// ComponentID is where the device stores the data; default
+	// ["personalization", name]. The manifest's own id is this plus "suit".
+	ComponentID [][]byte
+}
+
+// PersonalizationComponent returns the default payload and manifest
+// component ids of a personalization item.
+func PersonalizationComponent(name string) (payload, manifest [][]byte) {
+	payload = [][]byte{[]byte("personalization"), []byte(name)}
+	return payload, append(append([][]byte{}, payload...), []byte("suit"))
+}
+
+// SetPersonalization stores per-device data as a SUIT manifest that writes
+// it, encrypted to the device's Agent key (ECDH-ES+A128KW; draft-ietf-suit-
+// firmware-encryption) and signed by the TAM's keys. Only the encrypted
+// envelope is kept. The device gets it at its next session; replacing the
+// data raises the manifest's sequence number.
+//
+// This needs a P-256 Agent key: the SUIT COSE profiles of draft-26 wrap
+// content keys with ECDH-ES on the Agent's key, which an Ed25519 (signing
+// only) key cannot do. Such a device gets ErrUnsupportedKey. The device
+// must also trust the TAM's key as a TC signer to install the manifest.
+func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string, data []byte, o PersonalizationOptions) (Personalization, error) {
+	var p Personalization
+	if !nameRE.MatchString(name) {
+		return p, invalidf("name %q: want 1..64 of letters, digits and . _ - (starting with a letter or digit)", name)
+	}
+	if len(data) == 0 || len(data) > e.cfg.MaxPersonalization {
+		return p, invalidf("data of %d bytes: want 1..%d", len(data), e.cfg.MaxPersonalization)
+	}
+	payload, manifest := PersonalizationComponent(name)
+	if o.ComponentID != nil {
+		payload = o.ComponentID
+		manifest = append(append([][]byte{}, payload...), []byte("suit"))
+	}
+	pid, err := NewComponentID(payload)
+	if err != nil {
+		return p, invalidf("%v", err)
+	}
+	mid, err := NewComponentID(manifest)
+	if err != nil {
+		return p, invalidf("%v", err)
+	}
+	var dev Device
+	var prev *Personalization
+	var deps []suit.DependencySpec
+	err = e.store.View(ctx, func(tx Tx) error {
+		var err error
+		if dev, err = tx.Device(ctx, kid); err != nil {
+			return err
+		}
+		old, err := tx.Personalization(ctx, kid, name)
+		switch {
+		case err == nil:
+			prev = &old
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		for _, d := range o.DependsOn {
+			c, err := tx.Component(ctx, d)
+			if err != nil {
+				return fmt.Errorf("dependency %s: %w", d.Name(), err)
+			}
+			env, err := tx.Envelope(ctx, d, c.Latest)
+			if err != nil {
+				return err
+			}
+			deps = append(deps, suit.DependencySpec{Envelope: env})
+		}
+		return nil
+	})
+	if err != nil {
+		return p, err
+	}
+	key, err := cosekey.ParseCOSEKey(dev.Key)
+	if err != nil {
+		return p, fmt.Errorf("device %x: stored key: %w", kid, err)
+	}
+	if key.Type() != cosekey.KeyTypeP256 {
+		return p, fmt.Errorf("%w: device %x has an %s Agent key; personalization data is encrypted with ECDH-ES+A128KW, which needs a P-256 Agent key",
+			ErrUnsupportedKey, kid, key.Type())
+	}
+	pub, err := key.ECDHPublic()
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrUnsupportedKey, err)
+	}
+	seq := uint64(1)
+	if prev != nil {
+		seq = prev.Sequence + 1
+	}
+	env, err := suit.Build(suit.ManifestSpec{
+		ManifestComponentID: suit.ComponentID(manifest),
+		SequenceNumber:      seq,
+		Components: []suit.ComponentSpec{{
+			ID:      suit.ComponentID(payload),
+			Payload: data,
+			Inline:  true,
+			Encrypt: &suit.EncryptOptions{ContentAlg: e.cfg.PersonalizationContentAlg, RecipientKey: pub, KID: kid, Rand: e.cfg.Rand},
+		}},
+		Dependencies: deps,
+		Description:  "personalization data " + name,
+		Limits:       e.cfg.SUITLimits,
+	})
+	if err != nil {
+		return p, fmt.Errorf("build personalization manifest: %w", err)
+	}
+	if err := env.Sign(e.signers[cosekey.AlgESP256], e.signers[cosekey.AlgEd25519]); err != nil {
+		return p, fmt.Errorf("sign personalization manifest: %w", err)
+	}
+	raw, err := env.Marshal(suit.MarshalOptions{Tag: suit.TagNever})
+	if err != nil {
+		return p, err
+	}
+	p = Personalization{DeviceKID: kid, Name: name, ComponentID: mid, PayloadID: pid, Sequence: seq, Envelope: raw,
+		Digest: env.Digest().Bytes, DependsOn: o.DependsOn, Size: int64(len(data)), CreatedAt: e.now()}
+	err = e.store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.Personalization(ctx, kid, name)
+		if err == nil && cur.Sequence >= seq {
+			return fmt.Errorf("%w: personalization %q changed concurrently; retry", ErrExists, name)
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return tx.PutPersonalization(ctx, p)
+	})
+	if err != nil {
+		return p, err
+	}
+	e.log.InfoContext(ctx, "personalization data stored", "kid", hexOrNil(kid), "name", name, "sequence", seq, "size", len(data))
+	return p, nil
+}
+
+// DeletePersonalization drops a personalization item; a device that has it
+// installed gets it removed at its next session.
+func (e *Engine) DeletePersonalization(ctx context.Context, kid []byte, name string) error {
+	return e.store.Update(ctx, func(tx Tx) error { return tx.DeletePersonalization(ctx, kid, name) })
+}

@@ -1,0 +1,672 @@
+package tam
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/suit"
+	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
+)
+
+// startSession answers an empty POST (ProcessConnect, §4.1.1 / RFC 9397
+// §6.2.1): a QueryRequest with a fresh token, signed with every algorithm it
+// offers (COSE_Sign), since the Agent's suite is not known yet.
+func (e *Engine) startSession(ctx context.Context, o HandleOptions) ([]byte, error) {
+	attest := e.cfg.Attestation == AttestAlways && e.cfg.Appraiser != nil
+	qr, err := e.queryRequest(attest, o.Numbering, nil)
+	if err != nil {
+		return nil, err
+	}
+	out, err := teep.SignMulti(qr, e.multiSigners(o.Numbering), e.signOpts(o.Numbering))
+	if err != nil {
+		return nil, fmt.Errorf("sign QueryRequest: %w", err)
+	}
+	e.met.sessions.Inc()
+	e.met.messagesOut.WithLabelValues("query-request").Inc()
+	e.log.DebugContext(ctx, "session started", "peer", o.Peer, "attestation", attest)
+	return out, nil
+}
+
+// queryRequest builds a QueryRequest asking for the tc-list and, when attest
+// is set, attestation. A token is always sent, even with the attestation bit
+// (as Appendix D.1 does): the TAM needs it to match the response, and the
+// passport model uses it as the nonce. kid non-nil binds the token to the
+// Agent that key identifies.
+func (e *Engine) queryRequest(attest bool, n teep.Numbering, kid []byte) (*teep.QueryRequest, error) {
+	var flags byte
+	items := teep.DataItemTrustedComponents
+	if attest {
+		flags |= flagAttest
+		items |= teep.DataItemAttestation
+		if !e.cfg.Passport {
+			flags |= flagChallenge
+		}
+	}
+	tok, err := e.tokens.newQuery(flags, n, e.now().Add(e.cfg.TokenLifetime), kid)
+	if err != nil {
+		return nil, fmt.Errorf("mint token: %w", err)
+	}
+	qr := &teep.QueryRequest{
+		Token:                     tok,
+		Versions:                  teep.SupportedVersions(),
+		SupportedCipherSuites:     e.suites(n),
+		SupportedSUITCOSEProfiles: teep.MandatorySUITCOSEProfiles(),
+		DataItemRequested:         items,
+	}
+	if attest {
+		qr.SupportedFreshnessMechanisms = e.cfg.Freshness
+		if flags&flagChallenge != 0 {
+			qr.Challenge = e.tokens.challengeFor(tok)
+		}
+	}
+	return qr, nil
+}
+
+// session is what the engine knows while it handles one QueryResponse.
+type session struct {
+	o       HandleOptions
+	msg     *teep.QueryResponse
+	tok     queryToken
+	alg     cose.Algorithm
+	dev     Device // snapshot; written back through mutate
+	isNew   bool   // dev is not in the store yet
+	outcome *AttestationOutcome
+}
+
+func (e *Engine) onQueryResponse(ctx context.Context, in []byte, op *teep.Opened, m *teep.QueryResponse, o HandleOptions) ([]byte, error) {
+	if m.Token == nil {
+		// This TAM always sends a token, so a token-less QueryResponse is
+		// unsolicited (§4.3): not accepted.
+		return nil, reject(KindBadMessage, "QueryResponse without token (unsolicited QueryResponses are not accepted)", nil)
+	}
+	now := e.now()
+	tok, err := e.tokens.parseQuery(m.Token, o.Numbering, now, op.KID)
+	if err != nil {
+		return nil, reject(KindReplay, err.Error(), nil)
+	}
+	var dev *Device
+	if op.KID != nil {
+		err := e.store.View(ctx, func(tx Tx) error {
+			d, err := tx.Device(ctx, op.KID)
+			if err == nil {
+				dev = &d
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	if dev == nil {
+		return e.unknownAgent(ctx, in, op, m, tok, o)
+	}
+	key, err := cosekey.ParseCOSEKey(dev.Key)
+	if err != nil {
+		return nil, fmt.Errorf("device %x: stored key: %w", dev.KID, err)
+	}
+	vop, err := e.verify(in, key, o.Numbering)
+	if err != nil {
+		return nil, err
+	}
+	e.met.messagesIn.WithLabelValues("query-response").Inc()
+	s := &session{o: o, msg: vop.Message.(*teep.QueryResponse), tok: tok, alg: vop.Alg, dev: *dev}
+	if tok.attest() {
+		if m.AttestationPayload == nil {
+			return e.refuse(ctx, s, teep.ErrAttestationRequired, "attestation-payload missing although requested", StatusRejected)
+		}
+		out, err := e.appraise(ctx, s, key)
+		if err != nil || out.Status == AttestationContraindicated {
+			return e.attestationFailed(ctx, s, out, err)
+		}
+		s.outcome = out
+		return e.decide(ctx, s)
+	}
+	if e.needsAttestation(&s.dev, now) {
+		return e.askAttestation(ctx, s, op.KID)
+	}
+	return e.decide(ctx, s)
+}
+
+// needsAttestation applies the attestation policy to a known device.
+func (e *Engine) needsAttestation(d *Device, now time.Time) bool {
+	if e.cfg.Appraiser == nil || e.cfg.Attestation == AttestNever {
+		return false
+	}
+	if d.NeedsAttestation || e.cfg.Attestation == AttestAlways {
+		return true
+	}
+	if d.Preregistered && d.AttestedAt.IsZero() {
+		return false
+	}
+	return e.cfg.ReattestAfter > 0 && now.Sub(d.AttestedAt) > e.cfg.ReattestAfter
+}
+
+// askAttestation answers a validly signed QueryResponse of a known device
+// with a new QueryRequest asking for attestation; the first token is used up.
+func (e *Engine) askAttestation(ctx context.Context, s *session, kid []byte) ([]byte, error) {
+	qr, err := e.queryRequest(true, s.o.Numbering, kid)
+	if err != nil {
+		return nil, err
+	}
+	out, err := teep.Sign(qr, e.signerFor(s.alg), e.signOpts(s.o.Numbering))
+	if err != nil {
+		return nil, fmt.Errorf("sign QueryRequest: %w", err)
+	}
+	now := e.now()
+	err = e.store.Update(ctx, func(tx Tx) error {
+		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+			return err
+		}
+		return e.mutateDevice(ctx, tx, s, func(d *Device) { d.LastSeen = now })
+	})
+	if err != nil {
+		return nil, tokenErr(err)
+	}
+	e.met.messagesOut.WithLabelValues("query-request").Inc()
+	e.log.InfoContext(ctx, "requesting attestation", "peer", s.o.Peer, "kid", hexOrNil(s.dev.KID))
+	return out, nil
+}
+
+// unknownAgent handles a QueryResponse signed by a key this TAM does not
+// know: first ask for attestation (no state is written for a peer nobody
+// has vouched for), then register the Agent once its Evidence is appraised
+// and binds the key that signed the QueryResponse.
+func (e *Engine) unknownAgent(ctx context.Context, in []byte, op *teep.Opened, m *teep.QueryResponse, tok queryToken, o HandleOptions) ([]byte, error) {
+	if e.cfg.Appraiser == nil || e.cfg.Attestation == AttestNever {
+		return nil, reject(KindUnauthorized, "unknown Agent key (attestation is not configured; pre-register the key)", nil)
+	}
+	if !tok.attest() {
+		kid := op.KID
+		if kid == nil {
+			kid = []byte{}
+		}
+		qr, err := e.queryRequest(true, o.Numbering, kid)
+		if err != nil {
+			return nil, err
+		}
+		var out []byte
+		if s := e.signers[op.Alg]; s != nil {
+			out, err = teep.Sign(qr, s, e.signOpts(o.Numbering))
+		} else {
+			out, err = teep.SignMulti(qr, e.multiSigners(o.Numbering), e.signOpts(o.Numbering))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sign QueryRequest: %w", err)
+		}
+		e.met.messagesOut.WithLabelValues("query-request").Inc()
+		e.log.InfoContext(ctx, "unknown Agent: requesting attestation", "peer", o.Peer, "kid", hexOrNil(op.KID))
+		return out, nil
+	}
+	if m.AttestationPayload == nil {
+		return nil, reject(KindUnauthorized, "unknown Agent sent no attestation evidence", nil)
+	}
+	s := &session{o: o, msg: m, tok: tok, alg: op.Alg, isNew: true}
+	out, err := e.appraise(ctx, s, nil)
+	if err != nil {
+		return nil, reject(KindUnauthorized, "attestation evidence not accepted", err)
+	}
+	key := out.AgentKey
+	if key == nil {
+		return nil, reject(KindUnauthorized, "attestation names the Agent key only by kid; an unknown Agent must carry its COSE_Key in cnf, or be pre-registered", nil)
+	}
+	if op.KID != nil && !bytes.Equal(key.KID(), op.KID) {
+		return nil, reject(KindUnauthorized, "the key bound by cnf did not sign the QueryResponse", nil)
+	}
+	vop, err := e.verify(in, key, o.Numbering)
+	if err != nil {
+		return nil, err
+	}
+	e.met.messagesIn.WithLabelValues("query-response").Inc()
+	coseKey, err := key.MarshalCOSEKey(false)
+	if err != nil {
+		return nil, fmt.Errorf("encode Agent key: %w", err)
+	}
+	now := e.now()
+	s.msg, s.alg = vop.Message.(*teep.QueryResponse), vop.Alg
+	s.dev = Device{KID: key.KID(), Key: coseKey, CreatedAt: now, Status: StatusOK}
+	if out.Status == AttestationContraindicated {
+		return e.attestationFailed(ctx, s, out, nil)
+	}
+	s.outcome = out
+	e.log.InfoContext(ctx, "Agent attested; registering device", "peer", o.Peer, "kid", hexOrNil(s.dev.KID), "status", out.Status)
+	return e.decide(ctx, s)
+}
+
+// appraise runs the Appraiser on the QueryResponse's attestation payload.
+func (e *Engine) appraise(ctx context.Context, s *session, key *cosekey.Key) (*AttestationOutcome, error) {
+	in := AttestationInput{
+		Format:   s.msg.AttestationPayloadFormat,
+		Payload:  s.msg.AttestationPayload,
+		Token:    s.tok.raw,
+		AgentKey: key,
+		Now:      e.now(),
+	}
+	if s.tok.challenge() {
+		in.Challenge = e.tokens.challengeFor(s.tok.raw)
+	}
+	out, err := e.cfg.Appraiser.Appraise(ctx, in)
+	switch {
+	case err != nil:
+		e.met.attestations.WithLabelValues("error").Inc()
+	case out == nil:
+		err = errors.New("appraiser returned no outcome")
+		e.met.attestations.WithLabelValues("error").Inc()
+	default:
+		e.met.attestations.WithLabelValues(string(out.Status)).Inc()
+		if key != nil && out.AgentKey == nil {
+			out.AgentKey = key
+		}
+	}
+	return out, err
+}
+
+// attestationFailed answers with an Update carrying ERR_ATTESTATION_REQUIRED
+// (§4.3.1: the TAM cannot remediate a failed attestation) and flags the
+// device.
+func (e *Engine) attestationFailed(ctx context.Context, s *session, out *AttestationOutcome, err error) ([]byte, error) {
+	reason := "attestation failed"
+	if err != nil {
+		reason += ": " + err.Error()
+	} else if out != nil && len(out.Reasons) > 0 {
+		reason += ": " + strings.Join(out.Reasons, "; ")
+	}
+	now := e.now()
+	s.outcome = out
+	if s.outcome == nil {
+		s.outcome = &AttestationOutcome{Status: AttestationContraindicated}
+	}
+	s.outcome.Status = AttestationContraindicated
+	s.outcome.Reasons = []string{reason}
+	_ = now
+	return e.refuse(ctx, s, teep.ErrAttestationRequired, reason, StatusRejected)
+}
+
+// refuse answers a QueryResponse with an Update that carries only an
+// err-code (§4.4: a TAM-side error about the QueryResponse), uses up the
+// token and records why on the device.
+func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg string, status DeviceStatus) ([]byte, error) {
+	utok, err := e.tokens.newUpdate()
+	if err != nil {
+		return nil, err
+	}
+	u := &teep.Update{Token: utok, ErrCode: code, ErrMsg: truncate(msg, teep.MaxErrMsgSize)}
+	out, err := teep.Sign(u, e.signerFor(s.alg), e.signOpts(s.o.Numbering))
+	if err != nil {
+		return nil, fmt.Errorf("sign Update: %w", err)
+	}
+	now := e.now()
+	err = e.store.Update(ctx, func(tx Tx) error {
+		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+			return err
+		}
+		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
+			d.Status, d.LastError, d.LastSeen = status, msg, now
+		}); err != nil {
+			return err
+		}
+		return tx.PutPending(ctx, PendingUpdate{Token: utok, DeviceKID: s.dev.KID, Numbering: s.o.Numbering.String(),
+			CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenLifetime)}, e.cfg.MaxPendingPerDevice)
+	})
+	if err != nil {
+		return nil, tokenErr(err)
+	}
+	e.met.messagesOut.WithLabelValues("update").Inc()
+	e.log.WarnContext(ctx, "QueryResponse refused", "peer", s.o.Peer, "kid", hexOrNil(s.dev.KID), "code", code.String(), "reason", msg)
+	return out, nil
+}
+
+// mutateDevice applies the session's changes to the device as stored now
+// (so that concurrent operator changes such as labels are kept), or
+// registers it.
+func (e *Engine) mutateDevice(ctx context.Context, tx Tx, s *session, f func(d *Device)) error {
+	d, err := tx.Device(ctx, s.dev.KID)
+	switch {
+	case errors.Is(err, ErrNotFound) && s.isNew:
+		d = s.dev
+	case err != nil:
+		return err
+	}
+	d.Alg = int64(s.alg)
+	d.Numbering = s.o.Numbering.String()
+	if out := s.outcome; out != nil {
+		d.Attestation, d.AttestedAt = out.Status, e.now()
+		d.AttestationReason = strings.Join(out.Reasons, "; ")
+		d.NeedsAttestation = out.Status == AttestationContraindicated
+		if out.UEID != nil {
+			d.UEID = out.UEID
+		}
+		if out.OEMID != nil {
+			d.OEMID = out.OEMID
+		}
+		if out.HWModel != nil {
+			d.HWModel = out.HWModel
+		}
+		if out.HWVersion != "" {
+			d.HWVersion = out.HWVersion
+		}
+	}
+	if d.Attestation == "" {
+		d.Attestation = AttestationNone
+	}
+	f(&d)
+	s.dev = d
+	return tx.PutDevice(ctx, d)
+}
+
+// tokenErr turns a lost race for a token into a replay refusal.
+func tokenErr(err error) error {
+	if errors.Is(err, ErrTokenUsed) {
+		return reject(KindReplay, "token already used", nil)
+	}
+	return err
+}
+
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for len(s) > 0 && (s[len(s)-1]&0xc0) == 0x80 {
+		s = s[:len(s)-1]
+	}
+	if len(s) > 0 && s[len(s)-1] >= 0xc0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// state is what decide reads from the store.
+type state struct {
+	installed map[ComponentID]Installed
+	catalog   *catalog
+	policies  []Policy
+	personal  []Personalization
+	failures  map[failKey]int
+}
+
+func (e *Engine) loadState(ctx context.Context, tx Tx, kid []byte) (*state, error) {
+	st := &state{installed: map[ComponentID]Installed{}, failures: map[failKey]int{}}
+	all := map[ComponentID][]ComponentVersion{}
+	comps, err := tx.Components(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range comps {
+		vs, err := tx.ComponentVersions(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		all[c.ID] = vs
+	}
+	st.catalog = newCatalog(all)
+	if st.policies, err = tx.Policies(ctx); err != nil {
+		return nil, err
+	}
+	if kid == nil {
+		return st, nil
+	}
+	inst, err := tx.Installed(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range inst {
+		st.installed[in.ComponentID] = in
+	}
+	if st.personal, err = tx.Personalizations(ctx, kid); err != nil {
+		return nil, err
+	}
+	fs, err := tx.Failures(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fs {
+		st.failures[failKey{f.ComponentID, f.Sequence}] = f.Attempts
+	}
+	return st, nil
+}
+
+// reconcile rebuilds the inventory from the Agent's tc-list (which lists
+// everything installed, §4.3): entries are mapped to registered components
+// (by manifest or payload component id) and their sequence number
+// recognised from the image digest; flags this TAM recorded are kept.
+func reconcile(now time.Time, st *state, tcList []teep.SystemPropertyClaims) (map[ComponentID]Installed, error) {
+	out := map[ComponentID]Installed{}
+	pzByID := map[ComponentID]*Personalization{}
+	for i := range st.personal {
+		pz := &st.personal[i]
+		pzByID[pz.ComponentID] = pz
+		if pz.PayloadID != "" {
+			pzByID[pz.PayloadID] = pz
+		}
+	}
+	for i, c := range tcList {
+		raw, err := NewComponentID(c.ComponentID)
+		if err != nil {
+			return nil, fmt.Errorf("tc-list[%d]: %w", i, err)
+		}
+		id, known := st.catalog.resolve(raw)
+		var pz *Personalization
+		if !known {
+			id = raw
+			if pz = pzByID[raw]; pz != nil {
+				id = pz.ComponentID
+			}
+		}
+		if _, dup := out[id]; dup {
+			continue
+		}
+		in, had := st.installed[id]
+		if !had {
+			in = Installed{ComponentID: id}
+		}
+		switch {
+		case c.ImageDigest == nil:
+		case known:
+			if ref, ok := st.catalog.byDigest[fmt.Sprintf("%x", c.ImageDigest.Bytes)]; ok && ref.id == id {
+				in.Sequence = ref.seq
+			}
+		case pz != nil && bytes.Equal(c.ImageDigest.Bytes, pz.Digest):
+			in.Sequence = pz.Sequence
+		}
+		if !had || in != st.installed[id] {
+			in.UpdatedAt = now
+		}
+		out[id] = in
+	}
+	return out, nil
+}
+
+// decide computes what the device should get and answers with an Update,
+// or ends the session when there is nothing to do (§4.3.1 step 3-4).
+func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
+	m := s.msg
+	if m.SelectedVersion != nil && *m.SelectedVersion != teep.Version {
+		return e.refuse(ctx, s, teep.ErrUnsupportedMsgVersion,
+			fmt.Sprintf("selected-version %d is not supported (this TAM speaks %v)", *m.SelectedVersion, teep.SupportedVersions()), StatusIncompatible)
+	}
+	if err := checkReportNonces(m.SUITReports, s.tok.raw); err != nil {
+		return e.refuse(ctx, s, teep.ErrPermanentError, err.Error(), StatusError)
+	}
+	var st *state
+	var kid []byte
+	if !s.isNew {
+		kid = s.dev.KID
+	}
+	if err := e.store.View(ctx, func(tx Tx) (err error) { st, err = e.loadState(ctx, tx, kid); return err }); err != nil {
+		return nil, err
+	}
+	now := e.now()
+	inv, err := reconcile(now, st, m.TCList)
+	if err != nil {
+		return e.refuse(ctx, s, teep.ErrPermanentError, err.Error(), StatusError)
+	}
+	in := planInput{dev: &s.dev, installed: inv, catalog: st.catalog, policies: st.policies, personal: st.personal,
+		failures: st.failures, maxAttempts: e.cfg.MaxInstallAttempts}
+	for i, r := range m.RequestedTCList {
+		id, err := NewComponentID(r.ComponentID)
+		if err != nil {
+			return e.refuse(ctx, s, teep.ErrPermanentError, fmt.Sprintf("requested-tc-list[%d]: %v", i, err), StatusError)
+		}
+		if resolved, ok := st.catalog.resolve(id); ok {
+			id = resolved
+		}
+		rq := requestedTC{id: id}
+		if r.SequenceNumber != nil {
+			rq.min = *r.SequenceNumber
+		}
+		rq.haveBinary = r.HaveBinary != nil && *r.HaveBinary
+		in.requested = append(in.requested, rq)
+	}
+	for i, u := range m.UnneededManifestList {
+		id, err := NewComponentID(u)
+		if err != nil {
+			return e.refuse(ctx, s, teep.ErrPermanentError, fmt.Sprintf("unneeded-manifest-list[%d]: %v", i, err), StatusError)
+		}
+		in.unneeded = append(in.unneeded, id)
+	}
+	p := makePlan(in)
+	status := StatusOK
+	for _, n := range p.notes {
+		if strings.Contains(n, "failed") {
+			status = StatusFailed
+		}
+	}
+	lastErr := strings.Join(p.notes, "; ")
+
+	var out []byte
+	var pending *PendingUpdate
+	if !p.empty() {
+		u, pu, err := e.buildUpdate(ctx, s, st, p)
+		if err != nil {
+			return nil, err
+		}
+		out, pending = u, pu
+		status = StatusPending
+	}
+	err = e.store.Update(ctx, func(tx Tx) error {
+		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+			return err
+		}
+		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
+			d.LastSeen, d.Status, d.LastError = now, status, lastErr
+			if status != StatusFailed {
+				d.LastErrorCode = 0
+			}
+		}); err != nil {
+			return err
+		}
+		for id := range st.installed {
+			if _, still := inv[id]; !still {
+				if err := tx.DeleteInstalled(ctx, s.dev.KID, id); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+		}
+		for id, in := range inv {
+			if old, had := st.installed[id]; had && old == in {
+				continue
+			}
+			if err := tx.PutInstalled(ctx, s.dev.KID, in); err != nil {
+				return err
+			}
+		}
+		if len(m.SUITReports) > 0 {
+			if _, err := tx.AddReport(ctx, Report{DeviceKID: s.dev.KID, At: now, Kind: "query-response", SUITReports: m.SUITReports}, e.cfg.KeepReports); err != nil {
+				return err
+			}
+		}
+		if pending != nil {
+			return tx.PutPending(ctx, *pending, e.cfg.MaxPendingPerDevice)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, tokenErr(err)
+	}
+	for _, n := range p.notes {
+		e.log.InfoContext(ctx, "desired state not fully reachable", "kid", hexOrNil(s.dev.KID), "note", n)
+	}
+	if out == nil {
+		e.log.InfoContext(ctx, "device up to date", "peer", s.o.Peer, "kid", hexOrNil(s.dev.KID))
+		return nil, nil
+	}
+	e.met.messagesOut.WithLabelValues("update").Inc()
+	e.log.InfoContext(ctx, "Update sent", "peer", s.o.Peer, "kid", hexOrNil(s.dev.KID),
+		"install", len(pending.Install), "remove", len(pending.Remove))
+	return out, nil
+}
+
+// buildUpdate loads the envelopes of the plan (within MaxUpdateBytes; what
+// does not fit waits for the next session) and signs the Update.
+func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan) ([]byte, *PendingUpdate, error) {
+	utok, err := e.tokens.newUpdate()
+	if err != nil {
+		return nil, nil, err
+	}
+	now := e.now()
+	pu := &PendingUpdate{Token: utok, DeviceKID: s.dev.KID, Numbering: s.o.Numbering.String(), Remove: p.remove,
+		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenLifetime)}
+	u := &teep.Update{Token: utok}
+	for _, id := range p.remove {
+		u.UnneededManifestList = append(u.UnneededManifestList, teep.ComponentID(id.Segments()))
+	}
+	size := 0
+	err = e.store.View(ctx, func(tx Tx) error {
+		for _, step := range p.install {
+			var env []byte
+			if step.personal != nil {
+				env = step.personal.Envelope
+			} else {
+				var err error
+				if env, err = tx.Envelope(ctx, step.id, step.seq); err != nil {
+					return err
+				}
+			}
+			if step.haveBinary {
+				parsed, err := suit.ParseEnvelope(env, suit.ParseOptions{Limits: e.cfg.SUITLimits})
+				if err != nil {
+					return fmt.Errorf("stored envelope %s/%d: %w", step.id, step.seq, err)
+				}
+				if env, err = parsed.Marshal(suit.MarshalOptions{Tag: suit.TagNever, DropIntegrated: true}); err != nil {
+					return err
+				}
+			}
+			if size > 0 && size+len(env) > e.cfg.MaxUpdateBytes {
+				e.log.InfoContext(ctx, "Update size limit reached; the rest follows next session", "kid", hexOrNil(s.dev.KID), "bytes", size)
+				break
+			}
+			size += len(env)
+			u.ManifestList = append(u.ManifestList, env)
+			pu.Install = append(pu.Install, SentManifest{ComponentID: step.id, Sequence: step.seq, Requested: step.requested, Personalization: step.personal != nil})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.outcome != nil && s.outcome.Result != nil {
+		u.AttestationPayload, u.AttestationPayloadFormat = s.outcome.Result, s.outcome.ResultFormat
+	}
+	out, err := teep.Sign(u, e.signerFor(s.alg), e.signOpts(s.o.Numbering))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign Update: %w", err)
+	}
+	return out, pu, nil
+}
+
+// sortedIDs is used where map iteration order would leak into output.
+func sortedIDs(m map[ComponentID]Installed) []ComponentID {
+	ids := make([]ComponentID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
