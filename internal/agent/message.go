@@ -46,7 +46,8 @@ func (a *Agent) ProcessTeepMessage(ctx context.Context, tam string, data []byte)
 		return a.onUpdate(ctx, tam, op, m)
 	}
 	tok := tokenOf(op.Message)
-	return a.answerError(tam, fmt.Errorf("%w: %s", ErrUnexpectedMessage, op.Message.Type()), tok, a.algs[0])
+	return a.answerError(tam, &teep.ProtocolError{Code: teep.ErrPermanentError,
+		Msg: fmt.Sprintf("a TAM does not send %s", op.Message.Type()), Err: ErrUnexpectedMessage}, tok, a.algs[0])
 }
 
 // refuse answers a message that failed validation. A signature by a key
