@@ -225,13 +225,15 @@ func (v *Verifier) AppraiseEvidence(ctx context.Context, evidence []byte, exp Ex
 		return r.result()
 	}
 	a.SignerKey = ver.Key
-	e := v.endorsementFor(ver.Key)
+	e, ok := v.endorsementFor(ver.Key, c)
 	a.Endorsement = e.Name
-	if e.OEMID != nil && !e.OEMID.Equal(c.OEMID) {
-		r.add(Contraindicated, ErrUntrusted, "endorsement %q covers oemid %v only, evidence says %v", e.Name, e.OEMID, c.OEMID)
-	}
-	if len(e.HWModels) > 0 && !containsBytes(e.HWModels, c.HWModel) {
-		r.add(Contraindicated, ErrUntrusted, "endorsement %q does not cover hwmodel %x", e.Name, c.HWModel)
+	if !ok {
+		if e.OEMID != nil && !e.OEMID.Equal(c.OEMID) {
+			r.add(Contraindicated, ErrUntrusted, "endorsement %q covers oemid %v only, evidence says %v", e.Name, e.OEMID, c.OEMID)
+		}
+		if len(e.HWModels) > 0 && !containsBytes(e.HWModels, c.HWModel) {
+			r.add(Contraindicated, ErrUntrusted, "endorsement %q does not cover hwmodel %x", e.Name, c.HWModel)
+		}
 	}
 
 	checkProfile(r, c)
@@ -249,13 +251,22 @@ func (v *Verifier) AppraiseEvidence(ctx context.Context, evidence []byte, exp Ex
 	return r.result()
 }
 
-func (v *Verifier) endorsementFor(k *cosekey.Key) Endorsement {
-	for _, e := range v.policy.Endorsements {
-		if e.Key.Equal(k) {
-			return e
+// endorsementFor picks the endorsement of key k whose constraints the claims
+// meet; when none does, it returns the first for k with ok false.
+func (v *Verifier) endorsementFor(k *cosekey.Key, c *eat.Claims) (e Endorsement, ok bool) {
+	first := true
+	for _, x := range v.policy.Endorsements {
+		if !x.Key.Equal(k) {
+			continue
+		}
+		if (x.OEMID == nil || x.OEMID.Equal(c.OEMID)) && (len(x.HWModels) == 0 || containsBytes(x.HWModels, c.HWModel)) {
+			return x, true
+		}
+		if first {
+			e, first = x, false
 		}
 	}
-	return Endorsement{}
+	return e, false
 }
 
 func checkProfile(r *reasons, c *eat.Claims) {

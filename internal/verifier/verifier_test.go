@@ -354,3 +354,29 @@ func mustHex(s string) []byte {
 	}
 	return b
 }
+
+// TestEndorsementChoice: one attestation key endorsed twice for different
+// models must be matched by the model the Evidence names.
+func TestEndorsementChoice(t *testing.T) {
+	f := newFixture(t)
+	p := *f.policy
+	p.Devices = nil
+	p.Endorsements = []Endorsement{
+		{Name: "model-a", Key: f.attKey.PublicKey(), HWModels: [][]byte{[]byte("model-a")}},
+		{Name: "model-b", Key: f.attKey.PublicKey(), HWModels: [][]byte{[]byte("softtee")}},
+	}
+	v, err := New(Config{Policy: &p, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := []byte("nonce-0001")
+	a, err := v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: nonce}), Expectations{Nonce: nonce, AgentKey: f.agent})
+	if err != nil || a.Endorsement != "model-b" {
+		t.Errorf("endorsement %q, err %v", a.Endorsement, err)
+	}
+	p.Endorsements = p.Endorsements[:1]
+	a, err = v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: nonce}), Expectations{Nonce: nonce, AgentKey: f.agent})
+	if !errors.Is(err, ErrUntrusted) || !strings.Contains(strings.Join(a.Reasons, ""), `endorsement "model-a" does not cover hwmodel`) {
+		t.Errorf("got %v", err)
+	}
+}
