@@ -144,6 +144,8 @@ func (r *reasons) result() (*Appraisal, error) {
 
 // Config configures a Verifier.
 type Config struct {
+	// Policy must not change after New; load a new one and make a new
+	// Verifier to switch policies.
 	Policy *Policy
 	// Key signs Attestation Results (IssueResult); not needed to appraise.
 	Key *cosekey.Signer

@@ -374,7 +374,11 @@ func TestEndorsementChoice(t *testing.T) {
 	if err != nil || a.Endorsement != "model-b" {
 		t.Errorf("endorsement %q, err %v", a.Endorsement, err)
 	}
-	p.Endorsements = p.Endorsements[:1]
+	p2 := p
+	p2.Endorsements = p.Endorsements[:1]
+	if v, err = New(Config{Policy: &p2, Clock: clock}); err != nil {
+		t.Fatal(err)
+	}
 	a, err = v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: nonce}), Expectations{Nonce: nonce, AgentKey: f.agent})
 	if !errors.Is(err, ErrUntrusted) || !strings.Contains(strings.Join(a.Reasons, ""), `endorsement "model-a" does not cover hwmodel`) {
 		t.Errorf("got %v", err)
