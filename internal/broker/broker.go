@@ -279,7 +279,7 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 		if err != nil {
 			a.ProcessError(ctx, uri, err)
 			b.metrics.sessionEnded(tee, "transport_error")
-			return fmt.Errorf("TEE %s: %w", tee, err)
+			return err
 		}
 		if len(resp) == 0 {
 			b.metrics.sessionEnded(tee, "ok")
@@ -289,7 +289,7 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 		r, err := a.ProcessTeepMessage(ctx, uri, resp)
 		if err != nil {
 			b.metrics.sessionEnded(tee, "agent_error")
-			return fmt.Errorf("TEE %s: agent: %w", tee, err)
+			return fmt.Errorf("agent: %w", err)
 		}
 		if len(r.Message) == 0 {
 			b.metrics.sessionEnded(tee, "ok")
@@ -298,7 +298,7 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 		msg = r.Message
 	}
 	b.metrics.sessionEnded(tee, "too_long")
-	return fmt.Errorf("TEE %s: session with %s exceeded %d exchanges", tee, uri, MaxExchangesPerSession)
+	return fmt.Errorf("session with %s exceeded %d exchanges", uri, MaxExchangesPerSession)
 }
 
 // SyncError reports a policy-check round that did not go cleanly.
