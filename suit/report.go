@@ -239,6 +239,8 @@ func ParseReport(data []byte) (*Report, error) {
 			r.Failure, err = c.failure(&lim)
 		case reportCapability:
 			r.Capability, err = c.skip()
+		case 1:
+			return nil, c.errf(keyOff, "SUIT_Report key 1 belongs to the pre-2024 report layout (draft-ietf-teep-protocol Appendix F), which is not supported")
 		default:
 			return nil, c.errf(keyOff, "unknown SUIT_Report key %d", key)
 		}

@@ -134,7 +134,7 @@ type RunOptions struct {
 // ComponentChange is a component installed or removed by a run.
 type ComponentChange struct {
 	ID     suit.ComponentID
-	SHA256 []byte // of the staged content; nil for removals
+	SHA256 []byte // of the installed content, or of the removed content
 	Size   int64
 }
 

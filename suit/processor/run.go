@@ -2,8 +2,10 @@ package processor
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/teep-go/teep/cosekey"
@@ -466,10 +468,15 @@ func (r *run) unlinkComponent(holder suit.ComponentID, id suit.ComponentID) erro
 
 func (r *run) removeComponent(id suit.ComponentID) error {
 	k := id.Key()
-	size := int64(-1)
-	if rc, n, err := r.txn.Open(r.ctx, id); err == nil {
+	// Hash what is removed, so the result names exactly what went away.
+	h := sha256.New()
+	var size int64
+	if rc, _, err := r.txn.Open(r.ctx, id); err == nil {
+		size, err = io.CopyBuffer(h, rc, make([]byte, copyBuffer))
 		rc.Close()
-		size = n
+		if err != nil {
+			return fmt.Errorf("%w: read %s: %v", suit.ErrOperationFailed, id, err)
+		}
 	} else if errors.Is(err, ErrNotFound) {
 		return nil // never installed (or already removed): nothing to do
 	} else {
@@ -485,7 +492,7 @@ func (r *run) removeComponent(id suit.ComponentID) error {
 	if _, ok := r.removed[k]; !ok {
 		r.rmOrder = append(r.rmOrder, k)
 	}
-	r.removed[k] = ComponentChange{ID: id, Size: size}
+	r.removed[k] = ComponentChange{ID: id, SHA256: h.Sum(nil), Size: size}
 	return nil
 }
 

@@ -1,0 +1,1145 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/fetch"
+	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/suitstore"
+	"github.com/teep-go/teep/suit"
+	"github.com/teep-go/teep/suit/processor"
+	"github.com/veraison/go-cose"
+)
+
+func init() {
+	register(&command{path: "suit create", summary: "build and sign a SUIT manifest for a Trusted Component", run: suitCreate})
+	register(&command{path: "suit sign", summary: "add an authentication block to a SUIT envelope", run: suitSign})
+	register(&command{path: "suit inspect", summary: "show what a SUIT envelope contains", run: suitInspect})
+	register(&command{path: "suit verify", summary: "check a SUIT envelope's signature and digests", run: suitVerify})
+	register(&command{path: "suit process", summary: "install SUIT envelopes into a directory component store", run: suitProcess})
+	register(&command{path: "suit uninstall", summary: "unlink installed manifests from a directory component store", run: suitUninstall})
+	register(&command{path: "suit list", summary: "list manifests and components in a directory component store", run: suitList})
+	register(&command{path: "suit report", summary: "decode a SUIT_Report", run: suitReportCmd})
+}
+
+// suitMaxInput bounds envelopes and payloads read whole.
+const suitMaxInput = suit.DefaultMaxEnvelopeSize
+
+// suitReadFile reads a file whole (bounded); "-" is stdin.
+func suitReadFile(e *env, name string, limit int64) ([]byte, error) {
+	return readInput(e, []string{name}, limit)
+}
+
+// suitDecodeInput accepts raw CBOR or hex text (as in testdata/*.hex).
+func suitDecodeInput(data []byte) []byte {
+	t := bytes.Join(bytes.Fields(data), nil)
+	if len(t) == 0 || len(t)%2 != 0 {
+		return data
+	}
+	for _, c := range t {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) {
+			return data
+		}
+	}
+	out, err := hex.DecodeString(string(t))
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+func suitReadEnvelope(e *env, name string) ([]byte, *suit.Envelope, error) {
+	data, err := suitReadFile(e, name, suitMaxInput)
+	if err != nil {
+		return nil, nil, err
+	}
+	data = suitDecodeInput(data)
+	env, err := suit.ParseEnvelope(data, suit.ParseOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return data, env, nil
+}
+
+// suitSegment parses a component id segment: text, or hex after "hex:".
+func suitSegment(s string) ([]byte, error) {
+	if h, ok := strings.CutPrefix(s, "hex:"); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, usagef("bad hex segment %q: %v", s, err)
+		}
+		return b, nil
+	}
+	return []byte(s), nil
+}
+
+func suitComponentID(segs []string) (suit.ComponentID, error) {
+	id := make(suit.ComponentID, 0, len(segs))
+	for _, s := range segs {
+		b, err := suitSegment(s)
+		if err != nil {
+			return nil, err
+		}
+		id = append(id, b)
+	}
+	return id, nil
+}
+
+// suitUUID parses 8-4-4-4-12 or 32 hex digits.
+func suitUUID(s string) ([]byte, error) {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	if err != nil || len(b) != 16 {
+		return nil, usagef("bad UUID %q (want 8-4-4-4-12 hex)", s)
+	}
+	return b, nil
+}
+
+// suitSecret reads a MAC key or KEK: a file holding raw bytes or hex text.
+func suitSecret(e *env, name string) ([]byte, error) {
+	data, err := suitReadFile(e, name, 4096)
+	if err != nil {
+		return nil, err
+	}
+	if t := strings.TrimSpace(string(data)); len(t) > 0 {
+		if b, err := hex.DecodeString(t); err == nil {
+			return b, nil
+		}
+	}
+	return data, nil
+}
+
+// suitMACKeys parses [KID=]FILE entries.
+func suitMACKeys(e *env, specs []string) ([]suit.MACKey, error) {
+	var out []suit.MACKey
+	for _, s := range specs {
+		var kid []byte
+		file := s
+		if k, f, ok := strings.Cut(s, "="); ok {
+			kid, file = []byte(k), f
+		}
+		key, err := suitSecret(e, file)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, suit.MACKey{KID: kid, Key: key})
+	}
+	return out, nil
+}
+
+func suitSigners(keys []string) ([]*cosekey.Signer, error) {
+	var out []*cosekey.Signer
+	for _, f := range keys {
+		k, err := keyfile.Load(f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := cosekey.NewSigner(k, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func suitWriteOut(e *env, out string, data []byte) error {
+	if out == "" || out == "-" {
+		_, err := e.stdout.Write(data)
+		return err
+	}
+	return keyfile.WriteAtomic(out, data, 0o644)
+}
+
+var suitContentAlgs = map[string]int64{
+	"a128gcm": suit.AlgA128GCM, "a192gcm": suit.AlgA192GCM, "a256gcm": suit.AlgA256GCM,
+	"a128ctr": suit.AlgA128CTR, "a192ctr": suit.AlgA192CTR, "a256ctr": suit.AlgA256CTR,
+	"chacha20-poly1305": suit.AlgChaCha20Poly1305,
+}
+
+func suitCreate(e *env, args []string) error {
+	fs := newFlags(e, "suit create",
+		"--component-id SEG [--component-id SEG]... --payload FILE (--integrated | --uri URL | --inline) --sequence N [--vendor-id UUID] [--class-id UUID] [--depends-on ENVELOPE]... --key FILE --out FILE",
+		`Builds a SUIT envelope for one component and signs it (COSE_Sign1, ESP256 or
+Ed25519 by key type; kid = RFC 9679 thumbprint). SEG is a text segment, or hex
+after "hex:". Without --vendor-id and --class-id the manifest has no identity
+conditions. The image digest (SHA-256) and size are computed from the payload;
+with --uri a large payload is hashed as a stream and never loaded whole.
+
+Sections generated: shared (identity checks, digest, size), dependency-resolution
+and process-dependency per --depends-on, install (fetch or write, image-match),
+validate (image-match) and, with a manifest component id, uninstall (unlink).
+Text (--description) is severed. Encrypted payloads (--encrypt-to, --encrypt-kek)
+keep the digest over the plaintext; with --uri the ciphertext is written to
+--encrypted-out for publishing.`)
+	var comp, mcid, deps, keys, macKeys, sever listFlag
+	fs.Var(&comp, "component-id", "component id segment (repeat for each segment; required)")
+	fs.Var(&mcid, "manifest-component-id", "manifest component id segment (repeatable; default: the component id with its last segment replaced by 'suit')")
+	payload := fs.String("payload", "", "payload file (required)")
+	integrated := fs.Bool("integrated", false, "carry the payload in the envelope")
+	integratedKey := fs.String("integrated-key", "", `envelope key of an integrated payload (default "#payload")`)
+	uri := fs.String("uri", "", "URI the device fetches the payload from")
+	inline := fs.Bool("inline", false, "write the payload from the manifest itself (small data such as personalization)")
+	seq := fs.String("sequence", "", "manifest sequence number (required)")
+	vendor := fs.String("vendor-id", "", "vendor UUID (adds a vendor-identifier condition)")
+	class := fs.String("class-id", "", "class UUID (adds a class-identifier condition; needs --vendor-id)")
+	fs.Var(&deps, "depends-on", "envelope this manifest depends on (repeatable)")
+	depURI := fs.String("depends-on-uri", "", "URI the device fetches the dependency from (default: integrated in the envelope)")
+	fs.Var(&keys, "key", "signing key file (repeatable: one block per key)")
+	fs.Var(&macKeys, "mac-key", "[KID=]FILE with an HMAC-256 key: adds a COSE_Mac0 block (repeatable)")
+	out := fs.String("out", "", "output file (required)")
+	encryptTo := fs.String("encrypt-to", "", "device public key (P-256) to encrypt the payload to (ECDH-ES+A128KW)")
+	encryptKEK := fs.String("encrypt-kek", "", "[KID=]FILE with an AES key-encryption key (A128KW/A256KW)")
+	contentAlg := fs.String("content-alg", "a128gcm", "payload encryption: a128gcm, a256gcm, a128ctr, a256ctr, chacha20-poly1305")
+	encOut := fs.String("encrypted-out", "", "where to write the encrypted payload to publish at --uri")
+	tagged := fs.Bool("tagged", false, "emit SUIT_Envelope_Tagged (tag 107); TEEP uses untagged envelopes")
+	refURI := fs.String("reference-uri", "", "suit-reference-uri")
+	desc := fs.String("description", "", "manifest description (severed suit-text)")
+	noValidate := fs.Bool("no-validate", false, "omit the validate section")
+	noUninstall := fs.Bool("no-uninstall", false, "omit the uninstall section")
+	fs.Var(&sever, "sever", "sever a member: install, dependency-resolution (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	modes := 0
+	for _, on := range []bool{*integrated, *uri != "", *inline} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case len(pos) != 0:
+		return usagef("unexpected arguments %v", pos)
+	case len(comp) == 0 || *payload == "" || *seq == "" || *out == "":
+		return usagef("--component-id, --payload, --sequence and --out are required")
+	case modes != 1:
+		return usagef("give exactly one of --integrated, --uri and --inline")
+	case len(keys) == 0 && len(macKeys) == 0:
+		return usagef("--key (or --mac-key) is required")
+	case *encryptTo != "" && *encryptKEK != "":
+		return usagef("give at most one of --encrypt-to and --encrypt-kek")
+	case *encOut != "" && (*uri == "" || (*encryptTo == "" && *encryptKEK == "")):
+		return usagef("--encrypted-out goes with --uri and encryption")
+	}
+	seqNum, err := strconv.ParseUint(*seq, 10, 64)
+	if err != nil {
+		return usagef("bad --sequence %q", *seq)
+	}
+	spec := suit.ManifestSpec{SequenceNumber: seqNum, Tagged: *tagged, ReferenceURI: *refURI, Description: *desc,
+		NoValidate: *noValidate, NoUninstall: *noUninstall}
+	cid, err := suitComponentID(comp)
+	if err != nil {
+		return err
+	}
+	if len(mcid) > 0 {
+		if spec.ManifestComponentID, err = suitComponentID(mcid); err != nil {
+			return err
+		}
+	} else {
+		spec.ManifestComponentID = append(cid[:len(cid)-1:len(cid)-1], []byte("suit"))
+	}
+	if *vendor != "" {
+		if spec.VendorID, err = suitUUID(*vendor); err != nil {
+			return err
+		}
+	}
+	if *class != "" {
+		if spec.ClassID, err = suitUUID(*class); err != nil {
+			return err
+		}
+	}
+	for _, s := range sever {
+		switch s {
+		case "install":
+			spec.Sever = append(spec.Sever, suit.SectionInstall)
+		case "dependency-resolution":
+			spec.Sever = append(spec.Sever, suit.SectionDependencyResolution)
+		default:
+			return usagef("cannot sever %q", s)
+		}
+	}
+	cs := suit.ComponentSpec{ID: cid, URI: *uri, Integrated: *integrated, IntegratedKey: *integratedKey, Inline: *inline}
+	encrypt := *encryptTo != "" || *encryptKEK != ""
+	if *uri != "" && !encrypt {
+		// Hash the payload as a stream: it may be far larger than memory.
+		d, n, err := suitHashFile(*payload)
+		if err != nil {
+			return err
+		}
+		cs.Digest, cs.Size = &d, uint64(n)
+	} else if cs.Payload, err = suitReadFile(e, *payload, suitMaxInput); err != nil {
+		return err
+	}
+	if encrypt {
+		alg, ok := suitContentAlgs[strings.ToLower(*contentAlg)]
+		if !ok {
+			return usagef("unknown --content-alg %q", *contentAlg)
+		}
+		o := &suit.EncryptOptions{ContentAlg: alg}
+		if *encryptTo != "" {
+			k, err := keyfile.Load(*encryptTo)
+			if err != nil {
+				return err
+			}
+			if o.RecipientKey, err = k.ECDHPublic(); err != nil {
+				return fmt.Errorf("--encrypt-to: %w", err)
+			}
+			o.KID = k.KID()
+		} else {
+			mk, err := suitMACKeys(e, []string{*encryptKEK})
+			if err != nil {
+				return err
+			}
+			o.KEK, o.KID = mk[0].Key, mk[0].KID
+		}
+		cs.Encrypt = o
+	}
+	spec.Components = []suit.ComponentSpec{cs}
+	for _, d := range deps {
+		data, _, err := suitReadEnvelope(e, d)
+		if err != nil {
+			return err
+		}
+		spec.Dependencies = append(spec.Dependencies, suit.DependencySpec{Envelope: data, URI: *depURI})
+	}
+	signers, err := suitSigners(keys)
+	if err != nil {
+		return err
+	}
+	macs, err := suitMACKeys(e, macKeys)
+	if err != nil {
+		return err
+	}
+	env, detached, err := suit.BuildDetached(spec)
+	if err != nil {
+		return err
+	}
+	if len(detached) > 0 && *encOut == "" {
+		return usagef("the encrypted payload must be published at %s: give --encrypted-out FILE", *uri)
+	}
+	if len(signers) > 0 {
+		if err := env.Sign(signers...); err != nil {
+			return err
+		}
+	}
+	for _, m := range macs {
+		if err := env.SignMAC(m, 0); err != nil {
+			return err
+		}
+	}
+	if len(detached) > 0 {
+		if err := keyfile.WriteAtomic(*encOut, detached[0].Data, 0o644); err != nil {
+			return err
+		}
+	}
+	raw, err := env.Marshal(suit.MarshalOptions{})
+	if err != nil {
+		return err
+	}
+	if err := keyfile.WriteAtomic(*out, raw, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote %s (%d bytes), manifest digest %s\n", *out, len(raw), hex.EncodeToString(env.Digest().Bytes))
+	return nil
+}
+
+func suitHashFile(name string) (suit.Digest, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return suit.Digest{}, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return suit.Digest{}, 0, fmt.Errorf("read %s: %w", name, err)
+	}
+	return suit.Digest{Alg: suit.AlgSHA256, Bytes: h.Sum(nil)}, n, nil
+}
+
+func suitSign(e *env, args []string) error {
+	fs := newFlags(e, "suit sign", "--key FILE [--key FILE]... [--mac-key [KID=]FILE] [--out FILE] ENVELOPE",
+		"Adds a COSE_Sign1 authentication block per key (and a COSE_Mac0 block per MAC key)\n"+
+			"over the envelope's manifest digest, after re-checking the digest. The\n"+
+			"envelope goes to --out, or to stdout.")
+	var keys, macKeys listFlag
+	fs.Var(&keys, "key", "signing key file (repeatable)")
+	fs.Var(&macKeys, "mac-key", "[KID=]FILE with an HMAC-256 key (repeatable)")
+	out := fs.String("out", "", "output file (default stdout)")
+	strip := fs.Bool("replace", false, "drop the existing authentication blocks first (re-signing intermediary)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || (len(keys) == 0 && len(macKeys) == 0) {
+		return usagef("want --key FILE and one ENVELOPE")
+	}
+	_, env, err := suitReadEnvelope(e, pos[0])
+	if err != nil {
+		return err
+	}
+	signers, err := suitSigners(keys)
+	if err != nil {
+		return err
+	}
+	macs, err := suitMACKeys(e, macKeys)
+	if err != nil {
+		return err
+	}
+	if *strip {
+		if err := env.StripAuth(); err != nil {
+			return err
+		}
+	}
+	if len(signers) > 0 {
+		if err := env.Sign(signers...); err != nil {
+			return err
+		}
+	}
+	for _, m := range macs {
+		if err := env.SignMAC(m, 0); err != nil {
+			return err
+		}
+	}
+	raw, err := env.Marshal(suit.MarshalOptions{})
+	if err != nil {
+		return err
+	}
+	return suitWriteOut(e, *out, raw)
+}
+
+// ---- inspect ----
+
+type suitDigestJSON struct {
+	Alg string `json:"alg"`
+	Hex string `json:"hex"`
+}
+
+type suitDepJSON struct {
+	Index  uint64   `json:"index"`
+	Prefix []string `json:"prefix"`
+}
+
+type suitAuthJSON struct {
+	Type  string `json:"type"`
+	Alg   string `json:"alg"`
+	AlgID int64  `json:"alg-id"`
+	KID   string `json:"kid"`
+}
+
+type suitMemberJSON struct {
+	Name    string `json:"name"`
+	Severed bool   `json:"severed"`
+	Present bool   `json:"present"`
+}
+
+type suitIntegratedJSON struct {
+	Key  string `json:"key"`
+	Size int    `json:"size"`
+}
+
+type suitInspectJSON struct {
+	Tagged              bool                 `json:"tagged"`
+	SequenceNumber      uint64               `json:"manifest-sequence-number"`
+	ManifestComponentID []string             `json:"manifest-component-id"`
+	Components          [][]string           `json:"components"`
+	Dependencies        []suitDepJSON        `json:"dependencies"`
+	ManifestDigest      string               `json:"manifest-digest"`
+	DigestAlg           string               `json:"manifest-digest-alg"`
+	ReferenceURI        *string              `json:"reference-uri,omitempty"`
+	Authentication      []suitAuthJSON       `json:"authentication"`
+	Sections            []string             `json:"sections"`
+	Severable           []suitMemberJSON     `json:"severable-members"`
+	Integrated          []suitIntegratedJSON `json:"integrated"`
+	Description         string               `json:"description,omitempty"`
+}
+
+func suitAlgName(alg int64) string {
+	if alg == suit.AlgHMAC256 {
+		return "HMAC-256"
+	}
+	if alg == suit.AlgHMAC384 {
+		return "HMAC-384"
+	}
+	if alg == suit.AlgHMAC512 {
+		return "HMAC-512"
+	}
+	return cosekey.AlgName(cose.Algorithm(alg))
+}
+
+func suitInspectData(env *suit.Envelope) suitInspectJSON {
+	m := env.Manifest()
+	out := suitInspectJSON{
+		Tagged: env.Tagged, SequenceNumber: m.SequenceNumber, ManifestComponentID: m.ComponentID.Hex(),
+		Components: [][]string{}, Dependencies: []suitDepJSON{}, Authentication: []suitAuthJSON{},
+		Sections: []string{}, Severable: []suitMemberJSON{}, Integrated: []suitIntegratedJSON{},
+		ManifestDigest: hex.EncodeToString(env.Digest().Bytes), DigestAlg: suit.DigestAlgName(env.Digest().Alg),
+	}
+	if m.ComponentID == nil {
+		out.ManifestComponentID = nil
+	}
+	for _, c := range m.Common.Components {
+		out.Components = append(out.Components, c.Hex())
+	}
+	for _, d := range m.Common.Dependencies {
+		out.Dependencies = append(out.Dependencies, suitDepJSON{Index: d.Index, Prefix: d.Prefix.Hex()})
+	}
+	if m.HasReferenceURI {
+		u := m.ReferenceURI
+		out.ReferenceURI = &u
+	}
+	for _, b := range env.AuthBlocks() {
+		for _, s := range b.Signers {
+			out.Authentication = append(out.Authentication, suitAuthJSON{Type: b.Kind.String(), Alg: suitAlgName(s.Alg), AlgID: s.Alg, KID: hex.EncodeToString(s.KID)})
+		}
+	}
+	for _, sec := range []suit.Section{suit.SectionValidate, suit.SectionLoad, suit.SectionInvoke, suit.SectionDependencyResolution,
+		suit.SectionPayloadFetch, suit.SectionCandidateVerification, suit.SectionInstall, suit.SectionText, suit.SectionUninstall} {
+		if mem := m.Member(sec); mem != nil {
+			out.Sections = append(out.Sections, sec.String())
+			out.Severable = append(out.Severable, suitMemberJSON{Name: sec.String(), Severed: mem.Severed, Present: mem.Present})
+			continue
+		}
+		if s, _ := m.Sequence(sec); s != nil {
+			out.Sections = append(out.Sections, sec.String())
+		}
+	}
+	for _, p := range env.Integrated() {
+		out.Integrated = append(out.Integrated, suitIntegratedJSON{Key: p.Key, Size: len(p.Data)})
+	}
+	if m.Text != nil && m.Text.Present {
+		for _, l := range m.Text.Text.Languages {
+			if d := l.Manifest[1]; d != "" {
+				out.Description = d
+				break
+			}
+		}
+	}
+	return out
+}
+
+func suitInspect(e *env, args []string) error {
+	fs := newFlags(e, "suit inspect", "[--json] FILE",
+		"Prints the envelope: sequence number, manifest component id, components and\n"+
+			"dependencies (each as a list of hex segments), the manifest digest, each\n"+
+			"authentication block's algorithm and kid, and the severable members. FILE may be\n"+
+			"raw CBOR or hex; \"-\" reads stdin. Signatures are not checked (use suit verify).")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one FILE")
+	}
+	_, env, err := suitReadEnvelope(e, pos[0])
+	if err != nil {
+		return err
+	}
+	d := suitInspectData(env)
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(d)
+	}
+	w := e.stdout
+	m := env.Manifest()
+	fmt.Fprintf(w, "manifest-sequence-number: %d\n", d.SequenceNumber)
+	if m.ComponentID != nil {
+		fmt.Fprintf(w, "manifest-component-id: [%s]  %s\n", strings.Join(d.ManifestComponentID, " "), m.ComponentID)
+	} else {
+		fmt.Fprintln(w, "manifest-component-id: (none)")
+	}
+	fmt.Fprintf(w, "manifest-digest: %s (%s)\n", d.ManifestDigest, d.DigestAlg)
+	fmt.Fprintf(w, "tagged: %v\n", d.Tagged)
+	if d.ReferenceURI != nil {
+		fmt.Fprintf(w, "reference-uri: %s\n", *d.ReferenceURI)
+	}
+	fmt.Fprintln(w, "components:")
+	for i, c := range m.Common.Components {
+		fmt.Fprintf(w, "  [%d] [%s]  %s\n", i, strings.Join(c.Hex(), " "), c)
+	}
+	fmt.Fprintln(w, "dependencies:")
+	for _, dep := range m.Common.Dependencies {
+		fmt.Fprintf(w, "  [%d] prefix [%s]  %s\n", dep.Index, strings.Join(dep.Prefix.Hex(), " "), dep.Prefix)
+	}
+	fmt.Fprintln(w, "authentication:")
+	if len(d.Authentication) == 0 {
+		fmt.Fprintln(w, "  (none: digest only, not authentic)")
+	}
+	for i, a := range d.Authentication {
+		kid := a.KID
+		if kid == "" {
+			kid = "(none)"
+		}
+		fmt.Fprintf(w, "  [%d] %s alg %s (%d) kid %s\n", i, a.Type, a.Alg, a.AlgID, kid)
+	}
+	fmt.Fprintf(w, "sections: %s\n", strings.Join(d.Sections, ", "))
+	fmt.Fprintln(w, "severable-members:")
+	for _, s := range d.Severable {
+		state := "inline"
+		switch {
+		case s.Severed && s.Present:
+			state = "severed, present in envelope"
+		case s.Severed:
+			state = "severed, missing"
+		}
+		fmt.Fprintf(w, "  %s: %s\n", s.Name, state)
+	}
+	if len(d.Integrated) > 0 {
+		fmt.Fprintln(w, "integrated:")
+		for _, p := range d.Integrated {
+			fmt.Fprintf(w, "  %q: %d bytes\n", p.Key, p.Size)
+		}
+	}
+	if d.Description != "" {
+		fmt.Fprintf(w, "description: %s\n", d.Description)
+	}
+	return nil
+}
+
+func suitVerify(e *env, args []string) error {
+	fs := newFlags(e, "suit verify", "--key FILE [--key FILE]... [--mac-key [KID=]FILE]... ENVELOPE",
+		"Exits 0 iff the manifest digest matches the manifest, every severed member present\n"+
+			"matches its digest, and an authentication block verifies with one of the keys.")
+	var keys, macKeys listFlag
+	fs.Var(&keys, "key", "trusted public key file (repeatable)")
+	fs.Var(&macKeys, "mac-key", "[KID=]FILE with an HMAC key (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || (len(keys) == 0 && len(macKeys) == 0) {
+		return usagef("want --key FILE and one ENVELOPE")
+	}
+	trust, err := keyfile.LoadAll(keys)
+	if err != nil {
+		return err
+	}
+	macs, err := suitMACKeys(e, macKeys)
+	if err != nil {
+		return err
+	}
+	_, env, err := suitReadEnvelope(e, pos[0])
+	if err != nil {
+		return err
+	}
+	v, err := env.Verify(trust, macs...)
+	if err != nil {
+		return err
+	}
+	b := env.AuthBlocks()[v.Index]
+	fmt.Fprintf(e.stdout, "authentic: block %d (%s, %s, kid %s), manifest digest %s\n",
+		v.Index, b.Kind, suitAlgName(int64(v.Alg)), suitKIDText(v.KID), hex.EncodeToString(env.Digest().Bytes))
+	return nil
+}
+
+// ---- process ----
+
+type suitComponentJSON struct {
+	ID     []string `json:"id"`
+	SHA256 string   `json:"sha256"`
+	Size   int64    `json:"size"`
+	Action string   `json:"action"`
+}
+
+type suitRecordJSON struct {
+	ManifestID     []uint64       `json:"manifest-id"`
+	Section        string         `json:"section"`
+	SectionKey     int64          `json:"section-key"`
+	Offset         uint64         `json:"offset"`
+	ComponentIndex uint64         `json:"component-index"`
+	Properties     map[string]any `json:"properties,omitempty"`
+}
+
+type suitReportJSON struct {
+	Reference struct {
+		URI    string         `json:"uri"`
+		Digest suitDigestJSON `json:"digest"`
+	} `json:"reference"`
+	Nonce   string `json:"nonce,omitempty"`
+	Records []any  `json:"records"`
+	Result  any    `json:"result"`
+	CBOR    string `json:"cbor"`
+}
+
+type suitRunJSON struct {
+	Envelope         string              `json:"envelope,omitempty"`
+	Result           string              `json:"result"`
+	ManifestID       []string            `json:"manifest-component-id"`
+	SequenceNumber   uint64              `json:"manifest-sequence-number"`
+	Components       []suitComponentJSON `json:"components"`
+	Manifests        [][]string          `json:"manifests,omitempty"`
+	RemovedManifests [][]string          `json:"removed-manifests,omitempty"`
+	Error            string              `json:"error,omitempty"`
+	Reason           string              `json:"reason,omitempty"`
+	Report           suitReportJSON      `json:"report"`
+}
+
+type suitProcessJSON struct {
+	Result     string              `json:"result"`
+	Components []suitComponentJSON `json:"components"`
+	Report     suitReportJSON      `json:"report"`
+	Runs       []suitRunJSON       `json:"runs"`
+}
+
+func suitParamsJSON(ps []suit.Param) map[string]any {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := map[string]any{}
+	for _, p := range ps {
+		var v any
+		switch x := p.Value.(type) {
+		case []byte:
+			v = hex.EncodeToString(x)
+		case suit.PEN:
+			v = hex.EncodeToString(x)
+		case suit.Digest:
+			v = suitDigestJSON{Alg: suit.DigestAlgName(x.Alg), Hex: hex.EncodeToString(x.Bytes)}
+		case *suit.EncryptionInfo:
+			v = hex.EncodeToString(x.Raw)
+		case suit.RawValue:
+			v = hex.EncodeToString(x)
+		default:
+			v = x
+		}
+		out[suit.ParamName(p.Key)] = v
+	}
+	return out
+}
+
+func suitRecordToJSON(r suit.Record) suitRecordJSON {
+	id := r.ManifestID
+	if id == nil {
+		id = []uint64{}
+	}
+	return suitRecordJSON{ManifestID: id, Section: r.Section.String(), SectionKey: int64(r.Section), Offset: r.Offset,
+		ComponentIndex: r.ComponentIndex, Properties: suitParamsJSON(r.Properties)}
+}
+
+func suitReportToJSON(r *suit.Report, raw []byte) suitReportJSON {
+	var out suitReportJSON
+	out.Reference.URI = r.Reference.URI
+	out.Reference.Digest = suitDigestJSON{Alg: suit.DigestAlgName(r.Reference.Digest.Alg), Hex: hex.EncodeToString(r.Reference.Digest.Bytes)}
+	if r.Nonce != nil {
+		out.Nonce = hex.EncodeToString(r.Nonce)
+	}
+	out.Records = []any{}
+	for _, e := range r.Records {
+		if e.Record != nil {
+			out.Records = append(out.Records, suitRecordToJSON(*e.Record))
+		} else {
+			out.Records = append(out.Records, map[string]any{"system-component-id": e.System.ComponentID.Hex(), "properties": suitParamsJSON(e.System.Properties)})
+		}
+	}
+	if r.Failure == nil {
+		out.Result = true
+	} else {
+		out.Result = map[string]any{"code": r.Failure.Code, "reason": r.Failure.Reason.String(), "reason-code": int(r.Failure.Reason),
+			"record": suitRecordToJSON(r.Failure.Record)}
+	}
+	out.CBOR = hex.EncodeToString(raw)
+	return out
+}
+
+func suitRunToJSON(res *processor.Result) suitRunJSON {
+	out := suitRunJSON{Result: "success", ManifestID: res.ManifestID.Hex(), SequenceNumber: res.SequenceNumber,
+		Components: []suitComponentJSON{}, Report: suitReportToJSON(res.Report, res.ReportBytes)}
+	if res.Failure != nil {
+		out.Result, out.Error, out.Reason = "failure", res.Failure.Error(), res.Failure.Reason.String()
+	}
+	for _, c := range res.Installed {
+		out.Components = append(out.Components, suitComponentJSON{ID: c.ID.Hex(), SHA256: hex.EncodeToString(c.SHA256), Size: c.Size, Action: "installed"})
+	}
+	for _, c := range res.Removed {
+		out.Components = append(out.Components, suitComponentJSON{ID: c.ID.Hex(), SHA256: hex.EncodeToString(c.SHA256), Size: c.Size, Action: "removed"})
+	}
+	for _, m := range res.Manifests {
+		out.Manifests = append(out.Manifests, m.Hex())
+	}
+	for _, m := range res.RemovedManifests {
+		out.RemovedManifests = append(out.RemovedManifests, m.Hex())
+	}
+	return out
+}
+
+// suitProcessorFlags are the flags shared by process and uninstall.
+type suitProcessorFlags struct {
+	trust, macKeys, vendor, class, device, kek, fetchMap listFlag
+	store, deviceKey, fetchDir, nonce                    *string
+	offline, allowHTTP, text                             *bool
+}
+
+func suitAddProcessorFlags(fs *flag.FlagSet, f *suitProcessorFlags) {
+	fs.Var(&f.trust, "trust", "trusted signer public key (repeatable)")
+	fs.Var(&f.macKeys, "mac-key", "[KID=]FILE with a trusted HMAC key (repeatable)")
+	f.store = fs.String("store", "", "component store directory (required)")
+	f.deviceKey = fs.String("device-key", "", "device P-256 private key for ECDH-ES encrypted payloads")
+	fs.Var(&f.kek, "kek", "[KID=]FILE with an AES key-encryption key (repeatable)")
+	fs.Var(&f.vendor, "vendor-id", "vendor UUID the device asserts (repeatable)")
+	fs.Var(&f.class, "class-id", "class UUID the device asserts (repeatable)")
+	fs.Var(&f.device, "device-id", "device UUID the device asserts (repeatable)")
+	f.fetchDir = fs.String("fetch-dir", "", "serve URIs from DIR/<last path segment> before the network")
+	fs.Var(&f.fetchMap, "fetch-map", "URI=FILE served from a local file (repeatable)")
+	f.offline = fs.Bool("offline", false, "never use the network (only integrated payloads and --fetch-dir/--fetch-map)")
+	f.allowHTTP = fs.Bool("allow-http", false, "permit plain http:// URIs (insecure)")
+	f.nonce = fs.String("nonce", "", "hex suit-report-nonce (TEEP token)")
+	f.text = fs.Bool("text", false, "print a human summary instead of JSON")
+}
+
+func suitOpenProcessor(e *env, f *suitProcessorFlags, needTrust bool) (*processor.Processor, *suitstore.Store, error) {
+	if *f.store == "" {
+		return nil, nil, usagef("--store DIR is required")
+	}
+	if needTrust && len(f.trust) == 0 && len(f.macKeys) == 0 {
+		return nil, nil, usagef("--trust FILE (or --mac-key) is required")
+	}
+	cfg := processor.Config{SkipFetchIfPresent: true}
+	var err error
+	if cfg.Trust, err = keyfile.LoadAll(f.trust); err != nil {
+		return nil, nil, err
+	}
+	if cfg.MACKeys, err = suitMACKeys(e, f.macKeys); err != nil {
+		return nil, nil, err
+	}
+	if *f.deviceKey != "" {
+		if cfg.DeviceKey, err = keyfile.Load(*f.deviceKey); err != nil {
+			return nil, nil, err
+		}
+	}
+	keks, err := suitMACKeys(e, f.kek)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range keks {
+		cfg.Decryption.KEKs = append(cfg.Decryption.KEKs, suit.KEK{KID: k.KID, Key: k.Key})
+	}
+	for _, set := range []struct {
+		in  []string
+		out *[][]byte
+	}{{f.vendor, &cfg.Identity.VendorIDs}, {f.class, &cfg.Identity.ClassIDs}, {f.device, &cfg.Identity.DeviceIDs}} {
+		for _, s := range set.in {
+			u, err := suitUUID(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			*set.out = append(*set.out, u)
+		}
+	}
+	files := &fetch.Files{Dir: *f.fetchDir, Map: map[string]string{}}
+	for _, m := range f.fetchMap {
+		u, file, ok := strings.Cut(m, "=")
+		if !ok {
+			return nil, nil, usagef("bad --fetch-map %q (want URI=FILE)", m)
+		}
+		files.Map[u] = file
+	}
+	chain := fetch.Chain{files}
+	if !*f.offline {
+		chain = append(chain, &fetch.HTTP{AllowHTTPUnsafe: *f.allowHTTP, UserAgent: "teep-suit"})
+	}
+	cfg.Fetcher = chain
+	if len(cfg.Trust) == 0 && len(cfg.MACKeys) == 0 {
+		// uninstall needs no trust anchor: stored manifests were
+		// authenticated at install time.
+		cfg.MACKeys = []suit.MACKey{{Key: []byte{0}}}
+	}
+	store, err := suitstore.Open(*f.store)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Store = store
+	p, err := processor.New(cfg)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return p, store, nil
+}
+
+func suitRunOptions(f *suitProcessorFlags) (processor.RunOptions, error) {
+	var o processor.RunOptions
+	if *f.nonce != "" {
+		n, err := hex.DecodeString(*f.nonce)
+		if err != nil {
+			return o, usagef("bad --nonce: %v", err)
+		}
+		o.Nonce = n
+	}
+	return o, nil
+}
+
+func suitProcess(e *env, args []string) error {
+	fs := newFlags(e, "suit process", "--trust FILE... --store DIR [--device-key FILE] [--json] ENVELOPE...",
+		`Runs the SUIT Update procedure (dependencies included) for each envelope into a
+directory-backed component store: authenticate, check identity and rollback,
+fetch, decrypt, check digests, and commit atomically. Envelopes are processed in
+order; processing stops at the first failure (nothing of the failed envelope is
+installed). Prints JSON: "result" ("success" or "failure"), "components"
+installed or removed ("id" as hex segments, "sha256", "size"), "report" (the
+SUIT_Report of the last run, also as CBOR hex) and "runs" (one entry per
+envelope). Exits 1 on failure with the reason on stderr.`)
+	var f suitProcessorFlags
+	suitAddProcessorFlags(fs, &f)
+	fs.Bool("json", true, "print JSON (the default)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("want at least one ENVELOPE")
+	}
+	o, err := suitRunOptions(&f)
+	if err != nil {
+		return err
+	}
+	envelopes := make([][]byte, len(pos))
+	for i, name := range pos {
+		data, err := suitReadFile(e, name, suitMaxInput)
+		if err != nil {
+			return err
+		}
+		envelopes[i] = suitDecodeInput(data)
+	}
+	p, store, err := suitOpenProcessor(e, &f, true)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	out := suitProcessJSON{Result: "success", Components: []suitComponentJSON{}}
+	var failure error
+	for i, data := range envelopes {
+		res, err := p.Install(ctx, data, o)
+		run := suitRunToJSON(res)
+		run.Envelope = pos[i]
+		out.Runs = append(out.Runs, run)
+		out.Components = append(out.Components, run.Components...)
+		out.Report = run.Report
+		if err != nil {
+			out.Result = "failure"
+			failure = fmt.Errorf("%s: %s: %w", pos[i], res.Failure.Reason, err)
+			break
+		}
+	}
+	if err := suitPrintRuns(e, out, *f.text); err != nil {
+		return err
+	}
+	return failure
+}
+
+func suitPrintRuns(e *env, out suitProcessJSON, text bool) error {
+	if !text {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, r := range out.Runs {
+		fmt.Fprintf(e.stdout, "%s: %s (manifest [%s], sequence %d)\n", r.Envelope, r.Result, strings.Join(r.ManifestID, " "), r.SequenceNumber)
+		for _, c := range r.Components {
+			fmt.Fprintf(e.stdout, "  %s [%s] %d bytes sha256 %s\n", c.Action, strings.Join(c.ID, " "), c.Size, c.SHA256)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(e.stdout, "  %s: %s\n", r.Reason, r.Error)
+		}
+	}
+	return nil
+}
+
+func suitUninstall(e *env, args []string) error {
+	fs := newFlags(e, "suit uninstall", "--store DIR --manifest-id SEG [--manifest-id SEG]... [--next --manifest-id SEG...]...",
+		`Removes the root reference to an installed manifest (TEEP unneeded-manifest-list).
+When nothing else references it, its suit-uninstall sequence runs and what only it
+linked is removed. Give the manifest component id as repeated --manifest-id
+segments (text, or hex after "hex:"); separate several manifests with --next.
+The device identity flags matter: the shared sequence (with its identity
+checks) runs before the uninstall sequence. Prints JSON like suit process.`)
+	var f suitProcessorFlags
+	suitAddProcessorFlags(fs, &f)
+	var segs listFlag
+	fs.Var(&segs, "manifest-id", "manifest component id segment (repeatable)")
+	fs.BoolFunc("next", "start the next manifest component id", func(string) error {
+		segs = append(segs, "\x00next")
+		return nil
+	})
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || len(segs) == 0 {
+		return usagef("want --manifest-id SEG and no arguments")
+	}
+	o, err := suitRunOptions(&f)
+	if err != nil {
+		return err
+	}
+	var ids []suit.ComponentID
+	var cur []string
+	for _, s := range append(append([]string{}, segs...), "\x00next") {
+		if s == "\x00next" {
+			if len(cur) > 0 {
+				id, err := suitComponentID(cur)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			cur = nil
+			continue
+		}
+		cur = append(cur, s)
+	}
+	p, store, err := suitOpenProcessor(e, &f, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	out := suitProcessJSON{Result: "success", Components: []suitComponentJSON{}}
+	var failure error
+	for _, id := range ids {
+		res, err := p.Uninstall(context.Background(), id, o)
+		run := suitRunToJSON(res)
+		out.Runs = append(out.Runs, run)
+		out.Components = append(out.Components, run.Components...)
+		out.Report = run.Report
+		if err != nil {
+			out.Result = "failure"
+			failure = fmt.Errorf("%s: %s: %w", id, res.Failure.Reason, err)
+			break
+		}
+	}
+	if err := suitPrintRuns(e, out, *f.text); err != nil {
+		return err
+	}
+	return failure
+}
+
+func suitList(e *env, args []string) error {
+	fs := newFlags(e, "suit list", "--store DIR", "Prints the installed manifests and components as JSON.")
+	dir := fs.String("store", "", "component store directory (required)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *dir == "" {
+		return usagef("want --store DIR")
+	}
+	store, err := suitstore.Open(*dir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ctx := context.Background()
+	recs, err := store.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	comps, err := store.Components(ctx)
+	if err != nil {
+		return err
+	}
+	type manifestJSON struct {
+		ID           []string   `json:"manifest-component-id"`
+		Sequence     uint64     `json:"manifest-sequence-number"`
+		Digest       string     `json:"manifest-digest"`
+		Root         bool       `json:"root"`
+		Dependents   [][]string `json:"dependents"`
+		Dependencies [][]string `json:"dependencies"`
+		Components   [][]string `json:"components"`
+	}
+	hexIDs := func(ids []suit.ComponentID) [][]string {
+		out := [][]string{}
+		for _, id := range ids {
+			out = append(out, id.Hex())
+		}
+		return out
+	}
+	out := struct {
+		Manifests  []manifestJSON `json:"manifests"`
+		Components []struct {
+			ID   []string `json:"id"`
+			Size int64    `json:"size"`
+		} `json:"components"`
+	}{Manifests: []manifestJSON{}}
+	for _, r := range recs {
+		out.Manifests = append(out.Manifests, manifestJSON{ID: r.ID.Hex(), Sequence: r.SequenceNumber, Digest: hex.EncodeToString(r.Digest.Bytes),
+			Root: r.Root, Dependents: hexIDs(r.Dependents), Dependencies: hexIDs(r.Dependencies), Components: hexIDs(r.Components)})
+	}
+	for _, c := range comps {
+		out.Components = append(out.Components, struct {
+			ID   []string `json:"id"`
+			Size int64    `json:"size"`
+		}{c.ID.Hex(), c.Size})
+	}
+	if out.Components == nil {
+		out.Components = []struct {
+			ID   []string `json:"id"`
+			Size int64    `json:"size"`
+		}{}
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func suitReportCmd(e *env, args []string) error {
+	fs := newFlags(e, "suit report", "[--key FILE]... FILE",
+		"Decodes a SUIT_Report (raw CBOR or hex) and prints it as JSON. With --key the\n"+
+			"report must be a COSE_Sign1-protected report signed by one of the keys.")
+	var keys listFlag
+	fs.Var(&keys, "key", "public key of a protected report (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one FILE")
+	}
+	data, err := suitReadFile(e, pos[0], suit.MaxReportSize)
+	if err != nil {
+		return err
+	}
+	data = suitDecodeInput(data)
+	var r *suit.Report
+	if len(keys) > 0 {
+		trust, err := keyfile.LoadAll(keys)
+		if err != nil {
+			return err
+		}
+		r, err = suit.VerifyReport(data, trust)
+		if err != nil {
+			return err
+		}
+	} else if r, err = suit.ParseReport(data); err != nil {
+		return err
+	}
+	raw, err := r.Marshal()
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(suitReportToJSON(r, raw))
+}
+
+func suitKIDText(kid []byte) string {
+	if kid == nil {
+		return "(none)"
+	}
+	return hex.EncodeToString(kid)
+}
