@@ -385,7 +385,10 @@ func (t *TEE) Evidence(ctx context.Context, req tee.EvidenceRequest) (*tee.Evide
 		Nonce:     req.Nonce,
 		Timestamp: req.Timestamp,
 		AgentKey:  t.agent.PublicKey(),
-		Manifests: req.Manifests,
+		// The key itself, not just its kid, so a TAM that has never seen
+		// this device can register it from the Evidence.
+		IncludeAgentKey: true,
+		Manifests:       req.Manifests,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("softtee: evidence: %w", err)

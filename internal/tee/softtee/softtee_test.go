@@ -645,6 +645,9 @@ func TestEvidence(t *testing.T) {
 	if err := c.CNF.Binds(tt.AgentPublicKey()); err != nil {
 		t.Fatalf("cnf does not name the Agent key: %v", err)
 	}
+	if c.CNF.Key == nil || !c.CNF.Key.Equal(tt.AgentPublicKey()) {
+		t.Fatal("cnf does not carry the Agent key itself (a TAM could not register an unknown device)")
+	}
 	ts, err := tt.Evidence(context.Background(), tee.EvidenceRequest{Timestamp: true})
 	if err != nil {
 		t.Fatal(err)
