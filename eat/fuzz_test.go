@@ -77,3 +77,34 @@ func checkReencode(t *testing.T, c *Claims, lenient bool) {
 		t.Fatalf("encoding is not stable: %v", err)
 	}
 }
+
+// FuzzClaimsJSON checks the JSON reader used by `teep eat create`: no
+// panics, and whatever it accepts and encodes decodes back to the same JSON.
+func FuzzClaimsJSON(f *testing.F) {
+	agent, _ := newSigner(f, "esp256")
+	j, err := fullClaims(f, agent).MarshalJSON()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(j)
+	f.Add([]byte(`{"eat_nonce":["0102030405060708"],"cnf":{"kid":"01","7":{"cbor":"f5"}},"submods":{"a":{"token":"00"},"b":{"digest":["sha-256","01"]}}}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var c Claims
+		if err := c.UnmarshalJSON(in); err != nil {
+			return
+		}
+		b, err := c.MarshalCBOR()
+		if err != nil {
+			return // valid JSON shapes can still break CBOR rules (sizes)
+		}
+		d, err := DecodeClaims(b, ParseOptions{})
+		if err != nil {
+			t.Fatalf("encoded claims do not decode: %v", err)
+		}
+		j1, err1 := c.MarshalJSON()
+		j2, err2 := d.MarshalJSON()
+		if err1 != nil || err2 != nil || !bytes.Equal(j1, j2) {
+			t.Fatalf("JSON changed through CBOR:\n%s\n%s", j1, j2)
+		}
+	})
+}
