@@ -384,3 +384,31 @@ func TestEndorsementChoice(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestUnknownDeviceClass: with an endorsement that does not restrict the
+// model, the reference values alone must refuse an unlisted hwmodel, and a
+// listed model with too old hardware.
+func TestUnknownDeviceClass(t *testing.T) {
+	f := newFixture(t)
+	p := *f.policy
+	p.Endorsements = []Endorsement{{Name: "any-model", Key: f.attKey.PublicKey()}}
+	p.Devices = append([]DeviceClass{{HWModel: []byte("oldtee"), MinHWVersion: "2.0"}}, p.Devices...)
+	v, err := New(Config{Policy: &p, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := []byte("nonce-0001")
+	exp := Expectations{Nonce: nonce, AgentKey: f.agent}
+	for _, tc := range []struct {
+		model, want string
+	}{
+		{"othertee", "unknown device class: hwmodel 6f74686572746565 of oemid 894823"},
+		{"oldtee", "hwversion 1.1 is older than the minimum 2.0"},
+	} {
+		ev := f.signClaims(t, func(c *eat.Claims) { c.HWModel = []byte(tc.model) })
+		a, err := v.AppraiseEvidence(context.Background(), ev, exp)
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(strings.Join(a.Reasons, "; "), tc.want) {
+			t.Errorf("%s: %v", tc.model, err)
+		}
+	}
+}
