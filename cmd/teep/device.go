@@ -61,6 +61,9 @@ var deviceRunReady func(stop func())
 // deviceFaultHook, when set (tests), is handed to every software TEE.
 var deviceFaultHook func(point string) error
 
+// deviceRetry, when set (tests), replaces the TAM client's retry policy.
+var deviceRetry broker.Retry
+
 // deviceConfig is the rich-OS side configuration kept in device.json. Trust
 // anchors and identity are not here: they are sealed in each TEE.
 type deviceConfig struct {
@@ -96,6 +99,9 @@ func deviceLoadConfig(state string) (*deviceConfig, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(state, deviceConfigFile), err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: data after the JSON object", filepath.Join(state, deviceConfigFile))
 	}
 	return &c, nil
 }
@@ -402,7 +408,7 @@ func deviceRun(e *env, args []string) error {
 	if err := deviceSaveConfig(*state, cfg); err != nil {
 		return err
 	}
-	co := broker.ClientOptions{Logger: log}
+	co := broker.ClientOptions{Logger: log, Retry: deviceRetry}
 	if cfg.TAMCA != "" {
 		if co.RootCAs, err = broker.LoadCAFile(cfg.TAMCA); err != nil {
 			return err
