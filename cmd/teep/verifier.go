@@ -68,7 +68,8 @@ func verifierServe(e *env, args []string) error {
 a signed Attestation Result for the Agent to present to the TAM (passport model);
 GET /v1/key gives the result-signing public key, /healthz and /metrics the obvious.
 Without --key an ephemeral key is generated and its public key logged.
-Stops cleanly on SIGINT or SIGTERM.`)
+SIGHUP reloads --policy (a bad file is logged and the old policy kept);
+SIGINT or SIGTERM stop the service cleanly.`)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on")
 	keyPath := fs.String("key", "", "result-signing private key file")
 	policyPath := fs.String("policy", "", "policy file (endorsements and reference values)")
@@ -137,6 +138,9 @@ Stops cleanly on SIGINT or SIGTERM.`)
 	hs := srv.HTTPServer(*listen)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log.Info("verifier listening", "addr", ln.Addr().String(), "policy", policy.ID, "endorsements", len(policy.Endorsements),
 		"result_kid", hex.EncodeToString(key.KID()))
 	if verifierServeReady != nil {
@@ -144,10 +148,15 @@ Stops cleanly on SIGINT or SIGTERM.`)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	for running := true; running; {
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			running = false
+		case <-hup:
+			verifierReload(log, srv, *policyPath, trust, s, iss)
+		}
 	}
 	log.Info("verifier shutting down")
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -159,6 +168,23 @@ Stops cleanly on SIGINT or SIGTERM.`)
 		return err
 	}
 	return nil
+}
+
+// verifierReload re-reads the policy and swaps it in; on any error the
+// service keeps the policy it has.
+func verifierReload(log *slog.Logger, srv *verifier.Server, policyPath string, trust []string, key *cosekey.Signer, iss string) {
+	policy, err := verifierPolicy(policyPath, trust)
+	if err == nil {
+		var v *verifier.Verifier
+		if v, err = verifier.New(verifier.Config{Policy: policy, Key: key, Issuer: iss}); err == nil {
+			err = srv.SetVerifier(v)
+		}
+	}
+	if err != nil {
+		log.Error("policy reload failed; keeping the current policy", "err", err)
+		return
+	}
+	log.Info("policy reloaded", "policy", policy.ID, "endorsements", len(policy.Endorsements))
 }
 
 // verifierAppraisalJSON is how the commands print an appraisal.

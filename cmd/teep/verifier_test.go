@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func TestVerifierServePassport(t *testing.T) {
 		ready <- addr
 	}
 	defer func() { verifierServeReady = nil }()
-	var serveOut, serveErr bytes.Buffer
+	var serveOut, serveErr verifierSyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		e := &env{stdin: bytes.NewReader(nil), stdout: &serveOut, stderr: &serveErr, getenv: func(string) string { return "" }}
@@ -88,6 +89,24 @@ func TestVerifierServePassport(t *testing.T) {
 		}
 	}
 
+	// SIGHUP reloads the policy: a broken file is refused and the old policy
+	// kept; a policy revoking this device takes effect.
+	os.WriteFile(policy, []byte(`{"endorsements":[}`), 0o644)
+	verifierSignalAndWait(t, &serveErr, "policy reload failed")
+	if _, err := (&verifier.Client{URL: "http://" + addr}).Result(context.Background(), []byte(ev)); err != nil {
+		t.Errorf("the old policy was dropped: %v", err)
+	}
+	os.WriteFile(policy, []byte(`{"id":"revoked","endorsements":[{"key_file":"`+filepath.Base(attPub)+`"}],
+	 "denied_ueids":["014242424242424242424242424242424242424242424242424242424242424242"]}`), 0o644)
+	verifierSignalAndWait(t, &serveErr, "policy reloaded")
+	revoked, err := (&verifier.Client{URL: "http://" + addr}).Result(context.Background(), []byte(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, code := eatRun(t, revoked, "verifier", "check-result", "--key", vPub, "--agent-key", agentPub, "--nonce", token); code != 1 || !strings.Contains(out, "contraindicated") {
+		t.Errorf("after revocation: %d %s", code, out)
+	}
+
 	mu.Lock()
 	stop()
 	mu.Unlock()
@@ -102,6 +121,47 @@ func TestVerifierServePassport(t *testing.T) {
 	if !strings.Contains(serveErr.String(), `"msg":"attestation result issued"`) {
 		t.Errorf("no request log:\n%s", serveErr.String())
 	}
+}
+
+// verifierSignalAndWait sends SIGHUP to this process (the serve command
+// handles it) and waits for a log line.
+func verifierSignalAndWait(t *testing.T, log *verifierSyncBuffer, want string) {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log:\n%s", want, log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.Reset()
+}
+
+// verifierSyncBuffer is a bytes.Buffer safe for the serve goroutine and the test.
+type verifierSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *verifierSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *verifierSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *verifierSyncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
 
 func TestVerifierAppraise(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,7 +61,7 @@ type ServerConfig struct {
 
 // Server is the Verifier's HTTP service.
 type Server struct {
-	v       *Verifier
+	v       atomic.Pointer[Verifier]
 	log     *slog.Logger
 	reg     *prometheus.Registry
 	maxBody int64
@@ -77,7 +78,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Verifier == nil || cfg.Verifier.key == nil {
 		return nil, errors.New("verifier server: need a Verifier with a result-signing key")
 	}
-	s := &Server{v: cfg.Verifier, log: cfg.Logger, reg: cfg.Registry, maxBody: cfg.MaxEvidenceSize}
+	s := &Server{log: cfg.Logger, reg: cfg.Registry, maxBody: cfg.MaxEvidenceSize}
+	s.v.Store(cfg.Verifier)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -111,6 +113,17 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// SetVerifier swaps in a Verifier with a new policy (e.g. on SIGHUP).
+// Requests in progress finish with the old one. The result-signing key
+// must stay the same: TAMs have pinned it.
+func (s *Server) SetVerifier(v *Verifier) error {
+	if v == nil || v.key == nil || !v.key.PublicKey().Equal(s.v.Load().key.PublicKey()) {
+		return errors.New("verifier server: the new Verifier must sign with the same key")
+	}
+	s.v.Store(v)
+	return nil
 }
 
 // Handler returns the service's routes.
@@ -182,7 +195,8 @@ func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	// The nonce is the TEEP token, which only the TAM knows: it is echoed,
 	// not compared, and the TAM checks it in VerifyResult.
-	a, err := s.v.AppraiseEvidence(r.Context(), body, Expectations{})
+	v := s.v.Load()
+	a, err := v.AppraiseEvidence(r.Context(), body, Expectations{})
 	switch {
 	case errors.Is(err, ErrMalformed) && (a == nil || a.Claims == nil):
 		s.problem(w, r, http.StatusBadRequest, err.Error())
@@ -194,7 +208,7 @@ func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	res, ierr := s.v.IssueResult(a)
+	res, ierr := v.IssueResult(a)
 	if ierr != nil {
 		s.log.Error("issuing a result failed", "err", ierr)
 		s.problem(w, r, http.StatusInternalServerError, "could not issue a result")

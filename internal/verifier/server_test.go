@@ -212,3 +212,39 @@ func TestClientRefusesRedirectsAndWrongType(t *testing.T) {
 		t.Errorf("wrong type: %v", err)
 	}
 }
+
+func TestServerSetVerifier(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(ServerConfig{Verifier: f.v, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := s.HTTPServer("")
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := &Client{URL: "http://" + ln.Addr().String(), VerifierKeys: []*cosekey.Key{f.vKey.PublicKey()}}
+	nonce := []byte("nonce-0001")
+	exp := Expectations{Nonce: nonce, AgentKey: f.agent, Now: now}
+	if _, err := c.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: nonce}), exp); err != nil {
+		t.Fatal(err)
+	}
+	// the new policy revokes this device
+	p := *f.policy
+	p.DeniedUEIDs = [][]byte{f.att.Identity.UEID}
+	v2, err := New(Config{Policy: &p, Key: signer(t, f.vKey), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetVerifier(v2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: nonce}), exp); !errors.Is(err, ErrResult) {
+		t.Errorf("after the policy change: %v", err)
+	}
+	other, _ := New(Config{Policy: &p, Key: signer(t, newKey(t, "esp256"))})
+	if err := s.SetVerifier(other); err == nil {
+		t.Error("swapped in a Verifier with another result key")
+	}
+}
