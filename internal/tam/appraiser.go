@@ -31,6 +31,9 @@ type VerifierAppraiser struct {
 	Local      *verifier.Verifier // appraises Evidence in process; may be nil
 	Remote     *verifier.Client   // a `teep verifier serve` to appraise Evidence; may be nil
 	ResultKeys []*cosekey.Key     // trusted Verifier keys for Attestation Results
+	// ResultKeysFunc adds Verifier keys looked up at each appraisal (e.g.
+	// the ones an operator trusts through the admin API).
+	ResultKeysFunc func(ctx context.Context) ([]*cosekey.Key, error)
 	// AllowTimestamp accepts Evidence without eat_nonce when its iat is
 	// recent (FRESHNESS_TIMESTAMP), if the TAM offered that mechanism.
 	AllowTimestamp bool
@@ -67,9 +70,17 @@ func (va *VerifierAppraiser) Appraise(ctx context.Context, in AttestationInput) 
 		exp.AgentKey = tok.Claims.CNF.Key
 	}
 	var a *verifier.Appraisal
+	resultKeys := va.ResultKeys
+	if va.ResultKeysFunc != nil {
+		more, err := va.ResultKeysFunc(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("trusted Verifier keys: %w", err)
+		}
+		resultKeys = append(append([]*cosekey.Key{}, resultKeys...), more...)
+	}
 	isResult := false
-	if len(va.ResultKeys) > 0 {
-		if _, err := tok.Verify(va.ResultKeys); err == nil {
+	if len(resultKeys) > 0 {
+		if _, err := tok.Verify(resultKeys); err == nil {
 			isResult = true
 		}
 	}
@@ -78,7 +89,7 @@ func (va *VerifierAppraiser) Appraise(ctx context.Context, in AttestationInput) 
 		if exp.AgentKey == nil {
 			return nil, errors.New("attestation result: cnf carries no COSE_Key and the Agent is unknown")
 		}
-		a, err = verifier.VerifyResult(in.Payload, va.ResultKeys, exp)
+		a, err = verifier.VerifyResult(in.Payload, resultKeys, exp)
 	case va.Local != nil:
 		a, err = va.Local.AppraiseEvidence(ctx, in.Payload, exp)
 	case va.Remote != nil:

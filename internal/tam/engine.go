@@ -291,3 +291,10 @@ func (e *Engine) suites(n teep.Numbering) []teep.CipherSuite {
 func (e *Engine) signOpts(n teep.Numbering) teep.SignOptions {
 	return teep.SignOptions{Encode: teep.EncodeOptions{Numbering: n}, Rand: e.cfg.Rand}
 }
+
+// Purge drops expired used tokens and pending Updates; run it periodically.
+func (e *Engine) Purge(ctx context.Context) (int, error) {
+	var n int
+	err := e.store.Update(ctx, func(tx Tx) (err error) { n, err = tx.PurgeExpired(ctx, e.now()); return err })
+	return n, err
+}

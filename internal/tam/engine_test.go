@@ -89,27 +89,7 @@ func (f *fixture) agent(o tamtest.AgentOptions) *tamtest.Agent {
 
 // tc builds a signed envelope for a TA with an integrated payload.
 func (f *fixture) tc(name string, seq uint64, payload []byte, deps ...[]byte) []byte {
-	f.t.Helper()
-	spec := suit.ManifestSpec{
-		ManifestComponentID: suit.NewComponentID("TEEP-Device", "SecureFS", name, "suit"),
-		SequenceNumber:      seq,
-		Components:          []suit.ComponentSpec{{ID: suit.NewComponentID("TEEP-Device", "SecureFS", name, "ta"), Payload: payload, Integrated: true}},
-	}
-	for _, d := range deps {
-		spec.Dependencies = append(spec.Dependencies, suit.DependencySpec{Envelope: d})
-	}
-	env, err := suit.Build(spec)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if err := env.Sign(f.signer); err != nil {
-		f.t.Fatal(err)
-	}
-	b, err := env.Marshal(suit.MarshalOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return b
+	return tamtest.Envelope(f.t, f.signer, name, seq, payload, deps...)
 }
 
 func (f *fixture) add(env []byte) tam.ComponentID {

@@ -131,6 +131,9 @@ func (a *Agent) AttestationKey() *cosekey.Key { return a.opts.AttestationKey.Pub
 // Identity is what the Agent's Evidence says about the device.
 func (a *Agent) Identity() attester.Identity { return a.attester.Identity }
 
+// Transport is how the Agent reaches the TAM.
+func (a *Agent) Transport() Transport { return a.opts.Transport }
+
 // SetTransport changes how messages reach the TAM.
 func (a *Agent) SetTransport(tr Transport) { a.opts.Transport = tr }
 
@@ -211,8 +214,8 @@ func (a *Agent) Answer(ctx context.Context, in []byte) ([]byte, error) {
 	return teep.Sign(out, a.signer, teep.SignOptions{Encode: teep.EncodeOptions{Numbering: a.opts.Numbering}})
 }
 
-// QueryResponseFor builds (and signs) the answer to a QueryRequest without
-// sending it, for tests that send crafted messages.
+// Sign signs any message with the Agent key, for tests that send crafted
+// messages.
 func (a *Agent) Sign(m teep.Message) ([]byte, error) {
 	return teep.Sign(m, a.signer, teep.SignOptions{Encode: teep.EncodeOptions{Numbering: a.opts.Numbering}})
 }

@@ -1,0 +1,313 @@
+package admin
+
+import (
+	"encoding/hex"
+	"time"
+	"unicode/utf8"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
+)
+
+// JSON shapes of the admin API (docs/openapi/admin-v1.yaml). Byte strings
+// are lowercase hex; times are RFC 3339; absent times are omitted.
+
+// Component is a registered Trusted Component.
+type Component struct {
+	ID             string    `json:"id"`       // hex of the CBOR SUIT_Component_Identifier
+	Name           string    `json:"name"`     // readable rendering
+	Segments       []string  `json:"segments"` // each segment in hex
+	LatestSequence uint64    `json:"latest_sequence"`
+	Versions       int       `json:"versions"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Version is one registered envelope of a component.
+type Version struct {
+	ComponentID    string    `json:"component_id"`
+	Name           string    `json:"name"`
+	Sequence       uint64    `json:"sequence"`
+	Digest         string    `json:"digest"` // SUIT manifest digest (SHA-256)
+	PayloadIDs     []string  `json:"payload_ids"`
+	PayloadDigests []string  `json:"payload_digests"`
+	Dependencies   []string  `json:"dependencies"`
+	SignerKID      string    `json:"signer_kid"`
+	Size           int64     `json:"size"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// ComponentDetail is a component with its versions and policies.
+type ComponentDetail struct {
+	Component
+	VersionList []Version `json:"version_list"`
+	Policies    []Policy  `json:"policies"`
+}
+
+// Policy ties a component to devices.
+type Policy struct {
+	ID            int64     `json:"id"`
+	Component     string    `json:"component"`
+	ComponentName string    `json:"component_name,omitempty"`
+	Mode          string    `json:"mode"`  // required | optional
+	Scope         string    `json:"scope"` // all | label | hwmodel | device
+	Value         string    `json:"value,omitempty"`
+	CreatedAt     time.Time `json:"created_at,omitzero"`
+}
+
+// PolicyRemoval is the answer to a policy deletion.
+type PolicyRemoval struct {
+	Removed int `json:"removed"`
+}
+
+// InstalledComponent is one entry of a device's inventory.
+type InstalledComponent struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Segments  []string  `json:"segments"`
+	Sequence  uint64    `json:"sequence"` // 0 when unknown
+	Managed   bool      `json:"managed"`  // installed by this TAM
+	Requested bool      `json:"requested"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Attestation is a device's last appraisal.
+type Attestation struct {
+	Status string     `json:"status"` // none | affirming | warning | contraindicated
+	At     *time.Time `json:"at,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+	Needed bool       `json:"needed"` // attested again at the next session
+}
+
+// Device is a device (TEE) known to the TAM.
+type Device struct {
+	KID           string               `json:"kid"`
+	UEID          string               `json:"ueid,omitempty"`
+	OEMID         string               `json:"oemid,omitempty"`
+	HWModel       string               `json:"hwmodel,omitempty"` // text when printable, else hex
+	HWVersion     string               `json:"hwversion,omitempty"`
+	Labels        []string             `json:"labels"`
+	Status        string               `json:"status"`
+	Preregistered bool                 `json:"preregistered"`
+	Attestation   Attestation          `json:"attestation"`
+	Alg           string               `json:"alg,omitempty"` // the cipher suite's algorithm
+	Numbering     string               `json:"numbering,omitempty"`
+	LastSeen      *time.Time           `json:"last_seen,omitempty"`
+	LastError     string               `json:"last_error,omitempty"`
+	LastErrorCode int                  `json:"last_error_code,omitempty"`
+	LastErrorName string               `json:"last_error_name,omitempty"`
+	CreatedAt     time.Time            `json:"created_at"`
+	Components    []InstalledComponent `json:"components"`
+}
+
+// DeviceDetail adds what the TAM keeps about one device.
+type DeviceDetail struct {
+	Device
+	Failures        []Failure         `json:"failures"`
+	Personalization []Personalization `json:"personalization"`
+	Pending         []Pending         `json:"pending"`
+	Reports         []Report          `json:"reports"`
+}
+
+// Failure counts failed installs of one version.
+type Failure struct {
+	Component string    `json:"component"`
+	Name      string    `json:"name"`
+	Sequence  uint64    `json:"sequence"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error"`
+	LastAt    time.Time `json:"last_at"`
+}
+
+// Pending is an Update awaiting its answer.
+type Pending struct {
+	Install   []SentManifest `json:"install"`
+	Remove    []string       `json:"remove"`
+	CreatedAt time.Time      `json:"created_at"`
+	ExpiresAt time.Time      `json:"expires_at"`
+}
+
+// SentManifest is one manifest of a pending Update.
+type SentManifest struct {
+	Component       string `json:"component"`
+	Name            string `json:"name"`
+	Sequence        uint64 `json:"sequence"`
+	Personalization bool   `json:"personalization,omitempty"`
+}
+
+// Report is a message an Agent sent about its state.
+type Report struct {
+	ID          int64     `json:"id"`
+	At          time.Time `json:"at"`
+	Kind        string    `json:"kind"` // success | error | query-response
+	ErrCode     int       `json:"err_code,omitempty"`
+	ErrName     string    `json:"err_name,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	SUITReports []string  `json:"suit_reports"` // hex
+}
+
+// Personalization is per-device data (only metadata; the data is never
+// returned).
+type Personalization struct {
+	Name        string    `json:"name"`
+	ComponentID string    `json:"component_id"`
+	PayloadID   string    `json:"payload_id"`
+	Sequence    uint64    `json:"sequence"`
+	Size        int64     `json:"size"`
+	Digest      string    `json:"digest"`
+	DependsOn   []string  `json:"depends_on"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// TrustedKey is a key trusted for a role.
+type TrustedKey struct {
+	Role      string    `json:"role"`
+	KID       string    `json:"kid"`
+	Type      string    `json:"type"` // P-256 | Ed25519
+	PEM       string    `json:"pem"`
+	Comment   string    `json:"comment,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Info describes the TAM.
+type Info struct {
+	Version string       `json:"version"`
+	Keys    []TrustedKey `json:"keys"` // the TAM's public keys (role "tam")
+}
+
+// Health is the health check answer.
+type Health struct {
+	Status   string `json:"status"`
+	Database string `json:"database"`
+}
+
+// ErrorBody is every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+func hx(b []byte) string { return hex.EncodeToString(b) }
+
+func hexList(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = hx(b)
+	}
+	return out
+}
+
+func idList(ids []tam.ComponentID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func text(b []byte) string {
+	if utf8.Valid(b) {
+		ok := true
+		for _, c := range b {
+			if c < 0x20 || c == 0x7f {
+				ok = false
+			}
+		}
+		if ok {
+			return string(b)
+		}
+	}
+	return hx(b)
+}
+
+func toComponent(c tam.Component) Component {
+	return Component{ID: string(c.ID), Name: c.ID.Name(), Segments: c.ID.HexSegments(), LatestSequence: c.Latest,
+		Versions: c.Versions, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+func toVersion(v tam.ComponentVersion) Version {
+	return Version{ComponentID: string(v.ComponentID), Name: v.ComponentID.Name(), Sequence: v.Sequence, Digest: hx(v.Digest),
+		PayloadIDs: idList(v.PayloadIDs), PayloadDigests: hexList(v.PayloadDigests), Dependencies: idList(v.Dependencies),
+		SignerKID: hx(v.SignerKID), Size: v.Size, CreatedAt: v.CreatedAt}
+}
+
+func toPolicy(p tam.Policy) Policy {
+	return Policy{ID: p.ID, Component: string(p.Component), ComponentName: p.Component.Name(), Mode: string(p.Mode),
+		Scope: string(p.Scope), Value: p.Value, CreatedAt: p.CreatedAt}
+}
+
+func toDevice(d tam.Device, inst []tam.Installed) Device {
+	out := Device{
+		KID: hx(d.KID), UEID: hx(d.UEID), OEMID: hx(d.OEMID), HWModel: text(d.HWModel), HWVersion: d.HWVersion,
+		Labels: d.Labels, Status: string(d.Status), Preregistered: d.Preregistered,
+		Attestation: Attestation{Status: string(d.Attestation), At: timePtr(d.AttestedAt), Reason: d.AttestationReason, Needed: d.NeedsAttestation},
+		Numbering:   d.Numbering, LastSeen: timePtr(d.LastSeen), LastError: d.LastError, LastErrorCode: d.LastErrorCode,
+		CreatedAt: d.CreatedAt, Components: []InstalledComponent{},
+	}
+	if out.Labels == nil {
+		out.Labels = []string{}
+	}
+	if d.Alg != 0 {
+		out.Alg = cosekey.AlgName(cose.Algorithm(d.Alg))
+	}
+	if d.LastErrorCode != 0 {
+		out.LastErrorName = teep.ErrCode(d.LastErrorCode).String()
+	}
+	for _, in := range inst {
+		out.Components = append(out.Components, InstalledComponent{ID: string(in.ComponentID), Name: in.ComponentID.Name(),
+			Segments: in.ComponentID.HexSegments(), Sequence: in.Sequence, Managed: in.Managed, Requested: in.Requested, UpdatedAt: in.UpdatedAt})
+	}
+	return out
+}
+
+func toDetail(di tam.DeviceInfo) DeviceDetail {
+	out := DeviceDetail{Device: toDevice(di.Device, di.Installed), Failures: []Failure{}, Personalization: []Personalization{},
+		Pending: []Pending{}, Reports: []Report{}}
+	for _, f := range di.Failures {
+		out.Failures = append(out.Failures, Failure{Component: string(f.ComponentID), Name: f.ComponentID.Name(), Sequence: f.Sequence,
+			Attempts: f.Attempts, LastError: f.LastError, LastAt: f.LastAt})
+	}
+	for _, p := range di.Personalization {
+		out.Personalization = append(out.Personalization, toPersonalization(p))
+	}
+	for _, p := range di.Pending {
+		pj := Pending{Remove: idList(p.Remove), CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, Install: []SentManifest{}}
+		for _, s := range p.Install {
+			pj.Install = append(pj.Install, SentManifest{Component: string(s.ComponentID), Name: s.ComponentID.Name(), Sequence: s.Sequence, Personalization: s.Personalization})
+		}
+		out.Pending = append(out.Pending, pj)
+	}
+	for _, r := range di.Reports {
+		rj := Report{ID: r.ID, At: r.At, Kind: r.Kind, ErrCode: r.ErrCode, Message: r.Message, SUITReports: hexList(r.SUITReports)}
+		if r.ErrCode != 0 {
+			rj.ErrName = teep.ErrCode(r.ErrCode).String()
+		}
+		out.Reports = append(out.Reports, rj)
+	}
+	return out
+}
+
+func toPersonalization(p tam.Personalization) Personalization {
+	return Personalization{Name: p.Name, ComponentID: string(p.ComponentID), PayloadID: string(p.PayloadID), Sequence: p.Sequence,
+		Size: p.Size, Digest: hx(p.Digest), DependsOn: idList(p.DependsOn), CreatedAt: p.CreatedAt}
+}
+
+func toTrustedKey(role string, kid, coseKey []byte, comment string, created time.Time) (TrustedKey, error) {
+	k, err := cosekey.ParseCOSEKey(coseKey)
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	pem, err := k.MarshalPEM(false)
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	return TrustedKey{Role: role, KID: hx(kid), Type: k.Type().String(), PEM: string(pem), Comment: comment, CreatedAt: created}, nil
+}

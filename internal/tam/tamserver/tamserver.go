@@ -1,0 +1,366 @@
+// Package tamserver assembles a runnable TAM from a data directory: it
+// creates (on first start) or loads the TAM's signing keys, the admin token,
+// the session key and the SQLite database, wires the engine, the TEEP HTTP
+// binding, the admin API and metrics, and serves them. `teep tam serve` and
+// the tamtest harness both use it.
+//
+// Data directory (mode 0700):
+//
+//	tam-esp256.key   P-256 signing key (COSE_Key, 0600)
+//	tam-ed25519.key  Ed25519 signing key (COSE_Key, 0600)
+//	session.key      32-byte key authenticating QueryRequest tokens (0600)
+//	admin.token      bearer token of the admin API (0600)
+//	tam.db           SQLite database (WAL; with tam.db-wal and tam.db-shm)
+package tamserver
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/admin"
+	"github.com/teep-go/teep/internal/tam/sqlitestore"
+	"github.com/teep-go/teep/internal/tam/teephttp"
+	"github.com/teep-go/teep/internal/verifier"
+	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
+)
+
+// File names in the data directory.
+const (
+	FileP256Key    = "tam-esp256.key"
+	FileEd25519Key = "tam-ed25519.key"
+	FileSessionKey = "session.key"
+	FileToken      = "admin.token"
+	FileDB         = "tam.db"
+)
+
+// Options configure a TAM. Only DataDir is required.
+type Options struct {
+	DataDir    string
+	Path       string // TEEP path; default "/tam"
+	LegacyPath string // legacy-numbering TEEP path; "" disables it
+
+	// TLS for the listener(s).
+	TLSCert, TLSKey, ClientCA string
+	RequireClientCert         bool
+
+	// Attestation. VerifierPolicy is a reference-values file for an
+	// in-process Verifier (background-check). VerifierURL is a remote
+	// `teep verifier serve`. VerifierKeys are trusted Verifier keys for
+	// Attestation Results (passport, and the remote Verifier's answers);
+	// keys added with the admin API (trust/verifiers) count too.
+	VerifierPolicy string
+	VerifierURL    string
+	VerifierKeys   []*cosekey.Key
+	Appraiser      tam.Appraiser // overrides the above (tests)
+	Attestation    tam.AttestationPolicy
+	ReattestAfter  time.Duration
+	Passport       bool
+	AllowTimestamp bool
+
+	TokenLifetime             time.Duration
+	MaxBodyBytes              int64
+	PersonalizationContentAlg int64
+	MaxPendingPerDevice       int
+	MaxInstallAttempts        int
+
+	Logger  *slog.Logger
+	Version string
+	Clock   func() time.Time
+}
+
+// TAM is an assembled, not yet serving, TAM.
+type TAM struct {
+	Engine   *tam.Engine
+	Store    *sqlitestore.Store
+	Token    string
+	NewToken bool // the admin token was created by this Open: print it once
+	Handler  http.Handler
+	opts     Options
+	registry *prometheus.Registry
+	log      *slog.Logger
+}
+
+// Open prepares the data directory and builds the TAM.
+func Open(ctx context.Context, o Options) (*TAM, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("tamserver: no data directory")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	p256, err := loadOrCreateKey(filepath.Join(o.DataDir, FileP256Key), cosekey.AlgESP256, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	ed, err := loadOrCreateKey(filepath.Join(o.DataDir, FileEd25519Key), cosekey.AlgEd25519, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	sessionKey, _, err := loadOrCreateSecret(filepath.Join(o.DataDir, FileSessionKey), func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(sessionKey) != 32 {
+		return nil, fmt.Errorf("%s: want 32 bytes, found %d", FileSessionKey, len(sessionKey))
+	}
+	tok, created, err := loadOrCreateSecret(filepath.Join(o.DataDir, FileToken), func() ([]byte, error) {
+		t, err := admin.NewToken()
+		return []byte(t + "\n"), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	token := strings.TrimSpace(string(tok))
+	st, err := sqlitestore.Open(ctx, filepath.Join(o.DataDir, FileDB), sqlitestore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	t := &TAM{Store: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: prometheus.NewRegistry()}
+	t.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byte) error {
+	o := t.opts
+	appraiser, err := t.appraiser()
+	if err != nil {
+		return err
+	}
+	t.Engine, err = tam.New(tam.Config{
+		Store:                     t.Store,
+		Keys:                      []*cosekey.Key{p256, ed},
+		SessionKey:                sessionKey,
+		Appraiser:                 appraiser,
+		Attestation:               o.Attestation,
+		ReattestAfter:             o.ReattestAfter,
+		Passport:                  o.Passport,
+		TokenLifetime:             o.TokenLifetime,
+		PersonalizationContentAlg: o.PersonalizationContentAlg,
+		MaxPendingPerDevice:       o.MaxPendingPerDevice,
+		MaxInstallAttempts:        o.MaxInstallAttempts,
+		Freshness:                 freshness(o.AllowTimestamp),
+		Logger:                    o.Logger,
+		Registerer:                t.registry,
+		Clock:                     o.Clock,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	th, err := teephttp.NewHandler(teephttp.Config{Engine: t.Engine, Path: o.Path, LegacyPath: o.LegacyPath,
+		MaxBodyBytes: o.MaxBodyBytes, Logger: o.Logger, Registerer: t.registry})
+	if err != nil {
+		return err
+	}
+	th.Register(mux)
+	if err := admin.Register(mux, admin.Config{Engine: t.Engine, Token: t.Token, Ping: t.Store.Ping, Gatherer: t.registry,
+		Version: o.Version, Logger: o.Logger}); err != nil {
+		return err
+	}
+	t.Handler = mux
+	return nil
+}
+
+func freshness(timestamp bool) []teep.FreshnessMechanism {
+	if timestamp {
+		return []teep.FreshnessMechanism{teep.FreshnessNonce, teep.FreshnessTimestamp}
+	}
+	return []teep.FreshnessMechanism{teep.FreshnessNonce}
+}
+
+// appraiser builds the attestation back end from the options; nil when
+// none is configured (then only pre-registered Agents are served).
+func (t *TAM) appraiser() (tam.Appraiser, error) {
+	o := t.opts
+	if o.Appraiser != nil {
+		return o.Appraiser, nil
+	}
+	va := &tam.VerifierAppraiser{ResultKeys: o.VerifierKeys, AllowTimestamp: o.AllowTimestamp,
+		ResultKeysFunc: func(ctx context.Context) ([]*cosekey.Key, error) { return t.verifierKeys(ctx) }}
+	if o.VerifierPolicy != "" {
+		p, err := verifier.LoadPolicy(o.VerifierPolicy)
+		if err != nil {
+			return nil, err
+		}
+		if va.Local, err = verifier.New(verifier.Config{Policy: p}); err != nil {
+			return nil, err
+		}
+	}
+	if o.VerifierURL != "" {
+		if len(o.VerifierKeys) == 0 {
+			return nil, errors.New("a remote Verifier needs its result-signing key (verifier key) to be trusted")
+		}
+		va.Remote = &verifier.Client{URL: o.VerifierURL, VerifierKeys: o.VerifierKeys}
+	}
+	return va, nil
+}
+
+// verifierKeys are the Verifier keys added through the admin API.
+func (t *TAM) verifierKeys(ctx context.Context) ([]*cosekey.Key, error) {
+	ks, err := t.Engine.TrustedKeys(ctx, tam.RoleVerifier)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cosekey.Key, 0, len(ks))
+	for _, k := range ks {
+		key, err := cosekey.ParseCOSEKey(k.Key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, key)
+	}
+	return out, nil
+}
+
+// Registry is the Prometheus registry of this TAM.
+func (t *TAM) Registry() *prometheus.Registry { return t.registry }
+
+// Close closes the database.
+func (t *TAM) Close() error { return t.Store.Close() }
+
+// Serve serves the TEEP endpoints, the admin API and metrics on ln (and the
+// admin API and metrics also on adminLn when not nil) until ctx is done,
+// then shuts down gracefully. It also purges expired tokens periodically.
+func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	o := t.opts
+	srvCfg := teephttp.ServerConfig{Handler: t.Handler, CertFile: o.TLSCert, KeyFile: o.TLSKey, ClientCAFile: o.ClientCA,
+		RequireClientCert: o.RequireClientCert, Logger: o.Logger}
+	srv, err := teephttp.NewServer(srvCfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go t.janitor(ctx)
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ctx, ln) }()
+	n := 1
+	if adminLn != nil {
+		srvCfg.RequireClientCert = false
+		asrv, err := teephttp.NewServer(srvCfg)
+		if err != nil {
+			cancel()
+			<-errc
+			return err
+		}
+		n++
+		go func() { errc <- asrv.Serve(ctx, adminLn) }()
+	}
+	var first error
+	for i := 0; i < n; i++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// JanitorInterval is how often expired tokens and pending Updates are purged.
+const JanitorInterval = 5 * time.Minute
+
+func (t *TAM) janitor(ctx context.Context) {
+	tick := time.NewTicker(JanitorInterval)
+	defer tick.Stop()
+	for {
+		if n, err := t.Engine.Purge(ctx); err != nil && ctx.Err() == nil {
+			t.log.Warn("purging expired tokens failed", "err", err)
+		} else if n > 0 {
+			t.log.Info("purged expired tokens and pending Updates", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func loadOrCreateKey(path string, alg cose.Algorithm, log *slog.Logger) (*cosekey.Key, error) {
+	k, err := keyfile.Load(path)
+	if err == nil {
+		if !k.IsPrivate() {
+			return nil, fmt.Errorf("%s holds no private key", path)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if k, err = cosekey.Generate(alg); err != nil {
+		return nil, err
+	}
+	if err := keyfile.Save(path, k, cosekey.FormatCOSE, true); err != nil {
+		return nil, err
+	}
+	log.Info("created TAM signing key", "file", path, "kid", fmt.Sprintf("%x", k.KID()))
+	return k, nil
+}
+
+// loadOrCreateSecret reads a secret file, creating it (0600) with make when
+// absent; created reports whether it was made now.
+func loadOrCreateSecret(path string, make func() ([]byte, error)) ([]byte, bool, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return b, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	if b, err = make(); err != nil {
+		return nil, false, err
+	}
+	if err := keyfile.WriteAtomic(path, b, 0o600); err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// PublicKey reads the TAM's public key of the given type from a data
+// directory without opening the database.
+func PublicKey(dataDir string, t cosekey.KeyType) (*cosekey.Key, error) {
+	name := FileP256Key
+	if t == cosekey.KeyTypeEd25519 {
+		name = FileEd25519Key
+	}
+	k, err := keyfile.Load(filepath.Join(dataDir, name))
+	if err != nil {
+		return nil, err
+	}
+	return k.PublicKey(), nil
+}
+
+// ReadToken reads the admin token of a data directory.
+func ReadToken(dataDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, FileToken))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
