@@ -59,7 +59,7 @@ const (
 var deviceRunReady func(stop func())
 
 // deviceFaultHook, when set (tests), is handed to every software TEE.
-var deviceFaultHook func(point string) error
+var deviceFaultHook func(point string, staged []string) error
 
 // deviceRetry, when set (tests), replaces the TAM client's retry policy.
 var deviceRetry broker.Retry

@@ -75,9 +75,10 @@ type Options struct {
 	// VendorID and ClassID replace the stored SUIT identity when set.
 	VendorID, ClassID *[16]byte
 	// FaultHook, when set, is called at each commit point of the sealed
-	// store (FaultStaged, FaultIndexWritten). Tests use it to simulate a
-	// crash between staging and commit; an error aborts the commit.
-	FaultHook func(point string) error
+	// store (FaultStaged, FaultIndexWritten) with the names of the objects
+	// the transaction wrote. Tests use it to simulate a crash between
+	// staging and commit; an error at FaultStaged aborts the commit.
+	FaultHook func(point string, staged []string) error
 	// MaxObjectSize bounds one stored object, e.g. a component image
 	// (0: MaxObjectSize).
 	MaxObjectSize int64

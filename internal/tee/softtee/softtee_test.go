@@ -456,7 +456,7 @@ func TestFaultBeforeCommitKeepsOldState(t *testing.T) {
 	dir := t.TempDir()
 	stop := errors.New("injected fault")
 	armed := false
-	tt := openTEE(t, dir, Options{FaultHook: func(p string) error {
+	tt := openTEE(t, dir, Options{FaultHook: func(p string, _ []string) error {
 		if armed && p == FaultStaged {
 			return stop
 		}
@@ -474,7 +474,7 @@ func TestFaultBeforeCommitKeepsOldState(t *testing.T) {
 func TestFaultAfterIndexCompletesOnReopen(t *testing.T) {
 	dir := t.TempDir()
 	armed := false
-	tt := openTEE(t, dir, Options{FaultHook: func(p string) error {
+	tt := openTEE(t, dir, Options{FaultHook: func(p string, _ []string) error {
 		if armed && p == FaultIndexWritten {
 			return errors.New("crash")
 		}
@@ -496,7 +496,7 @@ func TestFaultAfterIndexCompletesOnReopen(t *testing.T) {
 // store reopens with the old version and no leftover files.
 func TestCrashBetweenStagingAndCommit(t *testing.T) {
 	if dir := os.Getenv("SOFTTEE_CRASH_DIR"); dir != "" {
-		tt, err := Open(dir, Options{FaultHook: func(p string) error {
+		tt, err := Open(dir, Options{FaultHook: func(p string, _ []string) error {
 			if p == FaultStaged {
 				os.Exit(3)
 			}

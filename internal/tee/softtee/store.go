@@ -105,7 +105,7 @@ func init() {
 type store struct {
 	dir   string
 	seal  *sealer
-	fault func(point string) error
+	fault func(point string, staged []string) error
 
 	writer    chan struct{} // one transaction at a time (a lock that honours ctx)
 	maxObject int64
@@ -119,7 +119,7 @@ type store struct {
 
 func objectPurpose(name, file string) string { return "object " + name + " in " + file }
 
-func openStore(dir, teeName string, rootKey []byte, fault func(string) error, maxObject int64) (*store, error) {
+func openStore(dir, teeName string, rootKey []byte, fault func(string, []string) error, maxObject int64) (*store, error) {
 	s, err := newSealer(teeName, rootKey)
 	if err != nil {
 		return nil, err
@@ -611,8 +611,13 @@ func (st *store) commit(t *tx) error {
 			return err
 		}
 	}
+	var staged []string
 	if st.fault != nil {
-		if err := st.fault(FaultStaged); err != nil {
+		for n := range t.staged {
+			staged = append(staged, n)
+		}
+		sort.Strings(staged)
+		if err := st.fault(FaultStaged, staged); err != nil {
 			return err
 		}
 	}
@@ -640,7 +645,7 @@ func (st *store) commit(t *tx) error {
 	st.idx = next
 	st.mu.Unlock()
 	lag := false
-	if st.fault != nil && st.fault(FaultIndexWritten) != nil {
+	if st.fault != nil && st.fault(FaultIndexWritten, staged) != nil {
 		lag = true
 	} else if err := st.writeCounter(next.Gen); err != nil {
 		lag = true
