@@ -118,6 +118,9 @@ func Open(data []byte, o OpenOptions) (*Opened, error) {
 	if err != nil {
 		return nil, &ProtocolError{Code: CodeOf(err), Msg: "COSE structure", Err: err}
 	}
+	if len(s.Signatures) > lim.MaxSignatures {
+		return nil, protoErr(ErrPermanentError, ErrLimit, "COSE_Sign has %d signatures, limit %d", len(s.Signatures), lim.MaxSignatures)
+	}
 	op := &Opened{Structure: s.Structure, Tagged: s.Tagged, Payload: s.Payload, Signatures: s.Signatures}
 	if s.Payload == nil {
 		return nil, protoErr(ErrPermanentError, ErrMalformed, "%s has a detached (nil) payload", s.Structure)

@@ -332,7 +332,7 @@ func (d *decoder) cipherSuites() ([]CipherSuite, error) {
 func (d *decoder) operation(op *Operation) error {
 	r := &d.r
 	start := r.off
-	n, err := r.array(2, "operation")
+	n, err := r.array(d.lim.MaxListLength, "operation")
 	if err != nil {
 		return err
 	}
@@ -357,7 +357,7 @@ func (d *decoder) suitProfiles() ([]SUITCOSEProfile, error) {
 	out := make([]SUITCOSEProfile, n)
 	for i := range out {
 		start := r.off
-		k, err := r.array(4, "SUIT COSE profile")
+		k, err := r.array(d.lim.MaxListLength, "SUIT COSE profile")
 		if err != nil {
 			return nil, atIndex("", i, err)
 		}
@@ -546,7 +546,7 @@ func (d *decoder) digest() (*Digest, error) {
 	fail := func(err error) (*Digest, error) {
 		return nil, fmt.Errorf("SUIT_Digest in the bstr at byte %d: %w", start, err)
 	}
-	n, err := in.array(2, "SUIT_Digest")
+	n, err := in.array(d.lim.MaxListLength, "SUIT_Digest")
 	if err != nil {
 		return fail(err)
 	}
@@ -583,7 +583,7 @@ func (d *decoder) requestedTCs() ([]RequestedTC, error) {
 func (d *decoder) requestedTC(t *RequestedTC) error {
 	r := &d.r
 	mapOff := r.off
-	n, err := r.mapHead(3, "requested-tc-info")
+	n, err := r.mapHead(d.lim.MaxListLength, "requested-tc-info")
 	if err != nil {
 		return err
 	}

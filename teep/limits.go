@@ -29,6 +29,7 @@ type Limits struct {
 	MaxExtensionSize          int // one unknown option or unknown claim value
 	MaxNesting                int // array/map/tag nesting depth of any CBOR item
 	MaxCOSEOverhead           int // bytes a COSE_Sign1/COSE_Sign may add around the payload (Open)
+	MaxSignatures             int // signatures in a COSE_Sign (each may cost a verification)
 }
 
 // DefaultLimits suit a TAM or Agent exchanging ordinary messages: Updates
@@ -48,6 +49,7 @@ var DefaultLimits = Limits{
 	MaxExtensionSize:          64 << 10,
 	MaxNesting:                16,
 	MaxCOSEOverhead:           16 << 10,
+	MaxSignatures:             8,
 }
 
 // withDefaults fills zero (or negative) fields from DefaultLimits.
@@ -72,5 +74,6 @@ func (l Limits) withDefaults() Limits {
 	pick(&l.MaxExtensionSize, d.MaxExtensionSize)
 	pick(&l.MaxNesting, d.MaxNesting)
 	pick(&l.MaxCOSEOverhead, d.MaxCOSEOverhead)
+	pick(&l.MaxSignatures, d.MaxSignatures)
 	return l
 }
