@@ -8,8 +8,8 @@ import (
 )
 
 const (
-	tok8   = "1348" + "0102030405060708" // 19: token (8 bytes)
-	qrTail = "81818212288184" + "2f28381c39fffd"  // suites [[[18,-9]]], profiles [[-16,-9,-29,-65534]]
+	tok8   = "1348" + "0102030405060708"         // 19: token (8 bytes)
+	qrTail = "81818212288184" + "2f28381c39fffd" // suites [[[18,-9]]], profiles [[-16,-9,-29,-65534]]
 )
 
 func TestDecodeRejects(t *testing.T) {
