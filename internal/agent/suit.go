@@ -111,7 +111,16 @@ func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, er
 		ctx = s.cfg.FaultHook(ctx)
 	}
 	res, err := p.Install(ctx, envelope, processor.RunOptions{Nonce: nonce})
-	return outcome(res), err
+	out := outcome(res)
+	if out.ManifestID == nil {
+		// Failed before the processor looked at the manifest (e.g. a
+		// rollback): name it for the logs, from the unverified envelope.
+		if e, perr := suit.ParseEnvelope(envelope, suit.ParseOptions{}); perr == nil && e.Manifest() != nil {
+			out.ManifestID = teep.ComponentID(e.Manifest().ComponentID)
+			out.Sequence = e.Manifest().SequenceNumber
+		}
+	}
+	return out, err
 }
 
 // Uninstall implements Installer.
