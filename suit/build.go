@@ -474,3 +474,24 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	}
 	return e, b.detached, nil
 }
+
+// NewEnvelope wraps an encoded SUIT_Manifest (for manifests the builder's
+// layout does not cover) in an unsigned envelope with its digest; sign it
+// with Sign or SignMAC. integrated entries are added under their keys.
+func NewEnvelope(manifest []byte, integrated []Integrated, tagged bool) (*Envelope, error) {
+	item := appendBytes(nil, manifest)
+	d, err := DigestOf(AlgSHA256, item)
+	if err != nil {
+		return nil, err
+	}
+	auth := appendBytes(appendArrayHead(nil, 1), d.Marshal())
+	entries := []mapEntry{{intKey(keyAuth), appendBytes(nil, auth)}, {intKey(keyManifest), item}}
+	for _, p := range integrated {
+		entries = append(entries, mapEntry{appendText(nil, p.Key), appendBytes(nil, p.Data)})
+	}
+	var out []byte
+	if tagged {
+		out = appendTag(out, TagEnvelope)
+	}
+	return ParseEnvelope(appendMap(out, entries), ParseOptions{})
+}

@@ -194,6 +194,7 @@ var paramNames = map[int64]string{
 	ParamSoftFailure: "soft-failure", ParamImageSize: "image-size", ParamContent: "content",
 	ParamEncryptionInfo: "encryption-info", ParamURI: "uri", ParamSourceComponent: "source-component",
 	ParamInvokeArgs: "invoke-args", ParamDeviceID: "device-id", ParamFetchArguments: "fetch-arguments",
+	26: "minimum-battery", 27: "update-priority", 28: "version", 29: "wait-info", 30: "component-metadata",
 }
 
 // ParamName returns the draft name of a parameter key.

@@ -551,7 +551,7 @@ func (r *run) stage(mc *mctx, s slot, src io.Reader, enc *suit.EncryptionInfo, t
 				return fmt.Errorf("%w: read payload: %v", suit.ErrOperationFailed, err)
 			}
 			if int64(len(ct)) > r.lim.MaxInMemory {
-				return fmt.Errorf("%w: %s ciphertext exceeds %d bytes", suit.ErrLimit, suit.EncryptionAlgName(enc.ContentAlg), r.lim.MaxInMemory)
+				return fmt.Errorf("%w: %s ciphertext exceeds %d bytes", suit.ErrOperationFailed, suit.EncryptionAlgName(enc.ContentAlg), r.lim.MaxInMemory)
 			}
 			pt, err := enc.Decrypt(cek, ct)
 			if err != nil {
@@ -579,13 +579,12 @@ func (r *run) stage(mc *mctx, s slot, src io.Reader, enc *suit.EncryptionInfo, t
 	}
 	n, err := io.CopyBuffer(io.MultiWriter(sinks...), &ctxReader{ctx: r.ctx, r: io.LimitReader(src, limit+1)}, make([]byte, copyBuffer))
 	if err == nil && n > limit {
-		err = fmt.Errorf("%w: %s is larger than %d bytes", suit.ErrLimit, s.id, limit)
+		err = fmt.Errorf("%w: %s is larger than %d bytes", suit.ErrOperationFailed, s.id, limit)
+	} else if err != nil {
+		err = fmt.Errorf("%w: stage %s: %v", suit.ErrOperationFailed, s.id, err)
 	}
 	if err != nil {
 		w.Close()
-		if !errors.Is(err, suit.ErrLimit) {
-			err = fmt.Errorf("%w: stage %s: %v", suit.ErrOperationFailed, s.id, err)
-		}
 		return err
 	}
 	if err := w.Close(); err != nil {
@@ -680,7 +679,7 @@ func (r *run) fetch(mc *mctx, s slot) error {
 			return fmt.Errorf("%w: fetch %s: %v", suit.ErrOperationFailed, uri, err)
 		}
 		if len(data) > r.lim.MaxEnvelopeSize {
-			return fmt.Errorf("%w: dependency %s exceeds %d bytes", suit.ErrLimit, uri, r.lim.MaxEnvelopeSize)
+			return fmt.Errorf("%w: dependency %s exceeds %d bytes", suit.ErrOperationFailed, uri, r.lim.MaxEnvelopeSize)
 		}
 		mc.deps[s.index] = &depSlot{raw: data} // a new fetch invalidates any earlier integrity check
 		r.forget(s.key)

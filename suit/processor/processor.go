@@ -147,6 +147,7 @@ type Failure struct {
 	Command        int64 // command code; 0 before any command ran
 	ComponentIndex uint64
 	Reason         suit.Reason
+	Properties     []suit.Param // measured values or parameters in effect (SUIT_Record properties)
 	Err            error
 }
 

@@ -93,6 +93,11 @@ func (r *run) failAt(mc *mctx, sec suit.Section, cmd *suit.Command, idx uint64, 
 	}
 	if cmd != nil {
 		f.Command, f.Offset = cmd.Code, cmd.Offset
+		if mc != nil {
+			if s, err := mc.slot(idx); err == nil {
+				f.Properties = r.properties(s, cmd.Code)
+			}
+		}
 	}
 	r.fail = f
 }
@@ -705,7 +710,7 @@ func (r *run) finish() (*Result, error) {
 			Code:   r.fail.Command,
 			Reason: r.fail.Reason,
 			Record: suit.Record{ManifestID: r.fail.ManifestPath, Section: r.fail.Section,
-				Offset: uint64(r.fail.Offset), ComponentIndex: r.fail.ComponentIndex},
+				Offset: uint64(r.fail.Offset), ComponentIndex: r.fail.ComponentIndex, Properties: r.fail.Properties},
 		}
 		if rep.Failure.Record.ManifestID == nil {
 			rep.Failure.Record.ManifestID = []uint64{}
