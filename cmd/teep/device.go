@@ -722,10 +722,6 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 		return nil
 	}
 	if !errors.Is(err, broker.ErrNotRunning) {
-		var le *broker.LocalError
-		if errors.As(err, &le) && len(le.Problems) > 0 {
-			return fmt.Errorf("%s: %s", le.Message, strings.Join(le.Problems, "; "))
-		}
 		return err
 	}
 	// No daemon: record it in the TEE for the next session.
@@ -815,7 +811,7 @@ func deviceKey(e *env, args []string) error {
 }
 
 func deviceAgent(e *env, args []string) error {
-	fs := newFlags(e, "device agent", "--state DIR --tee NAME --listen SOCKET [--tam URL] [--tam-key FILE]... [--signer-key FILE]... [--legacy-numbering]",
+	fs := newFlags(e, "device agent", "--state DIR --tee NAME --listen SOCKET [--tam URL] [--tam-key FILE]... [--signer-key FILE]... [--agent-key FILE] [--legacy-numbering]",
 		"Runs one TEE's TEEP Agent in this process and serves the Broker/Agent API (RFC 9397 §6.2.1)\n"+
 			"on a Unix socket, for `teep device run --remote-agent NAME=SOCKET` in another process.")
 	state := fs.String("state", deviceDefaultState(e), "device state directory")
@@ -825,6 +821,7 @@ func deviceAgent(e *env, args []string) error {
 	var tamKeys, signerKeys listFlag
 	fs.Var(&tamKeys, "tam-key", "trust this TAM public key (repeatable; persists)")
 	fs.Var(&signerKeys, "signer-key", "trust this Trusted Component signer key (repeatable; persists)")
+	agentKeyFile := fs.String("agent-key", "", "import the Agent key from FILE on the TEE's first run")
 	legacy := fs.Bool("legacy-numbering", false, "speak the TEEP numbering of drafts -18 to -25")
 	fetchHTTP := fs.Bool("fetch-http-unsafe", false, "allow plain http:// payload URIs in SUIT manifests")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -869,7 +866,16 @@ func deviceAgent(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := deviceOpen(*state, *teeName, deviceOpenOptions{tams: []string{tam}, numbering: num, tamKeys: tk, signerKeys: sk,
+	var ak *cosekey.Key
+	if *agentKeyFile != "" {
+		if ak, err = keyfile.Load(*agentKeyFile); err != nil {
+			return err
+		}
+		if !ak.IsPrivate() {
+			return fmt.Errorf("--agent-key %s: not a private key", *agentKeyFile)
+		}
+	}
+	d, err := deviceOpen(*state, *teeName, deviceOpenOptions{tams: []string{tam}, numbering: num, tamKeys: tk, signerKeys: sk, agentKey: ak,
 		fetcher: &fetch.HTTP{AllowHTTPUnsafe: *fetchHTTP}, log: log, events: func(ev agent.Event) { deviceLogEvent(log, ev) }})
 	if err != nil {
 		return err
