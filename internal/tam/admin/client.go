@@ -30,7 +30,9 @@ type APIError struct {
 	Message string
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message) }
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
 
 // IsNotFound reports whether err is a 404 from the API.
 func IsNotFound(err error) bool {

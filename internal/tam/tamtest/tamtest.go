@@ -191,7 +191,9 @@ func (x *TAM) Upload(envelope []byte) tam.ComponentID {
 }
 
 // Require makes a component required on every device.
-func (x *TAM) Require(id tam.ComponentID) { x.Policy(tam.Policy{Component: id, Mode: tam.Required, Scope: tam.ScopeAll}) }
+func (x *TAM) Require(id tam.ComponentID) {
+	x.Policy(tam.Policy{Component: id, Mode: tam.Required, Scope: tam.ScopeAll})
+}
 
 // RequireLabel makes a component required on devices with a label.
 func (x *TAM) RequireLabel(id tam.ComponentID, label string) {
@@ -204,7 +206,9 @@ func (x *TAM) RequireDevice(id tam.ComponentID, kid []byte) {
 }
 
 // Offer makes a component available to every device that requests it.
-func (x *TAM) Offer(id tam.ComponentID) { x.Policy(tam.Policy{Component: id, Mode: tam.Optional, Scope: tam.ScopeAll}) }
+func (x *TAM) Offer(id tam.ComponentID) {
+	x.Policy(tam.Policy{Component: id, Mode: tam.Optional, Scope: tam.ScopeAll})
+}
 
 // Policy sets any policy.
 func (x *TAM) Policy(p tam.Policy) {

@@ -37,7 +37,7 @@ type ServerConfig struct {
 	RequireClientCert bool
 
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
-	Logger                                                                       *slog.Logger
+	Logger                                                                     *slog.Logger
 }
 
 // Server is an http.Server with the TAM's settings.
