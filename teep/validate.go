@@ -2,6 +2,7 @@ package teep
 
 import (
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -107,7 +108,7 @@ func (m *QueryRequest) Validate() error {
 		checkChallenge(t, m.Challenge),
 		nonEmpty(t, "supported-freshness-mechanisms", m.SupportedFreshnessMechanisms),
 		nonEmpty(t, "versions", m.Versions),
-		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, DefaultLimits.MaxTextSize),
+		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, math.MaxInt),
 		checkReports(t, m.SUITReports),
 		checkSuites(t, "supported-teep-cipher-suites", m.SupportedCipherSuites),
 		nonEmpty(t, "supported-suit-cose-profiles", m.SupportedSUITCOSEProfiles),
@@ -137,7 +138,7 @@ func (m *QueryResponse) Validate() error {
 	t := TypeQueryResponse
 	if err := first(
 		checkToken(t, m.Token),
-		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, DefaultLimits.MaxTextSize),
+		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, math.MaxInt),
 		checkReports(t, m.SUITReports),
 		nonEmpty(t, "tc-list", m.TCList),
 		nonEmpty(t, "requested-tc-list", m.RequestedTCList),
@@ -179,7 +180,7 @@ func (m *Update) Validate() error {
 		checkToken(t, m.Token),
 		nonEmpty(t, "unneeded-manifest-list", m.UnneededManifestList),
 		nonEmpty(t, "manifest-list", m.ManifestList),
-		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, DefaultLimits.MaxTextSize),
+		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, math.MaxInt),
 		checkText(t, "err-msg", m.ErrMsg, MaxErrMsgSize),
 		checkLang(t, m.ErrLang),
 	); err != nil {
