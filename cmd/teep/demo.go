@@ -44,9 +44,9 @@ var demoFleet = []struct {
 type demoTEE struct {
 	label     string // device/tee
 	appraised bool   // the TAM's appraisal was shown
-	tee   *softtee.TEE
-	agent *agent.Agent
-	suit  *agent.SUIT
+	tee       *softtee.TEE
+	agent     *agent.Agent
+	suit      *agent.SUIT
 }
 
 type demoDevice struct {
