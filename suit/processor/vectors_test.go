@@ -100,6 +100,10 @@ func newEnv(t testing.TB, mod func(*processor.Config)) *env {
 	return e
 }
 
+func trustExample(t testing.TB) []*cosekey.Key {
+	return []*cosekey.Key{loadKey(t, "example-p256-public.pem")}
+}
+
 func (e *env) content(t testing.TB, id suit.ComponentID) []byte {
 	t.Helper()
 	rc, _, err := e.store.Open(context.Background(), id)
