@@ -294,20 +294,63 @@ func (r *reader) skipItem(depth, maxItems int) error {
 	if arg > uint64(maxItems) {
 		return r.fail(start, ErrLimit, "map of %d pairs exceeds the limit of %d", arg, maxItems)
 	}
-	var seen keySet
+	// Duplicate keys: compare in place for small maps (no allocation), via
+	// a set of normalised keys for large ones.
+	var small [16][2]int
+	keys := small[:0]
+	var seen map[string]struct{}
+	if arg > uint64(len(small)) {
+		seen = make(map[string]struct{}, arg)
+	}
 	for i := uint64(0); i < arg; i++ {
 		kstart := r.off
 		if err := r.skipItem(depth-1, maxItems); err != nil {
 			return err
 		}
-		if !seen.add(keyIdentity(r.data[kstart:r.off])) {
-			return r.fail(kstart, ErrMalformed, "duplicate map key %x", r.data[kstart:r.off])
+		key := r.data[kstart:r.off]
+		dup := false
+		if seen != nil {
+			id := keyIdentity(key)
+			_, dup = seen[id]
+			seen[id] = struct{}{}
+		} else {
+			for _, k := range keys {
+				if sameKey(r.data[k[0]:k[1]], key) {
+					dup = true
+					break
+				}
+			}
+			keys = append(keys, [2]int{kstart, r.off})
+		}
+		if dup {
+			return r.fail(kstart, ErrMalformed, "duplicate map key %x", key)
 		}
 		if err := r.skipItem(depth-1, maxItems); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sameKey reports whether two encoded map keys are the same value, also
+// when one uses a longer head than needed.
+func sameKey(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	ra, rb := reader{data: a}, reader{data: b}
+	ma, _, va, ea := ra.head()
+	mb, _, vb, eb := rb.head()
+	if ea != nil || eb != nil || ma != mb || va != vb {
+		return false
+	}
+	switch ma {
+	case majUint, majNint:
+		return true
+	case majBytes, majText:
+		return bytes.Equal(a[ra.off:], b[rb.off:])
+	}
+	return false
 }
 
 // keyIdentity normalises the encoding of a map key so that duplicates are
@@ -326,36 +369,6 @@ func keyIdentity(enc []byte) string {
 		return string(appendHead(nil, major, arg)) + string(enc[r.off:])
 	}
 	return string(enc)
-}
-
-// keySet is a small set of encoded keys; linear below 16 entries.
-type keySet struct {
-	list []string
-	m    map[string]struct{}
-}
-
-func (s *keySet) add(k string) bool {
-	if s.m != nil {
-		if _, ok := s.m[k]; ok {
-			return false
-		}
-		s.m[k] = struct{}{}
-		return true
-	}
-	for _, x := range s.list {
-		if x == k {
-			return false
-		}
-	}
-	s.list = append(s.list, k)
-	if len(s.list) > 16 {
-		s.m = make(map[string]struct{}, 2*len(s.list))
-		for _, x := range s.list {
-			s.m[x] = struct{}{}
-		}
-		s.list = nil
-	}
-	return true
 }
 
 // wellFormed checks that b is exactly one strict CBOR item.

@@ -2,6 +2,7 @@ package teep
 
 import (
 	"encoding/hex"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -15,6 +16,11 @@ const (
 func TestDecodeRejects(t *testing.T) {
 	long := strings.Repeat("61", 129)
 	deep := "8204a11818" + strings.Repeat("81", 20) + "00"
+	large := "8204a11818b2" // a map of 18 pairs: keys 0..16, then 0 again in a two-byte head
+	for i := 0; i < 17; i++ {
+		large += fmt.Sprintf("%02x00", i)
+	}
+	large += "180000"
 	cases := []struct {
 		name  string
 		hex   string
@@ -42,6 +48,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"duplicate option", "8204a2" + tok8 + tok8, Limits{}, Draft26, ErrMalformed, "duplicate option label 19"},
 		{"duplicate key in extension", "8204a11818a201010102", Limits{}, Draft26, ErrMalformed, "duplicate map key 01"},
 		{"duplicate non-preferred key in extension", "8204a11818a20101180102", Limits{}, Draft26, ErrMalformed, "duplicate map key 1801"},
+		{"duplicate key in a large map", large, Limits{}, Draft26, ErrMalformed, "duplicate map key 1800"},
 		{"duplicate claim key", "8202a10781a200800080", Limits{}, Draft26, ErrMalformed, "tc-list[0]: duplicate key 0"},
 		{"duplicate requested-tc key", "8202a10d81a20f800f80", Limits{}, Draft26, ErrMalformed, "requested-tc-list[0]: duplicate key 15"},
 		{"indefinite array", "9f04a0ff", Limits{}, Draft26, ErrMalformed, "indefinite-length array"},
