@@ -2,8 +2,8 @@ package teep
 
 import (
 	"encoding/hex"
-	"fmt"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
