@@ -667,3 +667,46 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// BenchmarkSession measures a three-exchange TEEP/HTTP session through the
+// Broker (empty POST, two messages, 204) against the baseline of the same
+// three POSTs made directly with net/http on one keep-alive connection.
+func BenchmarkSession(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if string(body) == "re:Update" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", MediaType)
+		if len(body) == 0 {
+			w.Write([]byte("QueryRequest"))
+		} else {
+			w.Write([]byte("Update"))
+		}
+	}))
+	defer srv.Close()
+	b.Run("baseline-net-http", func(b *testing.B) {
+		c := srv.Client()
+		for b.Loop() {
+			for _, body := range []string{"", "re:QueryRequest", "re:Update"} {
+				resp, err := c.Post(srv.URL, MediaType, strings.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	})
+	b.Run("broker-sync", func(b *testing.B) {
+		br := New(Options{Client: NewClient(ClientOptions{Transport: srv.Client().Transport})})
+		a := &fakeAgent{tam: srv.URL, replies: 1 << 30}
+		br.AddAgent("t", a)
+		for b.Loop() {
+			if err := br.Sync(context.Background(), "t"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
