@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // env is what a command may touch, so tests can run commands in-process.
@@ -133,21 +134,25 @@ func listCommands(w io.Writer, prefix []string) {
 }
 
 // newFlags returns a FlagSet for a command whose usage text is synopsis
-// followed by the flag defaults. Usage goes to stderr on errors and to stdout
-// for --help.
+// followed by the flag defaults. --help prints it to stdout; a flag error
+// prints it to stderr.
 func newFlags(e *env, path, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("teep "+path, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stdout, "Usage: teep %s %s\n", path, synopsis)
+		w := e.stderr
+		if _, ok := usageToStdout.Load(fs); ok {
+			w = e.stdout
+		}
+		fmt.Fprintf(w, "Usage: teep %s %s\n", path, synopsis)
 		if about != "" {
-			fmt.Fprintf(e.stdout, "\n%s\n", about)
+			fmt.Fprintf(w, "\n%s\n", about)
 		}
 		has := false
 		fs.VisitAll(func(*flag.Flag) { has = true })
 		if has {
-			fmt.Fprintln(e.stdout, "\nFlags:")
-			fs.SetOutput(e.stdout)
+			fmt.Fprintln(w, "\nFlags:")
+			fs.SetOutput(w)
 			fs.PrintDefaults()
 			fs.SetOutput(io.Discard)
 		}
@@ -155,10 +160,22 @@ func newFlags(e *env, path, synopsis, about string) *flag.FlagSet {
 	return fs
 }
 
+// usageToStdout marks flag sets whose usage was asked for with --help.
+var usageToStdout sync.Map // *flag.FlagSet -> struct{}
+
 // parse parses flags that may appear before, between or after positional
 // arguments, and returns the positional ones. --help prints usage and yields
 // flag.ErrHelp; a bad flag yields a usageError.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if isHelpFlag(a) {
+			usageToStdout.Store(fs, struct{}{})
+		}
+	}
+	defer usageToStdout.Delete(fs)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
