@@ -57,6 +57,14 @@ type index struct {
 	Version    int             `json:"version"`
 	Components []componentJSON `json:"components"`
 	Manifests  []manifestJSON  `json:"manifests"`
+	// Highest keeps the highest sequence number ever committed per
+	// manifest-component-id, also after uninstall (rollback protection).
+	Highest []highestJSON `json:"highest_sequence,omitempty"`
+}
+
+type highestJSON struct {
+	ID       []string `json:"id"`
+	Sequence uint64   `json:"sequence_number"`
 }
 
 type componentJSON struct {
@@ -345,6 +353,19 @@ func (s *Store) Manifests(context.Context) ([]*processor.ManifestRecord, error) 
 	return out, nil
 }
 
+// HighestSequence implements processor.SequenceKeeper.
+func (s *Store) HighestSequence(id suit.ComponentID) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := keyOf(encodeID(id))
+	for _, h := range s.idx.Highest {
+		if keyOf(h.ID) == k {
+			return h.Sequence
+		}
+	}
+	return 0
+}
+
 // Begin implements processor.ComponentStore. One transaction at a time.
 func (s *Store) Begin(context.Context) (processor.Txn, error) {
 	s.mu.Lock()
@@ -549,6 +570,19 @@ func (t *txn) Commit(context.Context) error {
 			next.Manifests = append(next.Manifests, *n)
 		}
 	}
+	highest := map[string]highestJSON{}
+	for _, h := range s.idx.Highest {
+		highest[keyOf(h.ID)] = h
+	}
+	for k, n := range t.manifests {
+		if n != nil && n.SequenceNumber >= highest[k].Sequence {
+			highest[k] = highestJSON{ID: n.ID, Sequence: n.SequenceNumber}
+		}
+	}
+	for _, h := range highest {
+		next.Highest = append(next.Highest, h)
+	}
+	sort.Slice(next.Highest, func(i, j int) bool { return keyOf(next.Highest[i].ID) < keyOf(next.Highest[j].ID) })
 	sort.Slice(next.Components, func(i, j int) bool { return keyOf(next.Components[i].ID) < keyOf(next.Components[j].ID) })
 	sort.Slice(next.Manifests, func(i, j int) bool { return keyOf(next.Manifests[i].ID) < keyOf(next.Manifests[j].ID) })
 	if err := s.writeIndex(next); err != nil {

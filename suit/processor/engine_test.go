@@ -156,9 +156,16 @@ func TestRollback(t *testing.T) {
 	if rec.SequenceNumber != 3 || string(e.content(t, suit.NewComponentID("app"))) != "v3" {
 		t.Fatalf("after update: seq %d", rec.SequenceNumber)
 	}
+	// Uninstalled: the highest sequence number is still remembered.
+	if _, err := e.p.Uninstall(context.Background(), suit.NewComponentID("app.suit"), processor.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = install(t, e, v2)
+	wantFailure(t, res, err, suit.ReasonUnauthorised, "highest ever installed")
+	mustInstall(t, e, signed(t, payloadManifest(3, "app", []byte("v3"), "#p"), suit.Integrated{Key: "#p", Data: []byte("v3")}))
 	// Strict policy: equal refused even for the same manifest.
 	s := newEnv(t, func(c *processor.Config) { c.RequireIncreasingSequence = true; c.Store = e.store })
-	res, err = install(t, s, v2)
+	res, err = install(t, s, signed(t, payloadManifest(3, "app", []byte("v3"), "#p"), suit.Integrated{Key: "#p", Data: []byte("v3")}))
 	wantFailure(t, res, err, suit.ReasonUnauthorised, "rollback")
 }
 

@@ -17,12 +17,20 @@ type MemStore struct {
 	mu        sync.Mutex
 	comps     map[string][]byte
 	manifests map[string]*ManifestRecord
+	highest   map[string]uint64
 	open      bool
 }
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{comps: map[string][]byte{}, manifests: map[string]*ManifestRecord{}}
+	return &MemStore{comps: map[string][]byte{}, manifests: map[string]*ManifestRecord{}, highest: map[string]uint64{}}
+}
+
+// HighestSequence implements SequenceKeeper.
+func (s *MemStore) HighestSequence(id suit.ComponentID) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.highest[id.Key()]
 }
 
 func notFound(what string, id suit.ComponentID) error {
@@ -179,6 +187,9 @@ func (t *memTxn) Commit(context.Context) error {
 			delete(s.manifests, k)
 		} else {
 			s.manifests[k] = r
+			if r.SequenceNumber > s.highest[k] {
+				s.highest[k] = r.SequenceNumber
+			}
 		}
 	}
 	t.done, s.open = true, false

@@ -205,11 +205,16 @@ func (r *run) authorize(mc *mctx, comp suit.ComponentID) error {
 // (draft-ietf-suit-manifest §8.4.2), and an equal one unless it is the same
 // manifest (or at all, with RequireIncreasingSequence).
 func (r *run) checkRollback(mc *mctx) error {
+	seq := mc.m.SequenceNumber
+	if k, ok := r.p.cfg.Store.(SequenceKeeper); ok {
+		if hi := k.HighestSequence(mc.id); seq < hi {
+			return fmt.Errorf("%w: rollback: sequence number %d is lower than %d, the highest ever installed for %s", suit.ErrUnauthorised, seq, hi, mc.id)
+		}
+	}
 	old, err := r.record(mc.id)
 	if err != nil || old == nil {
 		return err
 	}
-	seq := mc.m.SequenceNumber
 	switch {
 	case seq < old.SequenceNumber:
 		return fmt.Errorf("%w: rollback: sequence number %d is lower than the installed %d for %s", suit.ErrUnauthorised, seq, old.SequenceNumber, mc.id)

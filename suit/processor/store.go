@@ -123,6 +123,16 @@ type Txn interface {
 	Abort() error
 }
 
+// SequenceKeeper is an optional ComponentStore extension: a store that
+// remembers the highest sequence number ever committed for each
+// manifest-component-id, also after its record is deleted, implements it so
+// an uninstalled Trusted Component cannot come back at an older version.
+// The processor rejects a manifest whose sequence number is lower. (The
+// value must only grow, and only with a committed PutManifest.)
+type SequenceKeeper interface {
+	HighestSequence(id suit.ComponentID) uint64
+}
+
 // Fetcher retrieves payloads and dependency envelopes by URI. It streams:
 // the processor reads, decrypts, hashes and stages as bytes arrive. size is
 // the announced length, or -1 when unknown; the processor enforces its own

@@ -41,6 +41,12 @@ func Run(t *testing.T, newStore func(t *testing.T) processor.ComponentStore) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
 	}
+	// Optional capability: checked only for stores that have it.
+	t.Run("SequenceKeeper", func(t *testing.T) {
+		if s := newStore(t); implementsKeeper(s) {
+			testSequenceKeeper(t, s)
+		}
+	})
 }
 
 // RunPersistent checks that committed state survives reopening and that a
@@ -384,4 +390,37 @@ func testFinished(t *testing.T, s processor.ComponentStore) {
 	if _, _, err := s.Open(ctx, id("late")); !errors.Is(err, processor.ErrNotFound) {
 		t.Errorf("late write visible: %v", err)
 	}
+}
+
+// testSequenceKeeper checks stores that implement processor.SequenceKeeper:
+// the highest committed sequence number survives the record's deletion and
+// aborted transactions do not change it.
+func testSequenceKeeper(t *testing.T, s processor.ComponentStore) {
+	k := s.(processor.SequenceKeeper)
+	ctx := context.Background()
+	rec := record("seq")
+	if got := k.HighestSequence(rec.ID); got != 0 {
+		t.Fatalf("empty store: %d", got)
+	}
+	txn := begin(t, s)
+	mustNil(t, txn.PutManifest(ctx, rec))
+	mustNil(t, txn.Commit(ctx))
+	txn = begin(t, s)
+	rec.SequenceNumber = 99
+	mustNil(t, txn.PutManifest(ctx, rec))
+	mustNil(t, txn.Abort())
+	if got := k.HighestSequence(rec.ID); got != 42 {
+		t.Fatalf("after abort: %d, want 42", got)
+	}
+	txn = begin(t, s)
+	mustNil(t, txn.DeleteManifest(ctx, rec.ID))
+	mustNil(t, txn.Commit(ctx))
+	if got := k.HighestSequence(rec.ID); got != 42 {
+		t.Fatalf("after delete: %d, want 42", got)
+	}
+}
+
+func implementsKeeper(s processor.ComponentStore) bool {
+	_, ok := s.(processor.SequenceKeeper)
+	return ok
 }
