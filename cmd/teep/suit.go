@@ -186,7 +186,7 @@ keep the digest over the plaintext; with --uri the ciphertext is written to
 --encrypted-out for publishing.`)
 	var comp, mcid, deps, keys, macKeys, sever listFlag
 	fs.Var(&comp, "component-id", "component id segment (repeat for each segment; required)")
-	fs.Var(&mcid, "manifest-component-id", "manifest component id segment (repeatable; default: the component id with its last segment replaced by 'suit')")
+	fs.Var(&mcid, "manifest-component-id", "manifest component id segment (repeatable; default: the component id with its last segment replaced by 'suit', as TEEP does, or SEG.suit for a one-segment id)")
 	payload := fs.String("payload", "", "payload file (required)")
 	integrated := fs.Bool("integrated", false, "carry the payload in the envelope")
 	integratedKey := fs.String("integrated-key", "", `envelope key of an integrated payload (default "#payload")`)
@@ -249,7 +249,7 @@ keep the digest over the plaintext; with --uri the ciphertext is written to
 			return err
 		}
 	} else {
-		spec.ManifestComponentID = append(cid[:len(cid)-1:len(cid)-1], []byte("suit"))
+		spec.ManifestComponentID = suitDefaultManifestID(cid)
 	}
 	if *vendor != "" {
 		if spec.VendorID, err = suitUUID(*vendor); err != nil {
@@ -1142,4 +1142,15 @@ func suitKIDText(kid []byte) string {
 		return "(none)"
 	}
 	return hex.EncodeToString(kid)
+}
+
+// suitDefaultManifestID follows the TEEP convention [..., tc-uuid, 'ta'] ->
+// [..., tc-uuid, 'suit']; a one-segment id gets ".suit" appended instead.
+func suitDefaultManifestID(cid suit.ComponentID) suit.ComponentID {
+	if len(cid) == 1 {
+		return suit.ComponentID{append(append([]byte{}, cid[0]...), ".suit"...)}
+	}
+	out := cid.Clone()
+	out[len(out)-1] = []byte("suit")
+	return out
 }

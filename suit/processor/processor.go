@@ -239,13 +239,12 @@ func (p *Processor) Inventory(ctx context.Context) ([]suit.SystemProperties, err
 }
 
 // fallbackManifestID names a manifest that has no manifest-component-id:
-// the SHA-256 of its encoded components list, so versions of the same
-// manifest share rollback state.
+// the SHA-256 of its encoded components, so versions of the same manifest
+// share rollback state.
 func fallbackManifestID(m *suit.Manifest) suit.ComponentID {
-	b := []byte{0x80 + byte(min(len(m.Common.Components), 23))}
+	h := sha256.New()
 	for _, c := range m.Common.Components {
-		b = append(b, c.Marshal()...)
+		h.Write(c.Marshal())
 	}
-	sum := sha256.Sum256(b)
-	return suit.ComponentID{[]byte("suit-manifest"), sum[:16]}
+	return suit.ComponentID{[]byte("suit-manifest"), h.Sum(nil)[:16]}
 }
