@@ -546,9 +546,9 @@ func deviceWriteStatus(w io.Writer, sts []broker.TEEStatus) {
 			fmt.Fprintln(w, "  no Trusted Components installed")
 		} else {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  ID\tSEQUENCE\tSIZE\tSHA256")
+			fmt.Fprintln(tw, "  ID\tSEQUENCE\tSIZE\tSHA256\tNAME")
 			for _, c := range st.Components {
-				fmt.Fprintf(tw, "  %s\t%d\t%d\t%x\n", c.ID, c.SequenceNumber, c.Size, []byte(c.SHA256))
+				fmt.Fprintf(tw, "  %s\t%d\t%d\t%x\t%s\n", c.ID, c.SequenceNumber, c.Size, []byte(c.SHA256), deviceReadable(c.ID))
 			}
 			tw.Flush()
 		}
@@ -559,6 +559,19 @@ func deviceWriteStatus(w io.Writer, sts []broker.TEEStatus) {
 			fmt.Fprintf(w, "  released:  %s\n", id)
 		}
 	}
+}
+
+// deviceReadable shows a component id's segments as text when they all
+// are printable ("TEEP-Device/SecureFS/app/ta"), else "-".
+func deviceReadable(id broker.ComponentID) string {
+	parts := make([]string, len(id))
+	for i, p := range id {
+		if len(p) == 0 || strings.IndexFunc(string(p), func(r rune) bool { return r < 0x21 || r > 0x7e || r == '/' }) >= 0 {
+			return "-"
+		}
+		parts[i] = string(p)
+	}
+	return strings.Join(parts, "/")
 }
 
 // deviceOffline opens every TEE of the state directory for a command run
