@@ -417,3 +417,62 @@ func VerifyReport(data []byte, keys []*cosekey.Key) (*Report, error) {
 	}
 	return ParseReport(signed.Payload)
 }
+
+// CapabilityReport is SUIT_Capability_Report (draft-ietf-suit-report §4.3):
+// what a manifest processor supports.
+type CapabilityReport struct {
+	// Components lists component id prefixes the processor handles; a
+	// prefix with Wildcard set matches any longer id.
+	Components []ComponentCapability
+	Commands   []int64 // suit-command-capabilities
+	Parameters []int64 // suit-parameters-capabilities
+	CryptAlgs  []int64 // suit-crypt-algo-capabilities (COSE ids)
+	Envelope   []int64 // optional: envelope keys
+	Manifest   []int64 // optional: manifest keys
+	Common     []int64 // optional: SUIT_Common keys
+	Dependency []int64 // optional: dependency metadata keys
+}
+
+// ComponentCapability is SUIT_Component_Capability = [*bstr, ?true].
+type ComponentCapability struct {
+	Prefix   ComponentID
+	Wildcard bool
+}
+
+// Marshal encodes the capability report.
+func (c *CapabilityReport) Marshal() ([]byte, error) {
+	if len(c.Components) == 0 || len(c.Commands) == 0 || len(c.Parameters) == 0 || len(c.CryptAlgs) == 0 {
+		return nil, fmt.Errorf("suit: capability report needs components, commands, parameters and algorithms")
+	}
+	ints := func(v []int64) []byte {
+		b := appendArrayHead(nil, len(v))
+		for _, x := range v {
+			b = appendInt(b, x)
+		}
+		return b
+	}
+	comps := appendArrayHead(nil, len(c.Components))
+	for _, cc := range c.Components {
+		n := len(cc.Prefix)
+		if cc.Wildcard {
+			n++
+		}
+		comps = appendArrayHead(comps, n)
+		for _, s := range cc.Prefix {
+			comps = appendBytes(comps, s)
+		}
+		if cc.Wildcard {
+			comps = appendBool(comps, true)
+		}
+	}
+	entries := []mapEntry{{intKey(1), comps}, {intKey(2), ints(c.Commands)}, {intKey(3), ints(c.Parameters)}, {intKey(4), ints(c.CryptAlgs)}}
+	for _, opt := range []struct {
+		key int64
+		v   []int64
+	}{{5, c.Envelope}, {6, c.Manifest}, {7, c.Common}, {10, c.Dependency}} {
+		if len(opt.v) > 0 {
+			entries = append(entries, mapEntry{intKey(opt.key), ints(opt.v)})
+		}
+	}
+	return appendMap(nil, entries), nil
+}

@@ -472,3 +472,26 @@ func TestDependencyChecks(t *testing.T) {
 		t.Fatalf("untrusted dependency: %v", err)
 	}
 }
+
+func TestCapabilityReport(t *testing.T) {
+	e := newEnv(t, nil)
+	res, err := e.p.Install(context.Background(), signed(t, payloadManifest(1, "app", []byte("x"), "#p"), suit.Integrated{Key: "#p", Data: []byte("x")}),
+		processor.RunOptions{Capabilities: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := suit.ParseReport(res.ReportBytes)
+	if err != nil || rep.Capability == nil {
+		t.Fatalf("capability report missing: %v", err)
+	}
+	var caps map[int64]any
+	if err := cbor.Unmarshal(rep.Capability, &caps); err != nil {
+		t.Fatal(err)
+	}
+	if cmds, ok := caps[2].([]any); !ok || len(cmds) != len(e.p.Capabilities().Commands) {
+		t.Fatalf("commands: %v", caps[2])
+	}
+	if comps := caps[1].([]any)[0].([]any); len(comps) != 1 || comps[0] != true {
+		t.Fatalf("components: %v", caps[1])
+	}
+}

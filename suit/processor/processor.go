@@ -129,6 +129,39 @@ func New(cfg Config) (*Processor, error) {
 type RunOptions struct {
 	// Nonce becomes suit-report-nonce (TEEP: the token of the request).
 	Nonce []byte
+	// Capabilities adds suit-report-capability-report to the report.
+	Capabilities bool
+}
+
+// Capabilities describes what this processor supports, as a SUIT capability
+// report: any component id, the commands, parameters and algorithms it
+// implements, and the envelope, manifest, common and dependency keys it reads.
+func (p *Processor) Capabilities() *suit.CapabilityReport {
+	c := &suit.CapabilityReport{
+		Components: []suit.ComponentCapability{{Wildcard: true}},
+		Commands: []int64{suit.CondVendorID, suit.CondClassID, suit.CondImageMatch, suit.CondCheckContent,
+			suit.CondDependencyIntegrity, suit.CondIsDependency, suit.DirProcessDependency, suit.DirSetComponentIndex,
+			suit.CondAbort, suit.DirTryEach, suit.DirWrite, suit.DirSetParameters, suit.DirOverrideParameters,
+			suit.DirFetch, suit.DirCopy, suit.CondDeviceID, suit.CondImageNotMatch, suit.DirSwap, suit.DirRunSequence, suit.DirUnlink},
+		Parameters: []int64{suit.ParamVendorID, suit.ParamClassID, suit.ParamImageDigest, suit.ParamComponentSlot,
+			suit.ParamStrictOrder, suit.ParamSoftFailure, suit.ParamImageSize, suit.ParamContent, suit.ParamEncryptionInfo,
+			suit.ParamURI, suit.ParamSourceComponent, suit.ParamInvokeArgs, suit.ParamDeviceID, suit.ParamFetchArguments},
+		CryptAlgs: []int64{suit.AlgSHA256, suit.AlgSHA384, suit.AlgSHA512, suit.AlgSHAKE128, suit.AlgSHAKE256,
+			-9, -7, -19, -8, suit.AlgHMAC256, suit.AlgHMAC384, suit.AlgHMAC512,
+			suit.AlgA128KW, suit.AlgA192KW, suit.AlgA256KW, suit.AlgECDHESA128KW, suit.AlgECDHESA192KW, suit.AlgECDHESA256KW,
+			suit.AlgA128GCM, suit.AlgA192GCM, suit.AlgA256GCM, suit.AlgChaCha20Poly1305, suit.AlgA128CTR, suit.AlgA192CTR, suit.AlgA256CTR},
+		Envelope:   []int64{2, 3, 15, 16, 18, 20, 23},
+		Manifest:   []int64{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 18, 20, 23, 24},
+		Common:     []int64{1, 2, 4},
+		Dependency: []int64{1},
+	}
+	if p.cfg.Slot != nil {
+		c.Commands = append(c.Commands, suit.CondComponentSlot)
+	}
+	if p.cfg.Invoker != nil {
+		c.Commands = append(c.Commands, suit.DirInvoke)
+	}
+	return c
 }
 
 // ComponentChange is a component installed or removed by a run.

@@ -703,6 +703,9 @@ func (r *run) finish() (*Result, error) {
 	}
 	rep := res.Report
 	rep.Nonce = r.opts.Nonce
+	if r.opts.Capabilities {
+		rep.Capability, _ = r.p.Capabilities().Marshal()
+	}
 	rep.Records = r.entries
 	if rep.Records == nil {
 		rep.Records = []suit.ReportEntry{}
