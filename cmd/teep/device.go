@@ -114,20 +114,17 @@ func deviceSaveConfig(state string, c *deviceConfig) error {
 	return keyfile.WriteAtomic(filepath.Join(state, deviceConfigFile), append(data, '\n'), 0o600)
 }
 
-// deviceTEEs lists the TEEs of a state directory: device.json's list, else
-// the directories under tee/.
+// deviceTEEs lists the TEEs of a state directory: device.json's list (its
+// order: the first is the default TEE), then any other TEE directory.
 func deviceTEEs(state string, c *deviceConfig) []string {
-	if len(c.TEEs) > 0 {
-		return c.TEEs
-	}
+	out := append([]string(nil), c.TEEs...)
 	entries, _ := os.ReadDir(filepath.Join(state, deviceTEEDir))
-	var out []string
 	for _, en := range entries {
 		if en.IsDir() && softtee.ValidName.MatchString(en.Name()) {
 			out = append(out, en.Name())
 		}
 	}
-	return out
+	return deviceDedupe(out)
 }
 
 func deviceParseUUID(s string) (*[16]byte, error) {
@@ -313,11 +310,15 @@ func deviceRun(e *env, args []string) error {
 		}
 		cfg.TAMCA = abs
 	}
-	if len(tees) > 0 {
-		cfg.TEEs = deviceDedupe(tees)
-	} else if cfg.TEEs = deviceTEEs(*state, cfg); len(cfg.TEEs) == 0 && len(remotes) == 0 {
-		cfg.TEEs = []string{deviceDefaultTEE}
+	// The TEEs to run: those named, else every TEE the device has, else
+	// "default". device.json remembers every TEE ever run.
+	runTEEs := deviceDedupe(tees)
+	if len(runTEEs) == 0 {
+		if runTEEs = deviceTEEs(*state, cfg); len(runTEEs) == 0 && len(remotes) == 0 {
+			runTEEs = []string{deviceDefaultTEE}
+		}
 	}
+	cfg.TEEs = deviceDedupe(append(append([]string(nil), cfg.TEEs...), runTEEs...))
 	num := teep.Draft26
 	if cfg.LegacyNumbering {
 		num = teep.Legacy
@@ -345,10 +346,10 @@ func deviceRun(e *env, args []string) error {
 	for _, spec := range agentKeys {
 		name, file, ok := strings.Cut(spec, "=")
 		if !ok {
-			if len(cfg.TEEs) == 0 {
+			if len(runTEEs) == 0 {
 				return usagef("--agent-key FILE needs a TEE")
 			}
-			name, file = cfg.TEEs[0], spec
+			name, file = runTEEs[0], spec
 		}
 		if _, dup := agentKeyFor[name]; dup {
 			return usagef("--agent-key given twice for TEE %s", name)
@@ -380,7 +381,7 @@ func deviceRun(e *env, args []string) error {
 			d.tee.Close()
 		}
 	}()
-	for _, name := range cfg.TEEs {
+	for _, name := range runTEEs {
 		d, err := deviceOpen(*state, name, deviceOpenOptions{
 			tams: []string{cfg.TAM}, numbering: num, agentKey: agentKeyFor[name], vendor: vid, class: cid,
 			tamKeys: tk, signerKeys: sk, fetcher: fetcher, log: log, metrics: procMetrics,
@@ -675,6 +676,12 @@ func deviceOfflineStatus(ctx context.Context, state string) ([]broker.TEEStatus,
 	}
 	out := []broker.TEEStatus{}
 	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(state, deviceTEEDir, n, "index")); err != nil {
+			// Listed but absent (deleted, or never got state): report it
+			// rather than create an empty TEE as a side effect.
+			out = append(out, broker.TEEStatus{Name: n, Components: []broker.Component{}, Error: "no sealed state in " + filepath.Join(state, deviceTEEDir, n)})
+			continue
+		}
 		d, err := deviceOpen(state, n, deviceOpenOptions{tams: []string{"http://unused.invalid/"}})
 		if err != nil {
 			out = append(out, broker.TEEStatus{Name: n, Components: []broker.Component{}, Error: err.Error()})
