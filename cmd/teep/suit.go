@@ -456,13 +456,15 @@ type suitInspectJSON struct {
 	SequenceNumber      uint64               `json:"manifest-sequence-number"`
 	ManifestComponentID []string             `json:"manifest-component-id"`
 	Components          [][]string           `json:"components"`
-	Dependencies        []suitDepJSON        `json:"dependencies"`
+	Dependencies        [][]string           `json:"dependencies"` // prefixes, hex segments
+	DependencySlots     []suitDepJSON        `json:"dependency-slots"`
 	ManifestDigest      string               `json:"manifest-digest"`
 	DigestAlg           string               `json:"manifest-digest-alg"`
 	ReferenceURI        *string              `json:"reference-uri,omitempty"`
 	Authentication      []suitAuthJSON       `json:"authentication"`
 	Sections            []string             `json:"sections"`
 	Severable           []suitMemberJSON     `json:"severable-members"`
+	SeverablePresent    []string             `json:"severable-present"`
 	Integrated          []suitIntegratedJSON `json:"integrated"`
 	Description         string               `json:"description,omitempty"`
 }
@@ -484,8 +486,8 @@ func suitInspectData(env *suit.Envelope) suitInspectJSON {
 	m := env.Manifest()
 	out := suitInspectJSON{
 		Tagged: env.Tagged, SequenceNumber: m.SequenceNumber, ManifestComponentID: m.ComponentID.Hex(),
-		Components: [][]string{}, Dependencies: []suitDepJSON{}, Authentication: []suitAuthJSON{},
-		Sections: []string{}, Severable: []suitMemberJSON{}, Integrated: []suitIntegratedJSON{},
+		Components: [][]string{}, Dependencies: [][]string{}, DependencySlots: []suitDepJSON{}, Authentication: []suitAuthJSON{},
+		Sections: []string{}, Severable: []suitMemberJSON{}, SeverablePresent: []string{}, Integrated: []suitIntegratedJSON{},
 		ManifestDigest: hex.EncodeToString(env.Digest().Bytes), DigestAlg: suit.DigestAlgName(env.Digest().Alg),
 	}
 	if m.ComponentID == nil {
@@ -495,7 +497,8 @@ func suitInspectData(env *suit.Envelope) suitInspectJSON {
 		out.Components = append(out.Components, c.Hex())
 	}
 	for _, d := range m.Common.Dependencies {
-		out.Dependencies = append(out.Dependencies, suitDepJSON{Index: d.Index, Prefix: d.Prefix.Hex()})
+		out.Dependencies = append(out.Dependencies, d.Prefix.Hex())
+		out.DependencySlots = append(out.DependencySlots, suitDepJSON{Index: d.Index, Prefix: d.Prefix.Hex()})
 	}
 	if m.HasReferenceURI {
 		u := m.ReferenceURI
@@ -511,6 +514,9 @@ func suitInspectData(env *suit.Envelope) suitInspectJSON {
 		if mem := m.Member(sec); mem != nil {
 			out.Sections = append(out.Sections, sec.String())
 			out.Severable = append(out.Severable, suitMemberJSON{Name: sec.String(), Severed: mem.Severed, Present: mem.Present})
+			if mem.Present {
+				out.SeverablePresent = append(out.SeverablePresent, sec.String())
+			}
 			continue
 		}
 		if s, _ := m.Sequence(sec); s != nil {

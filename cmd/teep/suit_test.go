@@ -86,6 +86,14 @@ func TestSuitCreateInspectVerifyProcess(t *testing.T) {
 	if len(ins.Integrated) != 1 || ins.Integrated[0].Key != "#payload" {
 		t.Fatalf("integrated: %+v", ins.Integrated)
 	}
+	if len(ins.SeverablePresent) != 1 || ins.SeverablePresent[0] != "install" || len(ins.Dependencies) != 0 {
+		t.Fatalf("severable/dependencies: %+v", ins)
+	}
+	var dep suitInspectJSON
+	json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", filepath.Join(suitVectors, "teep-protocol", "suit_personalization.hex"))), &dep)
+	if len(dep.Dependencies) != 1 || dep.Dependencies[0][2] != "8d82573a926d4754935332dc29997f74" || dep.DependencySlots[0].Index != 1 {
+		t.Fatalf("dependencies: %+v", dep.Dependencies)
+	}
 	text := suitMust(t, "suit", "inspect", env)
 	for _, want := range []string{"manifest-sequence-number: 5", "manifest-digest: " + ins.ManifestDigest, "COSE_Sign1 alg ESP256"} {
 		if !strings.Contains(text, want) {
