@@ -531,6 +531,9 @@ func TestLocalClientNotRunning(t *testing.T) {
 	if _, err := NewLocalClient(sock).Status(context.Background()); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("stale socket: %v", err)
 	}
+	if _, err := ListenUnix(filepath.Join(t.TempDir(), strings.Repeat("s", MaxSocketPath))); err == nil || !strings.Contains(err.Error(), "longer") {
+		t.Fatalf("overlong socket path: %v", err)
+	}
 	// ListenUnix replaces the stale socket.
 	ln, err = ListenUnix(sock)
 	if err != nil {

@@ -32,6 +32,9 @@ import (
 // MaxLocalRequestSize bounds a local API request body.
 const MaxLocalRequestSize = 64 << 10
 
+// MaxSocketPath is the longest Unix socket path that works everywhere.
+const MaxSocketPath = 103
+
 // LocalRequest is the body of the local API's POST requests.
 type LocalRequest struct {
 	TEE         string      `json:"tee,omitempty"`
@@ -169,6 +172,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // owner only. A stale socket left by a crashed process is replaced; a live
 // one (another process answering) is an error.
 func ListenUnix(path string) (net.Listener, error) {
+	// sun_path holds 108 bytes on Linux, 104 on the BSDs, NUL included.
+	if len(path) > MaxSocketPath {
+		return nil, fmt.Errorf("socket path %s is %d bytes, longer than the %d Unix sockets allow; use a shorter directory", path, len(path), MaxSocketPath)
+	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: another process is already listening", path)
