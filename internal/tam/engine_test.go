@@ -21,11 +21,12 @@ import (
 var ctx = context.Background()
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	eng    *tam.Engine
 	store  *sqlitestore.Store
 	signer *cosekey.Signer // TC signer
 	att    *cosekey.Key    // attestation key all test devices share
+	keys   []*cosekey.Key  // the TAM's private keys
 }
 
 func mustKey(t testing.TB, alg int64) *cosekey.Key {
@@ -37,7 +38,7 @@ func mustKey(t testing.TB, alg int64) *cosekey.Key {
 	return k
 }
 
-func newFixture(t *testing.T, mod ...func(*tam.Config)) *fixture {
+func newFixture(t testing.TB, mod ...func(*tam.Config)) *fixture {
 	t.Helper()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "tam.db"), sqlitestore.Options{})
 	if err != nil {
@@ -49,9 +50,10 @@ func newFixture(t *testing.T, mod ...func(*tam.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.keys = []*cosekey.Key{mustKey(t, -9), mustKey(t, -19)}
 	cfg := tam.Config{
 		Store:     st,
-		Keys:      []*cosekey.Key{mustKey(t, -9), mustKey(t, -19)},
+		Keys:      f.keys,
 		Appraiser: &tam.VerifierAppraiser{Local: v},
 	}
 	for _, m := range mod {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
@@ -37,9 +38,72 @@ const (
 
 // Store is a tam.Store on one SQLite database file.
 type Store struct {
-	path   string
-	writer *sql.DB // one connection: writers are serialised here, not by SQLITE_BUSY
-	reader *sql.DB // query_only connections for View
+	path       string
+	writer     *sql.DB // one connection: writers are serialised here, not by SQLITE_BUSY
+	reader     *sql.DB // query_only connections for View
+	writeStmts *stmtCache
+	readStmts  *stmtCache
+}
+
+// stmtCache keeps prepared statements per database handle, so SQLite
+// parses each statement once. A statement is never prepared inside a
+// transaction (with one writer connection that would wait for itself): a
+// miss runs unprepared and is prepared after the transaction ends.
+type stmtCache struct {
+	db      *sql.DB
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool
+}
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+}
+
+// get returns the prepared statement for q, or nil (and notes q) on a miss.
+func (c *stmtCache) get(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[q]
+	if !ok {
+		c.pending[q] = true
+	}
+	return s
+}
+
+// flush prepares the statements noted since the last call (without
+// holding the lock while it waits for a connection); failures are left for
+// the next miss.
+func (c *stmtCache) flush(ctx context.Context) {
+	c.mu.Lock()
+	var qs []string
+	for q := range c.pending {
+		qs = append(qs, q)
+		delete(c.pending, q)
+	}
+	c.mu.Unlock()
+	for _, q := range qs {
+		s, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if _, dup := c.m[q]; dup {
+			s.Close()
+		} else {
+			c.m[q] = s
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.m {
+		s.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
 }
 
 var _ tam.Store = (*Store)(nil)
@@ -85,7 +149,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
-	s := &Store{path: abs, writer: writer}
+	s := &Store{path: abs, writer: writer, writeStmts: newStmtCache(writer)}
 	if err := s.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err
@@ -97,7 +161,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	reader.SetMaxOpenConns(o.MaxReaders)
 	reader.SetMaxIdleConns(o.MaxReaders)
-	s.reader = reader
+	s.reader, s.readStmts = reader, newStmtCache(reader)
 	return s, nil
 }
 
@@ -106,6 +170,10 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.writeStmts.close()
+	if s.readStmts != nil {
+		s.readStmts.close()
+	}
 	err := s.writer.Close()
 	if s.reader != nil {
 		if e := s.reader.Close(); err == nil {
@@ -117,15 +185,15 @@ func (s *Store) Close() error {
 
 // Update runs fn in one write transaction (BEGIN IMMEDIATE).
 func (s *Store) Update(ctx context.Context, fn func(tam.Tx) error) error {
-	return run(ctx, s.writer, false, fn)
+	return run(ctx, s.writer, s.writeStmts, false, fn)
 }
 
 // View runs fn in one read transaction, a consistent snapshot in WAL mode.
 func (s *Store) View(ctx context.Context, fn func(tam.Tx) error) error {
-	return run(ctx, s.reader, true, fn)
+	return run(ctx, s.reader, s.readStmts, true, fn)
 }
 
-func run(ctx context.Context, db *sql.DB, readOnly bool, fn func(tam.Tx) error) (err error) {
+func run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn func(tam.Tx) error) (err error) {
 	sqlTx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
@@ -136,7 +204,8 @@ func run(ctx context.Context, db *sql.DB, readOnly bool, fn func(tam.Tx) error) 
 			panic(p)
 		}
 	}()
-	t := &tx{tx: sqlTx, readOnly: readOnly}
+	t := &tx{tx: sqlTx, readOnly: readOnly, stmts: stmts}
+	defer stmts.flush(context.WithoutCancel(ctx))
 	if err := fn(t); err != nil {
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("sqlitestore: rollback: %w", rbErr))

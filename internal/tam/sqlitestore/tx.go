@@ -17,14 +17,48 @@ import (
 type tx struct {
 	tx       *sql.Tx
 	readOnly bool
+	stmts    *stmtCache
+}
+
+// stmt returns q's prepared statement bound to this transaction, or nil
+// when it is not prepared yet.
+func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if s := t.stmts.get(q); s != nil {
+		return t.tx.StmtContext(ctx, s)
+	}
+	return nil
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if t.readOnly {
 		return nil, tam.ErrStoreReadOnly
 	}
-	r, err := t.tx.ExecContext(ctx, q, args...)
+	var r sql.Result
+	var err error
+	if s := t.stmt(ctx, q); s != nil {
+		r, err = s.ExecContext(ctx, args...)
+	} else {
+		r, err = t.tx.ExecContext(ctx, q, args...)
+	}
 	return r, mapErr(err)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	var r *sql.Rows
+	var err error
+	if s := t.stmt(ctx, q); s != nil {
+		r, err = s.QueryContext(ctx, args...)
+	} else {
+		r, err = t.tx.QueryContext(ctx, q, args...)
+	}
+	return r, mapErr(err)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := t.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 // ts encodes a time as Unix nanoseconds, 0 for the zero time.
@@ -125,7 +159,7 @@ func (t *tx) AddComponentVersion(ctx context.Context, v tam.ComponentVersion, en
 		return err
 	}
 	var latest sql.NullInt64
-	if err := t.tx.QueryRowContext(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = ?`, string(v.ComponentID)).Scan(&latest); err != nil {
+	if err := t.queryRow(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = ?`, string(v.ComponentID)).Scan(&latest); err != nil {
 		return mapErr(err)
 	}
 	if latest.Valid && s <= latest.Int64 {
@@ -177,12 +211,12 @@ func scanComponent(sc interface{ Scan(...any) error }) (tam.Component, error) {
 }
 
 func (t *tx) Component(ctx context.Context, id tam.ComponentID) (tam.Component, error) {
-	c, err := scanComponent(t.tx.QueryRowContext(ctx, componentSelect+` WHERE c.id = ? GROUP BY c.id`, string(id)))
+	c, err := scanComponent(t.queryRow(ctx, componentSelect+` WHERE c.id = ? GROUP BY c.id`, string(id)))
 	return c, notFound(err, "component "+string(id))
 }
 
 func (t *tx) Components(ctx context.Context) ([]tam.Component, error) {
-	rows, err := t.tx.QueryContext(ctx, componentSelect+` GROUP BY c.id ORDER BY c.id`)
+	rows, err := t.query(ctx, componentSelect+` GROUP BY c.id ORDER BY c.id`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -223,7 +257,7 @@ func scanVersion(sc interface{ Scan(...any) error }) (tam.ComponentVersion, erro
 }
 
 func (t *tx) ComponentVersions(ctx context.Context, id tam.ComponentID) ([]tam.ComponentVersion, error) {
-	rows, err := t.tx.QueryContext(ctx, versionSelect+` WHERE component_id = ? ORDER BY sequence`, string(id))
+	rows, err := t.query(ctx, versionSelect+` WHERE component_id = ? ORDER BY sequence`, string(id))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -250,7 +284,7 @@ func (t *tx) ComponentVersion(ctx context.Context, id tam.ComponentID, sequence 
 	if err != nil {
 		return tam.ComponentVersion{}, err
 	}
-	v, err := scanVersion(t.tx.QueryRowContext(ctx, versionSelect+` WHERE component_id = ? AND sequence = ?`, string(id), s))
+	v, err := scanVersion(t.queryRow(ctx, versionSelect+` WHERE component_id = ? AND sequence = ?`, string(id), s))
 	return v, notFound(err, fmt.Sprintf("component %s version %d", id, sequence))
 }
 
@@ -260,7 +294,7 @@ func (t *tx) Envelope(ctx context.Context, id tam.ComponentID, sequence uint64) 
 		return nil, err
 	}
 	var env []byte
-	err = t.tx.QueryRowContext(ctx, `SELECT envelope FROM component_versions WHERE component_id = ? AND sequence = ?`, string(id), s).Scan(&env)
+	err = t.queryRow(ctx, `SELECT envelope FROM component_versions WHERE component_id = ? AND sequence = ?`, string(id), s).Scan(&env)
 	return env, notFound(err, fmt.Sprintf("component %s version %d", id, sequence))
 }
 
@@ -284,7 +318,7 @@ func (t *tx) PutPolicy(ctx context.Context, p tam.Policy) (tam.Policy, error) {
 		}
 		return p, err
 	}
-	row := t.tx.QueryRowContext(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies
+	row := t.queryRow(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies
 		WHERE component_id = ? AND scope = ? AND value = ?`, string(p.Component), string(p.Scope), p.Value)
 	return scanPolicy(row)
 }
@@ -328,7 +362,7 @@ func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error
 }
 
 func (t *tx) Policies(ctx context.Context) ([]tam.Policy, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies ORDER BY id`)
+	rows, err := t.query(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies ORDER BY id`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -362,7 +396,7 @@ func (t *tx) DeleteTrustedKey(ctx context.Context, role tam.KeyRole, kid []byte)
 }
 
 func (t *tx) TrustedKeys(ctx context.Context, role tam.KeyRole) ([]tam.TrustedKey, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT role, kid, key, comment, created_at FROM trusted_keys WHERE role = ? ORDER BY kid`, string(role))
+	rows, err := t.query(ctx, `SELECT role, kid, key, comment, created_at FROM trusted_keys WHERE role = ? ORDER BY kid`, string(role))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -431,12 +465,12 @@ func scanDevice(sc interface{ Scan(...any) error }) (tam.Device, error) {
 }
 
 func (t *tx) Device(ctx context.Context, kid []byte) (tam.Device, error) {
-	d, err := scanDevice(t.tx.QueryRowContext(ctx, deviceSelect+` WHERE kid = ?`, nonNil(kid)))
+	d, err := scanDevice(t.queryRow(ctx, deviceSelect+` WHERE kid = ?`, nonNil(kid)))
 	return d, notFound(err, fmt.Sprintf("device %x", kid))
 }
 
 func (t *tx) Devices(ctx context.Context) ([]tam.Device, error) {
-	rows, err := t.tx.QueryContext(ctx, deviceSelect+` ORDER BY kid`)
+	rows, err := t.query(ctx, deviceSelect+` ORDER BY kid`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -469,7 +503,7 @@ func deviceErr(err error, kid []byte) error {
 }
 
 func (t *tx) Installed(ctx context.Context, kid []byte) ([]tam.Installed, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT component_id, sequence, managed, requested, updated_at FROM installed
+	rows, err := t.query(ctx, `SELECT component_id, sequence, managed, requested, updated_at FROM installed
 		WHERE device_kid = ? ORDER BY component_id`, nonNil(kid))
 	if err != nil {
 		return nil, mapErr(err)
@@ -525,7 +559,7 @@ func (t *tx) PutFailure(ctx context.Context, f tam.InstallFailure) error {
 }
 
 func (t *tx) Failures(ctx context.Context, kid []byte) ([]tam.InstallFailure, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT device_kid, component_id, sequence, attempts, last_error, last_at FROM install_failures
+	rows, err := t.query(ctx, `SELECT device_kid, component_id, sequence, attempts, last_error, last_at FROM install_failures
 		WHERE device_kid = ? ORDER BY component_id, sequence`, nonNil(kid))
 	if err != nil {
 		return nil, mapErr(err)
@@ -583,7 +617,7 @@ func (t *tx) Reports(ctx context.Context, kid []byte, limit int) ([]tam.Report, 
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT id, device_kid, at, kind, err_code, message, suit_reports FROM reports
+	rows, err := t.query(ctx, `SELECT id, device_kid, at, kind, err_code, message, suit_reports FROM reports
 		WHERE device_kid = ? ORDER BY id DESC LIMIT ?`, nonNil(kid), limit)
 	if err != nil {
 		return nil, mapErr(err)
@@ -672,7 +706,7 @@ func scanPending(sc interface{ Scan(...any) error }) (tam.PendingUpdate, error) 
 }
 
 func (t *tx) Pending(ctx context.Context, token []byte) (tam.PendingUpdate, error) {
-	p, err := scanPending(t.tx.QueryRowContext(ctx, pendingSelect+` WHERE token = ?`, nonNil(token)))
+	p, err := scanPending(t.queryRow(ctx, pendingSelect+` WHERE token = ?`, nonNil(token)))
 	return p, notFound(err, "pending update")
 }
 
@@ -685,7 +719,7 @@ func (t *tx) DeletePending(ctx context.Context, token []byte) error {
 }
 
 func (t *tx) PendingFor(ctx context.Context, kid []byte) ([]tam.PendingUpdate, error) {
-	rows, err := t.tx.QueryContext(ctx, pendingSelect+` WHERE device_kid = ? ORDER BY created_at, rowid`, nonNil(kid))
+	rows, err := t.query(ctx, pendingSelect+` WHERE device_kid = ? ORDER BY created_at, rowid`, nonNil(kid))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -759,12 +793,12 @@ func scanPersonalization(sc interface{ Scan(...any) error }) (tam.Personalizatio
 }
 
 func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.Personalization, error) {
-	p, err := scanPersonalization(t.tx.QueryRowContext(ctx, personalizationSelect+` WHERE device_kid = ? AND name = ?`, nonNil(kid), name))
+	p, err := scanPersonalization(t.queryRow(ctx, personalizationSelect+` WHERE device_kid = ? AND name = ?`, nonNil(kid), name))
 	return p, notFound(err, fmt.Sprintf("personalization %q of device %x", name, kid))
 }
 
 func (t *tx) Personalizations(ctx context.Context, kid []byte) ([]tam.Personalization, error) {
-	rows, err := t.tx.QueryContext(ctx, personalizationSelect+` WHERE device_kid = ? ORDER BY name`, nonNil(kid))
+	rows, err := t.query(ctx, personalizationSelect+` WHERE device_kid = ? ORDER BY name`, nonNil(kid))
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -1,0 +1,172 @@
+package tam
+
+import (
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func pid(t *testing.T, name string) ComponentID {
+	t.Helper()
+	id, err := NewComponentID([][]byte{[]byte(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestMakePlan(t *testing.T) {
+	a, b, lib, other := pid(t, "a"), pid(t, "b"), pid(t, "lib"), pid(t, "other")
+	dev := &Device{KID: []byte{0xab, 0xcd}, Labels: []string{"beta"}, HWModel: []byte("m1")}
+	cat := newCatalog(map[ComponentID][]ComponentVersion{
+		a:   {{ComponentID: a, Sequence: 1}, {ComponentID: a, Sequence: 3, Dependencies: []ComponentID{lib}}},
+		b:   {{ComponentID: b, Sequence: 7}},
+		lib: {{ComponentID: lib, Sequence: 2}},
+	})
+	req := func(id ComponentID, s Scope) Policy { return Policy{Component: id, Mode: Required, Scope: s.kind, Value: s.value} }
+	opt := func(id ComponentID, s Scope) Policy { return Policy{Component: id, Mode: Optional, Scope: s.kind, Value: s.value} }
+	inst := func(id ComponentID, seq uint64, managed, requested bool) Installed {
+		return Installed{ComponentID: id, Sequence: seq, Managed: managed, Requested: requested}
+	}
+	type want struct {
+		install []string // "name@seq" in order
+		remove  []ComponentID
+		note    string
+	}
+	step := func(s planStep) string { return fmt.Sprintf("%s@%d", s.id.Name(), s.seq) }
+	cases := []struct {
+		name      string
+		policies  []Policy
+		installed []Installed
+		requested []requestedTC
+		unneeded  []ComponentID
+		failures  map[failKey]int
+		want      want
+	}{
+		{name: "nothing wanted, nothing installed"},
+		{name: "required on all: dependency first", policies: []Policy{req(a, all)}, want: want{install: []string{"lib@2", "a@3"}}},
+		{name: "up to date", policies: []Policy{req(a, all)}, installed: []Installed{inst(a, 3, true, false), inst(lib, 2, true, false)}},
+		{name: "outdated", policies: []Policy{req(a, all)}, installed: []Installed{inst(a, 1, true, false), inst(lib, 2, true, false)},
+			want: want{install: []string{"a@3"}}},
+		{name: "newer than latest stays", policies: []Policy{req(b, all)}, installed: []Installed{inst(b, 9, true, false)}},
+		{name: "label matches", policies: []Policy{req(b, Scope{ScopeLabel, "beta"})}, want: want{install: []string{"b@7"}}},
+		{name: "label does not match", policies: []Policy{req(b, Scope{ScopeLabel, "prod"})}},
+		{name: "hwmodel as text", policies: []Policy{req(b, Scope{ScopeHWModel, "m1"})}, want: want{install: []string{"b@7"}}},
+		{name: "hwmodel as hex", policies: []Policy{req(b, Scope{ScopeHWModel, hex.EncodeToString([]byte("m1"))})}, want: want{install: []string{"b@7"}}},
+		{name: "device scope", policies: []Policy{req(b, Scope{ScopeDevice, "ABCD"})}, want: want{install: []string{"b@7"}}},
+		{name: "other device", policies: []Policy{req(b, Scope{ScopeDevice, "abce"})}},
+		{name: "policy removed: managed component removed, unmanaged kept",
+			installed: []Installed{inst(b, 7, true, false), inst(other, 1, false, false)}, want: want{remove: []ComponentID{b}}},
+		{name: "optional not requested", policies: []Policy{opt(b, all)}},
+		{name: "optional requested", policies: []Policy{opt(b, all)}, requested: []requestedTC{{id: b}}, want: want{install: []string{"b@7"}}},
+		{name: "requested but not offered", requested: []requestedTC{{id: b}}, want: want{note: "no policy offers"}},
+		{name: "requested minimum too high", policies: []Policy{opt(b, all)}, requested: []requestedTC{{id: b, min: 8}}, want: want{note: "sequence 8 or later"}},
+		{name: "requested earlier stays while offered", policies: []Policy{opt(b, all)}, installed: []Installed{inst(b, 7, true, true)}},
+		{name: "requested earlier goes when no longer offered", installed: []Installed{inst(b, 7, true, true)}, want: want{remove: []ComponentID{b}}},
+		{name: "unneeded and optional: removed", policies: []Policy{opt(b, all)}, installed: []Installed{inst(b, 7, true, true)},
+			unneeded: []ComponentID{b}, want: want{remove: []ComponentID{b}}},
+		{name: "unneeded but required: kept", policies: []Policy{req(b, all)}, installed: []Installed{inst(b, 7, true, false)},
+			unneeded: []ComponentID{b}, want: want{note: "kept: a policy requires it"}},
+		{name: "unneeded, installed elsewhere: confirmed", unneeded: []ComponentID{other}, want: want{remove: []ComponentID{other}}},
+		{name: "dependency of a wanted component is kept", policies: []Policy{req(a, all)},
+			installed: []Installed{inst(a, 3, true, false), inst(lib, 2, true, false)}, unneeded: []ComponentID{lib}},
+		{name: "failed too often", policies: []Policy{req(b, all)}, failures: map[failKey]int{{b, 7}: 3},
+			want: want{note: "failed 3 times"}},
+		{name: "failed less often", policies: []Policy{req(b, all)}, failures: map[failKey]int{{b, 7}: 2}, want: want{install: []string{"b@7"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := planInput{dev: dev, installed: map[ComponentID]Installed{}, catalog: cat, policies: c.policies, requested: c.requested,
+				unneeded: c.unneeded, failures: c.failures, maxAttempts: 3}
+			for _, i := range c.installed {
+				in.installed[i.ComponentID] = i
+			}
+			p := makePlan(in)
+			var got []string
+			for _, s := range p.install {
+				got = append(got, step(s))
+			}
+			if !reflect.DeepEqual(got, c.want.install) {
+				t.Errorf("install %v, want %v", got, c.want.install)
+			}
+			if !reflect.DeepEqual(p.remove, c.want.remove) {
+				t.Errorf("remove %v, want %v", p.remove, c.want.remove)
+			}
+			notes := strings.Join(p.notes, "; ")
+			if (c.want.note == "") != (notes == "") || !strings.Contains(notes, c.want.note) {
+				t.Errorf("notes %q, want %q", notes, c.want.note)
+			}
+		})
+	}
+}
+
+// Scope is a test shorthand for a policy scope.
+type Scope struct {
+	kind  ScopeKind
+	value string
+}
+
+var all = Scope{ScopeAll, ""}
+
+func TestPlanPersonalization(t *testing.T) {
+	ta := pid(t, "ta")
+	dev := &Device{KID: []byte{1}}
+	cat := newCatalog(map[ComponentID][]ComponentVersion{ta: {{ComponentID: ta, Sequence: 4}}})
+	pz := Personalization{Name: "cfg", ComponentID: pid(t, "cfg-suit"), Sequence: 2, DependsOn: []ComponentID{ta}}
+	p := makePlan(planInput{dev: dev, installed: map[ComponentID]Installed{}, catalog: cat, personal: []Personalization{pz}, maxAttempts: 3})
+	if len(p.install) != 2 || p.install[0].id != ta || p.install[1].personal == nil {
+		t.Fatalf("personalization with its dependency: %+v", p.install)
+	}
+	p = makePlan(planInput{dev: dev, catalog: cat, personal: []Personalization{pz}, maxAttempts: 3,
+		installed: map[ComponentID]Installed{pz.ComponentID: {ComponentID: pz.ComponentID, Sequence: 2, Managed: true}, ta: {ComponentID: ta, Sequence: 4}}})
+	if !p.empty() {
+		t.Fatalf("installed personalization sent again: %+v", p)
+	}
+}
+
+func TestComponentID(t *testing.T) {
+	id, err := NewComponentID([][]byte{[]byte("TEEP-Device"), {0x8d, 0x82}, []byte("ta")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(id) != "834b544545502d446576696365428d824274"+"61" || id.Name() != "TEEP-Device/0x8d82/ta" {
+		t.Fatalf("name %q", id.Name())
+	}
+	back, err := ParseComponentID(strings.ToUpper(string(id)))
+	if err != nil || back != id {
+		t.Fatalf("ParseComponentID: %v %v", back, err)
+	}
+	if got := id.HexSegments(); !reflect.DeepEqual(got, []string{"544545502d446576696365", "8d82", "7461"}) {
+		t.Fatalf("HexSegments %v", got)
+	}
+	for _, bad := range []string{"", "zz", "80", "a0", "9f41aaff", "81401", "821800", "8158010000"} {
+		if _, err := ParseComponentID(bad); err == nil {
+			t.Errorf("ParseComponentID(%q) accepted", bad)
+		}
+	}
+	if _, err := NewComponentID(nil); err == nil {
+		t.Error("empty component id accepted")
+	}
+	if _, err := NewComponentID(make([][]byte, MaxComponentIDSegments+1)); err == nil {
+		t.Error("too many segments accepted")
+	}
+}
+
+func FuzzParseComponentID(f *testing.F) {
+	for _, s := range []string{"834b544545502d4465766963654853656375726546534473756974", "8140", "80", "9f41aaff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseComponentID(s)
+		if err != nil {
+			return
+		}
+		again, err := NewComponentID(id.Segments())
+		if err != nil || again != id {
+			t.Fatalf("round trip of %q: %q %v", s, again, err)
+		}
+		_ = id.Name()
+	})
+}
