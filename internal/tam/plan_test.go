@@ -25,8 +25,12 @@ func TestMakePlan(t *testing.T) {
 		b:   {{ComponentID: b, Sequence: 7}},
 		lib: {{ComponentID: lib, Sequence: 2}},
 	})
-	req := func(id ComponentID, s Scope) Policy { return Policy{Component: id, Mode: Required, Scope: s.kind, Value: s.value} }
-	opt := func(id ComponentID, s Scope) Policy { return Policy{Component: id, Mode: Optional, Scope: s.kind, Value: s.value} }
+	req := func(id ComponentID, s Scope) Policy {
+		return Policy{Component: id, Mode: Required, Scope: s.kind, Value: s.value}
+	}
+	opt := func(id ComponentID, s Scope) Policy {
+		return Policy{Component: id, Mode: Optional, Scope: s.kind, Value: s.value}
+	}
 	inst := func(id ComponentID, seq uint64, managed, requested bool) Installed {
 		return Installed{ComponentID: id, Sequence: seq, Managed: managed, Requested: requested}
 	}
