@@ -375,6 +375,9 @@ func (s *server) addPolicy(w http.ResponseWriter, r *http.Request) error {
 	if in.Mode == "" {
 		in.Mode = string(tam.Required)
 	}
+	if in.Scope == "" {
+		in.Scope = string(tam.ScopeAll)
+	}
 	if in.Scope == string(tam.ScopeDevice) {
 		kid, err := s.cfg.Engine.ResolveDevice(r.Context(), in.Value)
 		if err != nil && !errors.Is(err, tam.ErrNotFound) {
