@@ -87,10 +87,22 @@ func Register(mux *http.ServeMux, cfg Config) error {
 	if cfg.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}))
 	}
-	routes := []struct {
-		pattern string
-		h       func(http.ResponseWriter, *http.Request) error
-	}{
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, s.wrap(rt.h))
+	}
+	mux.Handle(Prefix, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return status(http.StatusNotFound, "no such admin endpoint")
+	}))
+	return nil
+}
+
+type route struct {
+	pattern string
+	h       func(http.ResponseWriter, *http.Request) error
+}
+
+func (s *server) routes() []route {
+	return []route{
 		{"GET /admin/v1/health", s.health},
 		{"GET /admin/v1/tam", s.info},
 		{"GET /admin/v1/components", s.listComponents},
@@ -115,13 +127,6 @@ func Register(mux *http.ServeMux, cfg Config) error {
 		{"POST /admin/v1/trust/{role}", s.addTrust},
 		{"DELETE /admin/v1/trust/{role}/{kid}", s.deleteTrust},
 	}
-	for _, rt := range routes {
-		mux.Handle(rt.pattern, s.wrap(rt.h))
-	}
-	mux.Handle(Prefix, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		return status(http.StatusNotFound, "no such admin endpoint")
-	}))
-	return nil
 }
 
 // httpError carries a status chosen by a handler.
