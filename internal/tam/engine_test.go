@@ -128,7 +128,7 @@ func (f *fixture) device(kid []byte) tam.DeviceInfo {
 	return d
 }
 
-func sync(t *testing.T, a *tamtest.Agent, want ...string) *tamtest.Trace {
+func runSession(t *testing.T, a *tamtest.Agent, want ...string) *tamtest.Trace {
 	t.Helper()
 	tr, err := a.Sync(ctx)
 	if err != nil {
@@ -158,7 +158,7 @@ func TestLifecycle(t *testing.T) {
 	a := f.agent(tamtest.AgentOptions{})
 
 	// First contact: unknown key, attestation, registration, install.
-	sync(t, a, "query-request", "query-response", "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "query-request", "query-response", "update", "success")
 	if seq, ok := installedSeq(t, a, "app"); !ok || seq != 1 {
 		t.Fatalf("after first contact the Agent has app at %d (%v)", seq, ok)
 	}
@@ -175,11 +175,11 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Known device, nothing to do: one round trip, no attestation.
-	sync(t, a, "query-request", "query-response")
+	runSession(t, a, "query-request", "query-response")
 
 	// Update to a higher sequence number.
 	f.add(f.tc("app", 2, []byte("app version 2")))
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	if seq, _ := installedSeq(t, a, "app"); seq != 2 {
 		t.Fatalf("after update the Agent has app at %d", seq)
 	}
@@ -187,7 +187,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("inventory after update %+v", d.Installed)
 	}
 	// tc-list reconciliation recognises the version from the reported digest.
-	sync(t, a, "query-request", "query-response")
+	runSession(t, a, "query-request", "query-response")
 	if d := f.device(a.KID()); len(d.Installed) != 1 || d.Installed[0].Sequence != 2 {
 		t.Fatalf("inventory after reconciliation %+v", d.Installed)
 	}
@@ -196,7 +196,7 @@ func TestLifecycle(t *testing.T) {
 	if n, err := f.eng.RemovePolicies(ctx, tam.PolicyFilter{Component: id}); err != nil || n != 1 {
 		t.Fatalf("RemovePolicies: %d, %v", n, err)
 	}
-	tr := sync(t, a, "query-request", "query-response", "update", "success")
+	tr := runSession(t, a, "query-request", "query-response", "update", "success")
 	op, err := teep.Open(tr.Messages[2], teep.OpenOptions{Keys: f.eng.PublicKeys()})
 	if err != nil {
 		t.Fatal(err)
@@ -218,20 +218,20 @@ func TestRequestedOptionalComponent(t *testing.T) {
 	f.require(id, tam.Optional, tam.ScopeAll, "")
 	hidden := f.add(f.tc("hidden", 1, []byte("not offered")))
 	a := f.agent(tamtest.AgentOptions{})
-	sync(t, a) // registers; nothing required
+	runSession(t, a) // registers; nothing required
 	if n := len(a.Installed(ctx)); n != 0 {
 		t.Fatalf("optional component installed without a request (%d)", n)
 	}
 	min := uint64(6)
 	a.Request(suit.NewComponentID("TEEP-Device", "SecureFS", "extra", "suit"), &min)
-	sync(t, a, "query-request", "query-response") // minimum 6 > latest 5: not satisfiable
+	runSession(t, a, "query-request", "query-response") // minimum 6 > latest 5: not satisfiable
 	if d := f.device(a.KID()); !strings.Contains(d.LastError, "sequence 6") {
 		t.Fatalf("unsatisfiable request not noted: %q", d.LastError)
 	}
 	a = f.agent(tamtest.AgentOptions{Key: a.Key()})
 	a.Request(suit.NewComponentID("TEEP-Device", "SecureFS", "extra", "ta"), nil) // by payload id
 	a.Request(suit.NewComponentID("TEEP-Device", "SecureFS", "hidden", "suit"), nil)
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	if seq, ok := installedSeq(t, a, "extra"); !ok || seq != 5 {
 		t.Fatalf("requested component: %d %v", seq, ok)
 	}
@@ -244,9 +244,9 @@ func TestRequestedOptionalComponent(t *testing.T) {
 	}
 	_ = hidden
 	// It stays while offered, and goes when the Agent declares it unneeded.
-	sync(t, a, "query-request", "query-response")
+	runSession(t, a, "query-request", "query-response")
 	a.Unrequest(suit.NewComponentID("TEEP-Device", "SecureFS", "extra", "suit"))
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	if _, ok := installedSeq(t, a, "extra"); ok {
 		t.Fatal("unneeded component not removed")
 	}
@@ -259,7 +259,7 @@ func TestDependencyOrder(t *testing.T) {
 	app := f.add(f.tc("app", 1, []byte("application"), base))
 	f.require(app, tam.Required, tam.ScopeAll, "")
 	a := f.agent(tamtest.AgentOptions{})
-	tr := sync(t, a)
+	tr := runSession(t, a)
 	var u *teep.Update
 	for _, m := range tr.Messages {
 		if op, err := teep.Open(m, teep.OpenOptions{SkipVerifyUnsafe: true}); err == nil {
@@ -286,7 +286,7 @@ func TestDependencyOrder(t *testing.T) {
 func TestPersonalization(t *testing.T) {
 	f := newFixture(t)
 	a := f.agent(tamtest.AgentOptions{})
-	sync(t, a) // register
+	runSession(t, a) // register
 	secret := []byte(`{"name":"FOO Bar","secret":"0123456789abfcdef0123456789abcd"}`)
 	p, err := f.eng.SetPersonalization(ctx, a.KID(), "config", secret, tam.PersonalizationOptions{})
 	if err != nil {
@@ -295,7 +295,7 @@ func TestPersonalization(t *testing.T) {
 	if bytes.Contains(p.Envelope, secret[10:30]) {
 		t.Fatal("personalization data stored in the clear")
 	}
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	got, ok := a.Component(ctx, suit.ComponentID(p.PayloadID.Segments()))
 	if !ok || !bytes.Equal(got, secret) {
 		t.Fatalf("device got %q", got)
@@ -305,7 +305,7 @@ func TestPersonalization(t *testing.T) {
 	if err != nil || p2.Sequence != 2 {
 		t.Fatalf("second version: %+v %v", p2.Sequence, err)
 	}
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	if got, _ := a.Component(ctx, suit.ComponentID(p.PayloadID.Segments())); string(got) != "second" {
 		t.Fatalf("device got %q after replacement", got)
 	}
@@ -313,14 +313,14 @@ func TestPersonalization(t *testing.T) {
 	if err := f.eng.DeletePersonalization(ctx, a.KID(), "config"); err != nil {
 		t.Fatal(err)
 	}
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	if _, ok := a.Component(ctx, suit.ComponentID(p.PayloadID.Segments())); ok {
 		t.Fatal("personalization data still on the device")
 	}
 
 	// An Ed25519 Agent key cannot receive encrypted data.
 	b := f.agent(tamtest.AgentOptions{Key: mustKey(t, -19)})
-	sync(t, b)
+	runSession(t, b)
 	_, err = f.eng.SetPersonalization(ctx, b.KID(), "config", secret, tam.PersonalizationOptions{})
 	if !errors.Is(err, tam.ErrUnsupportedKey) {
 		t.Fatalf("Ed25519 device: %v", err)
@@ -332,7 +332,7 @@ func TestLegacyNumbering(t *testing.T) {
 	id := f.add(f.tc("app", 1, []byte("legacy app")))
 	f.require(id, tam.Required, tam.ScopeAll, "")
 	a := f.agent(tamtest.AgentOptions{Numbering: teep.Legacy})
-	sync(t, a, "query-request", "query-response", "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "query-request", "query-response", "update", "success")
 	if d := f.device(a.KID()); d.Numbering != "legacy" || len(d.Installed) != 1 {
 		t.Fatalf("legacy device %+v", d.Device)
 	}
@@ -366,12 +366,12 @@ func TestPreregisteredAgentWithoutAttestation(t *testing.T) {
 	if _, err := f.eng.AddAgent(ctx, a.Key().PublicKey(), []string{"lab"}); err != nil {
 		t.Fatal(err)
 	}
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	other := f.agent(tamtest.AgentOptions{})
 	if _, err := f.eng.AddAgent(ctx, other.Key().PublicKey(), nil); err != nil {
 		t.Fatal(err)
 	}
-	sync(t, other, "query-request", "query-response") // no label: nothing required
+	runSession(t, other, "query-request", "query-response") // no label: nothing required
 }
 
 func TestInstallFailuresFlagDevice(t *testing.T) {
@@ -381,14 +381,14 @@ func TestInstallFailuresFlagDevice(t *testing.T) {
 	a := f.agent(tamtest.AgentOptions{})
 	a.FailUpdates = teep.ErrManifestProcessingFailed
 	for i := 0; i < tam.DefaultMaxInstallAttempts; i++ {
-		sync(t, a)
+		runSession(t, a)
 	}
 	d := f.device(a.KID())
 	if d.Status != tam.StatusFailed || len(d.Failures) != 1 || d.Failures[0].Attempts != tam.DefaultMaxInstallAttempts {
 		t.Fatalf("after %d failures: status %s failures %+v", tam.DefaultMaxInstallAttempts, d.Status, d.Failures)
 	}
 	// The version is no longer offered.
-	sync(t, a, "query-request", "query-response")
+	runSession(t, a, "query-request", "query-response")
 	if d := f.device(a.KID()); d.Status != tam.StatusFailed {
 		t.Fatalf("status %s", d.Status)
 	}
@@ -397,14 +397,14 @@ func TestInstallFailuresFlagDevice(t *testing.T) {
 	if _, err := f.eng.ResetDevice(ctx, a.KID()); err != nil {
 		t.Fatal(err)
 	}
-	sync(t, a, "query-request", "query-response", "update", "success")
+	runSession(t, a, "query-request", "query-response", "update", "success")
 	if d := f.device(a.KID()); d.Status != tam.StatusOK || len(d.Installed) != 1 {
 		t.Fatalf("after reset: %s %+v", d.Status, d.Installed)
 	}
 	// A temporary error only asks for a retry.
 	f.add(f.tc("app", 2, []byte("y")))
 	a.FailUpdates = teep.ErrTemporaryError
-	sync(t, a)
+	runSession(t, a)
 	if d := f.device(a.KID()); d.Status != tam.StatusRetry || d.LastErrorCode != int(teep.ErrTemporaryError) {
 		t.Fatalf("after a temporary error: %s %d", d.Status, d.LastErrorCode)
 	}
@@ -417,7 +417,7 @@ func TestRejectedMessagesLeaveStateUnchanged(t *testing.T) {
 	id := f.add(f.tc("app", 1, []byte("x")))
 	f.require(id, tam.Required, tam.ScopeAll, "")
 	a := f.agent(tamtest.AgentOptions{})
-	sync(t, a)
+	runSession(t, a)
 	f.add(f.tc("app", 2, []byte("y")))
 	h := func(msg []byte) ([]byte, error) { return f.eng.Handle(ctx, msg, tam.HandleOptions{Peer: "test"}) }
 
@@ -616,8 +616,8 @@ func TestIsolationBetweenDevices(t *testing.T) {
 	id := f.add(f.tc("app", 1, []byte("x")))
 	f.require(id, tam.Required, tam.ScopeAll, "")
 	a, b := f.agent(tamtest.AgentOptions{}), f.agent(tamtest.AgentOptions{})
-	sync(t, a)
-	sync(t, b)
+	runSession(t, a)
+	runSession(t, b)
 	f.add(f.tc("app", 2, []byte("y")))
 	h := func(msg []byte) ([]byte, error) { return f.eng.Handle(ctx, msg, tam.HandleOptions{}) }
 	q, _ := h(nil)
