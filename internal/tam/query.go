@@ -394,16 +394,12 @@ type state struct {
 func (e *Engine) loadState(ctx context.Context, tx Tx, kid []byte) (*state, error) {
 	st := &state{installed: map[ComponentID]Installed{}, failures: map[failKey]int{}}
 	all := map[ComponentID][]ComponentVersion{}
-	comps, err := tx.Components(ctx)
+	vs, err := tx.AllVersions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range comps {
-		vs, err := tx.ComponentVersions(ctx, c.ID)
-		if err != nil {
-			return nil, err
-		}
-		all[c.ID] = vs
+	for _, v := range vs {
+		all[v.ComponentID] = append(all[v.ComponentID], v)
 	}
 	st.catalog = newCatalog(all)
 	if st.policies, err = tx.Policies(ctx); err != nil {

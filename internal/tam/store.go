@@ -43,6 +43,7 @@ type Tx interface {
 	Components(ctx context.Context) ([]Component, error)                               // by id
 	ComponentVersions(ctx context.Context, id ComponentID) ([]ComponentVersion, error) // ascending sequence; ErrNotFound if no such component
 	ComponentVersion(ctx context.Context, id ComponentID, seq uint64) (ComponentVersion, error)
+	AllVersions(ctx context.Context) ([]ComponentVersion, error) // every version of every component, by id then sequence
 	Envelope(ctx context.Context, id ComponentID, seq uint64) ([]byte, error)
 	// DeleteComponent removes every version and the policies naming it.
 	DeleteComponent(ctx context.Context, id ComponentID) error

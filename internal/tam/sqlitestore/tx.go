@@ -279,6 +279,23 @@ func (t *tx) ComponentVersions(ctx context.Context, id tam.ComponentID) ([]tam.C
 	return out, nil
 }
 
+func (t *tx) AllVersions(ctx context.Context) ([]tam.ComponentVersion, error) {
+	rows, err := t.query(ctx, versionSelect+` ORDER BY component_id, sequence`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tam.ComponentVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func (t *tx) ComponentVersion(ctx context.Context, id tam.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
 	s, err := seq(sequence)
 	if err != nil {

@@ -201,6 +201,15 @@ func testComponents(t *testing.T, s tam.Store) {
 			return err
 		}
 		equal(t, "ComponentVersions", vs, []tam.ComponentVersion{version(t, a, 1), version(t, a, 5)})
+		all, err := tx.AllVersions(ctx)
+		if err != nil {
+			return err
+		}
+		wantAll := []tam.ComponentVersion{version(t, b, 2), version(t, a, 1), version(t, a, 5)}
+		if a < b {
+			wantAll = []tam.ComponentVersion{version(t, a, 1), version(t, a, 5), version(t, b, 2)}
+		}
+		equal(t, "AllVersions", all, wantAll)
 		v, err := tx.ComponentVersion(ctx, a, 5)
 		if err != nil {
 			return err
