@@ -828,6 +828,10 @@ func tamDeviceShow(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "  personalization %q sequence %d, %d bytes\n", p.Name, p.Sequence, p.Size)
 	}
 	for _, p := range d.Pending {
+		if len(p.Install)+len(p.Remove) == 0 {
+			fmt.Fprintf(e.stdout, "  pending: an Update carrying an error awaits acknowledgement, expires %s\n", p.ExpiresAt.Format(time.RFC3339))
+			continue
+		}
 		fmt.Fprintf(e.stdout, "  pending Update: %d to install, %d to remove, expires %s\n", len(p.Install), len(p.Remove), p.ExpiresAt.Format(time.RFC3339))
 	}
 	for _, r := range d.Reports {
