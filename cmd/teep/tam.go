@@ -253,14 +253,30 @@ func tamKey(e *env, args []string) error {
 }
 
 func tamToken(e *env, args []string) error {
-	fs := newFlags(e, "tam token", "[--data DIR]", "Prints the admin API bearer token stored in the data directory.")
+	fs := newFlags(e, "tam token", "[--data DIR] [--rotate]",
+		"Prints the admin API bearer token stored in the data directory. --rotate replaces it with\na new random token (printed); a running TAM uses the new one after a restart.")
 	data := fs.String("data", tamDefaultData, "data directory")
+	rotate := fs.Bool("rotate", false, "replace the token with a new one")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usagef("no arguments expected")
+	}
+	if *rotate {
+		if _, err := os.Stat(filepath.Join(*data, tamserver.FileToken)); err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+		tok, err := admin.NewToken()
+		if err != nil {
+			return err
+		}
+		if err := keyfile.WriteAtomic(filepath.Join(*data, tamserver.FileToken), []byte(tok+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, tok)
+		return nil
 	}
 	tok, err := tamserver.ReadToken(*data)
 	if err != nil {

@@ -240,6 +240,17 @@ func TestTAMServeTokenPrintedOnce(t *testing.T) {
 	if !strings.Contains(out1, "admin token:") || strings.Contains(out2, "admin token:") {
 		t.Fatalf("first start printed %q, second %q", out1, out2)
 	}
+	old := strings.TrimSpace(tamMust(t, "tam", "token", "--data", data))
+	if !strings.Contains(out1, old) {
+		t.Fatal("tam token does not print the stored token")
+	}
+	rotated := strings.TrimSpace(tamMust(t, "tam", "token", "--data", data, "--rotate"))
+	if rotated == old || len(rotated) < 40 || strings.TrimSpace(tamMust(t, "tam", "token", "--data", data)) != rotated {
+		t.Fatalf("rotation: old %q new %q", old, rotated)
+	}
+	if fi, _ := os.Stat(filepath.Join(data, "admin.token")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("rotated token file mode %v", fi.Mode().Perm())
+	}
 }
 
 // tamStartStop starts and stops a TAM, returning what it printed.
