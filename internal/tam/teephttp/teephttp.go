@@ -1,11 +1,3 @@
-// Package teephttp is the TAM side of the TEEP HTTP transport
-// (draft-ietf-teep-otrp-over-http-15, "HTTP Transport for TEEP: Agent
-// Initiated Communication"): POST-only endpoints carrying
-// application/teep+cbor, an empty POST starting a session (ProcessConnect),
-// 200 with the next message or 204 when the session is over, and the
-// response headers of §5. It also runs the HTTP server (timeouts, TLS with
-// optional client certificates, graceful shutdown) that carries the TEEP
-// endpoints next to the admin API and metrics.
 package teephttp
 
 import (
