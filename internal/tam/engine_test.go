@@ -216,7 +216,7 @@ func TestRequestedOptionalComponent(t *testing.T) {
 	f := newFixture(t)
 	id := f.add(f.tc("extra", 5, []byte("optional")))
 	f.require(id, tam.Optional, tam.ScopeAll, "")
-	hidden := f.add(f.tc("hidden", 1, []byte("not offered")))
+	f.add(f.tc("hidden", 1, []byte("not offered")))
 	a := f.agent(tamtest.AgentOptions{})
 	runSession(t, a) // registers; nothing required
 	if n := len(a.Installed(ctx)); n != 0 {
@@ -242,7 +242,6 @@ func TestRequestedOptionalComponent(t *testing.T) {
 	if len(d.Installed) != 1 || d.Installed[0].ComponentID != id || !d.Installed[0].Requested {
 		t.Fatalf("inventory %+v", d.Installed)
 	}
-	_ = hidden
 	// It stays while offered, and goes when the Agent declares it unneeded.
 	runSession(t, a, "query-request", "query-response")
 	a.Unrequest(suit.NewComponentID("TEEP-Device", "SecureFS", "extra", "suit"))

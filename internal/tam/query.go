@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -277,14 +276,12 @@ func (e *Engine) attestationFailed(ctx context.Context, s *session, out *Attesta
 	} else if out != nil && len(out.Reasons) > 0 {
 		reason += ": " + strings.Join(out.Reasons, "; ")
 	}
-	now := e.now()
 	s.outcome = out
 	if s.outcome == nil {
 		s.outcome = &AttestationOutcome{Status: AttestationContraindicated}
 	}
 	s.outcome.Status = AttestationContraindicated
 	s.outcome.Reasons = []string{reason}
-	_ = now
 	return e.refuse(ctx, s, teep.ErrAttestationRequired, reason, StatusRejected)
 }
 
@@ -655,14 +652,4 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 		return nil, nil, fmt.Errorf("sign Update: %w", err)
 	}
 	return out, pu, nil
-}
-
-// sortedIDs is used where map iteration order would leak into output.
-func sortedIDs(m map[ComponentID]Installed) []ComponentID {
-	ids := make([]ComponentID, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
 }
