@@ -186,7 +186,7 @@ keep the digest over the plaintext; with --uri the ciphertext is written to
 --encrypted-out for publishing.`)
 	var comp, mcid, deps, keys, macKeys, sever listFlag
 	fs.Var(&comp, "component-id", "component id segment (repeat for each segment; required)")
-	fs.Var(&mcid, "manifest-component-id", "manifest component id segment (repeatable; default: the component id with its last segment replaced by 'suit', as TEEP does, or SEG.suit for a one-segment id)")
+	fs.Var(&mcid, "manifest-component-id", "manifest component id segment (repeatable; default: the component id with a final 'ta' segment replaced by 'suit', as TEEP does, else with 'suit' appended)")
 	payload := fs.String("payload", "", "payload file (required)")
 	integrated := fs.Bool("integrated", false, "carry the payload in the envelope")
 	integratedKey := fs.String("integrated-key", "", `envelope key of an integrated payload (default "#payload")`)
@@ -1151,12 +1151,13 @@ func suitKIDText(kid []byte) string {
 }
 
 // suitDefaultManifestID follows the TEEP convention [..., tc-uuid, 'ta'] ->
-// [..., tc-uuid, 'suit']; a one-segment id gets ".suit" appended instead.
+// [..., tc-uuid, 'suit']. Any other id gets a 'suit' segment appended, so
+// two components never share a manifest id by default.
 func suitDefaultManifestID(cid suit.ComponentID) suit.ComponentID {
-	if len(cid) == 1 {
-		return suit.ComponentID{append(append([]byte{}, cid[0]...), ".suit"...)}
-	}
 	out := cid.Clone()
-	out[len(out)-1] = []byte("suit")
-	return out
+	if len(out) > 1 && string(out[len(out)-1]) == "ta" {
+		out[len(out)-1] = []byte("suit")
+		return out
+	}
+	return append(out, []byte("suit"))
 }
