@@ -713,3 +713,46 @@ func BenchmarkSession(b *testing.B) {
 		}
 	})
 }
+
+func TestPostTimeouts(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var n atomic.Int32
+	slowHeaders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slowHeaders.Close()
+	c := NewClient(ClientOptions{Retry: fastRetry, RequestTimeout: 50 * time.Millisecond})
+	_, err := c.Post(context.Background(), slowHeaders.URL, nil)
+	if err == nil || !strings.Contains(err.Error(), "no response headers within 50ms") {
+		t.Fatalf("slow headers: %v", err)
+	}
+	if got := n.Load(); got != int32(fastRetry.MaxAttempts) {
+		t.Fatalf("%d attempts, want %d (a timeout is retried)", got, fastRetry.MaxAttempts)
+	}
+	slowBody := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", MediaType)
+		w.Write([]byte("part"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slowBody.Close()
+	c = NewClient(ClientOptions{Retry: Retry{MaxAttempts: 1}, BodyTimeout: 50 * time.Millisecond})
+	if _, err := c.Post(context.Background(), slowBody.URL, nil); err == nil || !strings.Contains(err.Error(), "body not read within") {
+		t.Fatalf("slow body: %v", err)
+	}
+	// The caller's own cancellation is not retried.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	c = NewClient(ClientOptions{Retry: fastRetry})
+	if _, err := c.Post(ctx, slowHeaders.URL, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}

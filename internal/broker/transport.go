@@ -28,6 +28,7 @@ const (
 	// SUIT envelopes with integrated payloads, so it is generous.
 	DefaultMaxMessageSize = 32 << 20
 	DefaultRequestTimeout = 60 * time.Second
+	DefaultBodyTimeout    = 10 * time.Minute
 	DefaultMaxAttempts    = 4
 	DefaultBaseDelay      = 500 * time.Millisecond
 	DefaultMaxDelay       = 30 * time.Second
@@ -70,8 +71,13 @@ type Retry struct {
 type ClientOptions struct {
 	// RootCAs verify the TAM's certificate; nil uses the system roots.
 	RootCAs *x509.CertPool
-	// RequestTimeout bounds one HTTP exchange (0: DefaultRequestTimeout).
+	// RequestTimeout bounds the wait for the TAM's response headers (0:
+	// DefaultRequestTimeout); BodyTimeout bounds reading the body after
+	// them (0: DefaultBodyTimeout), generous because an Update carries whole
+	// Trusted Components. Neither bounds the Agent's own processing, which
+	// draft-ietf-teep-otrp-over-http-15 §5.6 leaves to the Agent.
 	RequestTimeout time.Duration
+	BodyTimeout    time.Duration
 	// MaxMessageSize bounds a response body (0: DefaultMaxMessageSize).
 	MaxMessageSize int64
 	// Retry policy (zero: the defaults above).
@@ -87,6 +93,8 @@ type ClientOptions struct {
 // Client is a TEEP/HTTP client (draft-ietf-teep-otrp-over-http-15 §5).
 type Client struct {
 	http    *http.Client
+	timeout time.Duration
+	bodyTO  time.Duration
 	maxSize int64
 	retry   Retry
 	ua      string
@@ -117,9 +125,10 @@ func NewClient(o ClientOptions) *Client {
 		rt = t
 	}
 	c := &Client{
+		timeout: orDuration(o.RequestTimeout, DefaultRequestTimeout),
+		bodyTO:  orDuration(o.BodyTimeout, DefaultBodyTimeout),
 		http: &http.Client{
 			Transport: rt,
-			Timeout:   orDuration(o.RequestTimeout, DefaultRequestTimeout),
 			// draft-15 §4: redirects MUST NOT be followed automatically.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Jar:           nil, // draft-15 §4: cookies are not used
@@ -236,8 +245,17 @@ func retryable(err error) bool {
 	return errors.As(err, &r)
 }
 
+// errTimedOut marks an attempt cancelled by the client's own timers.
+var errTimedOut = errors.New("timed out")
+
 func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(msg))
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(c.timeout, func() {
+		cancel(fmt.Errorf("%w: no response headers within %v", errTimedOut, c.timeout))
+	})
+	defer timer.Stop()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, uri, bytes.NewReader(msg))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -248,6 +266,9 @@ func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, 
 	req.Header.Set("User-Agent", c.ua)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if cause := context.Cause(actx); errors.Is(cause, errTimedOut) {
+			return nil, 0, retryableError{fmt.Errorf("broker: POST %s: %w", uri, cause)}
+		}
 		if ctx.Err() != nil {
 			return nil, 0, err
 		}
@@ -258,8 +279,15 @@ func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, 
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
+	timer.Stop()
+	timer = time.AfterFunc(c.bodyTO, func() {
+		cancel(fmt.Errorf("%w: body not read within %v", errTimedOut, c.bodyTO))
+	})
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxSize+1))
 	if err != nil {
+		if cause := context.Cause(actx); errors.Is(cause, errTimedOut) {
+			err = cause
+		}
 		return nil, 0, retryableError{fmt.Errorf("broker: read response from %s: %w", uri, err)}
 	}
 	if int64(len(body)) > c.maxSize {
