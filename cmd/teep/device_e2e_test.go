@@ -77,7 +77,12 @@ type deviceTAMFixture struct {
 
 func deviceStartTAM(t *testing.T, endorse ...*cosekey.Key) *deviceTAMFixture {
 	t.Helper()
-	f := &deviceTAMFixture{dir: t.TempDir(), srv: tamtest.Start(t, tamtest.Options{Endorse: endorse}), signer: tamtest.Signer(t)}
+	return deviceStartTAMWith(t, tamtest.Options{Endorse: endorse})
+}
+
+func deviceStartTAMWith(t *testing.T, o tamtest.Options) *deviceTAMFixture {
+	t.Helper()
+	f := &deviceTAMFixture{dir: t.TempDir(), srv: tamtest.Start(t, o), signer: tamtest.Signer(t)}
 	f.srv.TrustSigner(f.signer.PublicKey())
 	for i, k := range f.srv.Keys() {
 		p := filepath.Join(f.dir, fmt.Sprintf("tam%d.pub", i))
@@ -321,3 +326,27 @@ func deviceSHA256Hex(s string) string { return fmt.Sprintf("%x", sha256.Sum256([
 
 // deviceHexPrefix is how the status table starts the SHA-256 of s.
 func deviceHexPrefix(s string) string { return deviceSHA256Hex(s)[:16] }
+
+// TestDeviceTLSAndOfflineRequest: a TAM over HTTPS whose certificate only
+// --tam-ca vouches for, and a request recorded while no daemon ran that the
+// next --once run carries to the TAM.
+func TestDeviceTLSAndOfflineRequest(t *testing.T) {
+	f := deviceStartTAMWith(t, tamtest.Options{TLS: true})
+	f.srv.Offer(f.upload(t, "opt", 1, "over TLS"))
+	state := filepath.Join(t.TempDir(), "state")
+	// Without the CA: the certificate is refused (and not retried).
+	_, errOut, code := deviceCmd(t, append([]string{"device", "run", "--state", state, "--tam", f.srv.URL, "--agent-key", f.agentKF, "--once"}, f.trustArgs()...)...)
+	if code != 1 || !strings.Contains(errOut, "certificate") {
+		t.Fatalf("unknown CA: exit %d\n%s", code, errOut)
+	}
+	id := broker.ComponentID(tamtest.PayloadID("opt")).String()
+	deviceMust(t, "device", "request", "--state", state, id)
+	out := deviceMust(t, "device", "run", "--state", state, "--tam-ca", f.srv.CAFile, "--once")
+	if !strings.Contains(out, deviceHexPrefix("over TLS")) {
+		t.Fatalf("the offline request was not served:\n%s", out)
+	}
+	sts, _ := deviceStatusJSON(t, state)
+	if len(sts[0].Requested) != 0 || deviceComponent(t, sts, "default", "opt") == nil {
+		t.Fatalf("status: %+v", sts)
+	}
+}
