@@ -91,6 +91,11 @@ const (
 	EventTAMError    EventKind = "tam-error"   // the TAM reported an error in an Update
 )
 
+// RoundIdle is how long a policy-check round may see no call before the
+// Agent considers it abandoned by its Broker. An install that takes longer
+// (a slow fetch) only costs one more session.
+const RoundIdle = 15 * time.Minute
+
 // Agent is a TEEP Agent (draft-ietf-teep-protocol-26 §4, §6) for one TEE,
 // transport-agnostic: it implements the conceptual API of RFC 9397 §6.2.1
 // through the methods the Broker calls.
@@ -109,6 +114,7 @@ type Agent struct {
 // round is one policy-check round (draft-ietf-teep-otrp-over-http-15 §5.4):
 // the TAMs still to contact, and what went wrong so far.
 type round struct {
+	touched  time.Time // last call in this round
 	todo     []string
 	current  string
 	changed  bool // the current TAM's session applied an Update
@@ -323,11 +329,16 @@ func (a *Agent) RequestPolicyCheck(ctx context.Context) (Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r := a.round
+	if r != nil && time.Since(r.touched) > RoundIdle {
+		// A Broker abandoned this round (cancelled, crashed): start over
+		// rather than carry its state into a new one.
+		r, a.round = nil, nil
+	}
 	if r == nil {
 		if len(a.cfg.TAMs) == 0 {
 			return Result{}, nil
 		}
-		r = &round{todo: slices.Clone(a.cfg.TAMs)}
+		r = &round{todo: slices.Clone(a.cfg.TAMs), touched: time.Now()}
 		a.round = r
 	}
 	if r.current != "" {
@@ -346,6 +357,7 @@ func (a *Agent) RequestPolicyCheck(ctx context.Context) (Result, error) {
 	}
 	r.current = r.todo[0]
 	r.sessions++
+	r.touched = time.Now()
 	return Result{TAMURI: r.current}, nil
 }
 
@@ -355,6 +367,7 @@ func (a *Agent) noteChanged() {
 	defer a.mu.Unlock()
 	if a.round != nil {
 		a.round.changed = true
+		a.round.touched = time.Now()
 	}
 }
 

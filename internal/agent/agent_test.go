@@ -537,3 +537,20 @@ func TestTrustAnchors(t *testing.T) {
 		t.Fatalf("swapped anchor: %v", err)
 	}
 }
+
+func TestAbandonedRoundIsForgotten(t *testing.T) {
+	f := newFixture(t, teep.Draft26)
+	ctx := context.Background()
+	f.a.RequestPolicyCheck(ctx)
+	f.update(&teep.Update{ErrCode: teep.ErrTemporaryError, ErrMsg: "busy"}) // a problem in this round
+	// The Broker goes away; much later a new round starts clean.
+	f.a.mu.Lock()
+	f.a.round.touched = f.a.round.touched.Add(-2 * RoundIdle)
+	f.a.mu.Unlock()
+	if r, _ := f.a.RequestPolicyCheck(ctx); r.TAMURI != tamURI {
+		t.Fatalf("new round: %+v", r)
+	}
+	if r, _ := f.a.RequestPolicyCheck(ctx); r.TAMURI != "" || len(r.Problems) != 0 {
+		t.Fatalf("the abandoned round's problems leaked: %+v", r)
+	}
+}
