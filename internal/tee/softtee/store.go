@@ -310,11 +310,11 @@ func (st *store) openObject(name string, ref objectRef) (*objectReader, error) {
 		return nil, fmt.Errorf("%w: object %q: %s is %d bytes, the index says %d", tee.ErrTampered, name, path, fi.Size(), want)
 	}
 	r := &objectReader{
-		f: f, br: bufio.NewReaderSize(f, ChunkSize+tagSize), sum: sha256.New(),
+		f: f, sum: sha256.New(),
 		s: st.seal, purpose: objectPurpose(name, ref.File), want: ref.Sum, left: ref.Size, path: path,
 	}
 	r.header = make([]byte, streamHeaderSize)
-	if _, err := io.ReadFull(r.br, r.header); err != nil {
+	if _, err := io.ReadFull(r.f, r.header); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: object %q: %v", tee.ErrTampered, name, err)
 	}
@@ -330,8 +330,8 @@ func (st *store) openObject(name string, ref objectRef) (*objectReader, error) {
 // the sealed file's hash against the index.
 type objectReader struct {
 	f       *os.File
-	br      *bufio.Reader
 	sum     hash.Hash
+	chunk   []byte // one sealed chunk, decrypted in place; reused
 	s       *sealer
 	purpose string
 	path    string
@@ -365,8 +365,11 @@ func (r *objectReader) next() error {
 	if final {
 		n = r.left
 	}
-	sealed := make([]byte, n+tagSize)
-	if _, err := io.ReadFull(r.br, sealed); err != nil {
+	if r.chunk == nil {
+		r.chunk = make([]byte, min(int64(ChunkSize), r.left)+tagSize)
+	}
+	sealed := r.chunk[:n+tagSize]
+	if _, err := io.ReadFull(r.f, sealed); err != nil {
 		return fmt.Errorf("%w: %s: %v", tee.ErrTampered, r.path, err)
 	}
 	r.sum.Write(sealed)
@@ -414,12 +417,20 @@ func readAll(r io.ReadCloser, size int64, name string) ([]byte, error) {
 	if size > MaxGetSize {
 		return nil, fmt.Errorf("object %q is %d bytes, more than Get reads (%d); use Open", name, size, MaxGetSize)
 	}
-	out := make([]byte, 0, size)
-	buf := bytes.NewBuffer(out)
-	if _, err := io.Copy(buf, r); err != nil {
+	out := make([]byte, size)
+	if _, err := io.ReadFull(r, out); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	// Read to the end, so the final chunk (empty for a size that is a
+	// multiple of ChunkSize, or zero) is authenticated too.
+	var one [1]byte
+	if n, err := r.Read(one[:]); n != 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: object %q is longer than its size", tee.ErrTampered, name)
+		}
+		return nil, err
+	}
+	return out, nil
 }
 
 // Get implements tee.Storage.
