@@ -204,7 +204,7 @@ func (st *store) load() error {
 	case idx.Gen == c.Gen+1:
 		// A crash between replacing the index and advancing the counter:
 		// the index is authentic and newer, so finish the commit.
-		if err := st.writeCounter(idx.Gen); err != nil {
+		if err := st.writeCounter(idx.Gen, true); err != nil {
 			return err
 		}
 	}
@@ -244,7 +244,11 @@ func (st *store) removeOrphans() error {
 	return nil
 }
 
-func (st *store) writeCounter(gen uint64) error {
+// writeCounter advances the counter file. syncDir makes its new directory
+// entry durable now; a commit skips that, because the next commit's sync of
+// the same directory makes it durable, so at most the latest advance can be
+// lost in a crash, which load accepts (index exactly one generation ahead).
+func (st *store) writeCounter(gen uint64, sync bool) error {
 	plain, err := cborEnc.Marshal(counterState{Gen: gen})
 	if err != nil {
 		return err
@@ -255,6 +259,9 @@ func (st *store) writeCounter(gen uint64) error {
 	}
 	if err := keyfile.WriteAtomic(filepath.Join(st.dir, counterFile), blob, 0o600); err != nil {
 		return fmt.Errorf("advance monotonic counter: %w", err)
+	}
+	if !sync {
+		return nil
 	}
 	return syncDir(st.dir)
 }
@@ -524,7 +531,7 @@ func (st *store) Begin(ctx context.Context) (tee.Txn, error) {
 	gen := st.idx.Gen
 	st.mu.Unlock()
 	if lag {
-		if err := st.writeCounter(gen); err != nil {
+		if err := st.writeCounter(gen, true); err != nil {
 			<-st.writer
 			return nil, err
 		}
@@ -658,7 +665,7 @@ func (st *store) commit(t *tx) error {
 	lag := false
 	if st.fault != nil && st.fault(FaultIndexWritten, staged) != nil {
 		lag = true
-	} else if err := st.writeCounter(next.Gen); err != nil {
+	} else if err := st.writeCounter(next.Gen, false); err != nil {
 		lag = true
 	}
 	if lag {
