@@ -40,6 +40,7 @@ func init() {
 	register(&command{path: "device status", summary: "list each TEE's installed Trusted Components", run: deviceStatus})
 	register(&command{path: "device request", summary: "ask for a Trusted Component (RequestTA)", run: deviceRequest})
 	register(&command{path: "device release", summary: "say a Trusted Component is no longer needed (UnrequestTA)", run: deviceRelease})
+	register(&command{path: "device sync", summary: "make the running daemon check with the TAM now", run: deviceSync})
 	register(&command{path: "device key", summary: "print a TEE's public Agent or attestation key, to register it with a TAM", run: deviceKey})
 	register(&command{path: "device agent", summary: "serve one TEE's Agent on a local socket for a Broker in another process", run: deviceAgent})
 }
@@ -500,6 +501,8 @@ func deviceDaemon(ctx context.Context, stop context.CancelFunc, e *env, log *slo
 	for {
 		if err := b.Sync(work, ""); err != nil {
 			log.Warn("policy check failed", "err", err)
+		} else {
+			log.Info("policy check complete", "next", time.Now().Add(interval).Format(time.RFC3339))
 		}
 		t := time.NewTimer(interval)
 		select {
@@ -780,6 +783,38 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s %s on TEE %s; recorded for the next session (no daemon is running)\n", verb, id, only)
+	return nil
+}
+
+func deviceSync(e *env, args []string) error {
+	fs := newFlags(e, "device sync", "--state DIR [--tee NAME]",
+		"Makes the running daemon run a policy check now (RequestPolicyCheck) and waits for it: the\n"+
+			"sessions with the TAM run until it has nothing more to do. Without a daemon, use\n"+
+			"`teep device run --once`.")
+	state := fs.String("state", deviceDefaultState(e), "device state directory")
+	teeName := fs.String("tee", "", "only this TEE (default: all)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("no arguments expected")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	c := broker.NewLocalClient(filepath.Join(*state, deviceSocketFile))
+	if err := c.Sync(ctx, *teeName); err != nil {
+		if errors.Is(err, broker.ErrNotRunning) {
+			return fmt.Errorf("no daemon runs on %s; use `teep device run --state %s --once`", *state, *state)
+		}
+		return err
+	}
+	sts, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	deviceWriteStatus(e.stdout, sts)
 	return nil
 }
 

@@ -312,6 +312,15 @@ func TestDeviceDaemon(t *testing.T) {
 	if deviceComponent(t, sts, "aux", "opt") != nil {
 		t.Fatalf("after release: %+v", sts)
 	}
+	if _, errOut, code := deviceCmd(t, "device", "sync", "--state", t.TempDir()); code != 1 || !strings.Contains(errOut, "--once") {
+		t.Fatalf("sync without a daemon: exit %d %s", code, errOut)
+	}
+	// A sync on demand picks up a new version at once.
+	f.upload(t, "opt", 2, "optional v2")
+	out = deviceMust(t, "device", "sync", "--state", state)
+	if !strings.Contains(out, "TEE main") || !strings.Contains(out, "TEE aux") {
+		t.Fatalf("device sync:\n%s", out)
+	}
 	// The raw local API is JSON over the socket.
 	c := broker.NewLocalClient(filepath.Join(state, deviceSocketFile))
 	if err := c.Sync(context.Background(), ""); err != nil {

@@ -90,7 +90,7 @@ func TestDeviceUsageErrors(t *testing.T) {
 			t.Errorf("teep %s: exit %d, stderr %q; want 2 and %q", strings.Join(c.args, " "), code, errOut, c.want)
 		}
 	}
-	for _, cmd := range []string{"run", "status", "request", "release", "key", "agent"} {
+	for _, cmd := range []string{"run", "status", "request", "release", "sync", "key", "agent"} {
 		out, _, code := deviceCmd(t, "device", cmd, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: teep device "+cmd) {
 			t.Errorf("device %s --help: exit %d\n%s", cmd, code, out)
