@@ -31,6 +31,7 @@ import (
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/softtee"
+	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit/processor"
 	"github.com/teep-go/teep/teep"
 )
@@ -72,6 +73,7 @@ type deviceConfig struct {
 	TEEs            []string `json:"tees"`
 	LegacyNumbering bool     `json:"legacy_numbering,omitempty"`
 	TAMCA           string   `json:"tam_ca,omitempty"`
+	Verifier        string   `json:"verifier,omitempty"`
 }
 
 func deviceDefaultState(e *env) string {
@@ -174,6 +176,7 @@ type deviceOpenOptions struct {
 	log        *slog.Logger
 	events     func(agent.Event)
 	metrics    *processor.Metrics
+	passport   agent.Verifier
 }
 
 // deviceOpen opens (creating on first use) the software TEE name under
@@ -222,7 +225,8 @@ func deviceOpen(state, name string, o deviceOpenOptions) (*deviceTEE, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a, err := agent.New(agent.Config{TEE: t, Installer: s, TAMs: o.tams, Numbering: o.numbering, Logger: log, Events: o.events})
+	a, err := agent.New(agent.Config{TEE: t, Installer: s, TAMs: o.tams, Numbering: o.numbering, Logger: log, Events: o.events,
+		Passport: o.passport})
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +267,7 @@ func deviceRun(e *env, args []string) error {
 	class := fs.String("class-id", "", "the TEEs' SUIT class-id UUID (persists)")
 	legacy := fs.Bool("legacy-numbering", false, "speak the TEEP numbering of drafts -18 to -25 (persists)")
 	tamCA := fs.String("tam-ca", "", "PEM CA certificates for the TAM's TLS certificate (default: system roots; persists)")
+	verifierURL := fs.String("verifier", "", "Verifier service URL (teep verifier serve) for the passport model: Evidence is exchanged for an Attestation Result when a TAM asks without a challenge (persists)")
 	fs.Var(&remotes, "remote-agent", "NAME=SOCKET: route TEE NAME to an Agent process serving on SOCKET (teep device agent)")
 	fetchHTTP := fs.Bool("fetch-http-unsafe", false, "allow plain http:// payload URIs in SUIT manifests")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9465)")
@@ -303,6 +308,16 @@ func deviceRun(e *env, args []string) error {
 	}
 	if set["legacy-numbering"] {
 		cfg.LegacyNumbering = *legacy
+	}
+	if *verifierURL != "" {
+		if _, err := broker.CheckTAMURI(*verifierURL); err != nil {
+			return usagef("--verifier: %v", strings.TrimPrefix(err.Error(), "TAM "))
+		}
+		cfg.Verifier = *verifierURL
+	}
+	var passport agent.Verifier
+	if cfg.Verifier != "" {
+		passport = &verifier.Client{URL: cfg.Verifier}
 	}
 	if *tamCA != "" {
 		abs, err := filepath.Abs(*tamCA)
@@ -385,7 +400,7 @@ func deviceRun(e *env, args []string) error {
 	for _, name := range runTEEs {
 		d, err := deviceOpen(*state, name, deviceOpenOptions{
 			tams: []string{cfg.TAM}, numbering: num, agentKey: agentKeyFor[name], vendor: vid, class: cid,
-			tamKeys: tk, signerKeys: sk, fetcher: fetcher, log: log, metrics: procMetrics,
+			tamKeys: tk, signerKeys: sk, fetcher: fetcher, log: log, metrics: procMetrics, passport: passport,
 			events: func(ev agent.Event) { deviceLogEvent(log, ev) },
 		})
 		if err != nil {

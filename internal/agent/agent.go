@@ -66,6 +66,19 @@ type Config struct {
 	Logger    *slog.Logger
 	// Events, if set, receives what the Agent does, for timelines.
 	Events func(Event)
+	// Passport, when set, turns the Agent's Evidence into an Attestation
+	// Result when a TAM asks for attestation without a challenge (the
+	// passport model of RFC 9334 §5.1; draft-ietf-teep-protocol-26 §5):
+	// the Evidence (eat_nonce = the token) goes to this Verifier, and its
+	// result goes to the TAM. Without it, or if the Verifier fails, the TAM
+	// gets the Evidence.
+	Passport Verifier
+}
+
+// Verifier issues Attestation Results for Evidence (verifier.Client is
+// one).
+type Verifier interface {
+	Result(ctx context.Context, evidence []byte) ([]byte, error)
 }
 
 // Event is something an Agent did, reported through Config.Events.

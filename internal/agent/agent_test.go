@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/veraison/go-cose"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/softtee"
+	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
@@ -552,5 +555,52 @@ func TestAbandonedRoundIsForgotten(t *testing.T) {
 	}
 	if r, _ := f.a.RequestPolicyCheck(ctx); r.TAMURI != "" || len(r.Problems) != 0 {
 		t.Fatalf("the abandoned round's problems leaked: %+v", r)
+	}
+}
+
+// TestPassport: asked for attestation without a challenge, an Agent with a
+// Verifier presents the Verifier's Attestation Result (nonce = token, cnf =
+// its key) instead of its Evidence.
+func TestPassport(t *testing.T) {
+	f := newFixture(t, teep.Draft26)
+	vk, _ := cosekey.Generate(cosekey.AlgESP256)
+	vs, _ := cosekey.NewSigner(vk, 0)
+	v, err := verifier.New(verifier.Config{Key: vs, Issuer: "test", Policy: &verifier.Policy{ID: "p", ResultTTL: time.Minute,
+		Endorsements: []verifier.Endorsement{{Name: "softtee", Key: f.tt.AttestationPublicKey()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vsrv, err := verifier.NewServer(verifier.ServerConfig{Verifier: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(vsrv.Handler())
+	defer hs.Close()
+	f.a.cfg.Passport = &verifier.Client{URL: hs.URL}
+	tok := f.token()
+	qr := f.query(&teep.QueryRequest{Token: tok, DataItemRequested: teep.DataItemAttestation}).(*teep.QueryResponse)
+	a, err := verifier.VerifyResult(qr.AttestationPayload, []*cosekey.Key{vk.PublicKey()},
+		verifier.Expectations{Nonce: tok, AgentKey: f.a.PublicKey()})
+	if err != nil || a.Status != verifier.Affirming {
+		t.Fatalf("passport: %+v, %v", a, err)
+	}
+	// Background-check (a challenge): Evidence, not a result.
+	qr = f.query(&teep.QueryRequest{Token: f.token(), Challenge: []byte("challenge-0123456"), DataItemRequested: teep.DataItemAttestation}).(*teep.QueryResponse)
+	ev, err := eat.Parse(qr.AttestationPayload, eat.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.Verify([]*cosekey.Key{f.tt.AttestationPublicKey()}); err != nil {
+		t.Fatal("background-check answer is not the TEE's Evidence")
+	}
+	// A Verifier that is down: the TAM still gets Evidence.
+	hs.Close()
+	qr = f.query(&teep.QueryRequest{Token: f.token(), DataItemRequested: teep.DataItemAttestation}).(*teep.QueryResponse)
+	ev, err = eat.Parse(qr.AttestationPayload, eat.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.Verify([]*cosekey.Key{f.tt.AttestationPublicKey()}); err != nil {
+		t.Fatalf("fallback to Evidence: %v", err)
 	}
 }

@@ -160,7 +160,17 @@ func (a *Agent) onQueryRequest(ctx context.Context, tam string, op *teep.Opened,
 		}
 		resp.AttestationPayload = ev.Payload
 		resp.AttestationPayloadFormat = ev.Format
-		a.emit(Event{Kind: EventAttestation, TAM: tam, Detail: fmt.Sprintf("Evidence (%d bytes, %s freshness)", len(ev.Payload), fresh)})
+		detail := fmt.Sprintf("Evidence (%d bytes, %s freshness)", len(ev.Payload), fresh)
+		if q.Challenge == nil && a.cfg.Passport != nil && ev.Format == "" {
+			// Passport model: present the Verifier's Attestation Result.
+			if res, err := a.cfg.Passport.Result(ctx, ev.Payload); err != nil {
+				a.log.Warn("Verifier failed; sending Evidence instead of an Attestation Result", "err", err)
+			} else {
+				resp.AttestationPayload = res
+				detail = fmt.Sprintf("Attestation Result from the Verifier (%d bytes, %s freshness)", len(res), fresh)
+			}
+		}
+		a.emit(Event{Kind: EventAttestation, TAM: tam, Detail: detail})
 	}
 	if q.DataItemRequested.Has(teep.DataItemTrustedComponents) {
 		resp.TCList = tcList(inst)
