@@ -519,7 +519,7 @@ func deviceDaemon(ctx context.Context, stop context.CancelFunc, e *env, log *slo
 		} else {
 			log.Info("policy check complete", "next", time.Now().Add(interval).Format(time.RFC3339))
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(broker.Jitter(interval))
 		select {
 		case <-ctx.Done():
 			t.Stop()

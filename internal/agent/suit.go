@@ -29,9 +29,6 @@ type SUITConfig struct {
 	Limits  processor.Limits
 	Logger  *slog.Logger
 	Metrics *processor.Metrics
-	// FaultHook, when set, runs before each Install and may cancel it; tests
-	// use it to stop an install midway.
-	FaultHook func(ctx context.Context) context.Context
 }
 
 // SUIT is the Installer backed by the SUIT processor. Trust anchors (TC
@@ -106,9 +103,6 @@ func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, er
 	p, err := s.processor()
 	if err != nil {
 		return Outcome{}, err
-	}
-	if s.cfg.FaultHook != nil {
-		ctx = s.cfg.FaultHook(ctx)
 	}
 	res, err := p.Install(ctx, envelope, processor.RunOptions{Nonce: nonce})
 	out := outcome(res)

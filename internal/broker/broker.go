@@ -424,22 +424,11 @@ func (b *Broker) Status(ctx context.Context) []TEEStatus {
 	return out
 }
 
-// Run syncs every TEE now and then every interval (±10% jitter, so a fleet
-// started together does not hit the TAM in step) until ctx is cancelled.
-// Failed rounds are logged, not fatal: the next round retries.
-func (b *Broker) Run(ctx context.Context, interval time.Duration) error {
-	for {
-		if err := b.Sync(ctx, ""); err != nil && ctx.Err() == nil {
-			b.log.Warn("sync failed", "err", err)
-		} else if err == nil {
-			b.log.Info("sync complete", "tees", len(b.TEEs()))
-		}
-		d := interval
-		if j := int64(interval / 10); j > 0 {
-			d += time.Duration(rand.Int64N(2*j+1) - j)
-		}
-		if err := sleepCtx(ctx, d); err != nil {
-			return nil
-		}
+// Jitter spreads a period by ±10%, so a fleet of devices started together
+// does not reach the TAM in step.
+func Jitter(d time.Duration) time.Duration {
+	if j := int64(d / 10); j > 0 {
+		d += time.Duration(rand.Int64N(2*j+1) - j)
 	}
+	return d
 }

@@ -756,3 +756,20 @@ func TestPostTimeouts(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+func TestJitter(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for i := 0; i < 200; i++ {
+		d := Jitter(time.Hour)
+		if d < 54*time.Minute || d > 66*time.Minute {
+			t.Fatalf("Jitter(1h) = %v, outside ±10%%", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 100 {
+		t.Fatalf("only %d distinct values: not random", len(seen))
+	}
+	if Jitter(5*time.Nanosecond) != 5*time.Nanosecond {
+		t.Fatal("a period too short to jitter changed")
+	}
+}
