@@ -275,7 +275,7 @@ func TestVerifyRejects(t *testing.T) {
 	}{
 		{"tampered signature", flipSig, VerifyOptions{Keys: []*Key{tam}}, ErrSignature},
 		{"tampered payload", flipPayload, VerifyOptions{Keys: []*Key{tam}}, ErrSignature},
-		{"wrong key", data, VerifyOptions{Keys: []*Key{mustGen(t, AlgESP256)}}, ErrSignature},
+		{"wrong key", data, VerifyOptions{Keys: []*Key{mustGen(t, AlgESP256)}}, ErrNoTrustedKey},
 		{"key of other type", data, VerifyOptions{Keys: []*Key{agent}}, ErrNoTrustedKey},
 		{"no keys", data, VerifyOptions{}, ErrNoTrustedKey},
 		{"alg not accepted", data, VerifyOptions{Keys: []*Key{tam}, Algorithms: []cose.Algorithm{AlgEd25519}}, ErrUnsupportedAlg},

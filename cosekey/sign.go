@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
@@ -315,7 +316,11 @@ func (s *Signed) Verify(o VerifyOptions) (*Verification, error) {
 	if accepted == nil {
 		accepted = AcceptedAlgorithms
 	}
-	var firstErr error
+	var (
+		firstErr   error
+		kidMatched bool // some signature named a trusted key by kid
+		tried      bool // some key of the right type was tried
+	)
 	note := func(err error) {
 		if firstErr == nil {
 			firstErr = err
@@ -326,22 +331,49 @@ func (s *Signed) Verify(o VerifyOptions) (*Verification, error) {
 			note(fmt.Errorf("%w: %s", ErrUnsupportedAlg, AlgName(info.Alg)))
 			continue
 		}
-		for _, k := range candidates(o.Keys, info) {
+		keys, byKID := candidates(o.Keys, info)
+		kidMatched = kidMatched || byKID
+		for _, k := range keys {
 			v, err := k.Verifier(info.Alg)
 			if err != nil {
 				continue
 			}
+			tried = true
 			if err := s.verifyOne(i, payload, o.External, v); err != nil {
-				note(fmt.Errorf("%w (kid %x)", ErrSignature, k.KID()))
+				if byKID {
+					note(fmt.Errorf("%w (kid %x)", ErrSignature, k.KID()))
+				}
 				continue
 			}
 			return &Verification{Index: i, Alg: info.Alg, KID: info.KID, Key: k}, nil
 		}
 	}
+	switch {
+	case kidMatched:
+		// A trusted key named by kid did not verify: a bad signature.
+	case tried:
+		// No signature names a trusted key and none verifies with any of
+		// them: the signer is not trusted (or the signature is garbage,
+		// which we cannot tell apart without a kid).
+		firstErr = fmt.Errorf("%w: %s", ErrNoTrustedKey, kidList(s.Signatures))
+	}
 	if firstErr == nil {
 		firstErr = ErrNoTrustedKey
 	}
 	return nil, firstErr
+}
+
+func kidList(sigs []SignatureInfo) string {
+	var parts []string
+	for _, s := range sigs {
+		if s.KID != nil {
+			parts = append(parts, fmt.Sprintf("%x", s.KID))
+		}
+	}
+	if len(parts) == 0 {
+		return "signed without kid; no trusted key verifies"
+	}
+	return "signed by kid " + strings.Join(parts, ", ") + ", not a trusted key"
 }
 
 func (s *Signed) verifyOne(i int, payload, external []byte, v cose.Verifier) error {
@@ -357,9 +389,9 @@ func (s *Signed) verifyOne(i int, payload, external []byte, v cose.Verifier) err
 	return s.sign.Signatures[i].Verify(v, protected, payload, external)
 }
 
-// candidates returns the trusted keys whose thumbprint equals the kid, or,
-// when none does, every trusted key whose type fits the algorithm.
-func candidates(keys []*Key, info SignatureInfo) []*Key {
+// candidates returns the trusted keys whose thumbprint equals the kid (and
+// true), or, when none does, every trusted key whose type fits the algorithm.
+func candidates(keys []*Key, info SignatureInfo) ([]*Key, bool) {
 	want, _ := keyTypeForAlg(info.Alg)
 	var byKID, byType []*Key
 	for _, k := range keys {
@@ -372,9 +404,9 @@ func candidates(keys []*Key, info SignatureInfo) []*Key {
 		byType = append(byType, k)
 	}
 	if len(byKID) > 0 {
-		return byKID
+		return byKID, true
 	}
-	return byType
+	return byType, false
 }
 
 func containsAlg(list []cose.Algorithm, a cose.Algorithm) bool {

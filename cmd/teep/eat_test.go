@@ -83,7 +83,7 @@ func TestEATCreateVerify(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"wrong key", []string{"eat", "verify", "--key", otherPub}, 1, "signature does not verify"},
+		{"wrong key", []string{"eat", "verify", "--key", otherPub}, 1, "not a trusted key"},
 		{"wrong nonce", []string{"eat", "verify", "--key", pub, "--nonce", "0102030405060709"}, 1, "does not match --nonce"},
 		{"no key", []string{"eat", "verify"}, 2, "--key"},
 		{"bad nonce hex", []string{"eat", "verify", "--key", pub, "--nonce", "xyz"}, 2, "--nonce"},

@@ -36,7 +36,7 @@ func (a *Agent) ProcessTeepMessage(ctx context.Context, tam string, data []byte)
 	}
 	op, err := teep.Open(data, teep.OpenOptions{Numbering: a.cfg.Numbering, Keys: keys})
 	if err != nil {
-		return a.refuse(tam, data, keys, err)
+		return a.refuse(tam, data, err)
 	}
 	a.log.Debug("message", "tam", tam, "type", op.Message.Type().String(), "kid", fmt.Sprintf("%x", op.KID))
 	switch m := op.Message.(type) {
@@ -54,16 +54,12 @@ func (a *Agent) ProcessTeepMessage(ctx context.Context, tam string, data []byte)
 // that is not a trust anchor (no trusted kid, or none at all) is an
 // untrusted TAM: ERR_BAD_CERTIFICATE. A message that names a trusted key
 // but does not verify, or is malformed, is ERR_PERMANENT_ERROR (via CodeOf).
-func (a *Agent) refuse(tam string, data []byte, keys []*cosekey.Key, cause error) (Result, error) {
+func (a *Agent) refuse(tam string, data []byte, cause error) (Result, error) {
 	// The token, read without trusting anything else, lets the TAM match
 	// our Error to its request.
 	var token []byte
 	if op, err := teep.Open(data, teep.OpenOptions{Numbering: a.cfg.Numbering, SkipVerifyUnsafe: true}); err == nil {
 		token = tokenOf(op.Message)
-		if !namesTrustedKey(op.Signatures, keys) && teep.CodeOf(cause) == teep.ErrPermanentError &&
-			errors.Is(cause, cosekey.ErrSignature) {
-			cause = &teep.ProtocolError{Code: teep.ErrBadCertificate, Msg: "signer is not a trusted TAM", Err: ErrUntrustedTAM}
-		}
 	}
 	if errors.Is(cause, cosekey.ErrNoTrustedKey) {
 		cause = &teep.ProtocolError{Code: teep.ErrBadCertificate, Msg: "signer is not a trusted TAM", Err: ErrUntrustedTAM}
@@ -71,17 +67,6 @@ func (a *Agent) refuse(tam string, data []byte, keys []*cosekey.Key, cause error
 	a.emit(Event{Kind: EventFailure, TAM: tam, Detail: "refused message: " + cause.Error()})
 	a.noteProblem("refused a message from %s: %v", tam, cause)
 	return a.answerError(tam, cause, token, a.algs[0])
-}
-
-func namesTrustedKey(sigs []cosekey.SignatureInfo, keys []*cosekey.Key) bool {
-	for _, s := range sigs {
-		for _, k := range keys {
-			if s.KID != nil && bytes.Equal(s.KID, k.KID()) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func tokenOf(m teep.Message) []byte {
