@@ -174,7 +174,18 @@ func New(cfg Config) (*Verifier, error) {
 	if len(cfg.Policy.Endorsements) == 0 {
 		return nil, errors.New("verifier: the policy trusts no attestation key (no endorsements)")
 	}
-	v := &Verifier{policy: cfg.Policy, key: cfg.Key, issuer: cfg.Issuer, now: cfg.Clock}
+	// Policies are immutable once in use: fill unset time windows in a copy,
+	// so a Policy written as a Go literal behaves like one parsed from JSON.
+	p := *cfg.Policy
+	for _, w := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&p.MaxAge, DefaultMaxAge}, {&p.ClockSkew, DefaultClockSkew}, {&p.ResultTTL, DefaultResultTTL}} {
+		if *w.v == 0 {
+			*w.v = w.def
+		}
+	}
+	v := &Verifier{policy: &p, key: cfg.Key, issuer: cfg.Issuer, now: cfg.Clock}
 	if v.now == nil {
 		v.now = time.Now
 	}

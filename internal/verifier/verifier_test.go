@@ -237,6 +237,9 @@ func TestAppendixD2Evidence(t *testing.T) {
 	// with cnf naming the placeholder key and manifests not required, only
 	// the warnings remain
 	lenient.RequiredClaims = []int64{eat.ClaimUEID, eat.ClaimCnf}
+	if v, err = New(Config{Policy: &lenient, Clock: clock}); err != nil {
+		t.Fatal(err)
+	}
 	a, err = v.AppraiseEvidence(context.Background(), tok, Expectations{Nonce: nonce})
 	if err != nil || a.Status != Warning || len(a.Reasons) != 2 {
 		t.Errorf("lenient, relaxed: %v %v %q", a.Status, err, a.Reasons)
