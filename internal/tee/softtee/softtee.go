@@ -7,6 +7,7 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/veraison/go-cose"
 
@@ -380,8 +382,14 @@ func (t *TEE) Evidence(ctx context.Context, req tee.EvidenceRequest) (*tee.Evide
 			HWModel:   t.id.HWModel,
 			HWVersion: eat.Version{Version: t.id.HWVersion, Scheme: eat.SchemeMultipartNumeric},
 			SWName:    "teep-go softtee",
+			// The TEEP profile requires manifests of the TEE software,
+			// Agent included: the software TEE measures its own code.
+			Manifests: selfManifest(),
 		},
 	}
+	// A software TEE cannot keep a debugger out: say so, so that a policy
+	// requiring debug to be disabled refuses it rather than trusting it.
+	debug := eat.DebugEnabled
 	tok, err := a.Evidence(attester.Request{
 		Nonce:     req.Nonce,
 		Timestamp: req.Timestamp,
@@ -390,6 +398,7 @@ func (t *TEE) Evidence(ctx context.Context, req tee.EvidenceRequest) (*tee.Evide
 		// this device can register it from the Evidence.
 		IncludeAgentKey: true,
 		Manifests:       req.Manifests,
+		DebugStatus:     &debug,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("softtee: evidence: %w", err)
@@ -421,4 +430,37 @@ func writeSynced(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// SelfManifestURI names the software TEE's own code in the manifests claim.
+const SelfManifestURI = "urn:teep-go:softtee"
+
+var (
+	selfOnce   sync.Once
+	selfDigest []byte
+)
+
+// selfManifest is a SUIT reference to the running executable, measured once
+// per process: the software TEE has no boot ROM to measure it for us. When
+// the executable cannot be read there is nothing honest to claim.
+func selfManifest() []eat.Manifest {
+	selfOnce.Do(func() {
+		path, err := os.Executable()
+		if err != nil {
+			return
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		sum := sha256.New()
+		if _, err := io.Copy(sum, f); err == nil {
+			selfDigest = sum.Sum(nil)
+		}
+	})
+	if selfDigest == nil {
+		return nil
+	}
+	return []eat.Manifest{eat.SUITReference{URI: SelfManifestURI, DigestAlg: eat.AlgSHA256, Digest: selfDigest}.Manifest(eat.ContentFormatCBOR)}
 }

@@ -648,6 +648,21 @@ func TestEvidence(t *testing.T) {
 	if c.CNF.Key == nil || !c.CNF.Key.Equal(tt.AgentPublicKey()) {
 		t.Fatal("cnf does not carry the Agent key itself (a TAM could not register an unknown device)")
 	}
+	// With nothing installed the TEEP profile's required manifests claim
+	// still describes the TEE's own code, and debug is honestly reported.
+	if missing := c.ProfileProblems(); len(missing) != 0 {
+		t.Fatalf("Evidence breaks the TEEP profile: %v", missing)
+	}
+	if len(c.Manifests) != 1 {
+		t.Fatalf("%d manifests, want the TEE's own", len(c.Manifests))
+	}
+	self, err := c.Manifests[0].SUITReference()
+	if err != nil || self.URI != SelfManifestURI || len(self.Digest) != 32 {
+		t.Fatalf("self manifest %+v: %v", self, err)
+	}
+	if c.DbgStat == nil || *c.DbgStat != eat.DebugEnabled {
+		t.Fatalf("dbgstat %v, want enabled for a software TEE", c.DbgStat)
+	}
 	ts, err := tt.Evidence(context.Background(), tee.EvidenceRequest{Timestamp: true})
 	if err != nil {
 		t.Fatal(err)
