@@ -224,6 +224,9 @@ func (n Numbering) wireErrCode(c ErrCode) uint64 {
 	return uint64(c)
 }
 
+// WireErrCode is the value err-code c has on the wire in numbering n.
+func (n Numbering) WireErrCode(c ErrCode) uint64 { return n.wireErrCode(c) }
+
 func (n Numbering) errCodeOf(wire uint64) ErrCode {
 	if n == Legacy {
 		switch wire {

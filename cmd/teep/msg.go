@@ -150,7 +150,7 @@ func msgDecode(e *env, args []string) error {
 		}
 	}
 	out.Type = m.Type().String()
-	out.Message = msgJSON(m)
+	out.Message = msgJSON(m, num)
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
@@ -239,8 +239,9 @@ func msgClaimsJSON(c teep.SystemPropertyClaims) map[string]any {
 	return out
 }
 
-// msgJSON renders a message's options by IANA label name.
-func msgJSON(m teep.Message) map[string]any {
+// msgJSON renders a message's options by IANA label name, with the values
+// they have on the wire in numbering n (err-code differs between the two).
+func msgJSON(m teep.Message, n teep.Numbering) map[string]any {
 	out := map[string]any{}
 	set := func(l teep.Label, present bool, v any) {
 		if present {
@@ -259,7 +260,7 @@ func msgJSON(m teep.Message) map[string]any {
 		}
 	}
 	errCode := func(c teep.ErrCode) {
-		out[teep.LabelErrCode.String()] = uint64(c)
+		out[teep.LabelErrCode.String()] = n.WireErrCode(c)
 		out["err-code-name"] = c.String()
 	}
 	switch m := m.(type) {
