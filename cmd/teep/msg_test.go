@@ -33,7 +33,7 @@ type msgOut struct {
 	Signed     bool           `json:"signed"`
 	Structure  string         `json:"structure"`
 	Alg        string         `json:"alg"`
-	AlgID      *int64         `json:"alg_id"`
+	AlgID      *int64         `json:"alg-id"`
 	KID        string         `json:"kid"`
 	Verified   *bool          `json:"verified"`
 	Signatures []any          `json:"signatures"`
