@@ -31,10 +31,7 @@ func init() {
 }
 
 // The demo's fleet: three devices, the third with two TEEs.
-var demoFleet = []struct {
-	device string
-	tees   []string
-}{
+var demoFleet = demoFleetSpec{
 	{"device-1", []string{"tee"}},
 	{"device-2", []string{"tee"}},
 	{"device-3", []string{"main", "secure2"}},
@@ -139,27 +136,56 @@ func demoRun(e *env, args []string) error {
 	return nil
 }
 
-func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logger) (err error) {
-	fmt.Fprintln(tl.w, "teep demo: a TAM and three devices (four TEEs) in one process, over real HTTP on 127.0.0.1")
+// demoFleetSpec names devices and their TEEs.
+type demoFleetSpec []struct {
+	device string
+	tees   []string
+}
 
-	// The devices' TEEs exist first: the TAM's Verifier must know their
-	// attestation keys (a device maker's endorsements).
-	var devices []*demoDevice
+// demoWorld is a running TAM and a fleet of simulated devices whose TEEs
+// trust it and one Trusted Component signer. The demo tells a story with
+// it; `teep bench` measures it.
+type demoWorld struct {
+	srv     *tamserver.TAM
+	url     string
+	sk      *cosekey.Key
+	signer  *cosekey.Signer
+	devices []*demoDevice
+	stop    func() error
+}
+
+// Close stops the TAM and closes every TEE.
+func (w *demoWorld) Close() error {
+	err := w.stop()
+	for _, d := range w.devices {
+		for _, t := range d.tees {
+			t.tee.Close()
+		}
+	}
+	return err
+}
+
+// demoStart opens the TEEs under dir/devices, starts a TAM on 127.0.0.1
+// (SQLite in dir/tam) whose Verifier endorses every TEE's attestation key,
+// and wires each device's Broker and Agents. events, when set, receives
+// every Agent event.
+func demoStart(ctx context.Context, dir string, fleet demoFleetSpec, log *slog.Logger, events func(*demoTEE, agent.Event)) (w *demoWorld, err error) {
+	w = &demoWorld{stop: func() error { return nil }}
 	defer func() {
-		for _, d := range devices {
-			for _, t := range d.tees {
-				t.tee.Close()
-			}
+		if err != nil {
+			w.Close()
 		}
 	}()
+	// The devices' TEEs exist first: the TAM's Verifier must know their
+	// attestation keys (a device maker's endorsements).
 	var endorse []verifier.Endorsement
-	for _, f := range demoFleet {
+	for _, f := range fleet {
 		d := &demoDevice{name: f.device}
-		devices = append(devices, d)
+		w.devices = append(w.devices, d)
 		for _, n := range f.tees {
 			t, err := softtee.Open(filepath.Join(dir, "devices", f.device, deviceTEEDir, n), softtee.Options{Name: n})
 			if err != nil {
-				return err
+				return w, err
 			}
 			d.tees = append(d.tees, &demoTEE{label: f.device + "/" + n, tee: t})
 			endorse = append(endorse, verifier.Endorsement{Name: "softtee " + f.device + "/" + n, Key: t.AttestationPublicKey()})
@@ -167,70 +193,89 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	}
 	v, err := verifier.New(verifier.Config{Policy: &verifier.Policy{ID: "demo", Endorsements: endorse}})
 	if err != nil {
-		return err
+		return w, err
 	}
 
 	// The TAM.
 	srv, err := tamserver.Open(ctx, tamserver.Options{DataDir: filepath.Join(dir, "tam"), Logger: log, Version: "demo",
 		Appraiser: &tam.VerifierAppraiser{Local: v}})
 	if err != nil {
-		return err
+		return w, err
 	}
-	defer srv.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		srv.Close()
+		return w, err
 	}
-	sctx, stop := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, nil) }()
-	defer func() {
-		stop()
-		if serr := <-served; err == nil && serr != nil {
-			err = serr
+	w.srv, w.url = srv, "http://"+ln.Addr().String()+"/tam"
+	w.stop = func() error {
+		cancel()
+		err := <-served
+		if cerr := srv.Close(); err == nil {
+			err = cerr
 		}
-	}()
-	tamURL := "http://" + ln.Addr().String() + "/tam"
-	tl.say("TAM", "serving %s (SQLite database in %s)", tamURL, filepath.Join(dir, "tam"))
+		return err
+	}
 
 	// A Trusted Component signer, and the TAM trusting it.
-	sk, err := cosekey.Generate(cosekey.AlgESP256)
-	if err != nil {
-		return err
+	if w.sk, err = cosekey.Generate(cosekey.AlgESP256); err != nil {
+		return w, err
 	}
-	signer, err := cosekey.NewSigner(sk, 0)
-	if err != nil {
-		return err
+	if w.signer, err = cosekey.NewSigner(w.sk, 0); err != nil {
+		return w, err
 	}
-	if _, err := srv.Engine.AddTrustedKey(ctx, tam.RoleTCSigner, sk.PublicKey(), "demo signer"); err != nil {
-		return err
+	if _, err := srv.Engine.AddTrustedKey(ctx, tam.RoleTCSigner, w.sk.PublicKey(), "demo signer"); err != nil {
+		return w, err
 	}
 
 	// The devices: every TEE trusts the TAM's keys and the signer.
-	for _, d := range devices {
+	for _, d := range w.devices {
 		d.b = broker.New(broker.Options{Client: broker.NewClient(broker.ClientOptions{UserAgent: "teep-demo"}), Logger: log})
 		for _, t := range d.tees {
 			for _, k := range srv.Engine.PublicKeys() {
 				if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleTAM, k); err != nil {
-					return err
+					return w, err
 				}
 			}
-			if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleSigner, sk.PublicKey()); err != nil {
-				return err
+			if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleSigner, w.sk.PublicKey()); err != nil {
+				return w, err
 			}
 			if t.suit, err = agent.NewSUIT(agent.SUITConfig{TEE: t.tee, Logger: log}); err != nil {
-				return err
+				return w, err
 			}
-			t.agent, err = agent.New(agent.Config{TEE: t.tee, Installer: t.suit, TAMs: []string{tamURL}, Logger: log,
-				Events: func(ev agent.Event) { demoEvent(ctx, tl, srv.Engine, t, ev) }})
-			if err != nil {
-				return err
+			cfg := agent.Config{TEE: t.tee, Installer: t.suit, TAMs: []string{w.url}, Logger: log}
+			if events != nil {
+				t := t
+				cfg.Events = func(ev agent.Event) { events(t, ev) }
+			}
+			if t.agent, err = agent.New(cfg); err != nil {
+				return w, err
 			}
 			if err := d.b.AddAgent(t.tee.Name(), broker.InProcess(t.agent)); err != nil {
-				return err
+				return w, err
 			}
 		}
 	}
+	return w, nil
+}
+
+func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logger) (err error) {
+	fmt.Fprintln(tl.w, "teep demo: a TAM and three devices (four TEEs) in one process, over real HTTP on 127.0.0.1")
+	var srv *tamserver.TAM
+	w, err := demoStart(ctx, dir, demoFleet, log, func(t *demoTEE, ev agent.Event) { demoEvent(ctx, tl, srv.Engine, t, ev) })
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	srv, devices, signer := w.srv, w.devices, w.signer
+	tl.say("TAM", "serving %s (SQLite database in %s)", w.url, filepath.Join(dir, "tam"))
 	tl.say("devices", "%d devices, %d software TEEs, each with its own Agent key, attestation key and sealed storage",
 		len(devices), demoCount(devices))
 

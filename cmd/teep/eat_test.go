@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -16,10 +15,7 @@ import (
 // eatRun runs one teep command in-process.
 func eatRun(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	e := &env{stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	code = run(e, args)
-	return out.String(), errb.String(), code
+	return teepRun(t, stdin, args...)
 }
 
 // eatKey writes a fresh private key and its public half into dir.

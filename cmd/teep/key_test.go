@@ -13,13 +13,7 @@ import (
 
 func keyTestRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	e := &env{stdin: bytes.NewReader(nil), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	code = run(e, args)
-	if strings.Contains(errb.String(), "goroutine ") {
-		t.Fatalf("stack trace: %s", errb.String())
-	}
-	return out.String(), errb.String(), code
+	return teepRun(t, nil, args...)
 }
 
 func keyTestMust(t *testing.T, args ...string) string {

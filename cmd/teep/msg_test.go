@@ -18,13 +18,7 @@ const msgVectors = "../../testdata/teep"
 
 func msgRun(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	e := &env{stdin: bytes.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	code = run(e, args)
-	if strings.Contains(errb.String(), "goroutine ") || strings.Contains(errb.String(), "panic") {
-		t.Fatalf("teep %s: stack trace on stderr:\n%s", strings.Join(args, " "), errb.String())
-	}
-	return out.String(), errb.String(), code
+	return teepRun(t, stdin, args...)
 }
 
 type msgOut struct {

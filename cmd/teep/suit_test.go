@@ -15,10 +15,7 @@ const suitVectors = "../../testdata/suit"
 
 func suitRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	e := &env{stdin: bytes.NewReader(nil), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	code = run(e, args)
-	return out.String(), errb.String(), code
+	return teepRun(t, nil, args...)
 }
 
 func suitMust(t *testing.T, args ...string) string {
