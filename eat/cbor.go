@@ -7,26 +7,16 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
-// This file holds the small CBOR reader and writer the claims codec is built
-// on. A hand-written reader lets every error name the claim and byte offset,
+// This file holds the small CBOR reader the claims codec is built on (the
+// writer is internal/cborenc). A hand-written reader lets every error name the claim and byte offset,
 // and lets the decoder enforce the TEEP profile's encoding rules (definite
 // lengths, preferred serialization) that general-purpose decoders accept.
 
 // CBOR major types (RFC 8949 §3.1).
-const (
-	majorUint   = 0
-	majorNegInt = 1
-	majorBytes  = 2
-	majorText   = 3
-	majorArray  = 4
-	majorMap    = 5
-	majorTag    = 6
-	majorSimple = 7
-)
-
-var majorNames = [8]string{"unsigned integer", "negative integer", "byte string", "text string", "array", "map", "tag", "simple value or float"}
 
 // wellFormed checks that b holds exactly one CBOR data item encoded the way
 // the TEEP EAT profile requires: definite lengths only, shortest-form heads
@@ -71,18 +61,18 @@ func (w *walker) item(depth int) error {
 	}
 	w.off += n
 	switch major {
-	case majorBytes, majorText:
+	case cborenc.MajorBytes, cborenc.MajorText:
 		if arg > uint64(len(w.b)-w.off) {
-			return w.errf(start, "%s of %d bytes runs past the end of the input", majorNames[major], arg)
+			return w.errf(start, "%s of %d bytes runs past the end of the input", cborenc.MajorName(major), arg)
 		}
 		s := w.b[w.off : w.off+int(arg)]
-		if major == majorText && !utf8.Valid(s) {
+		if major == cborenc.MajorText && !utf8.Valid(s) {
 			return w.errf(start, "text string is not valid UTF-8")
 		}
 		w.off += int(arg)
-	case majorArray, majorMap:
+	case cborenc.MajorArray, cborenc.MajorMap:
 		count := arg
-		if major == majorMap {
+		if major == cborenc.MajorMap {
 			if count > math.MaxUint64/2 {
 				return w.errf(start, "map too large")
 			}
@@ -91,16 +81,16 @@ func (w *walker) item(depth int) error {
 		// Every element takes at least one byte; checking that first keeps a
 		// forged length from driving a long loop.
 		if count > uint64(len(w.b)-w.off) {
-			return w.errf(start, "%s of %d elements runs past the end of the input", majorNames[major], arg)
+			return w.errf(start, "%s of %d elements runs past the end of the input", cborenc.MajorName(major), arg)
 		}
 		for i := uint64(0); i < count; i++ {
 			if err := w.item(depth + 1); err != nil {
 				return err
 			}
 		}
-	case majorTag:
+	case cborenc.MajorTag:
 		return w.item(depth + 1)
-	case majorSimple:
+	case cborenc.MajorSimple:
 		ai := w.b[start] & 0x1f
 		switch {
 		case ai == 24 && arg < 32:
@@ -128,8 +118,8 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = uint64(b[1])
-		if arg < 24 && major != majorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", majorNames[major])
+		if arg < 24 && major != cborenc.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
 		}
 		return major, arg, 2, nil
 	case ai == 25:
@@ -137,8 +127,8 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = uint64(binary.BigEndian.Uint16(b[1:]))
-		if arg <= math.MaxUint8 && major != majorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", majorNames[major])
+		if arg <= math.MaxUint8 && major != cborenc.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
 		}
 		return major, arg, 3, nil
 	case ai == 26:
@@ -146,8 +136,8 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = uint64(binary.BigEndian.Uint32(b[1:]))
-		if arg <= math.MaxUint16 && major != majorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", majorNames[major])
+		if arg <= math.MaxUint16 && major != cborenc.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
 		}
 		return major, arg, 5, nil
 	case ai == 27:
@@ -155,12 +145,12 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = binary.BigEndian.Uint64(b[1:])
-		if arg <= math.MaxUint32 && major != majorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", majorNames[major])
+		if arg <= math.MaxUint32 && major != cborenc.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
 		}
 		return major, arg, 9, nil
 	case ai == 31:
-		return 0, 0, 0, fmt.Errorf("indefinite-length %s (the TEEP EAT profile allows definite lengths only)", majorNames[major])
+		return 0, 0, 0, fmt.Errorf("indefinite-length %s (the TEEP EAT profile allows definite lengths only)", cborenc.MajorName(major))
 	}
 	return 0, 0, 0, fmt.Errorf("reserved additional information %d", ai)
 }
@@ -191,7 +181,7 @@ func (r *reader) expect(want byte, what string) (uint64, error) {
 	major, arg := r.head()
 	if major != want {
 		r.off = start
-		return 0, r.errf(start, "%s: want %s, got %s", what, majorNames[want], majorNames[major])
+		return 0, r.errf(start, "%s: want %s, got %s", what, cborenc.MajorName(want), cborenc.MajorName(major))
 	}
 	return arg, nil
 }
@@ -206,24 +196,24 @@ func (r *reader) raw() []byte {
 func (r *reader) skip() {
 	major, arg := r.head()
 	switch major {
-	case majorBytes, majorText:
+	case cborenc.MajorBytes, cborenc.MajorText:
 		r.off += int(arg)
-	case majorArray:
+	case cborenc.MajorArray:
 		for i := uint64(0); i < arg; i++ {
 			r.skip()
 		}
-	case majorMap:
+	case cborenc.MajorMap:
 		for i := uint64(0); i < 2*arg; i++ {
 			r.skip()
 		}
-	case majorTag:
+	case cborenc.MajorTag:
 		r.skip()
 	}
 }
 
 func (r *reader) bytes(what string, minLen, maxLen int) ([]byte, error) {
 	start := r.off
-	n, err := r.expect(majorBytes, what)
+	n, err := r.expect(cborenc.MajorBytes, what)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +227,7 @@ func (r *reader) bytes(what string, minLen, maxLen int) ([]byte, error) {
 
 func (r *reader) text(what string, maxLen int) (string, error) {
 	start := r.off
-	n, err := r.expect(majorText, what)
+	n, err := r.expect(cborenc.MajorText, what)
 	if err != nil {
 		return "", err
 	}
@@ -250,7 +240,7 @@ func (r *reader) text(what string, maxLen int) (string, error) {
 }
 
 func (r *reader) uint(what string) (uint64, error) {
-	return r.expect(majorUint, what)
+	return r.expect(cborenc.MajorUint, what)
 }
 
 // int reads a signed integer that fits int64.
@@ -258,16 +248,16 @@ func (r *reader) int(what string) (int64, error) {
 	start := r.off
 	major, arg := r.head()
 	switch {
-	case major == majorUint && arg <= math.MaxInt64:
+	case major == cborenc.MajorUint && arg <= math.MaxInt64:
 		return int64(arg), nil
-	case major == majorNegInt && arg <= math.MaxInt64:
+	case major == cborenc.MajorNint && arg <= math.MaxInt64:
 		return -1 - int64(arg), nil
-	case major == majorUint || major == majorNegInt:
+	case major == cborenc.MajorUint || major == cborenc.MajorNint:
 		r.off = start
 		return 0, r.errf(start, "%s: integer out of the 64-bit signed range", what)
 	}
 	r.off = start
-	return 0, r.errf(start, "%s: want an integer, got %s", what, majorNames[major])
+	return 0, r.errf(start, "%s: want an integer, got %s", what, cborenc.MajorName(major))
 }
 
 func (r *reader) bool(what string) (bool, error) {
@@ -276,12 +266,12 @@ func (r *reader) bool(what string) (bool, error) {
 		r.off++
 		return r.b[start] == 0xf5, nil
 	}
-	return false, r.errf(start, "%s: want true or false, got %s", what, majorNames[r.peekMajor()])
+	return false, r.errf(start, "%s: want true or false, got %s", what, cborenc.MajorName(r.peekMajor()))
 }
 
 func (r *reader) array(what string, minLen, maxLen int) (int, error) {
 	start := r.off
-	n, err := r.expect(majorArray, what)
+	n, err := r.expect(cborenc.MajorArray, what)
 	if err != nil {
 		return 0, err
 	}
@@ -293,7 +283,7 @@ func (r *reader) array(what string, minLen, maxLen int) (int, error) {
 
 func (r *reader) mapHead(what string, maxLen int) (int, error) {
 	start := r.off
-	n, err := r.expect(majorMap, what)
+	n, err := r.expect(cborenc.MajorMap, what)
 	if err != nil {
 		return 0, err
 	}
@@ -309,7 +299,7 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 	start := r.off
 	c := r.b[r.off]
 	switch c >> 5 {
-	case majorUint, majorNegInt:
+	case cborenc.MajorUint, cborenc.MajorNint:
 		v, err := r.int(what)
 		if err != nil {
 			return time.Time{}, err
@@ -319,7 +309,7 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 			return time.Time{}, r.errf(start, "%s: NumericDate %d out of range", what, v)
 		}
 		return time.Unix(v, 0).UTC(), nil
-	case majorSimple:
+	case cborenc.MajorSimple:
 		var f float64
 		switch c {
 		case 0xf9:
@@ -341,7 +331,7 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 		sec := math.Floor(f)
 		return time.Unix(int64(sec), int64((f-sec)*1e9)).UTC(), nil
 	}
-	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, majorNames[c>>5])
+	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, cborenc.MajorName(c>>5))
 }
 
 // maxNumericDate bounds dates to about ±292 billion years' worth of seconds
@@ -369,72 +359,12 @@ func float16(h uint16) float64 {
 
 // Writer side: append-style helpers producing preferred serialization.
 
-func appendHead(b []byte, major byte, arg uint64) []byte {
-	m := major << 5
-	switch {
-	case arg < 24:
-		return append(b, m|byte(arg))
-	case arg <= math.MaxUint8:
-		return append(b, m|24, byte(arg))
-	case arg <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(arg))
-	case arg <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(arg))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), arg)
-}
-
-func appendInt(b []byte, v int64) []byte {
-	if v >= 0 {
-		return appendHead(b, majorUint, uint64(v))
-	}
-	return appendHead(b, majorNegInt, uint64(-1-v))
-}
-
-func appendBytes(b, v []byte) []byte {
-	return append(appendHead(b, majorBytes, uint64(len(v))), v...)
-}
-
-func appendText(b []byte, v string) []byte {
-	return append(appendHead(b, majorText, uint64(len(v))), v...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 0xf5)
-	}
-	return append(b, 0xf4)
-}
-
 // appendNumericDate writes whole seconds as an integer, and a time with a
 // fraction of a second as a float64 (RFC 8392 §2 allows both).
 func appendNumericDate(b []byte, t time.Time) []byte {
 	if t.Nanosecond() == 0 {
-		return appendInt(b, t.Unix())
+		return cborenc.AppendInt(b, t.Unix())
 	}
 	f := float64(t.Unix()) + float64(t.Nanosecond())/1e9
 	return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(f))
-}
-
-// mapEntry is one encoded key/value pair; maps are written with keys sorted
-// bytewise by their encoding (RFC 8949 §4.2.1 core deterministic encoding).
-type mapEntry struct{ key, val []byte }
-
-func appendMap(b []byte, entries []mapEntry) []byte {
-	sortEntries(entries)
-	b = appendHead(b, majorMap, uint64(len(entries)))
-	for _, e := range entries {
-		b = append(b, e.key...)
-		b = append(b, e.val...)
-	}
-	return b
-}
-
-func sortEntries(e []mapEntry) {
-	// insertion sort: claim maps are small and mostly sorted already
-	for i := 1; i < len(e); i++ {
-		for j := i; j > 0 && bytes.Compare(e[j-1].key, e[j].key) > 0; j-- {
-			e[j-1], e[j] = e[j], e[j-1]
-		}
-	}
 }

@@ -2,6 +2,8 @@ package eat
 
 import (
 	"fmt"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // MarshalCBOR encodes the claims-set with core deterministic encoding (RFC
@@ -24,18 +26,18 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 	if level > DefaultLimits.MaxSubmodDepth {
 		return nil, fmt.Errorf("eat: submodules nested deeper than %d levels", DefaultLimits.MaxSubmodDepth)
 	}
-	var e []mapEntry
+	var e []cborenc.MapEntry
 	add := func(key int64, val []byte) {
-		e = append(e, mapEntry{key: appendInt(nil, key), val: val})
+		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, key), Val: val})
 	}
 	if c.Issuer != "" {
-		add(ClaimIss, appendText(nil, c.Issuer))
+		add(ClaimIss, cborenc.AppendText(nil, c.Issuer))
 	}
 	if c.Subject != "" {
-		add(ClaimSub, appendText(nil, c.Subject))
+		add(ClaimSub, cborenc.AppendText(nil, c.Subject))
 	}
 	if c.Audience != "" {
-		add(ClaimAud, appendText(nil, c.Audience))
+		add(ClaimAud, cborenc.AppendText(nil, c.Audience))
 	}
 	if c.Expiry != nil {
 		add(ClaimExp, appendNumericDate(nil, *c.Expiry))
@@ -47,7 +49,7 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 		add(ClaimIat, appendNumericDate(nil, *c.IssuedAt))
 	}
 	if c.CWTID != nil {
-		add(ClaimCti, appendBytes(nil, c.CWTID))
+		add(ClaimCti, cborenc.AppendBytes(nil, c.CWTID))
 	}
 	if c.CNF != nil {
 		v, err := c.CNF.encode()
@@ -60,73 +62,73 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 	case c.Nonce != nil && c.Nonces != nil:
 		return nil, fmt.Errorf("eat: both Nonce and Nonces set")
 	case c.Nonce != nil:
-		add(ClaimNonce, appendBytes(nil, c.Nonce))
+		add(ClaimNonce, cborenc.AppendBytes(nil, c.Nonce))
 	case c.Nonces != nil:
-		v := appendHead(nil, majorArray, uint64(len(c.Nonces)))
+		v := cborenc.AppendHead(nil, cborenc.MajorArray, uint64(len(c.Nonces)))
 		for _, n := range c.Nonces {
-			v = appendBytes(v, n)
+			v = cborenc.AppendBytes(v, n)
 		}
 		add(ClaimNonce, v)
 	}
 	if c.UEID != nil {
-		add(ClaimUEID, appendBytes(nil, c.UEID))
+		add(ClaimUEID, cborenc.AppendBytes(nil, c.UEID))
 	}
 	if c.SUEIDs != nil {
-		var m []mapEntry
+		var m []cborenc.MapEntry
 		for _, k := range sortedKeys(c.SUEIDs) {
-			m = append(m, mapEntry{appendText(nil, k), appendBytes(nil, c.SUEIDs[k])})
+			m = append(m, cborenc.MapEntry{Key: cborenc.AppendText(nil, k), Val: cborenc.AppendBytes(nil, c.SUEIDs[k])})
 		}
-		add(ClaimSUEIDs, appendMap(nil, m))
+		add(ClaimSUEIDs, cborenc.AppendMap(nil, m))
 	}
 	if c.OEMID != nil {
 		if c.OEMID.Bytes != nil {
-			add(ClaimOEMID, appendBytes(nil, c.OEMID.Bytes))
+			add(ClaimOEMID, cborenc.AppendBytes(nil, c.OEMID.Bytes))
 		} else {
-			add(ClaimOEMID, appendHead(nil, majorUint, c.OEMID.PEN))
+			add(ClaimOEMID, cborenc.AppendHead(nil, cborenc.MajorUint, c.OEMID.PEN))
 		}
 	}
 	if c.HWModel != nil {
-		add(ClaimHWModel, appendBytes(nil, c.HWModel))
+		add(ClaimHWModel, cborenc.AppendBytes(nil, c.HWModel))
 	}
 	if c.HWVersion != nil {
 		add(ClaimHWVersion, c.HWVersion.encode())
 	}
 	if c.Uptime != nil {
-		add(ClaimUptime, appendHead(nil, majorUint, *c.Uptime))
+		add(ClaimUptime, cborenc.AppendHead(nil, cborenc.MajorUint, *c.Uptime))
 	}
 	if c.OEMBoot != nil {
-		add(ClaimOEMBoot, appendBool(nil, *c.OEMBoot))
+		add(ClaimOEMBoot, cborenc.AppendBool(nil, *c.OEMBoot))
 	}
 	if c.DbgStat != nil {
-		add(ClaimDbgStat, appendHead(nil, majorUint, uint64(*c.DbgStat)))
+		add(ClaimDbgStat, cborenc.AppendHead(nil, cborenc.MajorUint, uint64(*c.DbgStat)))
 	}
 	switch {
 	case c.Profile != "" && c.ProfileOID != nil:
 		return nil, fmt.Errorf("eat: both Profile and ProfileOID set")
 	case c.Profile != "":
-		add(ClaimProfile, appendText(nil, c.Profile))
+		add(ClaimProfile, cborenc.AppendText(nil, c.Profile))
 	case c.ProfileOID != nil:
-		add(ClaimProfile, appendBytes(nil, c.ProfileOID))
+		add(ClaimProfile, cborenc.AppendBytes(nil, c.ProfileOID))
 	}
 	if c.Submods != nil {
-		var m []mapEntry
+		var m []cborenc.MapEntry
 		for _, name := range sortedKeys(c.Submods) {
 			v, err := c.Submods[name].encode(level + 1)
 			if err != nil {
 				return nil, fmt.Errorf("eat: submodule %q: %w", name, err)
 			}
-			m = append(m, mapEntry{appendText(nil, name), v})
+			m = append(m, cborenc.MapEntry{Key: cborenc.AppendText(nil, name), Val: v})
 		}
-		add(ClaimSubmods, appendMap(nil, m))
+		add(ClaimSubmods, cborenc.AppendMap(nil, m))
 	}
 	if c.BootCount != nil {
-		add(ClaimBootCount, appendHead(nil, majorUint, *c.BootCount))
+		add(ClaimBootCount, cborenc.AppendHead(nil, cborenc.MajorUint, *c.BootCount))
 	}
 	if c.BootSeed != nil {
-		add(ClaimBootSeed, appendBytes(nil, c.BootSeed))
+		add(ClaimBootSeed, cborenc.AppendBytes(nil, c.BootSeed))
 	}
 	if c.SWName != "" {
-		add(ClaimSWName, appendText(nil, c.SWName))
+		add(ClaimSWName, cborenc.AppendText(nil, c.SWName))
 	}
 	if c.SWVersion != nil {
 		add(ClaimSWVersion, c.SWVersion.encode())
@@ -138,13 +140,13 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 		add(ClaimMeasurements, encodeManifests(c.Measurements))
 	}
 	if c.IntUse != nil {
-		add(ClaimIntUse, appendInt(nil, int64(*c.IntUse)))
+		add(ClaimIntUse, cborenc.AppendInt(nil, int64(*c.IntUse)))
 	}
 	if c.EARStatus != nil {
-		add(ClaimEARStatus, appendInt(nil, int64(*c.EARStatus)))
+		add(ClaimEARStatus, cborenc.AppendInt(nil, int64(*c.EARStatus)))
 	}
 	if c.EARPolicyID != "" {
-		add(ClaimEARPolicyID, appendText(nil, c.EARPolicyID))
+		add(ClaimEARPolicyID, cborenc.AppendText(nil, c.EARPolicyID))
 	}
 	for k, v := range c.Unknown {
 		if _, modelled := claimNames[k]; modelled && !unmodelled[k] {
@@ -155,7 +157,7 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 		}
 		add(k, v)
 	}
-	return appendMap(b, e), nil
+	return cborenc.AppendMap(b, e), nil
 }
 
 // unmodelled are named claims without a field; they live in Unknown.
@@ -163,24 +165,24 @@ var unmodelled = map[int64]bool{ClaimLocation: true, ClaimDLOAs: true, ClaimMeas
 
 func (v *Version) encode() []byte {
 	if v.Scheme == 0 {
-		return appendText(appendHead(nil, majorArray, 1), v.Version)
+		return cborenc.AppendText(cborenc.AppendHead(nil, cborenc.MajorArray, 1), v.Version)
 	}
-	b := appendText(appendHead(nil, majorArray, 2), v.Version)
-	return appendInt(b, int64(v.Scheme))
+	b := cborenc.AppendText(cborenc.AppendHead(nil, cborenc.MajorArray, 2), v.Version)
+	return cborenc.AppendInt(b, int64(v.Scheme))
 }
 
 func encodeManifests(ms []Manifest) []byte {
-	b := appendHead(nil, majorArray, uint64(len(ms)))
+	b := cborenc.AppendHead(nil, cborenc.MajorArray, uint64(len(ms)))
 	for _, m := range ms {
-		b = appendHead(b, majorArray, 2)
-		b = appendHead(b, majorUint, m.ContentFormat)
+		b = cborenc.AppendHead(b, cborenc.MajorArray, 2)
+		b = cborenc.AppendHead(b, cborenc.MajorUint, m.ContentFormat)
 		b = append(b, m.Body...)
 	}
 	return b
 }
 
 func (c *Confirmation) encode() ([]byte, error) {
-	var e []mapEntry
+	var e []cborenc.MapEntry
 	if c.Key != nil {
 		raw := c.keyRaw
 		if c.Key != c.keyFrom || raw == nil {
@@ -189,21 +191,21 @@ func (c *Confirmation) encode() ([]byte, error) {
 				return nil, fmt.Errorf("eat: cnf COSE_Key: %w", err)
 			}
 		}
-		e = append(e, mapEntry{appendInt(nil, 1), raw})
+		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, 1), Val: raw})
 	}
 	if c.EncryptedKey != nil {
-		e = append(e, mapEntry{appendInt(nil, 2), c.EncryptedKey})
+		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, 2), Val: c.EncryptedKey})
 	}
 	if c.KID != nil {
-		e = append(e, mapEntry{appendInt(nil, 3), appendBytes(nil, c.KID)})
+		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, 3), Val: cborenc.AppendBytes(nil, c.KID)})
 	}
 	for k, v := range c.Other {
 		if k >= 1 && k <= 3 {
 			return nil, fmt.Errorf("eat: cnf Other holds member %d, which has its own field", k)
 		}
-		e = append(e, mapEntry{appendInt(nil, k), v})
+		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, k), Val: v})
 	}
-	return appendMap(nil, e), nil
+	return cborenc.AppendMap(nil, e), nil
 }
 
 func (s *Submodule) encode(level int) ([]byte, error) {
@@ -218,21 +220,21 @@ func (s *Submodule) encode(level int) ([]byte, error) {
 	}
 	if s.Token != nil {
 		set++
-		out = appendBytes(nil, s.Token)
+		out = cborenc.AppendBytes(nil, s.Token)
 	}
 	if s.JSONToken != "" {
 		set++
-		out = appendText(nil, s.JSONToken)
+		out = cborenc.AppendText(nil, s.JSONToken)
 	}
 	if s.Digest != nil {
 		set++
-		out = appendHead(nil, majorArray, 2)
+		out = cborenc.AppendHead(nil, cborenc.MajorArray, 2)
 		if s.Digest.AlgName != "" {
-			out = appendText(out, s.Digest.AlgName)
+			out = cborenc.AppendText(out, s.Digest.AlgName)
 		} else {
-			out = appendInt(out, s.Digest.Alg)
+			out = cborenc.AppendInt(out, s.Digest.Alg)
 		}
-		out = appendBytes(out, s.Digest.Value)
+		out = cborenc.AppendBytes(out, s.Digest.Value)
 	}
 	if set != 1 {
 		return nil, fmt.Errorf("want exactly one of Claims, Token, JSONToken, Digest; %d set", set)

@@ -10,6 +10,7 @@ import (
 	"hash"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/cborenc"
 	"github.com/veraison/go-cose"
 )
 
@@ -281,7 +282,7 @@ func parseHeaderMap(data []byte, protected bool) (headerMap, error) {
 		if err != nil {
 			return h, err
 		}
-		if kh.major == majText {
+		if kh.major == cborenc.MajorText {
 			c.skip()
 			c.skip()
 			continue
@@ -407,11 +408,11 @@ func (b AuthBlock) computeMAC(payload, key []byte) ([]byte, error) {
 	if b.Kind == AuthMac {
 		context = "MAC"
 	}
-	tbs := appendArrayHead(nil, 4)
-	tbs = appendText(tbs, context)
-	tbs = appendBytes(tbs, b.mac.protected)
-	tbs = appendBytes(tbs, nil)
-	tbs = appendBytes(tbs, payload)
+	tbs := cborenc.AppendArrayHead(nil, 4)
+	tbs = cborenc.AppendText(tbs, context)
+	tbs = cborenc.AppendBytes(tbs, b.mac.protected)
+	tbs = cborenc.AppendBytes(tbs, nil)
+	tbs = cborenc.AppendBytes(tbs, payload)
 	mac := hmac.New(newHash, key)
 	mac.Write(tbs)
 	return mac.Sum(nil), nil

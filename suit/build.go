@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // ManifestSpec describes a manifest for the builder (draft-ietf-suit-manifest
@@ -263,19 +265,21 @@ type seqBuilder struct {
 }
 
 func (q *seqBuilder) cmd(code int64, arg []byte) {
-	q.b = append(appendInt(q.b, code), arg...)
+	q.b = append(cborenc.AppendInt(q.b, code), arg...)
 	q.n++
 }
 
-func (q *seqBuilder) policy(code int64, p uint64) { q.cmd(code, appendUint(nil, p)) }
+func (q *seqBuilder) policy(code int64, p uint64) { q.cmd(code, cborenc.AppendUint(nil, p)) }
 
-func (q *seqBuilder) params(code int64, entries []mapEntry) { q.cmd(code, appendMap(nil, entries)) }
+func (q *seqBuilder) params(code int64, entries []cborenc.MapEntry) {
+	q.cmd(code, cborenc.AppendMap(nil, entries))
+}
 
 func (q *seqBuilder) bytes() []byte {
 	if q.n == 0 {
 		return nil
 	}
-	return append(appendArrayHead(nil, 2*q.n), q.b...)
+	return append(cborenc.AppendArrayHead(nil, 2*q.n), q.b...)
 }
 
 func (b *builder) slots() int { return len(b.comps) + len(b.deps) }
@@ -283,41 +287,41 @@ func (b *builder) slots() int { return len(b.comps) + len(b.deps) }
 // index emits set-component-index unless the manifest has a single slot.
 func (b *builder) index(q *seqBuilder, i uint64) {
 	if b.slots() > 1 {
-		q.cmd(DirSetComponentIndex, appendUint(nil, i))
+		q.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, i))
 	}
 }
 
 func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	s := &b.spec
 	// common
-	var common []mapEntry
+	var common []cborenc.MapEntry
 	if len(b.comps) > 0 {
-		cl := appendArrayHead(nil, len(b.comps))
+		cl := cborenc.AppendArrayHead(nil, len(b.comps))
 		for _, c := range b.comps {
 			cl = c.spec.ID.appendTo(cl)
 		}
-		common = append(common, mapEntry{intKey(keyComponents), cl})
+		common = append(common, cborenc.MapEntry{Key: intKey(keyComponents), Val: cl})
 	}
 	if len(b.deps) > 0 {
-		var deps []mapEntry
+		var deps []cborenc.MapEntry
 		for _, d := range b.deps {
-			meta := appendMap(nil, []mapEntry{{intKey(keyDepPrefix), d.id.appendTo(nil)}})
-			deps = append(deps, mapEntry{appendUint(nil, d.index), meta})
+			meta := cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(keyDepPrefix), Val: d.id.appendTo(nil)}})
+			deps = append(deps, cborenc.MapEntry{Key: cborenc.AppendUint(nil, d.index), Val: meta})
 		}
-		common = append(common, mapEntry{intKey(keyDependencies), appendMap(nil, deps)})
+		common = append(common, cborenc.MapEntry{Key: intKey(keyDependencies), Val: cborenc.AppendMap(nil, deps)})
 	}
 	var shared seqBuilder
 	for i, c := range b.comps {
 		b.index(&shared, uint64(i))
-		var p []mapEntry
+		var p []cborenc.MapEntry
 		if s.VendorID != nil {
-			p = append(p, mapEntry{intKey(ParamVendorID), appendBytes(nil, s.VendorID)})
+			p = append(p, cborenc.MapEntry{Key: intKey(ParamVendorID), Val: cborenc.AppendBytes(nil, s.VendorID)})
 		}
 		if s.ClassID != nil {
-			p = append(p, mapEntry{intKey(ParamClassID), appendBytes(nil, s.ClassID)})
+			p = append(p, cborenc.MapEntry{Key: intKey(ParamClassID), Val: cborenc.AppendBytes(nil, s.ClassID)})
 		}
-		p = append(p, mapEntry{intKey(ParamImageDigest), appendBytes(nil, c.digest.Marshal())})
-		p = append(p, mapEntry{intKey(ParamImageSize), appendUint(nil, c.size)})
+		p = append(p, cborenc.MapEntry{Key: intKey(ParamImageDigest), Val: cborenc.AppendBytes(nil, c.digest.Marshal())})
+		p = append(p, cborenc.MapEntry{Key: intKey(ParamImageSize), Val: cborenc.AppendUint(nil, c.size)})
 		shared.params(DirOverrideParameters, p)
 		if s.VendorID != nil {
 			shared.policy(CondVendorID, ReportAll)
@@ -327,17 +331,17 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 		}
 	}
 	if sh := shared.bytes(); sh != nil {
-		common = append(common, mapEntry{intKey(keySharedSequence), appendBytes(nil, sh)})
+		common = append(common, cborenc.MapEntry{Key: intKey(keySharedSequence), Val: cborenc.AppendBytes(nil, sh)})
 	}
 
 	// dependency-resolution
 	var depres seqBuilder
 	for _, d := range b.deps {
-		depres.cmd(DirSetComponentIndex, appendUint(nil, d.index))
-		depres.params(DirOverrideParameters, []mapEntry{
-			{intKey(ParamImageDigest), appendBytes(nil, d.digest.Marshal())},
-			{intKey(ParamImageSize), appendUint(nil, d.size)},
-			{intKey(ParamURI), appendText(nil, d.uri)},
+		depres.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
+		depres.params(DirOverrideParameters, []cborenc.MapEntry{
+			{Key: intKey(ParamImageDigest), Val: cborenc.AppendBytes(nil, d.digest.Marshal())},
+			{Key: intKey(ParamImageSize), Val: cborenc.AppendUint(nil, d.size)},
+			{Key: intKey(ParamURI), Val: cborenc.AppendText(nil, d.uri)},
 		})
 		depres.policy(DirFetch, RecordOnFailure)
 		depres.policy(CondDependencyIntegrity, ReportAll)
@@ -345,19 +349,19 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	// install
 	var install seqBuilder
 	for _, d := range b.deps {
-		install.cmd(DirSetComponentIndex, appendUint(nil, d.index))
+		install.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
 		install.policy(DirProcessDependency, 0)
 	}
 	for i, c := range b.comps {
 		b.index(&install, uint64(i))
-		var p []mapEntry
+		var p []cborenc.MapEntry
 		if c.spec.Inline {
-			p = append(p, mapEntry{intKey(ParamContent), appendBytes(nil, c.content)})
+			p = append(p, cborenc.MapEntry{Key: intKey(ParamContent), Val: cborenc.AppendBytes(nil, c.content)})
 		} else {
-			p = append(p, mapEntry{intKey(ParamURI), appendText(nil, c.uri)})
+			p = append(p, cborenc.MapEntry{Key: intKey(ParamURI), Val: cborenc.AppendText(nil, c.uri)})
 		}
 		if c.encInfo != nil {
-			p = append(p, mapEntry{intKey(ParamEncryptionInfo), appendBytes(nil, c.encInfo)})
+			p = append(p, cborenc.MapEntry{Key: intKey(ParamEncryptionInfo), Val: cborenc.AppendBytes(nil, c.encInfo)})
 		}
 		install.params(DirOverrideParameters, p)
 		if c.spec.Inline {
@@ -371,7 +375,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	var validate seqBuilder
 	if !s.NoValidate {
 		for _, d := range b.deps {
-			validate.cmd(DirSetComponentIndex, appendUint(nil, d.index))
+			validate.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
 			validate.policy(DirProcessDependency, 0)
 		}
 		for i := range b.comps {
@@ -383,7 +387,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	var uninstall seqBuilder
 	if !s.NoUninstall && s.ManifestComponentID != nil {
 		for _, d := range b.deps {
-			uninstall.cmd(DirSetComponentIndex, appendUint(nil, d.index))
+			uninstall.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
 			uninstall.policy(DirProcessDependency, 0)
 		}
 		for i := range b.comps {
@@ -393,8 +397,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	}
 	var text []byte
 	if s.Description != "" {
-		text = appendMap(nil, []mapEntry{{appendText(nil, "en"),
-			appendMap(nil, []mapEntry{{intKey(1), appendText(nil, s.Description)}})}})
+		text = cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: cborenc.AppendText(nil, "en"), Val: cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(1), Val: cborenc.AppendText(nil, s.Description)}})}})
 	}
 
 	sever := map[Section]bool{SectionText: true}
@@ -405,22 +408,22 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 		sever[sec] = true
 	}
 	severed := map[Section][]byte{}
-	manifest := []mapEntry{
-		{intKey(keyVersion), appendUint(nil, 1)},
-		{intKey(keySequenceNum), appendUint(nil, s.SequenceNumber)},
-		{intKey(keyCommon), appendBytes(nil, appendMap(nil, common))},
+	manifest := []cborenc.MapEntry{
+		{Key: intKey(keyVersion), Val: cborenc.AppendUint(nil, 1)},
+		{Key: intKey(keySequenceNum), Val: cborenc.AppendUint(nil, s.SequenceNumber)},
+		{Key: intKey(keyCommon), Val: cborenc.AppendBytes(nil, cborenc.AppendMap(nil, common))},
 	}
 	if s.ReferenceURI != "" {
-		manifest = append(manifest, mapEntry{intKey(keyRefURI), appendText(nil, s.ReferenceURI)})
+		manifest = append(manifest, cborenc.MapEntry{Key: intKey(keyRefURI), Val: cborenc.AppendText(nil, s.ReferenceURI)})
 	}
 	if s.ManifestComponentID != nil {
-		manifest = append(manifest, mapEntry{intKey(keyManifestID), s.ManifestComponentID.appendTo(nil)})
+		manifest = append(manifest, cborenc.MapEntry{Key: intKey(keyManifestID), Val: s.ManifestComponentID.appendTo(nil)})
 	}
 	add := func(sec Section, content []byte) error {
 		if content == nil {
 			return nil
 		}
-		item := appendBytes(nil, content)
+		item := cborenc.AppendBytes(nil, content)
 		if sever[sec] {
 			d, err := DigestOf(b.alg, item)
 			if err != nil {
@@ -429,7 +432,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 			severed[sec] = item
 			item = d.Marshal()
 		}
-		manifest = append(manifest, mapEntry{intKey(int64(sec)), item})
+		manifest = append(manifest, cborenc.MapEntry{Key: intKey(int64(sec)), Val: item})
 		return nil
 	}
 	for _, part := range []struct {
@@ -446,28 +449,28 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 			return nil, nil, err
 		}
 	}
-	mItem := appendBytes(nil, appendMap(nil, manifest))
+	mItem := cborenc.AppendBytes(nil, cborenc.AppendMap(nil, manifest))
 	digest, err := DigestOf(b.alg, mItem)
 	if err != nil {
 		return nil, nil, err
 	}
-	auth := appendArrayHead(nil, 1)
-	auth = appendBytes(auth, digest.Marshal())
-	env := []mapEntry{
-		{intKey(keyAuth), appendBytes(nil, auth)},
-		{intKey(keyManifest), mItem},
+	auth := cborenc.AppendArrayHead(nil, 1)
+	auth = cborenc.AppendBytes(auth, digest.Marshal())
+	env := []cborenc.MapEntry{
+		{Key: intKey(keyAuth), Val: cborenc.AppendBytes(nil, auth)},
+		{Key: intKey(keyManifest), Val: mItem},
 	}
 	for _, sec := range sortedSections(severed) {
-		env = append(env, mapEntry{intKey(int64(sec)), severed[sec]})
+		env = append(env, cborenc.MapEntry{Key: intKey(int64(sec)), Val: severed[sec]})
 	}
 	for _, p := range b.integrated {
-		env = append(env, mapEntry{appendText(nil, p.Key), appendBytes(nil, p.Data)})
+		env = append(env, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
 	}
 	var out []byte
 	if s.Tagged {
-		out = appendTag(out, TagEnvelope)
+		out = cborenc.AppendTag(out, TagEnvelope)
 	}
-	out = appendMap(out, env)
+	out = cborenc.AppendMap(out, env)
 	e, err := ParseEnvelope(out, ParseOptions{Limits: s.Limits})
 	if err != nil {
 		return nil, nil, fmt.Errorf("suit: build: the built envelope does not parse: %w", err)
@@ -479,19 +482,19 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 // layout does not cover) in an unsigned envelope with its digest; sign it
 // with Sign or SignMAC. integrated entries are added under their keys.
 func NewEnvelope(manifest []byte, integrated []Integrated, tagged bool) (*Envelope, error) {
-	item := appendBytes(nil, manifest)
+	item := cborenc.AppendBytes(nil, manifest)
 	d, err := DigestOf(AlgSHA256, item)
 	if err != nil {
 		return nil, err
 	}
-	auth := appendBytes(appendArrayHead(nil, 1), d.Marshal())
-	entries := []mapEntry{{intKey(keyAuth), appendBytes(nil, auth)}, {intKey(keyManifest), item}}
+	auth := cborenc.AppendBytes(cborenc.AppendArrayHead(nil, 1), d.Marshal())
+	entries := []cborenc.MapEntry{{Key: intKey(keyAuth), Val: cborenc.AppendBytes(nil, auth)}, {Key: intKey(keyManifest), Val: item}}
 	for _, p := range integrated {
-		entries = append(entries, mapEntry{appendText(nil, p.Key), appendBytes(nil, p.Data)})
+		entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
 	}
 	var out []byte
 	if tagged {
-		out = appendTag(out, TagEnvelope)
+		out = cborenc.AppendTag(out, TagEnvelope)
 	}
-	return ParseEnvelope(appendMap(out, entries), ParseOptions{})
+	return ParseEnvelope(cborenc.AppendMap(out, entries), ParseOptions{})
 }

@@ -7,10 +7,12 @@ import (
 	"math"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
-// This file holds the strict CBOR (RFC 8949) reader and the deterministic
-// writer used by every SUIT structure. A hand-written reader keeps byte
+// This file holds the strict CBOR (RFC 8949) reader used by every SUIT
+// structure (the writer is internal/cborenc). A hand-written reader keeps byte
 // offsets (SUIT_Record reports offsets into command sequences), keeps raw
 // item bytes (every digest is over raw bytes) and enforces the project's
 // strictness rules in one place:
@@ -25,15 +27,6 @@ import (
 // so accepting a non-canonical order cannot change what was signed.
 
 const (
-	majUint   = 0
-	majNint   = 1
-	majBytes  = 2
-	majText   = 3
-	majArray  = 4
-	majMap    = 5
-	majTag    = 6
-	majSimple = 7
-
 	simpleFalse = 20
 	simpleTrue  = 21
 	simpleNull  = 22
@@ -74,7 +67,7 @@ func readHead(b []byte, off int) (cborHead, error) {
 			h.arg = binary.BigEndian.Uint64(p)
 		}
 		h.len = 1 + n
-		if h.major == majSimple {
+		if h.major == cborenc.MajorSimple {
 			if n == 1 && h.arg < 32 {
 				return cborHead{}, syntaxErr(off, "simple value %d in two-byte form", h.arg)
 			}
@@ -129,18 +122,18 @@ func checkItem(b []byte, off, depth int, lim *Limits) (int, error) {
 	}
 	p := off + h.len
 	switch h.major {
-	case majUint, majNint, majSimple:
+	case cborenc.MajorUint, cborenc.MajorNint, cborenc.MajorSimple:
 		return p, nil
-	case majBytes, majText:
+	case cborenc.MajorBytes, cborenc.MajorText:
 		if h.arg > uint64(len(b)-p) {
 			return 0, syntaxErr(off, "string of %d bytes runs past the end", h.arg)
 		}
 		end := p + int(h.arg)
-		if h.major == majText && !utf8.Valid(b[p:end]) {
+		if h.major == cborenc.MajorText && !utf8.Valid(b[p:end]) {
 			return 0, syntaxErr(off, "text string is not valid UTF-8")
 		}
 		return end, nil
-	case majArray:
+	case cborenc.MajorArray:
 		if h.arg > uint64(lim.MaxItems) {
 			return 0, limitErr(off, "array of %d elements (limit %d)", h.arg, lim.MaxItems)
 		}
@@ -150,7 +143,7 @@ func checkItem(b []byte, off, depth int, lim *Limits) (int, error) {
 			}
 		}
 		return p, nil
-	case majMap:
+	case cborenc.MajorMap:
 		if h.arg > uint64(lim.MaxItems) {
 			return 0, limitErr(off, "map of %d pairs (limit %d)", h.arg, lim.MaxItems)
 		}
@@ -220,14 +213,14 @@ func skipItem(b []byte, off int) (int, error) {
 	}
 	p := off + h.len
 	switch h.major {
-	case majBytes, majText:
+	case cborenc.MajorBytes, cborenc.MajorText:
 		if h.arg > uint64(len(b)-p) {
 			return 0, syntaxErr(off, "string runs past the end")
 		}
 		return p + int(h.arg), nil
-	case majArray, majMap:
+	case cborenc.MajorArray, cborenc.MajorMap:
 		n := h.arg
-		if h.major == majMap {
+		if h.major == cborenc.MajorMap {
 			n *= 2
 		}
 		if n > uint64(len(b)) { // each item takes at least one byte
@@ -239,7 +232,7 @@ func skipItem(b []byte, off int) (int, error) {
 			}
 		}
 		return p, nil
-	case majTag:
+	case cborenc.MajorTag:
 		return skipItem(b, p)
 	}
 	return p, nil
@@ -251,14 +244,14 @@ func (c *cur) head(want byte, name string) (cborHead, error) {
 		return h, err
 	}
 	if h.major != want {
-		return h, c.errf(c.off, "%s: want %s, got %s", name, majorName(want), majorName(h.major))
+		return h, c.errf(c.off, "%s: want %s, got %s", name, cborenc.MajorName(want), cborenc.MajorName(h.major))
 	}
 	c.off += h.len
 	return h, nil
 }
 
 func (c *cur) uint(name string) (uint64, error) {
-	h, err := c.head(majUint, name)
+	h, err := c.head(cborenc.MajorUint, name)
 	return h.arg, err
 }
 
@@ -270,24 +263,24 @@ func (c *cur) int(name string) (int64, error) {
 		return 0, err
 	}
 	switch h.major {
-	case majUint:
+	case cborenc.MajorUint:
 		if h.arg > math.MaxInt64 {
 			return 0, c.errf(start, "%s: integer %d out of range", name, h.arg)
 		}
 		c.off += h.len
 		return int64(h.arg), nil
-	case majNint:
+	case cborenc.MajorNint:
 		if h.arg > math.MaxInt64 {
 			return 0, c.errf(start, "%s: integer -1-%d out of range", name, h.arg)
 		}
 		c.off += h.len
 		return -1 - int64(h.arg), nil
 	}
-	return 0, c.errf(start, "%s: want integer, got %s", name, majorName(h.major))
+	return 0, c.errf(start, "%s: want integer, got %s", name, cborenc.MajorName(h.major))
 }
 
 func (c *cur) bytes(name string) ([]byte, error) {
-	h, err := c.head(majBytes, name)
+	h, err := c.head(cborenc.MajorBytes, name)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +301,7 @@ func (c *cur) wrapped(name string) (item, content []byte, err error) {
 }
 
 func (c *cur) text(name string) (string, error) {
-	h, err := c.head(majText, name)
+	h, err := c.head(cborenc.MajorText, name)
 	if err != nil {
 		return "", err
 	}
@@ -318,12 +311,12 @@ func (c *cur) text(name string) (string, error) {
 }
 
 func (c *cur) array(name string) (int, error) {
-	h, err := c.head(majArray, name)
+	h, err := c.head(cborenc.MajorArray, name)
 	return int(h.arg), err
 }
 
 func (c *cur) mapLen(name string) (int, error) {
-	h, err := c.head(majMap, name)
+	h, err := c.head(cborenc.MajorMap, name)
 	return int(h.arg), err
 }
 
@@ -333,11 +326,11 @@ func (c *cur) bool(name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if h.major == majSimple && (h.arg == simpleTrue || h.arg == simpleFalse) && h.len == 1 {
+	if h.major == cborenc.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse) && h.len == 1 {
 		c.off++
 		return h.arg == simpleTrue, nil
 	}
-	return false, c.errf(start, "%s: want bool, got %s", name, majorName(h.major))
+	return false, c.errf(start, "%s: want bool, got %s", name, cborenc.MajorName(h.major))
 }
 
 // isNull reports whether the next item is null, consuming it if so.
@@ -360,7 +353,7 @@ func (c *cur) isTrue() bool {
 // tag consumes a tag head if present and returns its number.
 func (c *cur) tag() (uint64, bool) {
 	h, err := readHead(c.b, c.off)
-	if err != nil || h.major != majTag {
+	if err != nil || h.major != cborenc.MajorTag {
 		return 0, false
 	}
 	c.off += h.len
@@ -375,26 +368,6 @@ func (c *cur) end() error {
 	return nil
 }
 
-func majorName(m byte) string {
-	switch m {
-	case majUint:
-		return "unsigned integer"
-	case majNint:
-		return "negative integer"
-	case majBytes:
-		return "byte string"
-	case majText:
-		return "text string"
-	case majArray:
-		return "array"
-	case majMap:
-		return "map"
-	case majTag:
-		return "tag"
-	}
-	return "simple value"
-}
-
 func syntaxErr(off int, format string, a ...any) error {
 	return &DecodeError{Offset: off, Msg: fmt.Sprintf(format, a...), Err: ErrMalformed}
 }
@@ -403,64 +376,5 @@ func limitErr(off int, format string, a ...any) error {
 	return &DecodeError{Offset: off, Msg: fmt.Sprintf(format, a...), Err: ErrLimit}
 }
 
-// ---- writer: deterministic encoding (RFC 8949 §4.2.1) ----
-
-func appendHead(b []byte, major byte, v uint64) []byte {
-	m := major << 5
-	switch {
-	case v < 24:
-		return append(b, m|byte(v))
-	case v <= math.MaxUint8:
-		return append(b, m|24, byte(v))
-	case v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), v)
-}
-
-func appendUint(b []byte, v uint64) []byte { return appendHead(b, majUint, v) }
-
-func appendInt(b []byte, v int64) []byte {
-	if v >= 0 {
-		return appendHead(b, majUint, uint64(v))
-	}
-	return appendHead(b, majNint, uint64(-1-v))
-}
-
-func appendBytes(b, v []byte) []byte { return append(appendHead(b, majBytes, uint64(len(v))), v...) }
-
-func appendText(b []byte, v string) []byte {
-	return append(appendHead(b, majText, uint64(len(v))), v...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 0xf5)
-	}
-	return append(b, 0xf4)
-}
-
-func appendNull(b []byte) []byte { return append(b, 0xf6) }
-
-func appendArrayHead(b []byte, n int) []byte { return appendHead(b, majArray, uint64(n)) }
-
-func appendTag(b []byte, t uint64) []byte { return appendHead(b, majTag, t) }
-
-// mapEntry is one encoded key/value pair.
-type mapEntry struct{ key, val []byte }
-
-// appendMap writes entries as a map in deterministic key order (bytewise
-// order of the encoded keys).
-func appendMap(b []byte, entries []mapEntry) []byte {
-	sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].key, entries[j].key) < 0 })
-	b = appendHead(b, majMap, uint64(len(entries)))
-	for _, e := range entries {
-		b = append(append(b, e.key...), e.val...)
-	}
-	return b
-}
-
 // intKey encodes an integer map key.
-func intKey(k int64) []byte { return appendInt(nil, k) }
+func intKey(k int64) []byte { return cborenc.AppendInt(nil, k) }

@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"hash"
 	"strconv"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // COSE hash algorithm ids usable in SUIT_Digest (draft-ietf-suit-manifest §8.3).
@@ -58,9 +60,9 @@ func (d Digest) Equal(o Digest) bool {
 func (d Digest) Marshal() []byte { return d.appendTo(nil) }
 
 func (d Digest) appendTo(b []byte) []byte {
-	b = appendArrayHead(b, 2)
-	b = appendInt(b, d.Alg)
-	return appendBytes(b, d.Bytes)
+	b = cborenc.AppendArrayHead(b, 2)
+	b = cborenc.AppendInt(b, d.Alg)
+	return cborenc.AppendBytes(b, d.Bytes)
 }
 
 // ParseDigest decodes an encoded SUIT_Digest.

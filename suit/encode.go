@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // TagMode says whether Marshal emits the SUIT_Envelope_Tagged tag (107).
@@ -29,13 +30,13 @@ type MarshalOptions struct {
 
 // Marshal re-emits the envelope with map keys in deterministic order.
 func (e *Envelope) Marshal(o MarshalOptions) ([]byte, error) {
-	entries := []mapEntry{
-		{intKey(keyAuth), e.authItem},
-		{intKey(keyManifest), e.manifestItem},
+	entries := []cborenc.MapEntry{
+		{Key: intKey(keyAuth), Val: e.authItem},
+		{Key: intKey(keyManifest), Val: e.manifestItem},
 	}
 	if !o.DropSevered {
 		for s, item := range e.severed {
-			entries = append(entries, mapEntry{intKey(int64(s)), item})
+			entries = append(entries, cborenc.MapEntry{Key: intKey(int64(s)), Val: item})
 		}
 	}
 	seen := map[string]bool{}
@@ -44,12 +45,12 @@ func (e *Envelope) Marshal(o MarshalOptions) ([]byte, error) {
 			return nil, fmt.Errorf("suit: integrated key %q given twice", p.Key)
 		}
 		seen[p.Key] = true
-		entries = append(entries, mapEntry{appendText(nil, p.Key), appendBytes(nil, p.Data)})
+		entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
 	}
 	if !o.DropIntegrated {
 		for _, p := range e.integrated {
 			if !seen[p.Key] {
-				entries = append(entries, mapEntry{appendText(nil, p.Key), appendBytes(nil, p.Data)})
+				entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
 			}
 		}
 	}
@@ -62,9 +63,9 @@ func (e *Envelope) Marshal(o MarshalOptions) ([]byte, error) {
 	}
 	var out []byte
 	if tagged {
-		out = appendTag(out, TagEnvelope)
+		out = cborenc.AppendTag(out, TagEnvelope)
 	}
-	return appendMap(out, entries), nil
+	return cborenc.AppendMap(out, entries), nil
 }
 
 // Sign adds one COSE_Sign1 authentication block per signer (ESP256 or
@@ -112,22 +113,22 @@ func (e *Envelope) SignMAC(k MACKey, alg int64) error {
 	if err := e.recheckDigest(); err != nil {
 		return err
 	}
-	protected := appendMap(nil, []mapEntry{{intKey(1), appendInt(nil, alg)}})
-	var unprot []mapEntry
+	protected := cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(1), Val: cborenc.AppendInt(nil, alg)}})
+	var unprot []cborenc.MapEntry
 	if k.KID != nil {
-		unprot = append(unprot, mapEntry{intKey(4), appendBytes(nil, k.KID)})
+		unprot = append(unprot, cborenc.MapEntry{Key: intKey(4), Val: cborenc.AppendBytes(nil, k.KID)})
 	}
 	b := AuthBlock{Kind: AuthMac0, mac: &macBlock{protected: protected, alg: alg}}
 	tag, err := b.computeMAC(e.digestRaw, k.Key)
 	if err != nil {
 		return err
 	}
-	raw := appendTag(nil, uint64(AuthMac0))
-	raw = appendArrayHead(raw, 4)
-	raw = appendBytes(raw, protected)
-	raw = appendMap(raw, unprot)
-	raw = appendNull(raw)
-	raw = appendBytes(raw, tag)
+	raw := cborenc.AppendTag(nil, uint64(AuthMac0))
+	raw = cborenc.AppendArrayHead(raw, 4)
+	raw = cborenc.AppendBytes(raw, protected)
+	raw = cborenc.AppendMap(raw, unprot)
+	raw = cborenc.AppendNull(raw)
+	raw = cborenc.AppendBytes(raw, tag)
 	lim := e.limits
 	nb, err := parseAuthBlock(raw, &lim)
 	if err != nil {
@@ -156,12 +157,12 @@ func (e *Envelope) setBlocks(blocks []AuthBlock) error {
 	if len(blocks) > e.limits.MaxAuthBlocks {
 		return errorf(ErrLimit, "%d authentication blocks (limit %d)", len(blocks), e.limits.MaxAuthBlocks)
 	}
-	w := appendArrayHead(nil, 1+len(blocks))
-	w = appendBytes(w, e.digestRaw)
+	w := cborenc.AppendArrayHead(nil, 1+len(blocks))
+	w = cborenc.AppendBytes(w, e.digestRaw)
 	for _, b := range blocks {
-		w = appendBytes(w, b.Raw)
+		w = cborenc.AppendBytes(w, b.Raw)
 	}
-	e.authItem = appendBytes(nil, w)
+	e.authItem = cborenc.AppendBytes(nil, w)
 	e.blocks = blocks
 	raw, err := e.Marshal(MarshalOptions{})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // CBOR tags of draft-ietf-suit-manifest.
@@ -251,9 +253,9 @@ func (c ComponentID) HasPrefix(p ComponentID) bool {
 func (c ComponentID) Marshal() []byte { return c.appendTo(nil) }
 
 func (c ComponentID) appendTo(b []byte) []byte {
-	b = appendArrayHead(b, len(c))
+	b = cborenc.AppendArrayHead(b, len(c))
 	for _, s := range c {
-		b = appendBytes(b, s)
+		b = cborenc.AppendBytes(b, s)
 	}
 	return b
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // SUIT_Report (draft-ietf-suit-report-19 §4): the record of one manifest
@@ -80,21 +81,21 @@ func NewParam(key int64, v any) (Param, error) {
 	var raw []byte
 	switch x := v.(type) {
 	case []byte:
-		raw = appendBytes(nil, x)
+		raw = cborenc.AppendBytes(nil, x)
 	case PEN:
-		raw = appendBytes(appendTag(nil, 112), x)
+		raw = cborenc.AppendBytes(cborenc.AppendTag(nil, 112), x)
 	case string:
-		raw = appendText(nil, x)
+		raw = cborenc.AppendText(nil, x)
 	case uint64:
-		raw = appendUint(nil, x)
+		raw = cborenc.AppendUint(nil, x)
 	case int64:
-		raw = appendInt(nil, x)
+		raw = cborenc.AppendInt(nil, x)
 	case bool:
-		raw = appendBool(nil, x)
+		raw = cborenc.AppendBool(nil, x)
 	case Digest:
-		raw = appendBytes(nil, x.Marshal())
+		raw = cborenc.AppendBytes(nil, x.Marshal())
 	case *EncryptionInfo:
-		raw = appendBytes(nil, x.Raw)
+		raw = cborenc.AppendBytes(nil, x.Raw)
 	case RawValue:
 		raw = []byte(x)
 	default:
@@ -104,71 +105,71 @@ func NewParam(key int64, v any) (Param, error) {
 }
 
 func appendParams(b []byte, ps []Param) []byte {
-	entries := make([]mapEntry, 0, len(ps))
+	entries := make([]cborenc.MapEntry, 0, len(ps))
 	for _, p := range ps {
-		entries = append(entries, mapEntry{intKey(p.Key), p.Raw})
+		entries = append(entries, cborenc.MapEntry{Key: intKey(p.Key), Val: p.Raw})
 	}
-	return appendMap(b, entries)
+	return cborenc.AppendMap(b, entries)
 }
 
 func (r *Record) appendTo(b []byte) []byte {
-	b = appendArrayHead(b, 5)
-	b = appendArrayHead(b, len(r.ManifestID))
+	b = cborenc.AppendArrayHead(b, 5)
+	b = cborenc.AppendArrayHead(b, len(r.ManifestID))
 	for _, i := range r.ManifestID {
-		b = appendUint(b, i)
+		b = cborenc.AppendUint(b, i)
 	}
-	b = appendInt(b, int64(r.Section))
-	b = appendUint(b, r.Offset)
-	b = appendUint(b, r.ComponentIndex)
+	b = cborenc.AppendInt(b, int64(r.Section))
+	b = cborenc.AppendUint(b, r.Offset)
+	b = cborenc.AppendUint(b, r.ComponentIndex)
 	return appendParams(b, r.Properties)
 }
 
 // Marshal encodes the report (deterministic CBOR, unprotected).
 func (r *Report) Marshal() ([]byte, error) {
-	ref := appendArrayHead(nil, 2)
-	ref = appendText(ref, r.Reference.URI)
+	ref := cborenc.AppendArrayHead(nil, 2)
+	ref = cborenc.AppendText(ref, r.Reference.URI)
 	ref = r.Reference.Digest.appendTo(ref)
-	recs := appendArrayHead(nil, len(r.Records))
+	recs := cborenc.AppendArrayHead(nil, len(r.Records))
 	for i, e := range r.Records {
 		switch {
 		case e.Record != nil && e.System == nil:
 			recs = e.Record.appendTo(recs)
 		case e.System != nil && e.Record == nil:
-			entries := []mapEntry{{intKey(systemComponentID), e.System.ComponentID.appendTo(nil)}}
+			entries := []cborenc.MapEntry{{Key: intKey(systemComponentID), Val: e.System.ComponentID.appendTo(nil)}}
 			for _, p := range e.System.Properties {
-				entries = append(entries, mapEntry{intKey(p.Key), p.Raw})
+				entries = append(entries, cborenc.MapEntry{Key: intKey(p.Key), Val: p.Raw})
 			}
-			recs = appendMap(recs, entries)
+			recs = cborenc.AppendMap(recs, entries)
 		default:
 			return nil, fmt.Errorf("suit: report record %d: set exactly one of Record and System", i)
 		}
 	}
 	var result []byte
 	if r.Failure == nil {
-		result = appendBool(nil, true)
+		result = cborenc.AppendBool(nil, true)
 	} else {
-		result = appendMap(nil, []mapEntry{
-			{intKey(reportResultCode), appendInt(nil, r.Failure.Code)},
-			{intKey(reportResultRec), r.Failure.Record.appendTo(nil)},
-			{intKey(reportResultWhy), appendInt(nil, int64(r.Failure.Reason))},
+		result = cborenc.AppendMap(nil, []cborenc.MapEntry{
+			{Key: intKey(reportResultCode), Val: cborenc.AppendInt(nil, r.Failure.Code)},
+			{Key: intKey(reportResultRec), Val: r.Failure.Record.appendTo(nil)},
+			{Key: intKey(reportResultWhy), Val: cborenc.AppendInt(nil, int64(r.Failure.Reason))},
 		})
 	}
-	entries := []mapEntry{
-		{intKey(reportReference), ref},
-		{intKey(reportRecords), recs},
-		{intKey(reportResult), result},
+	entries := []cborenc.MapEntry{
+		{Key: intKey(reportReference), Val: ref},
+		{Key: intKey(reportRecords), Val: recs},
+		{Key: intKey(reportResult), Val: result},
 	}
 	if r.Nonce != nil {
-		entries = append(entries, mapEntry{intKey(reportNonce), appendBytes(nil, r.Nonce)})
+		entries = append(entries, cborenc.MapEntry{Key: intKey(reportNonce), Val: cborenc.AppendBytes(nil, r.Nonce)})
 	}
 	if r.Capability != nil {
 		lim := DefaultLimits()
 		if err := wellFormed(r.Capability, &lim); err != nil {
 			return nil, fmt.Errorf("suit: capability report: %w", err)
 		}
-		entries = append(entries, mapEntry{intKey(reportCapability), r.Capability})
+		entries = append(entries, cborenc.MapEntry{Key: intKey(reportCapability), Val: r.Capability})
 	}
-	return appendMap(nil, entries), nil
+	return cborenc.AppendMap(nil, entries), nil
 }
 
 // MaxReportSize bounds ParseReport's input.
@@ -224,7 +225,7 @@ func ParseReport(data []byte) (*Report, error) {
 				if perr != nil {
 					return nil, perr
 				}
-				if h.major == majMap {
+				if h.major == cborenc.MajorMap {
 					e.System, err = c.systemProperties(&lim)
 				} else {
 					e.Record, err = c.record(&lim)
@@ -343,7 +344,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 		return nil, c.errf(start, "system-property-claims without properties")
 	}
 	// Re-frame the properties as a map to decode them with the parameter rules.
-	rest := appendHead(nil, majMap, uint64(len(entries)))
+	rest := cborenc.AppendHead(nil, cborenc.MajorMap, uint64(len(entries)))
 	for _, e := range entries {
 		rest = append(rest, e...)
 	}
@@ -445,34 +446,34 @@ func (c *CapabilityReport) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("suit: capability report needs components, commands, parameters and algorithms")
 	}
 	ints := func(v []int64) []byte {
-		b := appendArrayHead(nil, len(v))
+		b := cborenc.AppendArrayHead(nil, len(v))
 		for _, x := range v {
-			b = appendInt(b, x)
+			b = cborenc.AppendInt(b, x)
 		}
 		return b
 	}
-	comps := appendArrayHead(nil, len(c.Components))
+	comps := cborenc.AppendArrayHead(nil, len(c.Components))
 	for _, cc := range c.Components {
 		n := len(cc.Prefix)
 		if cc.Wildcard {
 			n++
 		}
-		comps = appendArrayHead(comps, n)
+		comps = cborenc.AppendArrayHead(comps, n)
 		for _, s := range cc.Prefix {
-			comps = appendBytes(comps, s)
+			comps = cborenc.AppendBytes(comps, s)
 		}
 		if cc.Wildcard {
-			comps = appendBool(comps, true)
+			comps = cborenc.AppendBool(comps, true)
 		}
 	}
-	entries := []mapEntry{{intKey(1), comps}, {intKey(2), ints(c.Commands)}, {intKey(3), ints(c.Parameters)}, {intKey(4), ints(c.CryptAlgs)}}
+	entries := []cborenc.MapEntry{{Key: intKey(1), Val: comps}, {Key: intKey(2), Val: ints(c.Commands)}, {Key: intKey(3), Val: ints(c.Parameters)}, {Key: intKey(4), Val: ints(c.CryptAlgs)}}
 	for _, opt := range []struct {
 		key int64
 		v   []int64
 	}{{5, c.Envelope}, {6, c.Manifest}, {7, c.Common}, {10, c.Dependency}} {
 		if len(opt.v) > 0 {
-			entries = append(entries, mapEntry{intKey(opt.key), ints(opt.v)})
+			entries = append(entries, cborenc.MapEntry{Key: intKey(opt.key), Val: ints(opt.v)})
 		}
 	}
-	return appendMap(nil, entries), nil
+	return cborenc.AppendMap(nil, entries), nil
 }

@@ -1,6 +1,7 @@
 package teep
 
-// A small strict CBOR (RFC 8949) reader and writer for the fixed TEEP shapes.
+// A small strict CBOR (RFC 8949) reader for the fixed TEEP shapes (the writer
+// is internal/cborenc, shared with the suit and eat codecs).
 // Walking the bytes ourselves keeps the option order (needed to reproduce the
 // Appendix D vectors), lets every error name the byte offset, and costs no
 // reflection. Rules enforced everywhere: definite lengths only, well-formed
@@ -12,20 +13,9 @@ import (
 	"math"
 	"sort"
 	"unicode/utf8"
-)
 
-const (
-	majUint  = 0
-	majNint  = 1
-	majBytes = 2
-	majText  = 3
-	majArray = 4
-	majMap   = 5
-	majTag   = 6
-	majOther = 7
+	"github.com/teep-go/teep/internal/cborenc"
 )
-
-var majorNames = [...]string{"unsigned integer", "negative integer", "byte string", "text string", "array", "map", "tag", "simple value or float"}
 
 type reader struct {
 	data  []byte
@@ -73,23 +63,23 @@ func (r *reader) head() (major byte, ai byte, arg uint64, err error) {
 	case ai <= 27:
 		n := 1 << (ai - 24)
 		if len(r.data)-r.off < n {
-			return 0, 0, 0, r.fail(start, ErrMalformed, "truncated %s head", majorNames[major])
+			return 0, 0, 0, r.fail(start, ErrMalformed, "truncated %s head", cborenc.MajorName(major))
 		}
 		for _, c := range r.data[r.off : r.off+n] {
 			arg = arg<<8 | uint64(c)
 		}
 		r.off += n
-		if major == majOther && ai == 24 && arg < 32 {
+		if major == cborenc.MajorSimple && ai == 24 && arg < 32 {
 			return 0, 0, 0, r.fail(start, ErrMalformed, "simple value %d in two-byte form", arg)
 		}
 	case ai == 31:
-		if major == majOther {
+		if major == cborenc.MajorSimple {
 			return 0, 0, 0, r.fail(start, ErrMalformed, "unexpected break")
 		}
-		if major >= majBytes && major <= majMap {
-			return 0, 0, 0, r.fail(start, ErrMalformed, "indefinite-length %s", majorNames[major])
+		if major >= cborenc.MajorBytes && major <= cborenc.MajorMap {
+			return 0, 0, 0, r.fail(start, ErrMalformed, "indefinite-length %s", cborenc.MajorName(major))
 		}
-		return 0, 0, 0, r.fail(start, ErrMalformed, "reserved additional information 31 for %s", majorNames[major])
+		return 0, 0, 0, r.fail(start, ErrMalformed, "reserved additional information 31 for %s", cborenc.MajorName(major))
 	default:
 		return 0, 0, 0, r.fail(start, ErrMalformed, "reserved additional information %d", ai)
 	}
@@ -104,12 +94,12 @@ func (r *reader) expect(want byte) (uint64, error) {
 	}
 	if major != want {
 		r.off = start
-		return 0, r.fail(start, ErrMalformed, "want %s, got %s", majorNames[want], majorNames[major])
+		return 0, r.fail(start, ErrMalformed, "want %s, got %s", cborenc.MajorName(want), cborenc.MajorName(major))
 	}
 	return arg, nil
 }
 
-func (r *reader) uint() (uint64, error) { return r.expect(majUint) }
+func (r *reader) uint() (uint64, error) { return r.expect(cborenc.MajorUint) }
 
 func (r *reader) uint32() (uint32, error) {
 	start := r.off
@@ -130,26 +120,26 @@ func (r *reader) int() (int64, error) {
 		return 0, err
 	}
 	switch major {
-	case majUint:
+	case cborenc.MajorUint:
 		if arg > math.MaxInt64 {
 			return 0, r.fail(start, ErrMalformed, "integer %d out of range", arg)
 		}
 		return int64(arg), nil
-	case majNint:
+	case cborenc.MajorNint:
 		if arg > math.MaxInt64 {
 			return 0, r.fail(start, ErrMalformed, "integer -1-%d out of range", arg)
 		}
 		return -1 - int64(arg), nil
 	}
 	r.off = start
-	return 0, r.fail(start, ErrMalformed, "want integer, got %s", majorNames[major])
+	return 0, r.fail(start, ErrMalformed, "want integer, got %s", cborenc.MajorName(major))
 }
 
 // bytes reads a byte string of at most max bytes. The result aliases the
 // reader's buffer (Decode works on its own copy of the input).
 func (r *reader) bytes(max int, what string) ([]byte, error) {
 	start := r.off
-	n, err := r.expect(majBytes)
+	n, err := r.expect(cborenc.MajorBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +156,7 @@ func (r *reader) bytes(max int, what string) ([]byte, error) {
 
 func (r *reader) text(max int, what string) (string, error) {
 	start := r.off
-	n, err := r.expect(majText)
+	n, err := r.expect(cborenc.MajorText)
 	if err != nil {
 		return "", err
 	}
@@ -199,13 +189,13 @@ func (r *reader) bool() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return false, r.fail(r.off, ErrMalformed, "want bool, got %s", majorNames[m])
+	return false, r.fail(r.off, ErrMalformed, "want bool, got %s", cborenc.MajorName(m))
 }
 
 // array reads an array head with at most max elements.
 func (r *reader) array(max int, what string) (int, error) {
 	start := r.off
-	n, err := r.expect(majArray)
+	n, err := r.expect(cborenc.MajorArray)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +210,7 @@ func (r *reader) array(max int, what string) (int, error) {
 
 func (r *reader) mapHead(max int, what string) (int, error) {
 	start := r.off
-	n, err := r.expect(majMap)
+	n, err := r.expect(cborenc.MajorMap)
 	if err != nil {
 		return 0, err
 	}
@@ -252,18 +242,18 @@ func (r *reader) skipItem(depth, maxItems int) error {
 		return err
 	}
 	switch major {
-	case majUint, majNint:
+	case cborenc.MajorUint, cborenc.MajorNint:
 		return nil
-	case majBytes, majText:
+	case cborenc.MajorBytes, cborenc.MajorText:
 		if arg > uint64(len(r.data)-r.off) {
-			return r.fail(start, ErrMalformed, "%s of %d bytes runs past the end", majorNames[major], arg)
+			return r.fail(start, ErrMalformed, "%s of %d bytes runs past the end", cborenc.MajorName(major), arg)
 		}
-		if major == majText && !utf8.Valid(r.data[r.off:r.off+int(arg)]) {
+		if major == cborenc.MajorText && !utf8.Valid(r.data[r.off:r.off+int(arg)]) {
 			return r.fail(start, ErrMalformed, "text string is not valid UTF-8")
 		}
 		r.off += int(arg)
 		return nil
-	case majOther:
+	case cborenc.MajorSimple:
 		_ = ai
 		return nil
 	}
@@ -271,9 +261,9 @@ func (r *reader) skipItem(depth, maxItems int) error {
 		return r.fail(start, ErrLimit, "nesting deeper than the limit")
 	}
 	switch major {
-	case majTag:
+	case cborenc.MajorTag:
 		return r.skipItem(depth-1, maxItems)
-	case majArray:
+	case cborenc.MajorArray:
 		if arg > uint64(len(r.data)-r.off) {
 			return r.fail(start, ErrMalformed, "array of %d elements runs past the end", arg)
 		}
@@ -345,9 +335,9 @@ func sameKey(a, b []byte) bool {
 		return false
 	}
 	switch ma {
-	case majUint, majNint:
+	case cborenc.MajorUint, cborenc.MajorNint:
 		return true
-	case majBytes, majText:
+	case cborenc.MajorBytes, cborenc.MajorText:
 		return bytes.Equal(a[ra.off:], b[rb.off:])
 	}
 	return false
@@ -363,10 +353,10 @@ func keyIdentity(enc []byte) string {
 		return string(enc)
 	}
 	switch major {
-	case majUint, majNint:
-		return string(appendHead(nil, major, arg))
-	case majBytes, majText:
-		return string(appendHead(nil, major, arg)) + string(enc[r.off:])
+	case cborenc.MajorUint, cborenc.MajorNint:
+		return string(cborenc.AppendHead(nil, major, arg))
+	case cborenc.MajorBytes, cborenc.MajorText:
+		return string(cborenc.AppendHead(nil, major, arg)) + string(enc[r.off:])
 	}
 	return string(enc)
 }
@@ -384,46 +374,6 @@ func wellFormed(b []byte, depth, maxItems int) error {
 }
 
 // ---- writer ----
-
-func appendHead(b []byte, major byte, arg uint64) []byte {
-	m := major << 5
-	switch {
-	case arg < 24:
-		return append(b, m|byte(arg))
-	case arg <= math.MaxUint8:
-		return append(b, m|24, byte(arg))
-	case arg <= math.MaxUint16:
-		return append(b, m|25, byte(arg>>8), byte(arg))
-	case arg <= math.MaxUint32:
-		return append(b, m|26, byte(arg>>24), byte(arg>>16), byte(arg>>8), byte(arg))
-	}
-	return append(b, m|27, byte(arg>>56), byte(arg>>48), byte(arg>>40), byte(arg>>32),
-		byte(arg>>24), byte(arg>>16), byte(arg>>8), byte(arg))
-}
-
-func appendUint(b []byte, v uint64) []byte { return appendHead(b, majUint, v) }
-
-func appendInt(b []byte, v int64) []byte {
-	if v < 0 {
-		return appendHead(b, majNint, uint64(-1-v))
-	}
-	return appendHead(b, majUint, uint64(v))
-}
-
-func appendBytes(b, v []byte) []byte {
-	return append(appendHead(b, majBytes, uint64(len(v))), v...)
-}
-
-func appendText(b []byte, v string) []byte {
-	return append(appendHead(b, majText, uint64(len(v))), v...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 0xf5)
-	}
-	return append(b, 0xf4)
-}
 
 // appendCanonical appends item (one well-formed CBOR item) in RFC 8949 §4.2.1
 // core deterministic form: preferred heads, shortest exact floats, map
@@ -447,27 +397,27 @@ func (r *reader) canonical(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	switch major {
-	case majUint, majNint:
-		return appendHead(b, major, arg), nil
-	case majBytes, majText:
+	case cborenc.MajorUint, cborenc.MajorNint:
+		return cborenc.AppendHead(b, major, arg), nil
+	case cborenc.MajorBytes, cborenc.MajorText:
 		if arg > uint64(len(r.data)-r.off) {
 			return nil, r.fail(start, ErrMalformed, "string runs past the end")
 		}
-		b = appendHead(b, major, arg)
+		b = cborenc.AppendHead(b, major, arg)
 		b = append(b, r.data[r.off:r.off+int(arg)]...)
 		r.off += int(arg)
 		return b, nil
-	case majTag:
-		return r.canonical(appendHead(b, majTag, arg))
-	case majArray:
-		b = appendHead(b, majArray, arg)
+	case cborenc.MajorTag:
+		return r.canonical(cborenc.AppendHead(b, cborenc.MajorTag, arg))
+	case cborenc.MajorArray:
+		b = cborenc.AppendHead(b, cborenc.MajorArray, arg)
 		for i := uint64(0); i < arg; i++ {
 			if b, err = r.canonical(b); err != nil {
 				return nil, err
 			}
 		}
 		return b, nil
-	case majMap:
+	case cborenc.MajorMap:
 		type entry struct{ k, kv []byte }
 		entries := make([]entry, 0, min(arg, uint64(len(r.data))))
 		for i := uint64(0); i < arg; i++ {
@@ -482,7 +432,7 @@ func (r *reader) canonical(b []byte) ([]byte, error) {
 			entries = append(entries, entry{k: kv[:len(k)], kv: kv})
 		}
 		sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].k, entries[j].k) < 0 })
-		b = appendHead(b, majMap, arg)
+		b = cborenc.AppendHead(b, cborenc.MajorMap, arg)
 		for _, e := range entries {
 			b = append(b, e.kv...)
 		}

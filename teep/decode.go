@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // DecodeOptions select the numbering and the limits of Decode.
@@ -95,7 +97,7 @@ func (d *decoder) message() (Message, error) {
 	if r.done() {
 		return nil, protoErr(ErrPermanentError, ErrMalformed, "empty input")
 	}
-	if major, _ := r.peek(); major == majTag {
+	if major, _ := r.peek(); major == cborenc.MajorTag {
 		return nil, protoErr(ErrPermanentError, ErrMalformed,
 			"not a bare TEEP message: starts with a CBOR tag (a signed message? use Open)")
 	}
@@ -438,11 +440,11 @@ func (d *decoder) manifests() ([][]byte, error) {
 		if err != nil {
 			return nil, atIndex("", i, err)
 		}
-		if len(b) == 0 || b[0]>>5 != majMap {
+		if len(b) == 0 || b[0]>>5 != cborenc.MajorMap {
 			what := "empty"
 			if len(b) > 0 {
-				what = majorNames[b[0]>>5]
-				if b[0]>>5 == majTag {
+				what = cborenc.MajorName(b[0] >> 5)
+				if b[0]>>5 == cborenc.MajorTag {
 					what = "a tagged item (SUIT_Envelope_Tagged is not allowed here)"
 				}
 			}

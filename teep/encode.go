@@ -3,6 +3,8 @@ package teep
 import (
 	"fmt"
 	"sort"
+
+	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // EncodeOptions select the numbering and the map key order of Encode.
@@ -110,10 +112,10 @@ func (e *encoder) options(b []byte, t Type, present []Label, ext Extensions, w *
 		}
 		return entries[i].wire < entries[j].wire
 	})
-	b = appendHead(b, majMap, uint64(len(entries)))
+	b = cborenc.AppendHead(b, cborenc.MajorMap, uint64(len(entries)))
 	var err error
 	for _, en := range entries {
-		b = appendUint(b, en.wire)
+		b = cborenc.AppendUint(b, en.wire)
 		if en.label != 0 {
 			b = val(b, en.label)
 			continue
@@ -135,49 +137,49 @@ func (e *encoder) raw(b, item []byte) ([]byte, error) {
 }
 
 func appendUint32s(b []byte, v []uint32) []byte {
-	b = appendHead(b, majArray, uint64(len(v)))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, x := range v {
-		b = appendUint(b, uint64(x))
+		b = cborenc.AppendUint(b, uint64(x))
 	}
 	return b
 }
 
 func appendFreshness(b []byte, v []FreshnessMechanism) []byte {
-	b = appendHead(b, majArray, uint64(len(v)))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, x := range v {
-		b = appendUint(b, uint64(x))
+		b = cborenc.AppendUint(b, uint64(x))
 	}
 	return b
 }
 
 func appendSuites(b []byte, v []CipherSuite) []byte {
-	b = appendHead(b, majArray, uint64(len(v)))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, s := range v {
-		b = appendHead(b, majArray, uint64(len(s)))
+		b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(s)))
 		for _, op := range s {
 			b = append(b, 0x82)
-			b = appendUint(b, op.COSEType)
-			b = appendInt(b, op.Alg)
+			b = cborenc.AppendUint(b, op.COSEType)
+			b = cborenc.AppendInt(b, op.Alg)
 		}
 	}
 	return b
 }
 
 func appendProfiles(b []byte, v []SUITCOSEProfile) []byte {
-	b = appendHead(b, majArray, uint64(len(v)))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, p := range v {
 		b = append(b, 0x84)
 		for _, x := range p {
-			b = appendInt(b, x)
+			b = cborenc.AppendInt(b, x)
 		}
 	}
 	return b
 }
 
 func appendByteStrings(b []byte, v [][]byte) []byte {
-	b = appendHead(b, majArray, uint64(len(v)))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, x := range v {
-		b = appendBytes(b, x)
+		b = cborenc.AppendBytes(b, x)
 	}
 	return b
 }
@@ -185,7 +187,7 @@ func appendByteStrings(b []byte, v [][]byte) []byte {
 func appendComponentID(b []byte, c ComponentID) []byte { return appendByteStrings(b, c) }
 
 func appendComponentIDs(b []byte, v []ComponentID) []byte {
-	b = appendHead(b, majArray, uint64(len(v)))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, c := range v {
 		b = appendComponentID(b, c)
 	}
@@ -196,7 +198,7 @@ func appendComponentIDs(b []byte, v []ComponentID) []byte {
 // well-formed item (and a map, for SUIT envelopes).
 func checkItems(t Type, name string, items [][]byte, wantMap bool) error {
 	for i, it := range items {
-		if wantMap && (len(it) == 0 || it[0]>>5 != majMap) {
+		if wantMap && (len(it) == 0 || it[0]>>5 != cborenc.MajorMap) {
 			return invalid(t, "%s[%d]: not an untagged SUIT_Envelope (CBOR map)", name, i)
 		}
 		if err := wellFormed(it, DefaultLimits.MaxNesting, DefaultLimits.MaxListLength); err != nil {
@@ -256,23 +258,23 @@ func (e *encoder) claims(b []byte, c *SystemPropertyClaims) ([]byte, error) {
 		}
 		return claimKeyLess(keys[i], keys[j])
 	})
-	b = appendHead(b, majMap, uint64(len(keys)))
+	b = cborenc.AppendHead(b, cborenc.MajorMap, uint64(len(keys)))
 	var err error
 	for _, k := range keys {
-		b = appendInt(b, k)
+		b = cborenc.AppendInt(b, k)
 		switch k {
 		case claimSystemComponentID:
 			b = appendComponentID(b, c.ComponentID)
 		case SUITParamVendorID:
-			b = appendBytes(b, c.VendorID)
+			b = cborenc.AppendBytes(b, c.VendorID)
 		case SUITParamClassID:
-			b = appendBytes(b, c.ClassID)
+			b = cborenc.AppendBytes(b, c.ClassID)
 		case SUITParamImageDigest:
-			inner := appendInt([]byte{0x82}, c.ImageDigest.Alg)
-			inner = appendBytes(inner, c.ImageDigest.Bytes)
-			b = appendBytes(b, inner)
+			inner := cborenc.AppendInt([]byte{0x82}, c.ImageDigest.Alg)
+			inner = cborenc.AppendBytes(inner, c.ImageDigest.Bytes)
+			b = cborenc.AppendBytes(b, inner)
 		case SUITParamImageSize:
-			b = appendUint(b, *c.ImageSize)
+			b = cborenc.AppendUint(b, *c.ImageSize)
 		default:
 			if b, err = e.raw(b, c.Other[k]); err != nil {
 				return nil, err
@@ -301,16 +303,16 @@ func (e *encoder) requestedTC(b []byte, r *RequestedTC) []byte {
 		return len(r.order) + int(l)
 	}
 	sort.Slice(labels, func(i, j int) bool { return rank(labels[i]) < rank(labels[j]) })
-	b = appendHead(b, majMap, uint64(len(labels)))
+	b = cborenc.AppendHead(b, cborenc.MajorMap, uint64(len(labels)))
 	for _, l := range labels {
-		b = appendUint(b, e.num.Wire(l))
+		b = cborenc.AppendUint(b, e.num.Wire(l))
 		switch l {
 		case LabelComponentID:
 			b = appendComponentID(b, r.ComponentID)
 		case LabelTCManifestSequenceNumber:
-			b = appendUint(b, *r.SequenceNumber)
+			b = cborenc.AppendUint(b, *r.SequenceNumber)
 		case LabelHaveBinary:
-			b = appendBool(b, *r.HaveBinary)
+			b = cborenc.AppendBool(b, *r.HaveBinary)
 		}
 	}
 	return b
@@ -318,8 +320,8 @@ func (e *encoder) requestedTC(b []byte, r *RequestedTC) []byte {
 
 func (e *encoder) header(t Type, n int) []byte {
 	b := make([]byte, 0, 128)
-	b = appendHead(b, majArray, uint64(n))
-	return appendUint(b, t.Wire(e.num))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(n))
+	return cborenc.AppendUint(b, t.Wire(e.num))
 }
 
 func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
@@ -346,17 +348,17 @@ func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
 	b, err := e.options(e.header(t, 5), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return appendBytes(b, m.Token)
+			return cborenc.AppendBytes(b, m.Token)
 		case LabelSupportedFreshnessMechanisms:
 			return appendFreshness(b, m.SupportedFreshnessMechanisms)
 		case LabelChallenge:
-			return appendBytes(b, m.Challenge)
+			return cborenc.AppendBytes(b, m.Challenge)
 		case LabelVersions:
 			return appendUint32s(b, m.Versions)
 		case LabelAttestationPayloadFormat:
-			return appendText(b, m.AttestationPayloadFormat)
+			return cborenc.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
-			return appendBytes(b, m.AttestationPayload)
+			return cborenc.AppendBytes(b, m.AttestationPayload)
 		}
 		return appendByteStrings(b, m.SUITReports)
 	})
@@ -365,7 +367,7 @@ func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
 	}
 	b = appendSuites(b, m.SupportedCipherSuites)
 	b = appendProfiles(b, m.SupportedSUITCOSEProfiles)
-	return appendUint(b, uint64(m.DataItemRequested)), nil
+	return cborenc.AppendUint(b, uint64(m.DataItemRequested)), nil
 }
 
 func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
@@ -395,17 +397,17 @@ func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
 	b, err := e.options(e.header(t, 2), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return appendBytes(b, m.Token)
+			return cborenc.AppendBytes(b, m.Token)
 		case LabelSelectedVersion:
-			return appendUint(b, uint64(*m.SelectedVersion))
+			return cborenc.AppendUint(b, uint64(*m.SelectedVersion))
 		case LabelAttestationPayloadFormat:
-			return appendText(b, m.AttestationPayloadFormat)
+			return cborenc.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
-			return appendBytes(b, m.AttestationPayload)
+			return cborenc.AppendBytes(b, m.AttestationPayload)
 		case LabelSUITReports:
 			return appendByteStrings(b, m.SUITReports)
 		case LabelTCList:
-			b = appendHead(b, majArray, uint64(len(m.TCList)))
+			b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(m.TCList)))
 			for i := range m.TCList {
 				var err error
 				if b, err = e.claims(b, &m.TCList[i]); err != nil && inner == nil {
@@ -414,7 +416,7 @@ func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
 			}
 			return b
 		case LabelRequestedTCList:
-			b = appendHead(b, majArray, uint64(len(m.RequestedTCList)))
+			b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(m.RequestedTCList)))
 			for i := range m.RequestedTCList {
 				b = e.requestedTC(b, &m.RequestedTCList[i])
 			}
@@ -460,26 +462,26 @@ func (e *encoder) update(m *Update) ([]byte, error) {
 		size += len(env) + 9
 	}
 	b := make([]byte, 0, size)
-	b = appendHead(b, majArray, 2)
-	b = appendUint(b, t.Wire(e.num))
+	b = cborenc.AppendHead(b, cborenc.MajorArray, 2)
+	b = cborenc.AppendUint(b, t.Wire(e.num))
 	return e.options(b, t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return appendBytes(b, m.Token)
+			return cborenc.AppendBytes(b, m.Token)
 		case LabelUnneededManifestList:
 			return appendComponentIDs(b, m.UnneededManifestList)
 		case LabelManifestList:
 			return appendByteStrings(b, m.ManifestList)
 		case LabelAttestationPayloadFormat:
-			return appendText(b, m.AttestationPayloadFormat)
+			return cborenc.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
-			return appendBytes(b, m.AttestationPayload)
+			return cborenc.AppendBytes(b, m.AttestationPayload)
 		case LabelErrCode:
-			return appendUint(b, e.num.wireErrCode(m.ErrCode))
+			return cborenc.AppendUint(b, e.num.wireErrCode(m.ErrCode))
 		case LabelErrMsg:
-			return appendText(b, m.ErrMsg)
+			return cborenc.AppendText(b, m.ErrMsg)
 		}
-		return appendText(b, m.ErrLang)
+		return cborenc.AppendText(b, m.ErrLang)
 	})
 }
 
@@ -504,9 +506,9 @@ func (e *encoder) success(m *Success) ([]byte, error) {
 	return e.options(e.header(t, 2), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return appendBytes(b, m.Token)
+			return cborenc.AppendBytes(b, m.Token)
 		case LabelMsg:
-			return appendText(b, m.Msg)
+			return cborenc.AppendText(b, m.Msg)
 		}
 		return appendByteStrings(b, m.SUITReports)
 	})
@@ -538,11 +540,11 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 	b, err := e.options(e.header(t, 3), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return appendBytes(b, m.Token)
+			return cborenc.AppendBytes(b, m.Token)
 		case LabelErrMsg:
-			return appendText(b, m.ErrMsg)
+			return cborenc.AppendText(b, m.ErrMsg)
 		case LabelErrLang:
-			return appendText(b, m.ErrLang)
+			return cborenc.AppendText(b, m.ErrLang)
 		case LabelSupportedCipherSuites:
 			return appendSuites(b, m.SupportedCipherSuites)
 		case LabelSupportedFreshnessMechanisms:
@@ -550,7 +552,7 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 		case LabelSupportedSUITCOSEProfiles:
 			return appendProfiles(b, m.SupportedSUITCOSEProfiles)
 		case LabelChallenge:
-			return appendBytes(b, m.Challenge)
+			return cborenc.AppendBytes(b, m.Challenge)
 		case LabelVersions:
 			return appendUint32s(b, m.Versions)
 		}
@@ -559,5 +561,5 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendUint(b, e.num.wireErrCode(m.ErrCode)), nil
+	return cborenc.AppendUint(b, e.num.wireErrCode(m.ErrCode)), nil
 }
