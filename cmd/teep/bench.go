@@ -82,7 +82,9 @@ func benchRun(e *env, args []string) error {
 	for _, f := range []func() ([]benchRow, error){
 		func() ([]benchRow, error) { return benchCodec(*quick) },
 		func() ([]benchRow, error) { return benchSUIT(ctx, filepath.Join(dir, "suit"), int64(*payloadMiB)<<20) },
-		func() ([]benchRow, error) { return benchSessions(ctx, filepath.Join(dir, "fleet"), *devices, *sessions) },
+		func() ([]benchRow, error) {
+			return benchSessions(ctx, filepath.Join(dir, "fleet"), *devices, *sessions)
+		},
 	} {
 		r, err := f()
 		if err != nil {
