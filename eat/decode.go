@@ -418,38 +418,39 @@ func (d *decoder) manifests(what string) ([]Manifest, error) {
 		if err != nil {
 			return nil, prefixError(err, fmt.Sprintf("%s[%d]", what, i))
 		}
-		if bare != 0 {
-			d.deviate("%s[%d]: body is a bare %s, not byte-wrapped (draft-ietf-teep-protocol-26 Appendix D.2 form)", what, i, cborenc.MajorName(bare))
+		if bare != "" {
+			d.deviate("%s[%d]: body is a bare %s, not byte-wrapped (draft-ietf-teep-protocol-26 Appendix D.2 form)", what, i, bare)
 		}
 	}
 	return out, nil
 }
 
 // manifest reads one [content-format, body]. Messages leave the entry's name
-// to the caller, which only builds it on error. bare is the major type of a
-// body lenient decoding let through, 0 otherwise.
-func (d *decoder) manifest(m *Manifest) (bare byte, err error) {
+// to the caller, which only builds it on error. bare names the major type of
+// a body lenient decoding let through ("" for a conforming body; a name, not
+// the major type, because an unsigned integer's major type is 0).
+func (d *decoder) manifest(m *Manifest) (bare string, err error) {
 	r := &d.r
 	if _, err := r.array("entry", 2, 2); err != nil {
-		return 0, err
+		return "", err
 	}
 	if m.ContentFormat, err = r.uint("content-format"); err != nil {
-		return 0, err
+		return "", err
 	}
 	if m.ContentFormat > 65535 {
-		return 0, r.errf(r.off, "content-format %d above 65535", m.ContentFormat)
+		return "", r.errf(r.off, "content-format %d above 65535", m.ContentFormat)
 	}
 	off := r.off
 	major := r.peekMajor()
 	body := r.raw()
 	if len(body) > d.lim.MaxBody+9 {
-		return 0, r.errf(off, "body of %d bytes exceeds the limit of %d", len(body), d.lim.MaxBody)
+		return "", r.errf(off, "body of %d bytes exceeds the limit of %d", len(body), d.lim.MaxBody)
 	}
 	if major != cborenc.MajorBytes && major != cborenc.MajorText {
 		if !d.lenient {
-			return 0, r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", cborenc.MajorName(major))
+			return "", r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", cborenc.MajorName(major))
 		}
-		bare = major
+		bare = cborenc.MajorName(major)
 	}
 	m.Body = bytes.Clone(body)
 	return bare, nil
