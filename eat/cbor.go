@@ -328,10 +328,35 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 			r.off = start
 			return time.Time{}, r.errf(start, "%s: NumericDate %v out of range", what, f)
 		}
-		sec := math.Floor(f)
-		return time.Unix(int64(sec), int64((f-sec)*1e9)).UTC(), nil
+		return floatDate(f), nil
 	}
 	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, cborenc.MajorName(c>>5))
+}
+
+// floatDate turns a fractional NumericDate into a time that re-encodes to
+// the same float64 (appendNumericDate), so decode → encode → decode is
+// stable: nanoseconds finer than the float can hold are normalised away, and
+// a value with no such fixed point within a few steps keeps whole seconds.
+func floatDate(f float64) time.Time {
+	toTime := func(f float64) time.Time {
+		sec := math.Floor(f)
+		ns := math.Round((f - sec) * 1e9)
+		return time.Unix(int64(sec), int64(ns)).UTC()
+	}
+	t := toTime(f)
+	for i := 0; i < 4; i++ {
+		next := toTime(dateFloat(t))
+		if next.Equal(t) {
+			return t
+		}
+		t = next
+	}
+	return time.Unix(int64(math.Floor(f)), 0).UTC()
+}
+
+// dateFloat is the float64 NumericDate of t.
+func dateFloat(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
 
 // maxNumericDate bounds dates to about ±292 billion years' worth of seconds
@@ -365,6 +390,5 @@ func appendNumericDate(b []byte, t time.Time) []byte {
 	if t.Nanosecond() == 0 {
 		return cborenc.AppendInt(b, t.Unix())
 	}
-	f := float64(t.Unix()) + float64(t.Nanosecond())/1e9
-	return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(f))
+	return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(dateFloat(t)))
 }
