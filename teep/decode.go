@@ -414,13 +414,22 @@ func (d *decoder) componentID() (ComponentID, error) {
 }
 
 func (d *decoder) componentIDs() ([]ComponentID, error) {
-	n, err := d.r.array(d.lim.MaxListLength, "component list")
+	return list(d, "component list", func(c *ComponentID) (err error) {
+		*c, err = d.componentID()
+		return err
+	})
+}
+
+// list decodes an array of at most MaxListLength items with item, naming
+// the failing index in errors.
+func list[T any](d *decoder, what string, item func(*T) error) ([]T, error) {
+	n, err := d.r.array(d.lim.MaxListLength, what)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ComponentID, n)
+	out := make([]T, n)
 	for i := range out {
-		if out[i], err = d.componentID(); err != nil {
+		if err := item(&out[i]); err != nil {
 			return nil, atIndex("", i, err)
 		}
 	}
@@ -459,17 +468,7 @@ func (d *decoder) manifests() ([][]byte, error) {
 }
 
 func (d *decoder) tcList() ([]SystemPropertyClaims, error) {
-	n, err := d.r.array(d.lim.MaxListLength, "tc-list")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]SystemPropertyClaims, n)
-	for i := range out {
-		if err := d.claims(&out[i]); err != nil {
-			return nil, atIndex("", i, err)
-		}
-	}
-	return out, nil
+	return list(d, "tc-list", d.claims)
 }
 
 func (d *decoder) claims(c *SystemPropertyClaims) error {
@@ -569,17 +568,7 @@ func (d *decoder) digest() (*Digest, error) {
 }
 
 func (d *decoder) requestedTCs() ([]RequestedTC, error) {
-	n, err := d.r.array(d.lim.MaxListLength, "requested-tc-list")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]RequestedTC, n)
-	for i := range out {
-		if err := d.requestedTC(&out[i]); err != nil {
-			return nil, atIndex("", i, err)
-		}
-	}
-	return out, nil
+	return list(d, "requested-tc-list", d.requestedTC)
 }
 
 func (d *decoder) requestedTC(t *RequestedTC) error {
