@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -486,12 +487,9 @@ func (d *decoder) claims(c *SystemPropertyClaims) error {
 		if err != nil {
 			return at(fmt.Sprintf("key #%d", i), err)
 		}
-		for _, prev := range c.order {
-			if prev == k {
-				return r.fail(keyOff, ErrMalformed, "duplicate key %d", k)
-			}
+		if c.order, err = addKey(r, c.order, k, keyOff); err != nil {
+			return err
 		}
-		c.order = append(c.order, k)
 		switch k {
 		case claimSystemComponentID:
 			haveID = true
@@ -586,12 +584,9 @@ func (d *decoder) requestedTC(t *RequestedTC) error {
 		if err != nil {
 			return at(fmt.Sprintf("key #%d", i), err)
 		}
-		for _, prev := range t.order {
-			if prev == wl {
-				return r.fail(keyOff, ErrMalformed, "duplicate key %d", wl)
-			}
+		if t.order, err = addKey(r, t.order, wl, keyOff); err != nil {
+			return err
 		}
-		t.order = append(t.order, wl)
 		l, _ := d.num.Label(wl)
 		switch l {
 		case LabelComponentID:
@@ -620,6 +615,14 @@ func (d *decoder) requestedTC(t *RequestedTC) error {
 		return r.fail(mapOff, ErrMalformed, "component-id (label %d) is missing", d.num.Wire(LabelComponentID))
 	}
 	return nil
+}
+
+// addKey records map key k (read at off) in order, failing on a duplicate.
+func addKey[K int64 | uint64](r *reader, order []K, k K, off int) ([]K, error) {
+	if slices.Contains(order, k) {
+		return order, r.fail(off, ErrMalformed, "duplicate key %d", k)
+	}
+	return append(order, k), nil
 }
 
 func (d *decoder) errCode() (ErrCode, error) {

@@ -141,21 +141,6 @@ func deviceParseUUID(s string) (*[16]byte, error) {
 	return &u, nil
 }
 
-func deviceLogger(e *env, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level: want debug, info, warn or error")
-	}
-	o := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(e.stderr, o)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, o)), nil
-	}
-	return nil, usagef("--log-format: want text or json")
-}
-
 // deviceTEE is one opened software TEE with its Agent.
 type deviceTEE struct {
 	name  string
@@ -283,7 +268,7 @@ func deviceRun(e *env, args []string) error {
 	if *interval < time.Second {
 		return usagef("--interval must be at least 1s")
 	}
-	log, err := deviceLogger(e, *logLevel, *logFormat)
+	log, err := newLogger(e, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -593,6 +578,23 @@ func deviceReadable(id broker.ComponentID) string {
 	return strings.Join(parts, "/")
 }
 
+// deviceTEEOrFirst returns name, or when it is empty the first TEE of the
+// state directory.
+func deviceTEEOrFirst(state, name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	cfg, err := deviceLoadConfig(state)
+	if err != nil {
+		return "", err
+	}
+	names := deviceTEEs(state, cfg)
+	if len(names) == 0 {
+		return "", fmt.Errorf("%s holds no TEEs (run `teep device run` first)", state)
+	}
+	return names[0], nil
+}
+
 // deviceOffline opens every TEE of the state directory for a command run
 // while no daemon holds them.
 func deviceOffline(state string, only string) ([]*deviceTEE, *deviceConfig, error) {
@@ -763,17 +765,9 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 		return err
 	}
 	// No daemon: record it in the TEE for the next session.
-	only := *teeName
-	if only == "" {
-		cfg, err := deviceLoadConfig(*state)
-		if err != nil {
-			return err
-		}
-		names := deviceTEEs(*state, cfg)
-		if len(names) == 0 {
-			return fmt.Errorf("%s holds no TEEs (run `teep device run` first)", *state)
-		}
-		only = names[0]
+	only, err := deviceTEEOrFirst(*state, *teeName)
+	if err != nil {
+		return err
 	}
 	ds, _, err := deviceOffline(*state, only)
 	if err != nil {
@@ -849,17 +843,9 @@ func deviceKey(e *env, args []string) error {
 	if len(pos) != 0 {
 		return usagef("no arguments expected")
 	}
-	name := *teeName
-	if name == "" {
-		cfg, err := deviceLoadConfig(*state)
-		if err != nil {
-			return err
-		}
-		names := deviceTEEs(*state, cfg)
-		if len(names) == 0 {
-			return fmt.Errorf("%s holds no TEEs (run `teep device run` first)", *state)
-		}
-		name = names[0]
+	name, err := deviceTEEOrFirst(*state, *teeName)
+	if err != nil {
+		return err
 	}
 	file := deviceAgentPubPEM
 	if *attest {
@@ -903,7 +889,7 @@ func deviceAgent(e *env, args []string) error {
 	if len(pos) != 0 || *listen == "" {
 		return usagef("want --listen SOCKET and no arguments")
 	}
-	log, err := deviceLogger(e, *logLevel, *logFormat)
+	log, err := newLogger(e, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -222,4 +223,20 @@ func readInput(e *env, args []string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: input exceeds %d bytes", name, limit)
 	}
 	return data, nil
+}
+
+// newLogger builds the slog logger for --log-level and --log-format, on stderr.
+func newLogger(e *env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level: want debug, info, warn or error")
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, o)), nil
+	}
+	return nil, usagef("--log-format: want text or json")
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -73,21 +72,6 @@ const (
 // base URL and a function that stops it.
 var tamServeReady func(baseURL string, stop func())
 
-func tamLogger(e *env, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level: want debug, info, warn or error")
-	}
-	o := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(e.stderr, o)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, o)), nil
-	}
-	return nil, usagef("--log-format: want text or json")
-}
-
 func tamServe(e *env, args []string) error {
 	fs := newFlags(e, "tam serve", "[--listen 127.0.0.1:8080] [--data DIR] [flags]",
 		`Runs the Trusted Application Manager. On first start it creates, in the data directory,
@@ -128,7 +112,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	if len(pos) != 0 {
 		return usagef("no arguments expected")
 	}
-	log, err := tamLogger(e, *logLevel, *logFormat)
+	log, err := newLogger(e, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}

@@ -85,16 +85,10 @@ SIGINT or SIGTERM stop the service cleanly.`)
 	if len(pos) != 0 {
 		return usagef("no arguments expected")
 	}
-	var h slog.Handler
-	switch *logFormat {
-	case "text":
-		h = slog.NewTextHandler(e.stderr, nil)
-	case "json":
-		h = slog.NewJSONHandler(e.stderr, nil)
-	default:
-		return usagef("--log-format: want text or json")
+	log, err := newLogger(e, "info", *logFormat)
+	if err != nil {
+		return err
 	}
-	log := slog.New(h)
 	policy, err := verifierPolicy(*policyPath, trust)
 	if err != nil {
 		return err
