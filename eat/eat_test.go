@@ -509,3 +509,31 @@ func TestNumericDates(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONNumericDates: fractional dates in the JSON form agree with the CBOR
+// form, including dates too far out for time.UnixNano.
+func TestJSONNumericDates(t *testing.T) {
+	far := time.Unix(1<<39, 500000000).UTC() // about year 19400
+	j, err := json.Marshal(&Claims{IssuedAt: &far})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"iat":549755813888.5}`; string(j) != want {
+		t.Errorf("JSON %s, want %s", j, want)
+	}
+	var c Claims
+	if err := json.Unmarshal([]byte(`{"iat":1700000000.1}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.MarshalCBOR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := DecodeClaims(b, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.IssuedAt.Equal(*c.IssuedAt) {
+		t.Errorf("iat from JSON %v, after a CBOR round trip %v", c.IssuedAt, d.IssuedAt)
+	}
+}

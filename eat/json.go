@@ -79,7 +79,7 @@ func (c *Claims) jsonMap() (map[string]any, error) {
 		if t.v.Nanosecond() == 0 {
 			m[t.name] = t.v.Unix()
 		} else {
-			m[t.name] = float64(t.v.UnixNano()) / 1e9
+			m[t.name] = dateFloat(*t.v)
 		}
 	}
 	if c.CWTID != nil {
@@ -382,8 +382,7 @@ func dateField(data []byte) (*time.Time, error) {
 	if err != nil || math.IsNaN(f) || math.Abs(f) > maxNumericDate {
 		return nil, errors.New("want a NumericDate (seconds since the epoch)")
 	}
-	sec := math.Floor(f)
-	t := time.Unix(int64(sec), int64((f-sec)*1e9)).UTC()
+	t := floatDate(f)
 	return &t, nil
 }
 
