@@ -706,12 +706,15 @@ func TestStreamingObjects(t *testing.T) {
 		if size != ChunkSize+1 || !bytes.Equal(got, data[:ChunkSize+1]) {
 			t.Errorf("tx.Open: %d bytes, size %d", len(got), size)
 		}
-		// A writer never closed is not part of the transaction.
-		w, err := tx.Create("unclosed")
-		if err != nil {
-			return err
+		// Writers never closed are not part of the transaction, and each
+		// one's staged file goes, however many there are.
+		for _, name := range []string{"unclosed", "unclosed2", "unclosed3"} {
+			w, err := tx.Create(name)
+			if err != nil {
+				return err
+			}
+			w.Write([]byte("lost"))
 		}
-		w.Write([]byte("lost"))
 		return nil
 	})
 	if err != nil {
@@ -731,8 +734,10 @@ func TestStreamingObjects(t *testing.T) {
 			t.Fatalf("size %d: file is %d bytes, want %d", n, fi.Size(), sealedSize(int64(n)))
 		}
 	}
-	if _, err := tt.Storage().Get("unclosed"); !errors.Is(err, tee.ErrNotFound) {
-		t.Fatalf("unclosed writer committed: %v", err)
+	for _, name := range []string{"unclosed", "unclosed2", "unclosed3"} {
+		if _, err := tt.Storage().Get(name); !errors.Is(err, tee.ErrNotFound) {
+			t.Fatalf("unclosed writer %s committed: %v", name, err)
+		}
 	}
 	files, _ := os.ReadDir(filepath.Join(tt.dir, objectsDir))
 	if len(files) != len(tt.Storage().List("")) {

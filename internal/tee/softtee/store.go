@@ -578,12 +578,18 @@ func (t *tx) check() error {
 	return nil
 }
 
+// discardWriters drops every writer never closed. Each discard removes its
+// writer from t.writers, so the loop takes the first until none is left
+// (ranging over the slice would skip the writer shifted into each slot).
+func (t *tx) discardWriters() {
+	for len(t.writers) > 0 {
+		t.writers[0].discard()
+	}
+}
+
 // finish releases the writer lock and discards what was staged unless kept.
 func (t *tx) finish(keep bool) {
-	for _, w := range t.writers {
-		w.discard()
-	}
-	t.writers = nil
+	t.discardWriters()
 	if !keep {
 		for _, f := range t.newFiles {
 			os.Remove(filepath.Join(t.st.dir, objectsDir, f))
@@ -607,10 +613,7 @@ func (t *tx) Commit() error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	for _, w := range t.writers {
-		w.discard() // never closed: not part of the transaction
-	}
-	t.writers = nil
+	t.discardWriters() // never closed: not part of the transaction
 	if !t.dirty {
 		t.finish(true)
 		return nil
