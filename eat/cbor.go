@@ -16,8 +16,6 @@ import (
 // and lets the decoder enforce the TEEP profile's encoding rules (definite
 // lengths, preferred serialization) that general-purpose decoders accept.
 
-// CBOR major types (RFC 8949 §3.1).
-
 // wellFormed checks that b holds exactly one CBOR data item encoded the way
 // the TEEP EAT profile requires: definite lengths only, shortest-form heads
 // (preferred serialization), valid UTF-8 text, no reserved values, and within
@@ -91,13 +89,10 @@ func (w *walker) item(depth int) error {
 	case cborenc.MajorTag:
 		return w.item(depth + 1)
 	case cborenc.MajorSimple:
-		ai := w.b[start] & 0x1f
-		switch {
-		case ai == 24 && arg < 32:
+		// Floats of any width are accepted: preferred float width is not
+		// enforced because no profile claim is a float.
+		if w.b[start]&0x1f == 24 && arg < 32 {
 			return w.errf(start, "simple value %d in two-byte form (RFC 8949 §3.3)", arg)
-		case ai >= 25 && ai <= 27:
-			// floats: any width is accepted; preferred float width is not
-			// enforced because no profile claim is a float.
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -583,14 +582,4 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 		out[name] = sub
 	}
 	return out, nil
-}
-
-// sortedKeys returns map keys in ascending order, for stable output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

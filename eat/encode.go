@@ -2,6 +2,8 @@ package eat
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/teep-go/teep/internal/cborenc"
 )
@@ -75,7 +77,7 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 	}
 	if c.SUEIDs != nil {
 		var m []cborenc.MapEntry
-		for _, k := range sortedKeys(c.SUEIDs) {
+		for _, k := range slices.Sorted(maps.Keys(c.SUEIDs)) {
 			m = append(m, cborenc.MapEntry{Key: cborenc.AppendText(nil, k), Val: cborenc.AppendBytes(nil, c.SUEIDs[k])})
 		}
 		add(ClaimSUEIDs, cborenc.AppendMap(nil, m))
@@ -112,7 +114,7 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 	}
 	if c.Submods != nil {
 		var m []cborenc.MapEntry
-		for _, name := range sortedKeys(c.Submods) {
+		for _, name := range slices.Sorted(maps.Keys(c.Submods)) {
 			v, err := c.Submods[name].encode(level + 1)
 			if err != nil {
 				return nil, fmt.Errorf("eat: submodule %q: %w", name, err)

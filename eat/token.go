@@ -135,16 +135,17 @@ func (t *Token) Verify(keys []*cosekey.Key) (*cosekey.Verification, error) {
 // IsTEEPMediaType reports whether a media type names an EAT of the TEEP
 // profile, with the profile parameter quoted or not.
 func IsTEEPMediaType(mt string) bool {
-	typ, profile, ok := splitEATMediaType(mt)
-	return ok && typ && profile == ProfileTEEP
+	profile, ok := eatMediaTypeProfile(mt)
+	return ok && profile == ProfileTEEP
 }
 
-// splitEATMediaType parses "application/eat+cwt; eat_profile=..." by hand:
-// mime.ParseMediaType rejects the unquoted URI value the draft prints.
-func splitEATMediaType(mt string) (isEAT bool, profile string, ok bool) {
+// eatMediaTypeProfile parses "application/eat+cwt; eat_profile=..." by hand
+// (mime.ParseMediaType rejects the unquoted URI value the draft prints) and
+// returns the profile; ok is false for any other media type.
+func eatMediaTypeProfile(mt string) (profile string, ok bool) {
 	base, params, _ := strings.Cut(mt, ";")
 	if !strings.EqualFold(strings.TrimSpace(base), MediaTypeEAT) {
-		return false, "", false
+		return "", false
 	}
 	for params != "" {
 		var p string
@@ -159,5 +160,5 @@ func splitEATMediaType(mt string) (isEAT bool, profile string, ok bool) {
 		}
 		profile = val
 	}
-	return true, profile, true
+	return profile, true
 }
