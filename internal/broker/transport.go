@@ -280,9 +280,11 @@ func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, 
 	}
 	defer resp.Body.Close()
 	timer.Stop()
-	timer = time.AfterFunc(c.bodyTO, func() {
+	// A timer of its own: the deferred Stop above holds the first one.
+	bodyTimer := time.AfterFunc(c.bodyTO, func() {
 		cancel(fmt.Errorf("%w: body not read within %v", errTimedOut, c.bodyTO))
 	})
+	defer bodyTimer.Stop()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxSize+1))
 	if err != nil {
 		if cause := context.Cause(actx); errors.Is(cause, errTimedOut) {
