@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -72,7 +73,7 @@ func TestKeyGenerateAllAlgsAndFormats(t *testing.T) {
 			if got := keyTestMust(t, "key", "thumbprint", path); got != kid {
 				t.Fatalf("thumbprint %q, generate printed %q", got, kid)
 			}
-			if got := strings.TrimSpace(kid); got != hexString(k.KID()) {
+			if got := strings.TrimSpace(kid); got != hex.EncodeToString(k.KID()) {
 				t.Fatalf("kid %s, key %x", got, k.KID())
 			}
 			switch format {
@@ -91,15 +92,6 @@ func TestKeyGenerateAllAlgsAndFormats(t *testing.T) {
 			}
 		}
 	}
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
 }
 
 func TestKeyGenerateRefusals(t *testing.T) {
@@ -153,7 +145,7 @@ func TestKeyPublicFormats(t *testing.T) {
 			if k.IsPrivate() {
 				t.Fatalf("%s public %s carries the private key", alg, format)
 			}
-			if hexString(k.KID()) != kid {
+			if hex.EncodeToString(k.KID()) != kid {
 				t.Fatalf("%s public %s: kid %x, want %s", alg, format, k.KID(), kid)
 			}
 			if strings.Contains(out, `"d"`) || strings.Contains(out, "PRIVATE") {
