@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/teep"
@@ -44,20 +46,13 @@ func verifierPolicy(policyPath string, trust []string) (*verifier.Policy, error)
 		if err != nil {
 			return nil, err
 		}
-		var b []byte
-		b = append(b, `{"endorsements":[`...)
+		// what a policy file naming only these keys gives: the profile's
+		// required claims, and the default time windows (filled by New)
+		p := &verifier.Policy{RequiredClaims: slices.Clone(eat.RequiredTEEPClaims)}
 		for i, k := range keys {
-			j, err := k.MarshalJWK(false)
-			if err != nil {
-				return nil, err
-			}
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = fmt.Appendf(b, `{"name":%q,"key":%s}`, trust[i], j)
+			p.Endorsements = append(p.Endorsements, verifier.Endorsement{Name: trust[i], Key: k.PublicKey()})
 		}
-		b = append(b, "]}"...)
-		return verifier.ParsePolicy(b)
+		return p, nil
 	}
 	return nil, usagef("want --policy FILE or at least one --trust KEYFILE")
 }

@@ -181,6 +181,14 @@ func TestVerifierAppraise(t *testing.T) {
 	if out, _, code := eatRun(t, nil, "verifier", "appraise", "--trust", attPub, ev); code != 0 || !strings.Contains(out, `"affirming"`) {
 		t.Errorf("appraise --trust: %d %s", code, out)
 	}
+	// ... and that policy still requires the TEEP profile's claims
+	bare := filepath.Join(dir, "bare.cbor")
+	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--out", bare); code != 0 {
+		t.Fatal(stderr)
+	}
+	if out, _, code := eatRun(t, nil, "verifier", "appraise", "--trust", attPub, bare); code != 1 || !strings.Contains(out, "required claim ueid is missing") {
+		t.Errorf("appraise --trust, no identity claims: %d %s", code, out)
+	}
 	enabled := strings.Replace(eatClaimsJSON, `"disabled-permanently"`, `"enabled"`, 1)
 	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--claims", enabled, "--out", ev); code != 0 {
 		t.Fatal(stderr)
