@@ -16,16 +16,12 @@ import (
 
 const msgVectors = "../../testdata/teep"
 
-func msgRun(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	return teepRun(t, stdin, args...)
-}
-
 type msgOut struct {
 	Type       string         `json:"type"`
 	Numbering  string         `json:"numbering"`
 	Signed     bool           `json:"signed"`
 	Structure  string         `json:"structure"`
+	Tagged     *bool          `json:"tagged"`
 	Alg        string         `json:"alg"`
 	AlgID      *int64         `json:"alg-id"`
 	KID        string         `json:"kid"`
@@ -36,7 +32,7 @@ type msgOut struct {
 
 func msgDecodeJSON(t *testing.T, stdin []byte, args ...string) msgOut {
 	t.Helper()
-	out, errs, code := msgRun(t, stdin, append([]string{"msg", "decode"}, args...)...)
+	out, errs, code := teepRun(t, stdin, append([]string{"msg", "decode"}, args...)...)
 	if code != 0 {
 		t.Fatalf("msg decode %v: exit %d: %s", args, code, errs)
 	}
@@ -138,7 +134,7 @@ func TestMsgDecodeSigned(t *testing.T) {
 		t.Fatalf("%+v", o)
 	}
 	// Wrong key: exit 1, clear message, nothing on stdout.
-	out, errs, code := msgRun(t, nil, "msg", "decode", "--key", tamPub, filepath.Join(msgVectors, "synthesized", "success.cose_sign1_ed25519.hex"))
+	out, errs, code := teepRun(t, nil, "msg", "decode", "--key", tamPub, filepath.Join(msgVectors, "synthesized", "success.cose_sign1_ed25519.hex"))
 	if code != 1 || out != "" || !strings.Contains(errs, "signature does not verify") {
 		t.Fatalf("wrong key: %d %q %q", code, out, errs)
 	}
@@ -151,12 +147,12 @@ func TestMsgDecodeSigned(t *testing.T) {
 	if o := msgDecodeJSON(t, raw, "--key", agentKey); !*o.Verified {
 		t.Fatal("agent key does not verify the vector")
 	}
-	_, errs, code = msgRun(t, bad, "msg", "decode", "--key", agentKey)
+	_, errs, code = teepRun(t, bad, "msg", "decode", "--key", agentKey)
 	if code != 1 || !strings.Contains(errs, "signature does not verify") {
 		t.Fatalf("tampered: %d %q", code, errs)
 	}
 	// A bare message cannot be verified.
-	_, errs, code = msgRun(t, nil, "msg", "decode", "--key", tamPub, filepath.Join(msgVectors, "draft-26", "success.hex"))
+	_, errs, code = teepRun(t, nil, "msg", "decode", "--key", tamPub, filepath.Join(msgVectors, "draft-26", "success.hex"))
 	if code != 1 || !strings.Contains(errs, "not signed") {
 		t.Fatalf("bare with key: %d %q", code, errs)
 	}
@@ -213,7 +209,7 @@ func TestMsgDecodeRejects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, errs, code := msgRun(t, []byte(c.stdin), append([]string{"msg", "decode"}, c.args...)...)
+			out, errs, code := teepRun(t, []byte(c.stdin), append([]string{"msg", "decode"}, c.args...)...)
 			if code != c.code || !strings.Contains(errs, c.want) {
 				t.Fatalf("exit %d (want %d), stderr %q lacks %q", code, c.code, errs, c.want)
 			}
@@ -229,14 +225,14 @@ func TestMsgSign(t *testing.T) {
 	dir := t.TempDir()
 	p256 := filepath.Join(dir, "tam.cose")
 	ed := filepath.Join(dir, "agent.jwk")
-	if _, errs, code := msgRun(t, nil, "key", "generate", "--alg", "esp256", "--out", p256); code != 0 {
+	if _, errs, code := teepRun(t, nil, "key", "generate", "--alg", "esp256", "--out", p256); code != 0 {
 		t.Fatal(errs)
 	}
-	if _, errs, code := msgRun(t, nil, "key", "generate", "--alg", "ed25519", "--format", "jwk", "--out", ed); code != 0 {
+	if _, errs, code := teepRun(t, nil, "key", "generate", "--alg", "ed25519", "--format", "jwk", "--out", ed); code != 0 {
 		t.Fatal(errs)
 	}
 	kid := func(path string) string {
-		out, errs, code := msgRun(t, nil, "key", "thumbprint", path)
+		out, errs, code := teepRun(t, nil, "key", "thumbprint", path)
 		if code != 0 {
 			t.Fatal(errs)
 		}
@@ -245,7 +241,7 @@ func TestMsgSign(t *testing.T) {
 	success := filepath.Join(msgVectors, "draft-26", "success.hex")
 
 	// raw output to stdout, decoded and verified by msg decode
-	out, errs, code := msgRun(t, nil, "msg", "sign", "--key", p256, success)
+	out, errs, code := teepRun(t, nil, "msg", "sign", "--key", p256, success)
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -268,7 +264,7 @@ func TestMsgSign(t *testing.T) {
 
 	// --hex --out, Ed25519 JWK, legacy numbering
 	outFile := filepath.Join(dir, "signed.hex")
-	if _, errs, code := msgRun(t, nil, "msg", "sign", "--key", ed, "--legacy-numbering", "--hex", "--out", outFile,
+	if _, errs, code := teepRun(t, nil, "msg", "sign", "--key", ed, "--legacy-numbering", "--hex", "--out", outFile,
 		filepath.Join(msgVectors, "pre-26-legacy", "error.hex")); code != 0 {
 		t.Fatal(errs)
 	}
@@ -277,8 +273,22 @@ func TestMsgSign(t *testing.T) {
 		t.Fatalf("%+v", o)
 	}
 
+	// --untagged --hex to stdout: an untagged COSE_Sign1 as hex text, which
+	// msg decode --hex reads back, verifies and reports as untagged.
+	out, errs, code = teepRun(t, nil, "msg", "sign", "--key", p256, "--untagged", "--hex", success)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if raw, err := hex.DecodeString(strings.TrimSpace(out)); err != nil || raw[0] != 0x84 {
+		t.Fatalf("not hex of an untagged COSE_Sign1 (%v): %q", err, out)
+	}
+	o = msgDecodeJSON(t, []byte(out), "--hex", "--key", p256)
+	if o.Tagged == nil || *o.Tagged || o.Structure != "COSE_Sign1" || o.Verified == nil || !*o.Verified || o.Type != "success" {
+		t.Fatalf("untagged: %+v", o)
+	}
+
 	// legacy alias algorithm
-	out, errs, code = msgRun(t, nil, "msg", "sign", "--key", p256, "--alg", "es256", success)
+	out, errs, code = teepRun(t, nil, "msg", "sign", "--key", p256, "--alg", "es256", success)
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -287,7 +297,7 @@ func TestMsgSign(t *testing.T) {
 	}
 
 	// two keys: COSE_Sign, verifiable with either
-	out, errs, code = msgRun(t, nil, "msg", "sign", "--key", p256, "--key", ed, filepath.Join(msgVectors, "draft-26", "query_request.hex"))
+	out, errs, code = teepRun(t, nil, "msg", "sign", "--key", p256, "--key", ed, filepath.Join(msgVectors, "draft-26", "query_request.hex"))
 	if code != 0 {
 		t.Fatal(errs)
 	}
@@ -298,11 +308,17 @@ func TestMsgSign(t *testing.T) {
 	}
 
 	pubFile := filepath.Join(dir, "tam.pub.pem")
-	pub, _, _ := msgRun(t, nil, "key", "public", p256)
+	pub, errs, code := teepRun(t, nil, "key", "public", p256)
+	if code != 0 {
+		t.Fatal(errs)
+	}
 	if err := os.WriteFile(pubFile, []byte(pub), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	signed, _, _ := msgRun(t, nil, "msg", "sign", "--key", p256, success)
+	signed, errs, code := teepRun(t, nil, "msg", "sign", "--key", p256, success)
+	if code != 0 {
+		t.Fatal(errs)
+	}
 	cases := []struct {
 		name  string
 		stdin string
@@ -321,7 +337,7 @@ func TestMsgSign(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, errs, code := msgRun(t, []byte(c.stdin), append([]string{"msg", "sign"}, c.args...)...)
+			out, errs, code := teepRun(t, []byte(c.stdin), append([]string{"msg", "sign"}, c.args...)...)
 			if code != c.code || !strings.Contains(errs, c.want) || out != "" {
 				t.Fatalf("exit %d (want %d), stdout %q, stderr %q lacks %q", code, c.code, out, errs, c.want)
 			}
@@ -331,12 +347,12 @@ func TestMsgSign(t *testing.T) {
 
 func TestMsgHelp(t *testing.T) {
 	for _, cmd := range []string{"decode", "sign"} {
-		out, _, code := msgRun(t, nil, "msg", cmd, "--help")
+		out, _, code := teepRun(t, nil, "msg", cmd, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: teep msg "+cmd) || !strings.Contains(out, "-legacy-numbering") {
 			t.Fatalf("msg %s --help: %d %q", cmd, code, out)
 		}
 	}
-	out, _, code := msgRun(t, nil, "msg", "--help")
+	out, _, code := teepRun(t, nil, "msg", "--help")
 	if code != 0 || !strings.Contains(out, "msg decode") || !strings.Contains(out, "msg sign") {
 		t.Fatalf("msg --help: %d %q", code, out)
 	}
