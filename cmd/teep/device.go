@@ -145,7 +145,6 @@ func deviceParseUUID(s string) (*[16]byte, error) {
 type deviceTEE struct {
 	name  string
 	tee   *softtee.TEE
-	suit  *agent.SUIT
 	agent *agent.Agent
 }
 
@@ -216,7 +215,7 @@ func deviceOpen(state, name string, o deviceOpenOptions) (*deviceTEE, error) {
 		return nil, err
 	}
 	ok = true
-	return &deviceTEE{name: name, tee: t, suit: s, agent: a}, nil
+	return &deviceTEE{name: name, tee: t, agent: a}, nil
 }
 
 func deviceLoadKeys(paths []string) ([]*cosekey.Key, error) {
@@ -595,19 +594,15 @@ func deviceTEEOrFirst(state, name string) (string, error) {
 	return names[0], nil
 }
 
-// deviceOffline opens every TEE of the state directory for a command run
-// while no daemon holds them.
-func deviceOffline(state string, only string) ([]*deviceTEE, *deviceConfig, error) {
+// deviceOpenOffline opens the TEE name of the state directory for a command
+// run while no daemon holds it.
+func deviceOpenOffline(state, name string) (*deviceTEE, error) {
 	cfg, err := deviceLoadConfig(state)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	names := deviceTEEs(state, cfg)
-	if only != "" {
-		names = []string{only}
-	}
-	if len(names) == 0 {
-		return nil, nil, fmt.Errorf("%s holds no TEEs (run `teep device run` first)", state)
+	if _, err := os.Stat(filepath.Join(state, deviceTEEDir, name)); err != nil {
+		return nil, fmt.Errorf("no TEE %q in %s", name, state)
 	}
 	var tams []string
 	if cfg.TAM != "" {
@@ -617,24 +612,11 @@ func deviceOffline(state string, only string) ([]*deviceTEE, *deviceConfig, erro
 	if cfg.LegacyNumbering {
 		num = teep.Legacy
 	}
-	var out []*deviceTEE
-	for _, n := range names {
-		if _, err := os.Stat(filepath.Join(state, deviceTEEDir, n)); err != nil {
-			for _, d := range out {
-				d.tee.Close()
-			}
-			return nil, nil, fmt.Errorf("no TEE %q in %s", n, state)
-		}
-		d, err := deviceOpen(state, n, deviceOpenOptions{tams: tams, numbering: num})
-		if err != nil {
-			for _, d := range out {
-				d.tee.Close()
-			}
-			return nil, nil, fmt.Errorf("TEE %s: %w", n, err)
-		}
-		out = append(out, d)
+	d, err := deviceOpen(state, name, deviceOpenOptions{tams: tams, numbering: num})
+	if err != nil {
+		return nil, fmt.Errorf("TEE %s: %w", name, err)
 	}
-	return out, cfg, nil
+	return d, nil
 }
 
 func deviceStatus(e *env, args []string) error {
@@ -769,16 +751,16 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 	if err != nil {
 		return err
 	}
-	ds, _, err := deviceOffline(*state, only)
+	d, err := deviceOpenOffline(*state, only)
 	if err != nil {
 		return err
 	}
-	defer ds[0].tee.Close()
+	defer d.tee.Close()
 	var r agent.Result
 	if want {
-		r, err = ds[0].agent.RequestTA(ctx, teep.ComponentID(id), *tam)
+		r, err = d.agent.RequestTA(ctx, teep.ComponentID(id), *tam)
 	} else {
-		r, err = ds[0].agent.UnrequestTA(ctx, teep.ComponentID(id), *tam)
+		r, err = d.agent.UnrequestTA(ctx, teep.ComponentID(id), *tam)
 	}
 	if err != nil {
 		return err

@@ -141,6 +141,12 @@ func TestDeviceOffline(t *testing.T) {
 	if !strings.Contains(out, "nothing to release") {
 		t.Fatalf("release of something not installed: %s", out)
 	}
+	if _, errOut, code := deviceCmd(t, "device", "request", "--state", state, "--tee", "nope", id); code != 1 || !strings.Contains(errOut, `no TEE "nope"`) {
+		t.Fatalf("offline request on an unknown TEE: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(state, "tee", "nope")); !os.IsNotExist(err) {
+		t.Fatalf("an offline request created the unknown TEE: %v", err)
+	}
 	sts, _ = deviceStatusJSON(t, state)
 	if len(sts[1].Requested) != 1 || sts[1].Requested[0].String() != id {
 		t.Fatalf("requested after offline request: %+v", sts[1])
