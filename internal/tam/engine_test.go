@@ -373,6 +373,23 @@ func TestPreregisteredAgentWithoutAttestation(t *testing.T) {
 	runSession(t, other, "query-request", "query-response") // no label: nothing required
 }
 
+// Only a version that failed too often flags a device failed, not a note
+// that merely mentions a component whose name contains "failed".
+func TestUnofferedRequestDoesNotFlagDevice(t *testing.T) {
+	f := newFixture(t)
+	a := f.agent(tamtest.AgentOptions{})
+	a.Tamper = func(m teep.Message) {
+		if r, ok := m.(*teep.QueryResponse); ok {
+			r.RequestedTCList = []teep.RequestedTC{{ComponentID: teep.ComponentID(tamtest.ManifestID("failed-app"))}}
+		}
+	}
+	runSession(t, a)
+	d := f.device(a.KID())
+	if d.Status != tam.StatusOK || !strings.Contains(d.LastError, "failed-app/suit, which no policy offers") {
+		t.Fatalf("status %s, last error %q", d.Status, d.LastError)
+	}
+}
+
 func TestInstallFailuresFlagDevice(t *testing.T) {
 	f := newFixture(t)
 	id := f.add(f.tc("app", 1, []byte("x")))

@@ -112,6 +112,9 @@ type plan struct {
 	install []planStep // dependencies before what needs them
 	remove  []ComponentID
 	notes   []string // why something wanted is not sent
+	// exhausted: a wanted version failed maxAttempts times on the device
+	// and is no longer offered (the device is flagged failed).
+	exhausted bool
 }
 
 func (p *plan) empty() bool { return len(p.install) == 0 && len(p.remove) == 0 }
@@ -224,6 +227,7 @@ func makePlan(in planInput) plan {
 		}
 		if n := in.failures[failKey{id, target.Sequence}]; in.maxAttempts > 0 && n >= in.maxAttempts {
 			p.notes = append(p.notes, fmt.Sprintf("%s sequence %d failed %d times on this device; not offered again until a newer version or a reset", id.Name(), target.Sequence, n))
+			p.exhausted = true
 			return
 		}
 		p.install = append(p.install, planStep{id: id, seq: target.Sequence, requested: w.requested && !required[id], haveBinary: w.haveBinary})
@@ -247,6 +251,7 @@ func makePlan(in planInput) plan {
 		}
 		if n := in.failures[failKey{pz.ComponentID, pz.Sequence}]; in.maxAttempts > 0 && n >= in.maxAttempts {
 			p.notes = append(p.notes, fmt.Sprintf("personalization %q sequence %d failed %d times; not offered again until replaced or a reset", pz.Name, pz.Sequence, n))
+			p.exhausted = true
 			continue
 		}
 		p.install = append(p.install, planStep{id: pz.ComponentID, seq: pz.Sequence, personal: pz})

@@ -18,7 +18,7 @@ func pid(t *testing.T, name string) ComponentID {
 }
 
 func TestMakePlan(t *testing.T) {
-	a, b, lib, other := pid(t, "a"), pid(t, "b"), pid(t, "lib"), pid(t, "other")
+	a, b, lib, other, failedApp := pid(t, "a"), pid(t, "b"), pid(t, "lib"), pid(t, "other"), pid(t, "failed-app")
 	dev := &Device{KID: []byte{0xab, 0xcd}, Labels: []string{"beta"}, HWModel: []byte("m1")}
 	cat := newCatalog(map[ComponentID][]ComponentVersion{
 		a:   {{ComponentID: a, Sequence: 1}, {ComponentID: a, Sequence: 3, Dependencies: []ComponentID{lib}}},
@@ -35,9 +35,10 @@ func TestMakePlan(t *testing.T) {
 		return Installed{ComponentID: id, Sequence: seq, Managed: managed, Requested: requested}
 	}
 	type want struct {
-		install []string // "name@seq" in order
-		remove  []ComponentID
-		note    string
+		install   []string // "name@seq" in order
+		remove    []ComponentID
+		note      string
+		exhausted bool
 	}
 	step := func(s planStep) string { return fmt.Sprintf("%s@%d", s.id.Name(), s.seq) }
 	cases := []struct {
@@ -66,6 +67,7 @@ func TestMakePlan(t *testing.T) {
 		{name: "optional not requested", policies: []Policy{opt(b, all)}},
 		{name: "optional requested", policies: []Policy{opt(b, all)}, requested: []requestedTC{{id: b}}, want: want{install: []string{"b@7"}}},
 		{name: "requested but not offered", requested: []requestedTC{{id: b}}, want: want{note: "no policy offers"}},
+		{name: "a note naming a component called failed-app is no failure", requested: []requestedTC{{id: failedApp}}, want: want{note: "failed-app, which no policy offers"}},
 		{name: "requested minimum too high", policies: []Policy{opt(b, all)}, requested: []requestedTC{{id: b, min: 8}}, want: want{note: "sequence 8 or later"}},
 		{name: "requested earlier stays while offered", policies: []Policy{opt(b, all)}, installed: []Installed{inst(b, 7, true, true)}},
 		{name: "requested earlier goes when no longer offered", installed: []Installed{inst(b, 7, true, true)}, want: want{remove: []ComponentID{b}}},
@@ -77,7 +79,7 @@ func TestMakePlan(t *testing.T) {
 		{name: "dependency of a wanted component is kept", policies: []Policy{req(a, all)},
 			installed: []Installed{inst(a, 3, true, false), inst(lib, 2, true, false)}, unneeded: []ComponentID{lib}},
 		{name: "failed too often", policies: []Policy{req(b, all)}, failures: map[failKey]int{{b, 7}: 3},
-			want: want{note: "failed 3 times"}},
+			want: want{note: "failed 3 times", exhausted: true}},
 		{name: "failed less often", policies: []Policy{req(b, all)}, failures: map[failKey]int{{b, 7}: 2}, want: want{install: []string{"b@7"}}},
 	}
 	for _, c := range cases {
@@ -101,6 +103,9 @@ func TestMakePlan(t *testing.T) {
 			notes := strings.Join(p.notes, "; ")
 			if (c.want.note == "") != (notes == "") || !strings.Contains(notes, c.want.note) {
 				t.Errorf("notes %q, want %q", notes, c.want.note)
+			}
+			if p.exhausted != c.want.exhausted {
+				t.Errorf("exhausted %v, want %v", p.exhausted, c.want.exhausted)
 			}
 		})
 	}
@@ -127,6 +132,11 @@ func TestPlanPersonalization(t *testing.T) {
 		installed: map[ComponentID]Installed{pz.ComponentID: {ComponentID: pz.ComponentID, Sequence: 2, Managed: true}, ta: {ComponentID: ta, Sequence: 4}}})
 	if !p.empty() {
 		t.Fatalf("installed personalization sent again: %+v", p)
+	}
+	p = makePlan(planInput{dev: dev, catalog: cat, personal: []Personalization{pz}, maxAttempts: 3,
+		installed: map[ComponentID]Installed{ta: {ComponentID: ta, Sequence: 4}}, failures: map[failKey]int{{pz.ComponentID, 2}: 3}})
+	if !p.empty() || !p.exhausted {
+		t.Fatalf("personalization that failed 3 times: %+v", p)
 	}
 }
 

@@ -526,10 +526,8 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 	}
 	p := makePlan(in)
 	status := StatusOK
-	for _, n := range p.notes {
-		if strings.Contains(n, "failed") {
-			status = StatusFailed
-		}
+	if p.exhausted {
+		status = StatusFailed
 	}
 	lastErr := strings.Join(p.notes, "; ")
 
