@@ -12,12 +12,6 @@ import (
 	"github.com/teep-go/teep/internal/keyfile"
 )
 
-// eatRun runs one teep command in-process.
-func eatRun(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	return teepRun(t, stdin, args...)
-}
-
 // eatKey writes a fresh private key and its public half into dir.
 func eatKey(t *testing.T, dir, name, alg string) (priv, pub string, k *cosekey.Key) {
 	t.Helper()
@@ -48,14 +42,14 @@ func TestEATCreateVerify(t *testing.T) {
 	_, agentPub, agent := eatKey(t, dir, "agent", "ed25519")
 	_, otherPub, _ := eatKey(t, dir, "other", "esp256")
 
-	tok, stderr, code := eatRun(t, nil, "eat", "create", "--key", priv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--iat", "--claims", eatClaimsJSON)
+	tok, stderr, code := teepRun(t, nil, "eat", "create", "--key", priv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--iat", "--claims", eatClaimsJSON)
 	if code != 0 {
 		t.Fatalf("create: %d %s", code, stderr)
 	}
 	if tok[0] != 0x84 {
 		t.Errorf("create wrote %x..., want an untagged COSE_Sign1", tok[:1])
 	}
-	out, stderr, code := eatRun(t, []byte(tok), "eat", "verify", "--key", pub, "--nonce", "0102030405060708")
+	out, stderr, code := teepRun(t, []byte(tok), "eat", "verify", "--key", pub, "--nonce", "0102030405060708")
 	if code != 0 || stderr != "" {
 		t.Fatalf("verify: %d %s", code, stderr)
 	}
@@ -85,7 +79,7 @@ func TestEATCreateVerify(t *testing.T) {
 		{"bad nonce hex", []string{"eat", "verify", "--key", pub, "--nonce", "xyz"}, 2, "--nonce"},
 	}
 	for _, f := range fail {
-		out, stderr, code := eatRun(t, []byte(tok), f.args...)
+		out, stderr, code := teepRun(t, []byte(tok), f.args...)
 		if code != f.code || out != "" || !strings.Contains(stderr, f.msg) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", f.name, code, out, stderr)
 		}
@@ -98,14 +92,14 @@ func TestEATCreateOptions(t *testing.T) {
 	claimsFile := filepath.Join(dir, "claims.json")
 	os.WriteFile(claimsFile, []byte(`{"eat_nonce":"0a0b0c0d0e0f1011","swname":"x"}`), 0o644)
 	out := filepath.Join(dir, "tok.hex")
-	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", priv, "--claims", "@"+claimsFile, "--hex", "--tagged", "--cwt-tag", "--out", out); code != 0 {
+	if _, stderr, code := teepRun(t, nil, "eat", "create", "--key", priv, "--claims", "@"+claimsFile, "--hex", "--tagged", "--cwt-tag", "--out", out); code != 0 {
 		t.Fatalf("create: %s", stderr)
 	}
 	data, _ := os.ReadFile(out)
 	if !strings.HasPrefix(string(data), "d83dd284") {
 		t.Errorf("token %s, want CWT tag 61 around tag 18", data)
 	}
-	js, stderr, code := eatRun(t, nil, "eat", "verify", "--key", pub, "--hex", out)
+	js, stderr, code := teepRun(t, nil, "eat", "verify", "--key", pub, "--hex", out)
 	if code != 0 || !strings.Contains(js, `"swname": "x"`) {
 		t.Errorf("verify: %d %s %s", code, js, stderr)
 	}
@@ -121,14 +115,14 @@ func TestEATCreateOptions(t *testing.T) {
 		"bad alg":         {"eat", "create", "--key", priv, "--alg", "rsa"},
 		"two input files": {"eat", "verify", "--key", pub, "a", "b"},
 	} {
-		if _, _, code := eatRun(t, nil, args...); code != 2 {
+		if _, _, code := teepRun(t, nil, args...); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
 		}
 	}
-	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", priv, "--nonce", "0102"); code != 1 || !strings.Contains(stderr, "2 bytes, want 8..64") {
+	if _, stderr, code := teepRun(t, nil, "eat", "create", "--key", priv, "--nonce", "0102"); code != 1 || !strings.Contains(stderr, "2 bytes, want 8..64") {
 		t.Errorf("short nonce: %d %s", code, stderr)
 	}
-	if out, _, code := eatRun(t, nil, "eat", "create", "--help"); code != 0 || !strings.Contains(out, "Usage: teep eat create") {
+	if out, _, code := teepRun(t, nil, "eat", "create", "--help"); code != 0 || !strings.Contains(out, "Usage: teep eat create") {
 		t.Errorf("--help: %d %s", code, out)
 	}
 }
@@ -149,10 +143,10 @@ func TestEATVerifyAppendixD2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, stderr, code := eatRun(t, tok, "eat", "verify", "--key", pub); code != 1 || !strings.Contains(stderr, "RAND UEID with 15 random bytes") {
+	if _, stderr, code := teepRun(t, tok, "eat", "verify", "--key", pub); code != 1 || !strings.Contains(stderr, "RAND UEID with 15 random bytes") {
 		t.Errorf("strict: %d %s", code, stderr)
 	}
-	out, stderr, code := eatRun(t, tok, "eat", "verify", "--key", pub, "--lenient-unsafe", "--nonce", "948f8860d13a463e8e")
+	out, stderr, code := teepRun(t, tok, "eat", "verify", "--key", pub, "--lenient-unsafe", "--nonce", "948f8860d13a463e8e")
 	if code != 0 || !strings.Contains(out, `"measurements"`) || !strings.Contains(stderr, "bare map") {
 		t.Errorf("lenient: %d\n%s\n%s", code, out, stderr)
 	}

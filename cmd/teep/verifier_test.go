@@ -65,7 +65,7 @@ func TestVerifierServePassport(t *testing.T) {
 	}
 
 	token := "746f6b656e2d30303031" // "token-0001"
-	ev, stderr, code := eatRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", token, "--cnf-key", agentPub, "--claims", eatClaimsJSON)
+	ev, stderr, code := teepRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", token, "--cnf-key", agentPub, "--claims", eatClaimsJSON)
 	if code != 0 {
 		t.Fatal(stderr)
 	}
@@ -73,7 +73,7 @@ func TestVerifierServePassport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, code := eatRun(t, passport, "verifier", "check-result", "--key", vPub, "--agent-key", agentPub, "--nonce", token)
+	out, stderr, code := teepRun(t, passport, "verifier", "check-result", "--key", vPub, "--agent-key", agentPub, "--nonce", token)
 	var a verifierAppraisalJSON
 	if code != 0 || json.Unmarshal([]byte(out), &a) != nil || a.Status != "affirming" || a.PolicyID != "cli-test" {
 		t.Fatalf("check-result: %d %s %s", code, out, stderr)
@@ -83,7 +83,7 @@ func TestVerifierServePassport(t *testing.T) {
 		"another Agent":  {"verifier", "check-result", "--key", vPub, "--agent-key", otherAgent, "--nonce", token},
 		"wrong verifier": {"verifier", "check-result", "--key", attPub, "--agent-key", agentPub, "--nonce", token},
 	} {
-		out, stderr, code := eatRun(t, passport, args...)
+		out, stderr, code := teepRun(t, passport, args...)
 		if code != 1 || !strings.Contains(out, `"status": "contraindicated"`) || !strings.Contains(stderr, "verifier:") {
 			t.Errorf("%s: %d %s %s", name, code, out, stderr)
 		}
@@ -103,7 +103,7 @@ func TestVerifierServePassport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, code := eatRun(t, revoked, "verifier", "check-result", "--key", vPub, "--agent-key", agentPub, "--nonce", token); code != 1 || !strings.Contains(out, "contraindicated") {
+	if out, _, code := teepRun(t, revoked, "verifier", "check-result", "--key", vPub, "--agent-key", agentPub, "--nonce", token); code != 1 || !strings.Contains(out, "contraindicated") {
 		t.Errorf("after revocation: %d %s", code, out)
 	}
 
@@ -170,30 +170,30 @@ func TestVerifierAppraise(t *testing.T) {
 	_, agentPub, _ := eatKey(t, dir, "agent", "ed25519")
 	policy := verifierWritePolicy(t, dir, attPub)
 	ev := filepath.Join(dir, "ev.cbor")
-	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--claims", eatClaimsJSON, "--out", ev); code != 0 {
+	if _, stderr, code := teepRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--claims", eatClaimsJSON, "--out", ev); code != 0 {
 		t.Fatal(stderr)
 	}
-	out, stderr, code := eatRun(t, nil, "verifier", "appraise", "--policy", policy, "--nonce", "0102030405060708", "--agent-key", agentPub, ev)
+	out, stderr, code := teepRun(t, nil, "verifier", "appraise", "--policy", policy, "--nonce", "0102030405060708", "--agent-key", agentPub, ev)
 	if code != 0 || !strings.Contains(out, `"status": "affirming"`) || !strings.Contains(out, `"endorsement": "lab"`) {
 		t.Errorf("appraise: %d %s %s", code, out, stderr)
 	}
 	// --trust builds a policy from keys alone
-	if out, _, code := eatRun(t, nil, "verifier", "appraise", "--trust", attPub, ev); code != 0 || !strings.Contains(out, `"affirming"`) {
+	if out, _, code := teepRun(t, nil, "verifier", "appraise", "--trust", attPub, ev); code != 0 || !strings.Contains(out, `"affirming"`) {
 		t.Errorf("appraise --trust: %d %s", code, out)
 	}
 	// ... and that policy still requires the TEEP profile's claims
 	bare := filepath.Join(dir, "bare.cbor")
-	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--out", bare); code != 0 {
+	if _, stderr, code := teepRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--out", bare); code != 0 {
 		t.Fatal(stderr)
 	}
-	if out, _, code := eatRun(t, nil, "verifier", "appraise", "--trust", attPub, bare); code != 1 || !strings.Contains(out, "required claim ueid is missing") {
+	if out, _, code := teepRun(t, nil, "verifier", "appraise", "--trust", attPub, bare); code != 1 || !strings.Contains(out, "required claim ueid is missing") {
 		t.Errorf("appraise --trust, no identity claims: %d %s", code, out)
 	}
 	enabled := strings.Replace(eatClaimsJSON, `"disabled-permanently"`, `"enabled"`, 1)
-	if _, stderr, code := eatRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--claims", enabled, "--out", ev); code != 0 {
+	if _, stderr, code := teepRun(t, nil, "eat", "create", "--key", attPriv, "--nonce", "0102030405060708", "--cnf-key", agentPub, "--claims", enabled, "--out", ev); code != 0 {
 		t.Fatal(stderr)
 	}
-	out, stderr, code = eatRun(t, nil, "verifier", "appraise", "--policy", policy, "--nonce", "0102030405060708", "--agent-key", agentPub, ev)
+	out, stderr, code = teepRun(t, nil, "verifier", "appraise", "--policy", policy, "--nonce", "0102030405060708", "--agent-key", agentPub, ev)
 	if code != 1 || !strings.Contains(out, "debug is enabled") || !strings.Contains(stderr, "reference values not met") {
 		t.Errorf("debug enabled: %d %s %s", code, out, stderr)
 	}
@@ -205,7 +205,7 @@ func TestVerifierAppraise(t *testing.T) {
 		"check no agent key":  {"verifier", "check-result", "--key", attPub, "--nonce", "00"},
 		"check two modes":     {"verifier", "check-result", "--key", attPub, "--agent-key", agentPub, "--nonce", "00", "--timestamp"},
 	} {
-		if _, _, code := eatRun(t, nil, args...); code != 2 {
+		if _, _, code := teepRun(t, nil, args...); code != 2 {
 			t.Errorf("%s: exit %d, want 2", name, code)
 		}
 	}
