@@ -185,6 +185,14 @@ func msgSuitesJSON(suites []teep.CipherSuite) [][][2]int64 {
 	return out
 }
 
+func msgProfilesJSON(profiles []teep.SUITCOSEProfile) [][4]int64 {
+	out := make([][4]int64, len(profiles))
+	for i, p := range profiles {
+		out[i] = p
+	}
+	return out
+}
+
 func msgBlobJSON(b []byte) map[string]any {
 	sum := sha256.Sum256(b)
 	return map[string]any{"size": len(b), "sha256": hex.EncodeToString(sum[:]), "hex": hex.EncodeToString(b)}
@@ -272,11 +280,7 @@ func msgJSON(m teep.Message, n teep.Numbering) map[string]any {
 		payload(m.AttestationPayloadFormat, m.AttestationPayload)
 		set(teep.LabelSUITReports, m.SUITReports != nil, msgBlobsJSON(m.SUITReports))
 		out[teep.LabelSupportedCipherSuites.String()] = msgSuitesJSON(m.SupportedCipherSuites)
-		profiles := make([][4]int64, len(m.SupportedSUITCOSEProfiles))
-		for i, p := range m.SupportedSUITCOSEProfiles {
-			profiles[i] = p
-		}
-		out[teep.LabelSupportedSUITCOSEProfiles.String()] = profiles
+		out[teep.LabelSupportedSUITCOSEProfiles.String()] = msgProfilesJSON(m.SupportedSUITCOSEProfiles)
 		out["data-item-requested"] = uint64(m.DataItemRequested)
 		ext(m.Extensions)
 	case *teep.QueryResponse:
@@ -338,13 +342,7 @@ func msgJSON(m teep.Message, n teep.Numbering) map[string]any {
 		set(teep.LabelErrLang, m.ErrLang != "", m.ErrLang)
 		set(teep.LabelSupportedCipherSuites, m.SupportedCipherSuites != nil, msgSuitesJSON(m.SupportedCipherSuites))
 		set(teep.LabelSupportedFreshnessMechanisms, m.SupportedFreshnessMechanisms != nil, m.SupportedFreshnessMechanisms)
-		if m.SupportedSUITCOSEProfiles != nil {
-			profiles := make([][4]int64, len(m.SupportedSUITCOSEProfiles))
-			for i, p := range m.SupportedSUITCOSEProfiles {
-				profiles[i] = p
-			}
-			out[teep.LabelSupportedSUITCOSEProfiles.String()] = profiles
-		}
+		set(teep.LabelSupportedSUITCOSEProfiles, m.SupportedSUITCOSEProfiles != nil, msgProfilesJSON(m.SupportedSUITCOSEProfiles))
 		set(teep.LabelChallenge, m.Challenge != nil, msgHex(m.Challenge))
 		set(teep.LabelVersions, m.Versions != nil, m.Versions)
 		set(teep.LabelSUITReports, m.SUITReports != nil, msgBlobsJSON(m.SUITReports))

@@ -357,3 +357,26 @@ func TestMsgHelp(t *testing.T) {
 		t.Fatalf("msg --help: %d %q", code, out)
 	}
 }
+
+// An Error answering an unsupported offer lists the sender's capabilities;
+// msg decode prints them as arrays of integers.
+func TestMsgDecodeErrorCapabilities(t *testing.T) {
+	raw, err := teep.Encode(&teep.Error{
+		ErrCode:                   teep.ErrUnsupportedSUITReport,
+		SupportedSUITCOSEProfiles: []teep.SUITCOSEProfile{teep.SUITProfileSHA256Ed25519ECDHChaChaPoly},
+		SupportedCipherSuites:     []teep.CipherSuite{teep.CipherSuiteEd25519},
+	}, teep.EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := msgDecodeJSON(t, raw)
+	if o.Type != "error" || msgJSONPath(t, o.Message, "supported-suit-cose-profiles", 0, 1) != -19.0 ||
+		msgJSONPath(t, o.Message, "supported-suit-cose-profiles", 0, 3) != 24.0 ||
+		msgJSONPath(t, o.Message, "supported-teep-cipher-suites", 0, 0, 1) != -19.0 ||
+		o.Message["err-code-name"] != "ERR_UNSUPPORTED_SUIT_REPORT" {
+		t.Fatalf("%+v", o)
+	}
+	if _, ok := o.Message["supported-freshness-mechanisms"]; ok {
+		t.Fatalf("absent option printed: %+v", o.Message)
+	}
+}
