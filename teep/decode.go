@@ -123,14 +123,7 @@ func (d *decoder) message() (Message, error) {
 		return nil, protoErr(ErrPermanentError, ErrUnknownType, "unknown message type %d in %s numbering%s (at byte %d)",
 			wt, d.num, d.otherTypeHint(wt, n), typeOff)
 	}
-	want := 2
-	switch t {
-	case TypeQueryRequest:
-		want = 5
-	case TypeError:
-		want = 3
-	}
-	if n != want {
+	if want := t.arrayLen(); n != want {
 		return nil, protoErr(ErrPermanentError, ErrMalformed, "%s is an array of %d elements, want %d%s (at byte %d)",
 			t.goName(), n, want, d.otherTypeHint(wt, n), start)
 	}
@@ -168,17 +161,22 @@ func (d *decoder) otherTypeHint(wt uint64, n int) string {
 	if !ok {
 		return ""
 	}
-	want := 2
-	switch t {
-	case TypeQueryRequest:
-		want = 5
-	case TypeError:
-		want = 3
-	}
-	if n != want {
+	if n != t.arrayLen() {
 		return ""
 	}
 	return fmt.Sprintf("; a %d-element message of type %d is a %s in %s numbering", n, wt, t.goName(), other)
+}
+
+// arrayLen is the number of elements of a message of type t: type, options
+// and the mandatory items (Appendix C).
+func (t Type) arrayLen() int {
+	switch t {
+	case TypeQueryRequest:
+		return 5
+	case TypeError:
+		return 3
+	}
+	return 2
 }
 
 // allowed option labels per message type (draft-26 Appendix C).
