@@ -237,7 +237,7 @@ func (r *reader) skip(depth, maxItems int) ([]byte, error) {
 
 func (r *reader) skipItem(depth, maxItems int) error {
 	start := r.off
-	major, ai, arg, err := r.head()
+	major, _, arg, err := r.head()
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,6 @@ func (r *reader) skipItem(depth, maxItems int) error {
 		r.off += int(arg)
 		return nil
 	case cborenc.MajorSimple:
-		_ = ai
 		return nil
 	}
 	if depth <= 0 {
