@@ -61,6 +61,27 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // ts encodes a time as Unix nanoseconds, 0 for the zero time.
 func ts(t time.Time) int64 {
 	if t.IsZero() {
@@ -199,7 +220,7 @@ func nonNilIDs(ids []tam.ComponentID) []tam.ComponentID {
 const componentSelect = `SELECT c.id, COALESCE(MAX(v.sequence), 0), COUNT(v.sequence), c.created_at, c.updated_at
 	FROM components c LEFT JOIN component_versions v ON v.component_id = c.id`
 
-func scanComponent(sc interface{ Scan(...any) error }) (tam.Component, error) {
+func scanComponent(sc scanner) (tam.Component, error) {
 	var c tam.Component
 	var id string
 	var latest, created, updated int64
@@ -216,25 +237,12 @@ func (t *tx) Component(ctx context.Context, id tam.ComponentID) (tam.Component, 
 }
 
 func (t *tx) Components(ctx context.Context) ([]tam.Component, error) {
-	rows, err := t.query(ctx, componentSelect+` GROUP BY c.id ORDER BY c.id`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []tam.Component
-	for rows.Next() {
-		c, err := scanComponent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t, scanComponent, componentSelect+` GROUP BY c.id ORDER BY c.id`)
 }
 
 const versionSelect = `SELECT component_id, sequence, digest, payload_ids, payload_digests, dependencies, signer_kid, size, created_at FROM component_versions`
 
-func scanVersion(sc interface{ Scan(...any) error }) (tam.ComponentVersion, error) {
+func scanVersion(sc scanner) (tam.ComponentVersion, error) {
 	var v tam.ComponentVersion
 	var id, pids, pdig, deps string
 	var s, created int64
@@ -257,43 +265,15 @@ func scanVersion(sc interface{ Scan(...any) error }) (tam.ComponentVersion, erro
 }
 
 func (t *tx) ComponentVersions(ctx context.Context, id tam.ComponentID) ([]tam.ComponentVersion, error) {
-	rows, err := t.query(ctx, versionSelect+` WHERE component_id = ? ORDER BY sequence`, string(id))
-	if err != nil {
-		return nil, mapErr(err)
+	out, err := queryAll(ctx, t, scanVersion, versionSelect+` WHERE component_id = ? ORDER BY sequence`, string(id))
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("component %s: %w", id, tam.ErrNotFound)
 	}
-	defer rows.Close()
-	var out []tam.ComponentVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("component %s: %w", id, tam.ErrNotFound)
-	}
-	return out, nil
+	return out, err
 }
 
 func (t *tx) AllVersions(ctx context.Context) ([]tam.ComponentVersion, error) {
-	rows, err := t.query(ctx, versionSelect+` ORDER BY component_id, sequence`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []tam.ComponentVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t, scanVersion, versionSelect+` ORDER BY component_id, sequence`)
 }
 
 func (t *tx) ComponentVersion(ctx context.Context, id tam.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
@@ -340,7 +320,7 @@ func (t *tx) PutPolicy(ctx context.Context, p tam.Policy) (tam.Policy, error) {
 	return scanPolicy(row)
 }
 
-func scanPolicy(sc interface{ Scan(...any) error }) (tam.Policy, error) {
+func scanPolicy(sc scanner) (tam.Policy, error) {
 	var p tam.Policy
 	var comp, mode, scope string
 	var created int64
@@ -379,20 +359,7 @@ func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error
 }
 
 func (t *tx) Policies(ctx context.Context) ([]tam.Policy, error) {
-	rows, err := t.query(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies ORDER BY id`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []tam.Policy
-	for rows.Next() {
-		p, err := scanPolicy(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t, scanPolicy, `SELECT id, component_id, mode, scope, value, created_at FROM policies ORDER BY id`)
 }
 
 // ---- trusted keys
@@ -413,23 +380,18 @@ func (t *tx) DeleteTrustedKey(ctx context.Context, role tam.KeyRole, kid []byte)
 }
 
 func (t *tx) TrustedKeys(ctx context.Context, role tam.KeyRole) ([]tam.TrustedKey, error) {
-	rows, err := t.query(ctx, `SELECT role, kid, key, comment, created_at FROM trusted_keys WHERE role = ? ORDER BY kid`, string(role))
-	if err != nil {
-		return nil, mapErr(err)
+	return queryAll(ctx, t, scanTrustedKey, `SELECT role, kid, key, comment, created_at FROM trusted_keys WHERE role = ? ORDER BY kid`, string(role))
+}
+
+func scanTrustedKey(sc scanner) (tam.TrustedKey, error) {
+	var k tam.TrustedKey
+	var r string
+	var created int64
+	if err := sc.Scan(&r, &k.KID, &k.Key, &k.Comment, &created); err != nil {
+		return k, err
 	}
-	defer rows.Close()
-	var out []tam.TrustedKey
-	for rows.Next() {
-		var k tam.TrustedKey
-		var r string
-		var created int64
-		if err := rows.Scan(&r, &k.KID, &k.Key, &k.Comment, &created); err != nil {
-			return nil, err
-		}
-		k.Role, k.CreatedAt = tam.KeyRole(r), fromTS(created)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	k.Role, k.CreatedAt = tam.KeyRole(r), fromTS(created)
+	return k, nil
 }
 
 // ---- devices
@@ -463,7 +425,7 @@ func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
 const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
 	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen FROM devices`
 
-func scanDevice(sc interface{ Scan(...any) error }) (tam.Device, error) {
+func scanDevice(sc scanner) (tam.Device, error) {
 	var d tam.Device
 	var labels, att, status string
 	var prereg, needs int
@@ -487,20 +449,7 @@ func (t *tx) Device(ctx context.Context, kid []byte) (tam.Device, error) {
 }
 
 func (t *tx) Devices(ctx context.Context) ([]tam.Device, error) {
-	rows, err := t.query(ctx, deviceSelect+` ORDER BY kid`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []tam.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t, scanDevice, deviceSelect+` ORDER BY kid`)
 }
 
 func (t *tx) DeleteDevice(ctx context.Context, kid []byte) error {
@@ -520,25 +469,20 @@ func deviceErr(err error, kid []byte) error {
 }
 
 func (t *tx) Installed(ctx context.Context, kid []byte) ([]tam.Installed, error) {
-	rows, err := t.query(ctx, `SELECT component_id, sequence, managed, requested, updated_at FROM installed
+	return queryAll(ctx, t, scanInstalled, `SELECT component_id, sequence, managed, requested, updated_at FROM installed
 		WHERE device_kid = ? ORDER BY component_id`, nonNil(kid))
-	if err != nil {
-		return nil, mapErr(err)
+}
+
+func scanInstalled(sc scanner) (tam.Installed, error) {
+	var in tam.Installed
+	var id string
+	var s, updated int64
+	var managed, requested int
+	if err := sc.Scan(&id, &s, &managed, &requested, &updated); err != nil {
+		return in, err
 	}
-	defer rows.Close()
-	var out []tam.Installed
-	for rows.Next() {
-		var in tam.Installed
-		var id string
-		var s, updated int64
-		var managed, requested int
-		if err := rows.Scan(&id, &s, &managed, &requested, &updated); err != nil {
-			return nil, err
-		}
-		in.ComponentID, in.Sequence, in.Managed, in.Requested, in.UpdatedAt = tam.ComponentID(id), uint64(s), managed != 0, requested != 0, fromTS(updated)
-		out = append(out, in)
-	}
-	return out, rows.Err()
+	in.ComponentID, in.Sequence, in.Managed, in.Requested, in.UpdatedAt = tam.ComponentID(id), uint64(s), managed != 0, requested != 0, fromTS(updated)
+	return in, nil
 }
 
 func (t *tx) PutInstalled(ctx context.Context, kid []byte, in tam.Installed) error {
@@ -576,24 +520,19 @@ func (t *tx) PutFailure(ctx context.Context, f tam.InstallFailure) error {
 }
 
 func (t *tx) Failures(ctx context.Context, kid []byte) ([]tam.InstallFailure, error) {
-	rows, err := t.query(ctx, `SELECT device_kid, component_id, sequence, attempts, last_error, last_at FROM install_failures
+	return queryAll(ctx, t, scanFailure, `SELECT device_kid, component_id, sequence, attempts, last_error, last_at FROM install_failures
 		WHERE device_kid = ? ORDER BY component_id, sequence`, nonNil(kid))
-	if err != nil {
-		return nil, mapErr(err)
+}
+
+func scanFailure(sc scanner) (tam.InstallFailure, error) {
+	var f tam.InstallFailure
+	var id string
+	var s, at int64
+	if err := sc.Scan(&f.DeviceKID, &id, &s, &f.Attempts, &f.LastError, &at); err != nil {
+		return f, err
 	}
-	defer rows.Close()
-	var out []tam.InstallFailure
-	for rows.Next() {
-		var f tam.InstallFailure
-		var id string
-		var s, at int64
-		if err := rows.Scan(&f.DeviceKID, &id, &s, &f.Attempts, &f.LastError, &at); err != nil {
-			return nil, err
-		}
-		f.ComponentID, f.Sequence, f.LastAt = tam.ComponentID(id), uint64(s), fromTS(at)
-		out = append(out, f)
-	}
-	return out, rows.Err()
+	f.ComponentID, f.Sequence, f.LastAt = tam.ComponentID(id), uint64(s), fromTS(at)
+	return f, nil
 }
 
 func (t *tx) ClearFailures(ctx context.Context, kid []byte) error {
@@ -634,31 +573,25 @@ func (t *tx) Reports(ctx context.Context, kid []byte, limit int) ([]tam.Report, 
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := t.query(ctx, `SELECT id, device_kid, at, kind, err_code, message, suit_reports FROM reports
+	return queryAll(ctx, t, scanReport, `SELECT id, device_kid, at, kind, err_code, message, suit_reports FROM reports
 		WHERE device_kid = ? ORDER BY id DESC LIMIT ?`, nonNil(kid), limit)
-	if err != nil {
-		return nil, mapErr(err)
+}
+
+func scanReport(sc scanner) (tam.Report, error) {
+	var r tam.Report
+	var at int64
+	var rj string
+	if err := sc.Scan(&r.ID, &r.DeviceKID, &at, &r.Kind, &r.ErrCode, &r.Message, &rj); err != nil {
+		return r, err
 	}
-	defer rows.Close()
-	var out []tam.Report
-	for rows.Next() {
-		var r tam.Report
-		var at int64
-		var rj string
-		if err := rows.Scan(&r.ID, &r.DeviceKID, &at, &r.Kind, &r.ErrCode, &r.Message, &rj); err != nil {
-			return nil, err
-		}
-		r.At = fromTS(at)
-		var hs []string
-		if err := fromJSON(rj, &hs); err != nil {
-			return nil, err
-		}
-		if r.SUITReports, err = unhexList(hs); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	r.At = fromTS(at)
+	var hs []string
+	if err := fromJSON(rj, &hs); err != nil {
+		return r, err
 	}
-	return out, rows.Err()
+	var err error
+	r.SUITReports, err = unhexList(hs)
+	return r, err
 }
 
 // ---- sessions
@@ -704,7 +637,7 @@ func (t *tx) PutPending(ctx context.Context, p tam.PendingUpdate, maxPerDevice i
 
 const pendingSelect = `SELECT token, device_kid, numbering, install, remove, created_at, expires_at FROM pending_updates`
 
-func scanPending(sc interface{ Scan(...any) error }) (tam.PendingUpdate, error) {
+func scanPending(sc scanner) (tam.PendingUpdate, error) {
 	var p tam.PendingUpdate
 	var ij, rj string
 	var created, expires int64
@@ -736,20 +669,7 @@ func (t *tx) DeletePending(ctx context.Context, token []byte) error {
 }
 
 func (t *tx) PendingFor(ctx context.Context, kid []byte) ([]tam.PendingUpdate, error) {
-	rows, err := t.query(ctx, pendingSelect+` WHERE device_kid = ? ORDER BY created_at, rowid`, nonNil(kid))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []tam.PendingUpdate
-	for rows.Next() {
-		p, err := scanPending(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t, scanPending, pendingSelect+` WHERE device_kid = ? ORDER BY created_at, rowid`, nonNil(kid))
 }
 
 func (t *tx) UseToken(ctx context.Context, token []byte, expires time.Time) error {
@@ -798,7 +718,7 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 
 const personalizationSelect = `SELECT device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
 
-func scanPersonalization(sc interface{ Scan(...any) error }) (tam.Personalization, error) {
+func scanPersonalization(sc scanner) (tam.Personalization, error) {
 	var p tam.Personalization
 	var id, pid, deps string
 	var s, created int64
@@ -815,20 +735,7 @@ func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.
 }
 
 func (t *tx) Personalizations(ctx context.Context, kid []byte) ([]tam.Personalization, error) {
-	rows, err := t.query(ctx, personalizationSelect+` WHERE device_kid = ? ORDER BY name`, nonNil(kid))
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []tam.Personalization
-	for rows.Next() {
-		p, err := scanPersonalization(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, t, scanPersonalization, personalizationSelect+` WHERE device_kid = ? ORDER BY name`, nonNil(kid))
 }
 
 func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, name string) error {
