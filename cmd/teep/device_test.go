@@ -19,13 +19,11 @@ func init() {
 	deviceRetry = broker.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
 }
 
-// deviceCmd runs one teep command in-process.
+// deviceCmd runs one teep command in-process (teepRun: a stack trace
+// fails the test).
 func deviceCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	code = run(e, args)
-	return out.String(), errb.String(), code
+	return teepRun(t, nil, args...)
 }
 
 func deviceMust(t *testing.T, args ...string) string {
