@@ -67,6 +67,28 @@ func TestEATCreateVerify(t *testing.T) {
 		t.Errorf("unknown claim %v", u)
 	}
 
+	// keys are accepted as COSE_Key, PEM or JWK, private or public
+	att, err := cosekey.Generate(cosekey.AlgESP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []cosekey.Format{cosekey.FormatCOSE, cosekey.FormatPEM, cosekey.FormatJWK} {
+		kpriv, kpub := filepath.Join(dir, "fmt-priv."+string(f)), filepath.Join(dir, "fmt-pub."+string(f))
+		if err := keyfile.Save(kpriv, att, f, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := keyfile.Save(kpub, att, f, false); err != nil {
+			t.Fatal(err)
+		}
+		tok, stderr, code := teepRun(t, nil, "eat", "create", "--key", kpriv, "--nonce", "0102030405060708")
+		if code != 0 {
+			t.Fatalf("create with a %s key: %s", f, stderr)
+		}
+		if _, stderr, code := teepRun(t, []byte(tok), "eat", "verify", "--key", kpub, "--nonce", "0102030405060708"); code != 0 {
+			t.Errorf("verify with a %s public key: %d %s", f, code, stderr)
+		}
+	}
+
 	fail := []struct {
 		name string
 		args []string
