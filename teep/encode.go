@@ -136,15 +136,9 @@ func (e *encoder) raw(b, item []byte) ([]byte, error) {
 	return appendCanonical(b, item)
 }
 
-func appendUint32s(b []byte, v []uint32) []byte {
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
-	for _, x := range v {
-		b = cborenc.AppendUint(b, uint64(x))
-	}
-	return b
-}
-
-func appendFreshness(b []byte, v []FreshnessMechanism) []byte {
+// appendUints appends an array of unsigned integers (versions, ext-list,
+// supported-freshness-mechanisms).
+func appendUints[T ~uint32 | ~uint64](b []byte, v []T) []byte {
 	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
 	for _, x := range v {
 		b = cborenc.AppendUint(b, uint64(x))
@@ -350,11 +344,11 @@ func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
 		case LabelToken:
 			return cborenc.AppendBytes(b, m.Token)
 		case LabelSupportedFreshnessMechanisms:
-			return appendFreshness(b, m.SupportedFreshnessMechanisms)
+			return appendUints(b, m.SupportedFreshnessMechanisms)
 		case LabelChallenge:
 			return cborenc.AppendBytes(b, m.Challenge)
 		case LabelVersions:
-			return appendUint32s(b, m.Versions)
+			return appendUints(b, m.Versions)
 		case LabelAttestationPayloadFormat:
 			return cborenc.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
@@ -424,7 +418,7 @@ func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
 		case LabelUnneededManifestList:
 			return appendComponentIDs(b, m.UnneededManifestList)
 		}
-		return appendUint32s(b, m.ExtList)
+		return appendUints(b, m.ExtList)
 	})
 	if err == nil {
 		err = inner
@@ -548,13 +542,13 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 		case LabelSupportedCipherSuites:
 			return appendSuites(b, m.SupportedCipherSuites)
 		case LabelSupportedFreshnessMechanisms:
-			return appendFreshness(b, m.SupportedFreshnessMechanisms)
+			return appendUints(b, m.SupportedFreshnessMechanisms)
 		case LabelSupportedSUITCOSEProfiles:
 			return appendProfiles(b, m.SupportedSUITCOSEProfiles)
 		case LabelChallenge:
 			return cborenc.AppendBytes(b, m.Challenge)
 		case LabelVersions:
-			return appendUint32s(b, m.Versions)
+			return appendUints(b, m.Versions)
 		}
 		return appendByteStrings(b, m.SUITReports)
 	})
