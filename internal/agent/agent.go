@@ -203,7 +203,7 @@ func (a *Agent) emit(e Event) {
 	}
 }
 
-// defaultTAM picks the TAM for a request: the hint if it is one of the
+// pickTAM picks the TAM for a request: the hint if it is one of the
 // configured TAMs (the Agent, not the application, decides which TAMs to
 // trust: RFC 9397 §4.2), else the default.
 func (a *Agent) pickTAM(hint string) string {
@@ -225,7 +225,7 @@ func (a *Agent) sign(m teep.Message, alg cose.Algorithm) ([]byte, error) {
 	return teep.Sign(m, s, teep.SignOptions{Encode: teep.EncodeOptions{Numbering: a.cfg.Numbering}, Rand: rand.Reader})
 }
 
-// installedIndex finds installed components by component or manifest id.
+// findInstalled finds an installed component by component or manifest id.
 func findInstalled(list []Installed, id teep.ComponentID) *Installed {
 	for i := range list {
 		if list[i].ComponentID.Equal(id) || list[i].ManifestID.Equal(id) {

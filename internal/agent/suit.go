@@ -154,7 +154,6 @@ func (s *SUIT) Installed() ([]Installed, error) {
 	var out []Installed
 	live := map[string]bool{}
 	for _, r := range recs {
-		uri := ""
 		for _, c := range r.Components {
 			sha, size, err := s.digest(ctx, c, r.Digest.Bytes)
 			if errors.Is(err, processor.ErrNotFound) {
@@ -166,7 +165,7 @@ func (s *SUIT) Installed() ([]Installed, error) {
 			live[c.Key()] = true
 			out = append(out, Installed{
 				ManifestID: teep.ComponentID(r.ID), ComponentID: teep.ComponentID(c), Sequence: r.SequenceNumber,
-				SHA256: sha, Size: uint64(size), ManifestDigest: r.Digest.Bytes, ManifestURI: uri,
+				SHA256: sha, Size: uint64(size), ManifestDigest: r.Digest.Bytes,
 			})
 		}
 	}
