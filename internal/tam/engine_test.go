@@ -403,6 +403,12 @@ func TestInstallFailuresFlagDevice(t *testing.T) {
 	if d.Status != tam.StatusFailed || len(d.Failures) != 1 || d.Failures[0].Attempts != tam.DefaultMaxInstallAttempts {
 		t.Fatalf("after %d failures: status %s failures %+v", tam.DefaultMaxInstallAttempts, d.Status, d.Failures)
 	}
+	if len(d.Reports) != tam.DefaultMaxInstallAttempts {
+		t.Fatalf("%d reports, want one per Error", len(d.Reports))
+	}
+	if d, err := f.eng.DeviceInfo(ctx, a.KID(), 0); err != nil || len(d.Reports) != 0 || d.Status != tam.StatusFailed {
+		t.Fatalf("DeviceInfo without reports: %d reports, %v", len(d.Reports), err)
+	}
 	// The version is no longer offered.
 	runSession(t, a, "query-request", "query-response")
 	if d := f.device(a.KID()); d.Status != tam.StatusFailed {

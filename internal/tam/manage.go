@@ -415,7 +415,8 @@ func (e *Engine) Devices(ctx context.Context) ([]DeviceInfo, error) {
 }
 
 // DeviceInfo returns one device with its inventory, failures,
-// personalization data, outstanding Updates and up to reports recent reports.
+// personalization data, outstanding Updates and up to reports recent reports
+// (none when reports <= 0).
 func (e *Engine) DeviceInfo(ctx context.Context, kid []byte, reports int) (DeviceInfo, error) {
 	var di DeviceInfo
 	err := e.store.View(ctx, func(tx Tx) (err error) {
@@ -434,7 +435,9 @@ func (e *Engine) DeviceInfo(ctx context.Context, kid []byte, reports int) (Devic
 		if di.Pending, err = tx.PendingFor(ctx, kid); err != nil {
 			return err
 		}
-		di.Reports, err = tx.Reports(ctx, kid, reports)
+		if reports > 0 {
+			di.Reports, err = tx.Reports(ctx, kid, reports)
+		}
 		return err
 	})
 	return di, err

@@ -489,9 +489,6 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		di.Reports = nil
-	}
 	writeJSON(w, http.StatusOK, toDetail(di))
 	return nil
 }
