@@ -190,8 +190,6 @@ func (c *cur) errf(off int, format string, a ...any) error {
 	return &DecodeError{Where: c.what, Offset: off, Msg: fmt.Sprintf(format, a...), Err: ErrMalformed}
 }
 
-func (c *cur) done() bool { return c.off >= len(c.b) }
-
 func (c *cur) peek() (cborHead, error) { return readHead(c.b, c.off) }
 
 // skip steps over one item and returns its raw bytes.

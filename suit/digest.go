@@ -1,7 +1,6 @@
 package suit
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/sha3"
 	"crypto/sha512"
@@ -155,7 +154,3 @@ func (d Digest) Matches(data []byte) (bool, error) {
 	}
 	return got.Equal(d), nil
 }
-
-// sameBytes is bytes.Equal, named for readability at call sites that
-// compare raw encodings.
-func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }

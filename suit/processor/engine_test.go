@@ -29,9 +29,6 @@ func enc(v any) []byte {
 	return b
 }
 
-// wrap returns v encoded and wrapped in a bstr (as cbor.RawMessage of the bstr).
-func wrap(v any) []byte { return enc(v) }
-
 func seq(cmds ...any) []byte { return enc(cmds) }
 
 func digestOf(b []byte) []byte {

@@ -496,9 +496,7 @@ func (r *run) removeComponent(id suit.ComponentID) error {
 		return fmt.Errorf("%w: remove %s: %v", suit.ErrOperationFailed, id, err)
 	}
 	r.forget(k)
-	if _, ok := r.staged[k]; ok {
-		delete(r.staged, k)
-	}
+	delete(r.staged, k)
 	if _, ok := r.removed[k]; !ok {
 		r.rmOrder = append(r.rmOrder, k)
 	}
