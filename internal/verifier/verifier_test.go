@@ -13,6 +13,7 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/attester"
+	"github.com/teep-go/teep/internal/cborenc"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/teep"
 )
@@ -246,6 +247,46 @@ func TestAppendixD2Evidence(t *testing.T) {
 	}
 }
 
+// TestIssueResultFromLenientEvidence: a result for leniently decoded
+// Evidence re-issues only what strict decoding accepts (byte- or
+// text-wrapped manifests, a UEID of valid length), so TAMs can read it.
+func TestIssueResultFromLenientEvidence(t *testing.T) {
+	f := newFixture(t)
+	p := *f.policy
+	p.LenientDecodingUnsafe = true
+	v, err := New(Config{Policy: &p, Key: signer(t, f.vKey), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the bare SUIT_Reference map {1: uri, 0: [-16, digest]} of Appendix D.2
+	digest := cborenc.AppendBytes(cborenc.AppendInt(cborenc.AppendArrayHead(nil, 2), eat.AlgSHA256), bytes.Repeat([]byte{3}, 32))
+	bare := eat.Manifest{ContentFormat: eat.ContentFormatCBOR, Body: cborenc.AppendMap(nil, []cborenc.MapEntry{
+		{Key: cborenc.AppendInt(nil, 0), Val: digest},
+		{Key: cborenc.AppendInt(nil, 1), Val: cborenc.AppendText(nil, "https://tam.example/tc.suit")},
+	})}
+	ev := f.signClaims(t, func(c *eat.Claims) {
+		c.UEID = append([]byte{1}, bytes.Repeat([]byte{0x42}, 15)...) // RAND with 15 bytes, as in Appendix D.2
+		c.Manifests = append(c.Manifests, bare)
+		c.Deviations = []string{"encode leniently"}
+	})
+	a, err := v.AppraiseEvidence(context.Background(), ev, Expectations{Nonce: []byte("nonce-0001"), AgentKey: f.agent})
+	if a == nil || a.Claims == nil || len(a.Claims.Deviations) != 2 || len(a.Claims.Manifests) != 2 {
+		t.Fatalf("lenient appraisal: %v %v", a, err)
+	}
+	res, err := v.IssueResult(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := eat.Parse(res, eat.ParseOptions{})
+	if err != nil {
+		t.Fatalf("the result does not decode strictly: %v", err)
+	}
+	c := tok.Claims
+	if c.UEID != nil || len(c.Manifests) != 1 || !bytes.Equal(c.Manifests[0].Body, a.Claims.Manifests[0].Body) {
+		t.Errorf("result ueid %x, manifests %d", c.UEID, len(c.Manifests))
+	}
+}
+
 func TestIssueAndVerifyResult(t *testing.T) {
 	f := newFixture(t)
 	token := []byte("teep-token-00042")
@@ -272,10 +313,16 @@ func TestIssueAndVerifyResult(t *testing.T) {
 
 	warnAppraisal := *a
 	warnAppraisal.Status = Warning
-	warnRes, _ := f.v.IssueResult(&warnAppraisal)
+	warnRes, err := f.v.IssueResult(&warnAppraisal)
+	if err != nil {
+		t.Fatal(err)
+	}
 	badAppraisal := *a
 	badAppraisal.Status = Contraindicated
-	badRes, _ := f.v.IssueResult(&badAppraisal)
+	badRes, err := f.v.IssueResult(&badAppraisal)
+	if err != nil {
+		t.Fatal(err)
+	}
 	otherVerifier := newKey(t, "esp256")
 	cases := []struct {
 		name   string
@@ -308,8 +355,14 @@ func TestIssueAndVerifyResult(t *testing.T) {
 
 func TestIssueResultNeedsKey(t *testing.T) {
 	f := newFixture(t)
-	v, _ := New(Config{Policy: f.policy, Clock: clock})
-	a, _ := v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: []byte("nonce-0001")}), Expectations{})
+	v, err := New(Config{Policy: f.policy, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := v.AppraiseEvidence(context.Background(), f.evidence(t, attester.Request{Nonce: []byte("nonce-0001")}), Expectations{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := v.IssueResult(a); err == nil {
 		t.Error("issued a result without a key")
 	}
