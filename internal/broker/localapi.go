@@ -252,38 +252,49 @@ func notRunning(err error) error {
 	return err
 }
 
-func (c *LocalClient) call(ctx context.Context, method, path string, in, out any) error {
+// unixCall sends in (nil: no body) as JSON to url over client and returns
+// the status and the body, at most limit bytes: the request half shared by
+// LocalClient and RemoteAgent.
+func unixCall(ctx context.Context, client *http.Client, method, url string, in any, limit int64) (int, []byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://teep-broker"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return notRunning(err)
+		return 0, nil, notRunning(err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxMessageSize))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if int64(len(data)) > limit {
+		return 0, nil, fmt.Errorf("answer larger than %d bytes", limit)
+	}
+	return resp.StatusCode, data, nil
+}
+
+func (c *LocalClient) call(ctx context.Context, method, path string, in, out any) error {
+	status, data, err := unixCall(ctx, c.http, method, "http://teep-broker"+path, in, DefaultMaxMessageSize)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var le localError
 		if json.Unmarshal(data, &le) == nil && le.Error != "" {
-			if len(le.Problems) > 0 {
-				return &LocalError{Status: resp.StatusCode, Message: le.Error, Problems: le.Problems}
-			}
-			return &LocalError{Status: resp.StatusCode, Message: le.Error}
+			return &LocalError{Status: status, Message: le.Error, Problems: le.Problems}
 		}
-		return &LocalError{Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
+		return &LocalError{Status: status, Message: http.StatusText(status)}
 	}
 	if out == nil {
 		return nil

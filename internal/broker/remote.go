@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,37 +131,20 @@ func DialAgent(path string) *RemoteAgent {
 }
 
 func (r *RemoteAgent) do(ctx context.Context, method, op string, in *AgentCall, out any) error {
-	var body io.Reader
+	var body any
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+		body = in
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://teep-agent/agent/v1/"+op, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("remote agent: %w", notRunning(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxAgentCallSize+1))
+	status, data, err := unixCall(ctx, r.http, method, "http://teep-agent/agent/v1/"+op, body, MaxAgentCallSize)
 	if err != nil {
 		return fmt.Errorf("remote agent: %w", err)
 	}
-	if len(data) > MaxAgentCallSize {
-		return fmt.Errorf("remote agent: answer larger than %d bytes", MaxAgentCallSize)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var le localError
 		if json.Unmarshal(data, &le) == nil && le.Error != "" {
 			return fmt.Errorf("remote agent: %s", le.Error)
 		}
-		return fmt.Errorf("remote agent: status %d", resp.StatusCode)
+		return fmt.Errorf("remote agent: status %d", status)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("remote agent: bad answer: %w", err)
