@@ -275,59 +275,38 @@ func (d *decoder) attestationPayload() ([]byte, error) {
 }
 
 func (d *decoder) uint32List(what string) ([]uint32, error) {
-	n, err := d.r.array(d.lim.MaxListLength, what)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]uint32, n)
-	for i := range out {
-		if out[i], err = d.r.uint32(); err != nil {
-			return nil, atIndex(what, i, err)
-		}
-	}
-	return out, nil
+	return list(d, what, func(v *uint32) (err error) {
+		*v, err = d.r.uint32()
+		return err
+	})
 }
 
 func (d *decoder) freshness() ([]FreshnessMechanism, error) {
-	n, err := d.r.array(d.lim.MaxListLength, "supported-freshness-mechanisms")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]FreshnessMechanism, n)
-	for i := range out {
+	return list(d, "supported-freshness-mechanisms", func(f *FreshnessMechanism) error {
 		v, err := d.r.uint()
-		if err != nil {
-			return nil, atIndex("", i, err)
-		}
-		out[i] = FreshnessMechanism(v)
-	}
-	return out, nil
+		*f = FreshnessMechanism(v)
+		return err
+	})
 }
 
 func (d *decoder) cipherSuites() ([]CipherSuite, error) {
-	r := &d.r
-	n, err := r.array(d.lim.MaxListLength, "cipher suite list")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]CipherSuite, n)
-	for i := range out {
+	return list(d, "cipher suite list", func(suite *CipherSuite) error {
+		r := &d.r
 		ops, err := r.array(d.lim.MaxListLength, "cipher suite")
 		if err != nil {
-			return nil, atIndex("", i, err)
+			return err
 		}
 		if ops == 0 {
-			return nil, atIndex("", i, r.fail(r.off-1, ErrMalformed, "cipher suite has no operations"))
+			return r.fail(r.off-1, ErrMalformed, "cipher suite has no operations")
 		}
-		suite := make(CipherSuite, ops)
-		for j := range suite {
-			if err := d.operation(&suite[j]); err != nil {
-				return nil, atIndex("", i, atIndex("operation", j, err))
+		*suite = make(CipherSuite, ops)
+		for j := range *suite {
+			if err := d.operation(&(*suite)[j]); err != nil {
+				return atIndex("operation", j, err)
 			}
 		}
-		out[i] = suite
-	}
-	return out, nil
+		return nil
+	})
 }
 
 func (d *decoder) operation(op *Operation) error {
@@ -350,28 +329,23 @@ func (d *decoder) operation(op *Operation) error {
 }
 
 func (d *decoder) suitProfiles() ([]SUITCOSEProfile, error) {
-	r := &d.r
-	n, err := r.array(d.lim.MaxListLength, "SUIT COSE profile list")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]SUITCOSEProfile, n)
-	for i := range out {
+	return list(d, "SUIT COSE profile list", func(p *SUITCOSEProfile) error {
+		r := &d.r
 		start := r.off
 		k, err := r.array(d.lim.MaxListLength, "SUIT COSE profile")
 		if err != nil {
-			return nil, atIndex("", i, err)
+			return err
 		}
-		if k != 4 {
-			return nil, atIndex("", i, r.fail(start, ErrMalformed, "want 4 algorithm ids, got %d", k))
+		if k != len(p) {
+			return r.fail(start, ErrMalformed, "want 4 algorithm ids, got %d", k)
 		}
-		for j := 0; j < 4; j++ {
-			if out[i][j], err = r.int(); err != nil {
-				return nil, atIndex("", i, err)
+		for j := range p {
+			if p[j], err = r.int(); err != nil {
+				return err
 			}
 		}
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // suitReports reads [+ bstr .cbor SUIT_Report_*]; each entry must hold one
