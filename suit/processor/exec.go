@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/teep-go/teep/suit"
@@ -227,7 +226,7 @@ func (r *run) note(mc *mctx, sec suit.Section, cmd *suit.Command, t uint64, ok b
 	}
 	if wantSys && !s.dep {
 		var sys []suit.Param
-		if d, ok := r.digests[s.key+"\x00"+strconv.FormatInt(suit.AlgSHA256, 10)]; ok {
+		if d, ok := r.digests[digestKey{s.key, suit.AlgSHA256}]; ok {
 			if p, err := suit.NewParam(suit.ParamImageDigest, d); err == nil {
 				sys = append(sys, p)
 			}
@@ -258,7 +257,7 @@ func (r *run) properties(s slot, code int64) []suit.Param {
 	case suit.CondImageMatch, suit.CondImageNotMatch:
 		var out []suit.Param
 		if want, ok := r.param(s, suit.ParamImageDigest); ok {
-			if d, ok := r.digests[s.key+"\x00"+strconv.FormatInt(want.Value.(suit.Digest).Alg, 10)]; ok {
+			if d, ok := r.digests[digestKey{s.key, want.Value.(suit.Digest).Alg}]; ok {
 				if p, err := suit.NewParam(suit.ParamImageDigest, d); err == nil {
 					out = append(out, p)
 				}
@@ -420,7 +419,7 @@ func (r *run) imageMatch(mc *mctx, s slot, negate bool) error {
 			return fmt.Errorf("%w: dependency digest uses %s, parameter %s", suit.ErrConditionFailed, suit.DigestAlgName(env.Digest().Alg), suit.DigestAlgName(want.Alg))
 		}
 		got, size = env.Digest(), int64(len(raw))
-		r.digests[s.key+"\x00"+strconv.FormatInt(want.Alg, 10)] = got
+		r.digests[digestKey{s.key, want.Alg}] = got
 	} else {
 		var err error
 		got, size, err = r.contentDigest(s, want.Alg)
@@ -471,7 +470,7 @@ func sizeMatches(s slot, got, want int64, r *run, mc *mctx) bool {
 // contentDigest hashes the current content of a component (staged or
 // installed), using the digest computed while staging when there is one.
 func (r *run) contentDigest(s slot, alg int64) (suit.Digest, int64, error) {
-	ck := s.key + "\x00" + strconv.FormatInt(alg, 10)
+	ck := digestKey{s.key, alg}
 	if d, ok := r.digests[ck]; ok {
 		size := int64(-1)
 		if st, ok := r.staged[s.key]; ok {
@@ -592,7 +591,7 @@ func (r *run) stage(mc *mctx, s slot, src io.Reader, enc *suit.EncryptionInfo, t
 	}
 	r.forget(s.key)
 	for i, h := range hashes {
-		r.digests[s.key+"\x00"+strconv.FormatInt(algs[i], 10)] = suit.Digest{Alg: algs[i], Bytes: h.Sum(nil)}
+		r.digests[digestKey{s.key, algs[i]}] = suit.Digest{Alg: algs[i], Bytes: h.Sum(nil)}
 	}
 	if _, ok := r.staged[s.key]; !ok {
 		r.order = append(r.order, s.key)

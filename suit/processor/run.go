@@ -29,7 +29,7 @@ type run struct {
 	order   []string                        // staging order of staged keys
 	removed map[string]ComponentChange
 	rmOrder []string
-	digests map[string]suit.Digest // digest cache: slot key + alg -> digest of the current view
+	digests map[digestKey]suit.Digest // digest of each slot's current content, by algorithm
 
 	records    map[string]*ManifestRecord // working copies of manifest records
 	deleted    map[string]bool            // manifest records to delete
@@ -42,6 +42,12 @@ type run struct {
 	entries []suit.ReportEntry
 	fail    *Failure
 	res     *Result
+}
+
+// digestKey indexes the digest cache.
+type digestKey struct {
+	slot string // slot key
+	alg  int64
 }
 
 type stagedComp struct {
@@ -75,7 +81,7 @@ func (p *Processor) newRun(ctx context.Context, proc string, o RunOptions) *run 
 	return &run{
 		p: p, ctx: ctx, proc: proc, opts: o, start: time.Now(), lim: p.cfg.Limits,
 		params: map[string]map[int64]suit.Param{}, staged: map[string]*stagedComp{},
-		removed: map[string]ComponentChange{}, digests: map[string]suit.Digest{},
+		removed: map[string]ComponentChange{}, digests: map[digestKey]suit.Digest{},
 		records: map[string]*ManifestRecord{}, deleted: map[string]bool{},
 		linked: map[string][]suit.ComponentID{}, processed: map[string]*mctx{},
 		res: &Result{Procedure: proc},
@@ -507,7 +513,7 @@ func (r *run) removeComponent(id suit.ComponentID) error {
 // forget drops cached digests of a slot key.
 func (r *run) forget(k string) {
 	for ck := range r.digests {
-		if len(ck) > len(k) && ck[:len(k)] == k {
+		if ck.slot == k {
 			delete(r.digests, ck)
 		}
 	}
