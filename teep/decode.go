@@ -217,12 +217,9 @@ func (d *decoder) options(t Type, set func(Label) error) (*wireInfo, Extensions,
 		if err != nil {
 			return nil, nil, at(fmt.Sprintf("option key #%d", i), err)
 		}
-		for _, prev := range info.order {
-			if prev == wl {
-				return nil, nil, r.fail(keyOff, ErrMalformed, "duplicate option label %d", wl)
-			}
+		if info.order, err = addKey(r, info.order, wl, keyOff, "option label"); err != nil {
+			return nil, nil, err
 		}
-		info.order = append(info.order, wl)
 		l, known := d.num.Label(wl)
 		switch {
 		case known && isAllowed(t, l):
@@ -459,7 +456,7 @@ func (d *decoder) claims(c *SystemPropertyClaims) error {
 		if err != nil {
 			return at(fmt.Sprintf("key #%d", i), err)
 		}
-		if c.order, err = addKey(r, c.order, k, keyOff); err != nil {
+		if c.order, err = addKey(r, c.order, k, keyOff, "key"); err != nil {
 			return err
 		}
 		switch k {
@@ -556,7 +553,7 @@ func (d *decoder) requestedTC(t *RequestedTC) error {
 		if err != nil {
 			return at(fmt.Sprintf("key #%d", i), err)
 		}
-		if t.order, err = addKey(r, t.order, wl, keyOff); err != nil {
+		if t.order, err = addKey(r, t.order, wl, keyOff, "key"); err != nil {
 			return err
 		}
 		l, _ := d.num.Label(wl)
@@ -589,10 +586,11 @@ func (d *decoder) requestedTC(t *RequestedTC) error {
 	return nil
 }
 
-// addKey records map key k (read at off) in order, failing on a duplicate.
-func addKey[K int64 | uint64](r *reader, order []K, k K, off int) ([]K, error) {
+// addKey records map key k (read at off) in order, failing on a duplicate
+// ("duplicate <what> <k>").
+func addKey[K int64 | uint64](r *reader, order []K, k K, off int, what string) ([]K, error) {
 	if slices.Contains(order, k) {
-		return order, r.fail(off, ErrMalformed, "duplicate key %d", k)
+		return order, r.fail(off, ErrMalformed, "duplicate %s %d", what, k)
 	}
 	return append(order, k), nil
 }
