@@ -30,16 +30,12 @@ func (e *Engine) AddComponent(ctx context.Context, envelope []byte) (ComponentVe
 	if err != nil {
 		return v, invalidf("not a valid SUIT envelope: %v", err)
 	}
-	var signers []TrustedKey
-	if err := e.store.View(ctx, func(tx Tx) (err error) { signers, err = tx.TrustedKeys(ctx, RoleTCSigner); return err }); err != nil {
-		return v, err
-	}
-	if len(signers) == 0 {
-		return v, fmt.Errorf("%w: no TC signer key is trusted yet (add one first)", ErrUntrustedSigner)
-	}
-	keys, err := parseTrusted(signers)
+	keys, err := e.TrustedPublicKeys(ctx, RoleTCSigner)
 	if err != nil {
 		return v, err
+	}
+	if len(keys) == 0 {
+		return v, fmt.Errorf("%w: no TC signer key is trusted yet (add one first)", ErrUntrustedSigner)
 	}
 	ver, err := env.Verify(keys)
 	if err != nil {
@@ -125,7 +121,12 @@ func imageDigests(m *suit.Manifest) [][]byte {
 	return out
 }
 
-func parseTrusted(ks []TrustedKey) ([]*cosekey.Key, error) {
+// TrustedPublicKeys returns the keys trusted for a role, parsed.
+func (e *Engine) TrustedPublicKeys(ctx context.Context, role KeyRole) ([]*cosekey.Key, error) {
+	var ks []TrustedKey
+	if err := e.store.View(ctx, func(tx Tx) (err error) { ks, err = tx.TrustedKeys(ctx, role); return err }); err != nil {
+		return nil, err
+	}
 	out := make([]*cosekey.Key, 0, len(ks))
 	for _, k := range ks {
 		key, err := cosekey.ParseCOSEKey(k.Key)

@@ -189,7 +189,9 @@ func (t *TAM) appraiser() (tam.Appraiser, error) {
 		return o.Appraiser, nil
 	}
 	va := &tam.VerifierAppraiser{ResultKeys: o.VerifierKeys, AllowTimestamp: o.AllowTimestamp,
-		ResultKeysFunc: func(ctx context.Context) ([]*cosekey.Key, error) { return t.verifierKeys(ctx) }}
+		ResultKeysFunc: func(ctx context.Context) ([]*cosekey.Key, error) {
+			return t.Engine.TrustedPublicKeys(ctx, tam.RoleVerifier)
+		}}
 	if o.VerifierPolicy != "" {
 		p, err := verifier.LoadPolicy(o.VerifierPolicy)
 		if err != nil {
@@ -206,23 +208,6 @@ func (t *TAM) appraiser() (tam.Appraiser, error) {
 		va.Remote = &verifier.Client{URL: o.VerifierURL, VerifierKeys: o.VerifierKeys}
 	}
 	return va, nil
-}
-
-// verifierKeys are the Verifier keys added through the admin API.
-func (t *TAM) verifierKeys(ctx context.Context) ([]*cosekey.Key, error) {
-	ks, err := t.Engine.TrustedKeys(ctx, tam.RoleVerifier)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*cosekey.Key, 0, len(ks))
-	for _, k := range ks {
-		key, err := cosekey.ParseCOSEKey(k.Key)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, key)
-	}
-	return out, nil
 }
 
 // Registry is the Prometheus registry of this TAM.

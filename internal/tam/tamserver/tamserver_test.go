@@ -9,6 +9,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/tam"
 )
 
 func TestOpenCreatesAndReuses(t *testing.T) {
@@ -73,5 +74,37 @@ func TestOpenRefusesBadState(t *testing.T) {
 	}
 	if _, err := Open(ctx, Options{}); err == nil {
 		t.Error("no data directory accepted")
+	}
+}
+
+// Verifier keys trusted through the admin API count for the appraiser, as
+// do the ones given at start.
+func TestVerifierKeysFromStore(t *testing.T) {
+	ctx := context.Background()
+	given, _ := cosekey.Generate(cosekey.AlgEd25519)
+	s, err := Open(ctx, Options{DataDir: t.TempDir(), VerifierKeys: []*cosekey.Key{given.PublicKey()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	added, _ := cosekey.Generate(cosekey.AlgESP256)
+	if _, err := s.Engine.AddTrustedKey(ctx, tam.RoleVerifier, added.PublicKey(), ""); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := cosekey.Generate(cosekey.AlgESP256)
+	if _, err := s.Engine.AddTrustedKey(ctx, tam.RoleTCSigner, signer.PublicKey(), ""); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.appraiser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	va := a.(*tam.VerifierAppraiser)
+	more, err := va.ResultKeysFunc(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(va.ResultKeys) != 1 || !va.ResultKeys[0].Equal(given.PublicKey()) || len(more) != 1 || !more[0].Equal(added.PublicKey()) {
+		t.Fatalf("result keys %v, from the store %v", va.ResultKeys, more)
 	}
 }
