@@ -449,29 +449,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 			return nil, nil, err
 		}
 	}
-	mItem := cborenc.AppendBytes(nil, cborenc.AppendMap(nil, manifest))
-	digest, err := DigestOf(b.alg, mItem)
-	if err != nil {
-		return nil, nil, err
-	}
-	auth := cborenc.AppendArrayHead(nil, 1)
-	auth = cborenc.AppendBytes(auth, digest.Marshal())
-	env := []cborenc.MapEntry{
-		{Key: intKey(keyAuth), Val: cborenc.AppendBytes(nil, auth)},
-		{Key: intKey(keyManifest), Val: mItem},
-	}
-	for _, sec := range sortedSections(severed) {
-		env = append(env, cborenc.MapEntry{Key: intKey(int64(sec)), Val: severed[sec]})
-	}
-	for _, p := range b.integrated {
-		env = append(env, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
-	}
-	var out []byte
-	if s.Tagged {
-		out = cborenc.AppendTag(out, TagEnvelope)
-	}
-	out = cborenc.AppendMap(out, env)
-	e, err := ParseEnvelope(out, ParseOptions{Limits: s.Limits})
+	e, err := unsignedEnvelope(cborenc.AppendMap(nil, manifest), b.alg, severed, b.integrated, s.Tagged, s.Limits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("suit: build: the built envelope does not parse: %w", err)
 	}
@@ -482,13 +460,24 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 // layout does not cover) in an unsigned envelope with its digest; sign it
 // with Sign or SignMAC. integrated entries are added under their keys.
 func NewEnvelope(manifest []byte, integrated []Integrated, tagged bool) (*Envelope, error) {
+	return unsignedEnvelope(manifest, AlgSHA256, nil, integrated, tagged, Limits{})
+}
+
+// unsignedEnvelope wraps encoded SUIT_Manifest content in an envelope whose
+// authentication wrapper holds only the manifest digest, with the severed
+// members (encoded bstr items) and integrated entries beside it, and parses
+// the result.
+func unsignedEnvelope(manifest []byte, alg int64, severed map[Section][]byte, integrated []Integrated, tagged bool, lim Limits) (*Envelope, error) {
 	item := cborenc.AppendBytes(nil, manifest)
-	d, err := DigestOf(AlgSHA256, item)
+	d, err := DigestOf(alg, item)
 	if err != nil {
 		return nil, err
 	}
 	auth := cborenc.AppendBytes(cborenc.AppendArrayHead(nil, 1), d.Marshal())
 	entries := []cborenc.MapEntry{{Key: intKey(keyAuth), Val: cborenc.AppendBytes(nil, auth)}, {Key: intKey(keyManifest), Val: item}}
+	for sec, member := range severed {
+		entries = append(entries, cborenc.MapEntry{Key: intKey(int64(sec)), Val: member})
+	}
 	for _, p := range integrated {
 		entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
 	}
@@ -496,5 +485,5 @@ func NewEnvelope(manifest []byte, integrated []Integrated, tagged bool) (*Envelo
 	if tagged {
 		out = cborenc.AppendTag(out, TagEnvelope)
 	}
-	return ParseEnvelope(cborenc.AppendMap(out, entries), ParseOptions{})
+	return ParseEnvelope(cborenc.AppendMap(out, entries), ParseOptions{Limits: lim})
 }

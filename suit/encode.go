@@ -2,7 +2,6 @@ package suit
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/cborenc"
@@ -170,14 +169,4 @@ func (e *Envelope) setBlocks(blocks []AuthBlock) error {
 	}
 	e.raw = raw
 	return nil
-}
-
-// sortedSections returns the keys of a severed map in order (for stable output).
-func sortedSections(m map[Section][]byte) []Section {
-	out := make([]Section, 0, len(m))
-	for s := range m {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
