@@ -137,7 +137,11 @@ func benchInterleaved(n int, f, base func() error) (ns, baseNs float64, err erro
 // and one signed SUIT envelope), bare and signed with ESP256. Built here so
 // the binary needs no files.
 func benchCodec(quick bool) ([]benchRow, error) {
-	update := &teep.Update{Token: []byte("0123456789abcdef"), ManifestList: [][]byte{benchSampleEnvelope()}}
+	env, err := benchSampleEnvelope()
+	if err != nil {
+		return nil, err
+	}
+	update := &teep.Update{Token: []byte("0123456789abcdef"), ManifestList: [][]byte{env}}
 	raw, err := teep.Encode(update, teep.EncodeOptions{})
 	if err != nil {
 		return nil, err
@@ -180,14 +184,16 @@ func benchCodec(quick bool) ([]benchRow, error) {
 }
 
 // benchSampleEnvelope is a small signed SUIT envelope for the codec rows.
-func benchSampleEnvelope() []byte {
-	sk, _ := cosekey.Generate(cosekey.AlgESP256)
-	s, _ := cosekey.NewSigner(sk, 0)
-	env, err := demoEnvelope(s, "bench-ta", 1, []byte("Hello, Secure World!"))
+func benchSampleEnvelope() ([]byte, error) {
+	sk, err := cosekey.Generate(cosekey.AlgESP256)
 	if err != nil {
-		panic(err) // fixed inputs: cannot fail
+		return nil, err
 	}
-	return env
+	s, err := cosekey.NewSigner(sk, 0)
+	if err != nil {
+		return nil, err
+	}
+	return demoEnvelope(s, "bench-ta", 1, []byte("Hello, Secure World!"))
 }
 
 // benchGen yields size deterministic bytes without holding them.
@@ -336,7 +342,11 @@ func benchSessions(ctx context.Context, dir string, devices, sessions int) ([]be
 		return nil, err
 	}
 	// Install: a new version each time, so every session carries an Update.
-	comp, err := w.srv.Engine.AddComponent(ctx, mustBenchEnvelope(w, 1))
+	env, err := benchEnvelope(w, 1)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := w.srv.Engine.AddComponent(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +357,11 @@ func benchSessions(ctx context.Context, dir string, devices, sessions int) ([]be
 	seq := uint64(1)
 	installNs, installBase, err := benchInterleaved(sessions, func() error {
 		seq++
-		if _, err := w.srv.Engine.AddComponent(ctx, mustBenchEnvelope(w, seq)); err != nil {
+		env, err := benchEnvelope(w, seq)
+		if err != nil {
+			return err
+		}
+		if _, err := w.srv.Engine.AddComponent(ctx, env); err != nil {
 			return err
 		}
 		return sync1()
@@ -392,12 +406,8 @@ func benchSessions(ctx context.Context, dir string, devices, sessions int) ([]be
 	}, nil
 }
 
-func mustBenchEnvelope(w *demoWorld, seq uint64) []byte {
-	env, err := demoEnvelope(w.signer, "bench-ta", seq, []byte(fmt.Sprintf("bench payload version %d", seq)))
-	if err != nil {
-		panic(err) // fixed inputs: cannot fail
-	}
-	return env
+func benchEnvelope(w *demoWorld, seq uint64) ([]byte, error) {
+	return demoEnvelope(w.signer, "bench-ta", seq, []byte(fmt.Sprintf("bench payload version %d", seq)))
 }
 
 // benchSessionCrypto returns the public-key work of a session done bare:
@@ -415,8 +425,14 @@ func benchSessionCrypto() (func(install bool) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp, _ := cosekey.NewSigner(p256, 0)
-	se, _ := cosekey.NewSigner(ed, 0)
+	sp, err := cosekey.NewSigner(p256, 0)
+	if err != nil {
+		return nil, err
+	}
+	se, err := cosekey.NewSigner(ed, 0)
+	if err != nil {
+		return nil, err
+	}
 	payload := make([]byte, 64)
 	pub := []*cosekey.Key{p256.PublicKey()}
 	signVerify := func() error {
