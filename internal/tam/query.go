@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/suit"
@@ -365,18 +366,15 @@ func tokenErr(err error) error {
 	return err
 }
 
+// truncate cuts s to at most max bytes at a rune boundary.
 func truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	s = s[:max]
-	for len(s) > 0 && (s[len(s)-1]&0xc0) == 0x80 {
-		s = s[:len(s)-1]
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
 	}
-	if len(s) > 0 && s[len(s)-1] >= 0xc0 {
-		s = s[:len(s)-1]
-	}
-	return s
+	return s[:max]
 }
 
 // state is what decide reads from the store.
