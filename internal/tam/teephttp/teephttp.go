@@ -211,17 +211,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // short reason: the Broker then reports a failed session to its Agent.
 func statusFor(err error) (int, string) {
 	var te *tam.Error
-	if !errors.As(err, &te) {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return http.StatusServiceUnavailable, "timed out; retry later"
+	if errors.As(err, &te) {
+		switch te.Kind {
+		case tam.KindBadMessage, tam.KindUnauthorized, tam.KindReplay:
+			return http.StatusBadRequest, te.Reason
+		case tam.KindUnavailable:
+			return http.StatusServiceUnavailable, te.Reason
 		}
-		return http.StatusInternalServerError, "internal error"
-	}
-	switch te.Kind {
-	case tam.KindBadMessage, tam.KindUnauthorized, tam.KindReplay:
-		return http.StatusBadRequest, te.Reason
-	case tam.KindUnavailable:
-		return http.StatusServiceUnavailable, te.Reason
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable, "timed out; retry later"

@@ -176,6 +176,8 @@ func TestEngineErrors(t *testing.T) {
 		{&tam.Error{Kind: tam.KindInternal, Reason: "internal error", Err: errors.New("disk /var/secret full")}, 500, "internal error"},
 		{errors.New("database is locked at /var/secret"), 500, "internal error"},
 		{fmt.Errorf("waiting: %w", context.DeadlineExceeded), 503, "timed out"},
+		// What the engine returns when its store times out.
+		{&tam.Error{Kind: tam.KindInternal, Reason: "internal error", Err: fmt.Errorf("begin: %w", context.DeadlineExceeded)}, 503, "timed out"},
 	}
 	for _, c := range cases {
 		_, h := newHandler(t, func(context.Context, []byte) ([]byte, error) { return nil, c.err })
