@@ -926,14 +926,7 @@ func (r *run) processDependency(mc *mctx, sec suit.Section, s slot) error {
 		return fmt.Errorf("%w: component %d is not a dependency", suit.ErrComponentUnsupported, s.index)
 	}
 	if sec == suit.SectionUninstall {
-		child, err := r.storedDependency(mc, s)
-		if err != nil {
-			return err
-		}
-		if !r.dropDependent(mc, child.id) {
-			return errAlreadyFailed
-		}
-		return nil
+		return r.unlink(mc, s)
 	}
 	var child *mctx
 	d := mc.deps[s.index]

@@ -475,7 +475,13 @@ func (r *run) unlinkComponent(holder suit.ComponentID, id suit.ComponentID) erro
 		w.Components = removeID(w.Components, id)
 		r.touch(w)
 	}
-	others, err := r.holders(id, holder)
+	return r.removeIfUnlinked(id, holder)
+}
+
+// removeIfUnlinked removes a component that no manifest other than except
+// links.
+func (r *run) removeIfUnlinked(id, except suit.ComponentID) error {
+	others, err := r.holders(id, except)
 	if err != nil || len(others) > 0 {
 		return err
 	}
@@ -535,11 +541,7 @@ func (r *run) unlinkManifest(mc *mctx) bool {
 	}
 	r.deleteRecord(mc.id)
 	for _, c := range w.Components {
-		others, err := r.holders(c, mc.id)
-		if err == nil && len(others) == 0 {
-			err = r.removeComponent(c)
-		}
-		if err != nil {
+		if err := r.removeIfUnlinked(c, mc.id); err != nil {
 			r.failAt(mc, suit.SectionUninstall, nil, 0, err)
 			return false
 		}
@@ -635,11 +637,7 @@ func (r *run) commitUpdate() {
 		r.touch(w)
 		r.res.Manifests = append(r.res.Manifests, mc.id)
 		for _, c := range dropped {
-			others, err := r.holders(c, mc.id)
-			if err == nil && len(others) == 0 {
-				err = r.removeComponent(c)
-			}
-			if err != nil {
+			if err := r.removeIfUnlinked(c, mc.id); err != nil {
 				r.failEarly(err)
 				return
 			}
