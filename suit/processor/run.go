@@ -165,10 +165,8 @@ func (r *run) accept(env *suit.Envelope, parent *mctx, slot uint64) (*mctx, erro
 	m := env.Manifest()
 	mc := &mctx{env: env, m: m, id: m.ComponentID, signer: v.Key, deps: map[uint64]*depSlot{}}
 	if parent != nil {
-		mc.parent, mc.level = parent, parent.level+1
-		mc.path = append(append([]uint64{}, parent.path...), slot)
-		if mc.level > r.lim.MaxDependencyLevels {
-			return nil, fmt.Errorf("%w: dependencies nested deeper than %d", suit.ErrLimit, r.lim.MaxDependencyLevels)
+		if err := r.attach(mc, parent, slot); err != nil {
+			return nil, err
 		}
 		prefix, _ := parent.m.SlotID(slot)
 		if mc.id == nil {
@@ -335,13 +333,21 @@ func (r *run) storedManifest(rec *ManifestRecord, parent *mctx, slot uint64) (*m
 	}
 	mc := &mctx{env: env, m: env.Manifest(), id: rec.ID, deps: map[uint64]*depSlot{}, stored: true}
 	if parent != nil {
-		mc.parent, mc.level = parent, parent.level+1
-		mc.path = append(append([]uint64{}, parent.path...), slot)
-		if mc.level > r.lim.MaxDependencyLevels {
-			return nil, fmt.Errorf("%w: dependencies nested deeper than %d", suit.ErrLimit, r.lim.MaxDependencyLevels)
+		if err := r.attach(mc, parent, slot); err != nil {
+			return nil, err
 		}
 	}
 	return mc, nil
+}
+
+// attach makes mc the dependency of parent at component index slot.
+func (r *run) attach(mc, parent *mctx, slot uint64) error {
+	mc.parent, mc.level = parent, parent.level+1
+	mc.path = append(append([]uint64{}, parent.path...), slot)
+	if mc.level > r.lim.MaxDependencyLevels {
+		return fmt.Errorf("%w: dependencies nested deeper than %d", suit.ErrLimit, r.lim.MaxDependencyLevels)
+	}
+	return nil
 }
 
 // ---- manifest records and reference counts ----
