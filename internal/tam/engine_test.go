@@ -212,6 +212,25 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// A device whose inventory the TAM lost (or never had) gets its sequence
+// numbers back from the image digests in its tc-list: nothing is resent.
+func TestReconcileRecognisesDigest(t *testing.T) {
+	f := newFixture(t)
+	id := f.add(f.tc("app", 1, []byte("app version 1")))
+	f.add(f.tc("app", 2, []byte("app version 2")))
+	f.require(id, tam.Required, tam.ScopeAll, "")
+	a := f.agent(tamtest.AgentOptions{})
+	runSession(t, a)
+	err := f.store.Update(ctx, func(tx tam.Tx) error { return tx.DeleteInstalled(ctx, a.KID(), id) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSession(t, a, "query-request", "query-response")
+	if d := f.device(a.KID()); len(d.Installed) != 1 || d.Installed[0].ComponentID != id || d.Installed[0].Sequence != 2 {
+		t.Fatalf("inventory rebuilt from the tc-list: %+v", d.Installed)
+	}
+}
+
 func TestRequestedOptionalComponent(t *testing.T) {
 	f := newFixture(t)
 	id := f.add(f.tc("extra", 5, []byte("optional")))
