@@ -11,7 +11,7 @@ import (
 type catalog struct {
 	versions  map[ComponentID][]ComponentVersion // ascending sequence
 	byPayload map[ComponentID]ComponentID        // payload component id -> component
-	byDigest  map[string]versionRef              // hex manifest or image digest -> version
+	byDigest  map[string]versionRef              // manifest or image digest (raw bytes) -> version
 }
 
 type versionRef struct {
@@ -25,12 +25,12 @@ func newCatalog(all map[ComponentID][]ComponentVersion) *catalog {
 		for _, v := range vs {
 			// An Agent reports either the manifest digest (what a SUIT
 			// processor keeps per manifest) or a payload's image digest.
-			c.byDigest[hex.EncodeToString(v.Digest)] = versionRef{id, v.Sequence}
+			c.byDigest[string(v.Digest)] = versionRef{id, v.Sequence}
 			for _, p := range v.PayloadIDs {
 				c.byPayload[p] = id
 			}
 			for _, d := range v.PayloadDigests {
-				c.byDigest[hex.EncodeToString(d)] = versionRef{id, v.Sequence}
+				c.byDigest[string(d)] = versionRef{id, v.Sequence}
 			}
 		}
 	}

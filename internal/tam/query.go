@@ -460,7 +460,7 @@ func reconcile(now time.Time, st *state, tcList []teep.SystemPropertyClaims) (ma
 		switch {
 		case c.ImageDigest == nil:
 		case known:
-			if ref, ok := st.catalog.byDigest[fmt.Sprintf("%x", c.ImageDigest.Bytes)]; ok && ref.id == id {
+			if ref, ok := st.catalog.byDigest[string(c.ImageDigest.Bytes)]; ok && ref.id == id {
 				in.Sequence = ref.seq
 			}
 		case pz != nil && bytes.Equal(c.ImageDigest.Bytes, pz.Digest):
