@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -73,7 +74,8 @@ func tamStart(t *testing.T, data string, extra ...string) (string, *tamBuffer) {
 	return base, out
 }
 
-// tamRun runs a command in-process and returns exit code, stdout, stderr.
+// tamRun runs a command in-process with environment variables (teepRun has
+// none) and returns exit code, stdout, stderr.
 func tamRun(t *testing.T, getenv map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -84,7 +86,7 @@ func tamRun(t *testing.T, getenv map[string]string, args ...string) (int, string
 
 func tamMust(t *testing.T, args ...string) string {
 	t.Helper()
-	code, out, errOut := tamRun(t, nil, args...)
+	out, errOut, code := teepRun(t, nil, args...)
 	if code != 0 {
 		t.Fatalf("teep %s: exit %d: %s", strings.Join(args, " "), code, errOut)
 	}
@@ -145,18 +147,18 @@ func TestTAMServeAndAdminCLI(t *testing.T) {
 	}
 	env1 := filepath.Join(dir, "app1.suit")
 	os.WriteFile(env1, tamtest.Envelope(t, signer, "app", 1, []byte("app one")), 0o644)
-	if _, _, errOut := tamRun(t, nil, append([]string{"tam", "tc", "add", env1}, S...)...); !strings.Contains(errOut, "no TC signer key is trusted") {
+	if _, errOut, _ := teepRun(t, nil, append([]string{"tam", "tc", "add", env1}, S...)...); !strings.Contains(errOut, "no TC signer key is trusted") {
 		t.Fatalf("tc add before trusting a signer: %q", errOut)
 	}
 	kid := strings.TrimSpace(tamMust(t, append([]string{"tam", "trust", "add-signer", signerFile}, S...)...))
-	if kid != string(hexOf(signer.PublicKey().KID())) {
+	if kid != hex.EncodeToString(signer.PublicKey().KID()) {
 		t.Fatalf("add-signer printed %q", kid)
 	}
 	id := strings.TrimSpace(tamMust(t, append([]string{"tam", "tc", "add", env1}, S...)...))
 	if id != "844b544545502d446576696365485365637572654653436170704473756974" {
 		t.Fatalf("tc add printed %q", id)
 	}
-	if code, _, errOut := tamRun(t, nil, append([]string{"tam", "tc", "add", env1}, S...)...); code != 1 || !strings.Contains(errOut, "409") {
+	if _, errOut, code := teepRun(t, nil, append([]string{"tam", "tc", "add", env1}, S...)...); code != 1 || !strings.Contains(errOut, "409") {
 		t.Fatalf("same sequence again: exit %d %q", code, errOut)
 	}
 	list := tamMust(t, append([]string{"tam", "tc", "list"}, S...)...)
@@ -298,7 +300,7 @@ func TestTAMCLIUsage(t *testing.T) {
 		{[]string{"tam", "tc", "list", "--data", "/nonexistent/teep"}, 1, "TEEP_ADMIN_TOKEN"},
 		{[]string{"tam", "tc", "list", "--bogus"}, 2, "flag provided but not defined"},
 	} {
-		code, out, errOut := tamRun(t, nil, c.args...)
+		out, errOut, code := teepRun(t, nil, c.args...)
 		if code != c.code || !strings.Contains(out+errOut, c.want) {
 			t.Errorf("teep %s: exit %d, output %q; want exit %d containing %q", strings.Join(c.args, " "), code, out+errOut, c.code, c.want)
 		}
@@ -306,15 +308,6 @@ func TestTAMCLIUsage(t *testing.T) {
 			t.Errorf("teep %s printed a stack trace", strings.Join(c.args, " "))
 		}
 	}
-}
-
-func hexOf(b []byte) []byte {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return out
 }
 
 func httpClientForTest() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
