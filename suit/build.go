@@ -16,11 +16,13 @@ import (
 //	           vendor-identifier?, class-identifier?
 //	dependency-resolution (with dependencies):
 //	           per dependency: set-index d, override{digest, size, uri}, fetch,
-//	           dependency-integrity
+//	           dependency-integrity, process-dependency (so the dependency
+//	           resolves its own dependencies)
 //	install:   per dependency: set-index d, process-dependency;
 //	           per component: [set-index i,] override{uri | content, encryption-info?},
 //	           fetch | write, image-match
-//	validate:  per component: [set-index i,] image-match (unless NoValidate)
+//	validate:  per dependency: set-index d, process-dependency; per component:
+//	           [set-index i,] image-match (unless NoValidate)
 //	uninstall: per dependency: set-index d, process-dependency; per component:
 //	           [set-index i,] unlink (when a manifest component id is set)
 //
@@ -345,6 +347,9 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 		})
 		depres.policy(DirFetch, RecordOnFailure)
 		depres.policy(CondDependencyIntegrity, ReportAll)
+		// A dependency's own sequences run only when its dependent
+		// processes it (draft-ietf-suit-trust-domains §6.4).
+		depres.policy(DirProcessDependency, 0)
 	}
 	// install
 	var install seqBuilder

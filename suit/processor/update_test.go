@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
@@ -10,17 +11,14 @@ import (
 	"github.com/teep-go/teep/suit/processor"
 )
 
-// TestUpdateDropsWhatTheNewVersionNoLongerHas installs a manifest with two
-// components and a dependency, then a newer version of it with one of the
-// components only: the other component, the dependency's record and the
-// dependency's component go away in the same commit.
-func TestUpdateDropsWhatTheNewVersionNoLongerHas(t *testing.T) {
-	e := newEnv(t, nil)
+// builtSigned returns a function that builds and signs a manifest with the
+// example key.
+func builtSigned(t *testing.T) func(suit.ManifestSpec) []byte {
 	signer, err := cosekey.NewSigner(loadKey(t, "example-p256-private.pem"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(spec suit.ManifestSpec) []byte {
+	return func(spec suit.ManifestSpec) []byte {
 		t.Helper()
 		env, err := suit.Build(spec)
 		if err != nil {
@@ -31,6 +29,15 @@ func TestUpdateDropsWhatTheNewVersionNoLongerHas(t *testing.T) {
 		}
 		return env.Raw()
 	}
+}
+
+// TestUpdateDropsWhatTheNewVersionNoLongerHas installs a manifest with two
+// components and a dependency, then a newer version of it with one of the
+// components only: the other component, the dependency's record and the
+// dependency's component go away in the same commit.
+func TestUpdateDropsWhatTheNewVersionNoLongerHas(t *testing.T) {
+	e := newEnv(t, nil)
+	build := builtSigned(t)
 	app, extra, lib := suit.NewComponentID("app"), suit.NewComponentID("extra"), suit.NewComponentID("lib")
 	appID, libID := suit.NewComponentID("app.suit"), suit.NewComponentID("lib.suit")
 	dep := build(suit.ManifestSpec{ManifestComponentID: libID, SequenceNumber: 1,
@@ -74,5 +81,30 @@ func TestUpdateDropsWhatTheNewVersionNoLongerHas(t *testing.T) {
 	}
 	if rec.SequenceNumber != 2 || len(rec.Dependencies) != 0 || len(rec.Components) != 1 || !rec.Components[0].Equal(app) {
 		t.Errorf("record: seq %d, dependencies %v, components %v", rec.SequenceNumber, rec.Dependencies, rec.Components)
+	}
+}
+
+// TestDependencyDepthLimit: a dependency chain one level deeper than
+// Limits.MaxDependencyLevels fails before anything is installed; at the
+// limit it installs.
+func TestDependencyDepthLimit(t *testing.T) {
+	build := builtSigned(t)
+	var chain []byte
+	for i := 0; i < 3; i++ {
+		spec := suit.ManifestSpec{ManifestComponentID: suit.NewComponentID("level", fmt.Sprint(i), "suit"), SequenceNumber: 1,
+			Components: []suit.ComponentSpec{{ID: suit.NewComponentID("level", fmt.Sprint(i)), Payload: []byte{byte(i)}, Integrated: true}}}
+		if chain != nil {
+			spec.Dependencies = []suit.DependencySpec{{Envelope: chain}}
+		}
+		chain = build(spec)
+	}
+	// The root is level 0, so the chain reaches level 2.
+	e := newEnv(t, func(c *processor.Config) { c.Limits.MaxDependencyLevels = 1 })
+	res, err := install(t, e, chain)
+	wantFailure(t, res, err, suit.ReasonCBORParse, "dependencies nested deeper than 1")
+	storeEmpty(t, e)
+	e = newEnv(t, func(c *processor.Config) { c.Limits.MaxDependencyLevels = 2 })
+	if res := mustInstall(t, e, chain); len(res.Installed) != 3 {
+		t.Fatalf("installed %d components, want 3", len(res.Installed))
 	}
 }
