@@ -3,6 +3,7 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -268,18 +269,9 @@ func TestDevicesAndTrust(t *testing.T) {
 
 	info, err := c.Info(ctx)
 	status(t, err, 0)
-	if len(info.Keys) != 2 || info.Keys[0].KID != string(hexKID(srv.Key())) {
+	if len(info.Keys) != 2 || info.Keys[0].KID != hex.EncodeToString(srv.Key().KID()) {
 		t.Fatalf("info %+v", info)
 	}
 	status(t, c.DeleteDevice(ctx, d.KID), 0)
 	status(t, c.DeleteDevice(ctx, d.KID), 404)
-}
-
-func hexKID(k *cosekey.Key) []byte {
-	const digits = "0123456789abcdef"
-	var out []byte
-	for _, b := range k.KID() {
-		out = append(out, digits[b>>4], digits[b&15])
-	}
-	return out
 }
