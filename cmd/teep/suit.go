@@ -1075,28 +1075,20 @@ func suitList(e *env, args []string) error {
 		}
 		return out
 	}
+	type componentJSON struct {
+		ID   []string `json:"id"`
+		Size int64    `json:"size"`
+	}
 	out := struct {
-		Manifests  []manifestJSON `json:"manifests"`
-		Components []struct {
-			ID   []string `json:"id"`
-			Size int64    `json:"size"`
-		} `json:"components"`
-	}{Manifests: []manifestJSON{}}
+		Manifests  []manifestJSON  `json:"manifests"`
+		Components []componentJSON `json:"components"`
+	}{Manifests: []manifestJSON{}, Components: []componentJSON{}}
 	for _, r := range recs {
 		out.Manifests = append(out.Manifests, manifestJSON{ID: r.ID.Hex(), Sequence: r.SequenceNumber, Digest: hex.EncodeToString(r.Digest.Bytes),
 			Root: r.Root, Dependents: hexIDs(r.Dependents), Dependencies: hexIDs(r.Dependencies), Components: hexIDs(r.Components)})
 	}
 	for _, c := range comps {
-		out.Components = append(out.Components, struct {
-			ID   []string `json:"id"`
-			Size int64    `json:"size"`
-		}{c.ID.Hex(), c.Size})
-	}
-	if out.Components == nil {
-		out.Components = []struct {
-			ID   []string `json:"id"`
-			Size int64    `json:"size"`
-		}{}
+		out.Components = append(out.Components, componentJSON{c.ID.Hex(), c.Size})
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
