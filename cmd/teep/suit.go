@@ -330,24 +330,14 @@ keep the digest over the plaintext; with --uri the ciphertext is written to
 	if len(detached) > 0 && *encOut == "" {
 		return usagef("the encrypted payload must be published at %s: give --encrypted-out FILE", *uri)
 	}
-	if len(signers) > 0 {
-		if err := env.Sign(signers...); err != nil {
-			return err
-		}
-	}
-	for _, m := range macs {
-		if err := env.SignMAC(m, 0); err != nil {
-			return err
-		}
+	raw, err := suitAuthenticate(env, signers, macs)
+	if err != nil {
+		return err
 	}
 	if len(detached) > 0 {
 		if err := keyfile.WriteAtomic(*encOut, detached[0].Data, 0o644); err != nil {
 			return err
 		}
-	}
-	raw, err := env.Marshal(suit.MarshalOptions{})
-	if err != nil {
-		return err
 	}
 	if err := keyfile.WriteAtomic(*out, raw, 0o644); err != nil {
 		return err
@@ -404,21 +394,27 @@ func suitSign(e *env, args []string) error {
 			return err
 		}
 	}
-	if len(signers) > 0 {
-		if err := env.Sign(signers...); err != nil {
-			return err
-		}
-	}
-	for _, m := range macs {
-		if err := env.SignMAC(m, 0); err != nil {
-			return err
-		}
-	}
-	raw, err := env.Marshal(suit.MarshalOptions{})
+	raw, err := suitAuthenticate(env, signers, macs)
 	if err != nil {
 		return err
 	}
 	return suitWriteOut(e, *out, raw)
+}
+
+// suitAuthenticate adds a COSE_Sign1 block per signer and a COSE_Mac0 block
+// per MAC key, and returns the envelope.
+func suitAuthenticate(env *suit.Envelope, signers []*cosekey.Signer, macs []suit.MACKey) ([]byte, error) {
+	if len(signers) > 0 {
+		if err := env.Sign(signers...); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range macs {
+		if err := env.SignMAC(m, 0); err != nil {
+			return nil, err
+		}
+	}
+	return env.Marshal(suit.MarshalOptions{})
 }
 
 // ---- inspect ----
