@@ -46,16 +46,8 @@ func suitReadFile(e *env, name string, limit int64) ([]byte, error) {
 // suitDecodeInput accepts raw CBOR or hex text (as in testdata/*.hex).
 func suitDecodeInput(data []byte) []byte {
 	t := bytes.Join(bytes.Fields(data), nil)
-	if len(t) == 0 || len(t)%2 != 0 {
-		return data
-	}
-	for _, c := range t {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c)) {
-			return data
-		}
-	}
-	out, err := hex.DecodeString(string(t))
-	if err != nil {
+	out := make([]byte, hex.DecodedLen(len(t)))
+	if _, err := hex.Decode(out, t); err != nil || len(t) == 0 {
 		return data
 	}
 	return out
