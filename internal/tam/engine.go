@@ -95,7 +95,6 @@ type Engine struct {
 	met     *metrics
 	tokens  *tokenMinter
 	signers map[cose.Algorithm]*cosekey.Signer
-	public  []*cosekey.Key
 }
 
 // New checks cfg and builds an Engine.
@@ -173,7 +172,6 @@ func New(cfg Config) (*Engine, error) {
 			}
 			e.signers[a] = s
 		}
-		e.public = append(e.public, k.PublicKey())
 	}
 	if e.signers[cosekey.AlgESP256] == nil || e.signers[cosekey.AlgEd25519] == nil {
 		return nil, errors.New("tam: need one P-256 and one Ed25519 key (draft-ietf-teep-protocol-26 §8.2: a TAM supports both cipher suites)")
@@ -189,8 +187,7 @@ func New(cfg Config) (*Engine, error) {
 // PublicKeys returns the TAM's public keys (P-256 first): the trust anchors
 // Agents need, and the keys that sign personalization manifests.
 func (e *Engine) PublicKeys() []*cosekey.Key {
-	out := []*cosekey.Key{e.signers[cosekey.AlgESP256].PublicKey(), e.signers[cosekey.AlgEd25519].PublicKey()}
-	return out
+	return []*cosekey.Key{e.signers[cosekey.AlgESP256].PublicKey(), e.signers[cosekey.AlgEd25519].PublicKey()}
 }
 
 // Store returns the engine's store.
