@@ -87,7 +87,9 @@ func TestSuitCreateInspectVerifyProcess(t *testing.T) {
 		t.Fatalf("severable/dependencies: %+v", ins)
 	}
 	var dep suitInspectJSON
-	json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", filepath.Join(suitVectors, "teep-protocol", "suit_personalization.hex"))), &dep)
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", filepath.Join(suitVectors, "teep-protocol", "suit_personalization.hex"))), &dep); err != nil {
+		t.Fatal(err)
+	}
 	if len(dep.Dependencies) != 1 || dep.Dependencies[0][2] != "8d82573a926d4754935332dc29997f74" || dep.DependencySlots[0].Index != 1 {
 		t.Fatalf("dependencies: %+v", dep.Dependencies)
 	}
@@ -144,8 +146,10 @@ func TestSuitCreateInspectVerifyProcess(t *testing.T) {
 		Manifests  []any `json:"manifests"`
 		Components []any `json:"components"`
 	}
-	json.Unmarshal([]byte(suitMust(t, "suit", "list", "--store", store)), &list)
-	if len(list.Manifests) != 0 || len(list.Components) != 0 {
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "list", "--store", store)), &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Manifests == nil || len(list.Manifests) != 0 || list.Components == nil || len(list.Components) != 0 {
 		t.Fatalf("store not empty: %+v", list)
 	}
 }
@@ -216,7 +220,9 @@ func TestSuitSignAndUsage(t *testing.T) {
 	suitMust(t, "suit", "sign", "--key", priv, "--out", signed, unsigned)
 	suitMust(t, "suit", "verify", "--key", pub, signed)
 	var ins suitInspectJSON
-	json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", signed)), &ins)
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", signed)), &ins); err != nil {
+		t.Fatal(err)
+	}
 	if len(ins.Authentication) != 1 || ins.Authentication[0].Alg != "Ed25519" || ins.Authentication[0].KID == "" {
 		t.Fatalf("signed: %+v", ins.Authentication)
 	}
