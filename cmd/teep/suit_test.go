@@ -299,3 +299,110 @@ func TestSuitReportCommand(t *testing.T) {
 		t.Errorf("legacy report: exit %d %q", code, errs)
 	}
 }
+
+// TestSuitDependsOnURIAndUninstallNext: a TA fetched by --uri (hashed as a
+// stream), personalization data created with --depends-on the TA, both
+// installed in one process run, listed with their dependency links, and
+// uninstalled together with another manifest through --next.
+func TestSuitDependsOnURIAndUninstallNext(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub, _ := eatKey(t, dir, "signer", "esp256")
+	write := func(name string, data []byte) string {
+		t.Helper()
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	taCode, config, other := []byte("TA code"), []byte(`{"key":"value"}`), []byte("other")
+	taBin, configFile, otherFile := write("ta.bin", taCode), write("config.json", config), write("other.bin", other)
+	prefix := []string{"--component-id", "TEEP-Device", "--component-id", "SecureFS"}
+	ta, conf, oth := filepath.Join(dir, "ta.suit"), filepath.Join(dir, "config.suit"), filepath.Join(dir, "other.suit")
+	suitMust(t, append(append([]string{"suit", "create"}, prefix...), "--component-id", "hex:8d82573a926d4754935332dc29997f74",
+		"--component-id", "ta", "--payload", taBin, "--uri", "https://example.org/ta.bin", "--sequence", "1", "--key", priv, "--out", ta)...)
+	suitMust(t, append(append([]string{"suit", "create"}, prefix...), "--component-id", "config.json",
+		"--payload", configFile, "--inline", "--depends-on", ta, "--sequence", "1", "--key", priv, "--out", conf)...)
+	suitMust(t, "suit", "create", "--component-id", "other", "--payload", otherFile, "--integrated", "--sequence", "1", "--key", priv, "--out", oth)
+
+	hexSeg := func(segs ...string) []string {
+		out := make([]string, len(segs))
+		for i, s := range segs {
+			out[i] = hex.EncodeToString([]byte(s))
+		}
+		return out
+	}
+	taManifest := append(hexSeg("TEEP-Device", "SecureFS"), "8d82573a926d4754935332dc29997f74", hex.EncodeToString([]byte("suit")))
+	var ins suitInspectJSON
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", conf)), &ins); err != nil {
+		t.Fatal(err)
+	}
+	if len(ins.Dependencies) != 1 || strings.Join(ins.Dependencies[0], ",") != strings.Join(taManifest, ",") ||
+		len(ins.Integrated) != 1 || ins.Integrated[0].Key != "#dependency" {
+		t.Fatalf("inspect: dependencies %v, integrated %+v", ins.Dependencies, ins.Integrated)
+	}
+
+	store := filepath.Join(dir, "store")
+	out := suitMust(t, "suit", "process", "--trust", pub, "--store", store, "--offline",
+		"--fetch-map", "https://example.org/ta.bin="+taBin, conf, oth)
+	p := suitDecodeProcess(t, out)
+	got := map[string]bool{}
+	for _, c := range p.Components {
+		got[c.SHA256+"/"+c.Action] = true
+	}
+	for _, b := range [][]byte{taCode, config, other} {
+		sum := sha256.Sum256(b)
+		if !got[hex.EncodeToString(sum[:])+"/installed"] {
+			t.Errorf("%q not installed: %s", b, out)
+		}
+	}
+	if p.Result != "success" || len(p.Components) != 3 {
+		t.Fatalf("process: %s", out)
+	}
+
+	var list struct {
+		Manifests []struct {
+			ID         []string   `json:"manifest-component-id"`
+			Root       bool       `json:"root"`
+			Dependents [][]string `json:"dependents"`
+		} `json:"manifests"`
+		Components []any `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "list", "--store", store)), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Manifests) != 3 || len(list.Components) != 3 {
+		t.Fatalf("list: %+v", list)
+	}
+	for _, m := range list.Manifests {
+		isTA := strings.Join(m.ID, ",") == strings.Join(taManifest, ",")
+		if m.Root == isTA || (isTA && len(m.Dependents) != 1) {
+			t.Errorf("manifest %v: root %v, dependents %v", m.ID, m.Root, m.Dependents)
+		}
+	}
+	// The TA was installed only as a dependency: it cannot be uninstalled
+	// on its own.
+	if _, errs, code := suitRun(t, "suit", "uninstall", "--store", store, "--manifest-id", "TEEP-Device", "--manifest-id", "SecureFS",
+		"--manifest-id", "hex:8d82573a926d4754935332dc29997f74", "--manifest-id", "suit"); code != 1 || !strings.Contains(errs, "only as a dependency") {
+		t.Errorf("uninstalling a dependency on its own: exit %d %q", code, errs)
+	}
+	out = suitMust(t, "suit", "uninstall", "--store", store,
+		"--manifest-id", "TEEP-Device", "--manifest-id", "SecureFS", "--manifest-id", "config.json", "--manifest-id", "suit",
+		"--next", "--manifest-id", "other", "--manifest-id", "suit")
+	p = suitDecodeProcess(t, out)
+	removed := 0
+	for _, c := range p.Components {
+		if c.Action == "removed" {
+			removed++
+		}
+	}
+	if p.Result != "success" || removed != 3 {
+		t.Fatalf("uninstall: %s", out)
+	}
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "list", "--store", store)), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Manifests) != 0 || len(list.Components) != 0 {
+		t.Fatalf("store not empty: %+v", list)
+	}
+}
