@@ -1,6 +1,7 @@
 package suitstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -152,7 +153,7 @@ func (s *Store) readIndex() (*index, error) {
 	if len(data) > MaxIndexSize {
 		return nil, fmt.Errorf("suitstore: index exceeds %d bytes", MaxIndexSize)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	idx := &index{}
 	if err := dec.Decode(idx); err != nil {
