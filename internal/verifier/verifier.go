@@ -174,8 +174,8 @@ func New(cfg Config) (*Verifier, error) {
 	if len(cfg.Policy.Endorsements) == 0 {
 		return nil, errors.New("verifier: the policy trusts no attestation key (no endorsements)")
 	}
-	// Policies are immutable once in use: fill unset time windows in a copy,
-	// so a Policy written as a Go literal behaves like one parsed from JSON.
+	// Policies are immutable once in use: fill unset fields in a copy, so a
+	// Policy written as a Go literal behaves like one parsed from JSON.
 	p := *cfg.Policy
 	for _, w := range []struct {
 		v   *time.Duration
@@ -184,6 +184,9 @@ func New(cfg Config) (*Verifier, error) {
 		if *w.v == 0 {
 			*w.v = w.def
 		}
+	}
+	if p.RequiredClaims == nil { // nil, not empty: a JSON policy may require none
+		p.RequiredClaims = append([]int64(nil), eat.RequiredTEEPClaims...)
 	}
 	v := &Verifier{policy: &p, key: cfg.Key, issuer: cfg.Issuer, now: cfg.Clock}
 	if v.now == nil {

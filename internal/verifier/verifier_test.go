@@ -468,3 +468,30 @@ func TestUnknownDeviceClass(t *testing.T) {
 		}
 	}
 }
+
+// A Policy written in Go that leaves RequiredClaims nil gets the TEEP
+// profile's required claims, as one parsed from JSON does; an explicitly
+// empty list requires none.
+func TestGoPolicyRequiresProfileClaims(t *testing.T) {
+	f := newFixture(t)
+	f.att.Identity.Manifests = nil // Evidence without the required manifests claim
+	nonce := []byte("0123456789abcdef")
+	ev := f.evidence(t, attester.Request{Nonce: nonce})
+	for _, tc := range []struct {
+		required []int64
+		want     Status
+	}{{nil, Contraindicated}, {[]int64{}, Affirming}} {
+		v, err := New(Config{Policy: &Policy{ID: "go", Endorsements: []Endorsement{{Name: "lab", Key: f.attKey.PublicKey()}},
+			RequiredClaims: tc.required}, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := v.AppraiseEvidence(context.Background(), ev, Expectations{Nonce: nonce, AgentKey: f.agent})
+		if a == nil || a.Status != tc.want {
+			t.Fatalf("required %v: %+v, want %v", tc.required, a, tc.want)
+		}
+		if tc.want == Contraindicated && !strings.Contains(strings.Join(a.Reasons, "\n"), "manifests") {
+			t.Errorf("reasons %q do not name the missing manifests claim", a.Reasons)
+		}
+	}
+}
