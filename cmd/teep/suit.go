@@ -847,11 +847,6 @@ func suitOpenProcessor(e *env, f *suitProcessorFlags, needTrust bool) (*processo
 		chain = append(chain, &fetch.HTTP{AllowHTTPUnsafe: *f.allowHTTP, UserAgent: "teep-suit"})
 	}
 	cfg.Fetcher = chain
-	if len(cfg.Trust) == 0 && len(cfg.MACKeys) == 0 {
-		// uninstall needs no trust anchor: stored manifests were
-		// authenticated at install time.
-		cfg.MACKeys = []suit.MACKey{{Key: []byte{0}}}
-	}
 	store, err := suitstore.Open(*f.store)
 	if err != nil {
 		return nil, nil, err

@@ -492,3 +492,22 @@ func TestCapabilityReport(t *testing.T) {
 		t.Fatalf("components: %v", caps[1])
 	}
 }
+
+// A processor with no trust anchors can still uninstall what was installed
+// (authenticated then), but authenticates nothing new.
+func TestNoTrustAnchors(t *testing.T) {
+	e := newEnv(t, nil)
+	mustInstall(t, e, signed(t, payloadManifest(1, "app", []byte("v1"), "#p"), suit.Integrated{Key: "#p", Data: []byte("v1")}))
+	bare := newEnv(t, func(c *processor.Config) { c.Trust, c.MACKeys, c.Store = nil, nil, e.store })
+	res, err := install(t, bare, signed(t, payloadManifest(2, "app", []byte("v2"), "#p"), suit.Integrated{Key: "#p", Data: []byte("v2")}))
+	wantFailure(t, res, err, suit.ReasonUnauthorised, "")
+	if got := e.content(t, suit.NewComponentID("app")); string(got) != "v1" {
+		t.Fatalf("content %q after a refused install", got)
+	}
+	if _, err := bare.p.Uninstall(context.Background(), suit.NewComponentID("app.suit"), processor.RunOptions{}); err != nil {
+		t.Fatalf("uninstall without trust anchors: %v", err)
+	}
+	if inst, err := bare.p.Installed(context.Background()); err != nil || len(inst) != 0 {
+		t.Fatalf("after uninstall: %v %v", inst, err)
+	}
+}
