@@ -48,7 +48,7 @@ func init() {
 	if strict, err = (cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
-		IntDec:           cbor.IntDecConvertSigned,
+		IntDec:           cbor.IntDecConvertSignedOrFail,
 		MaxNestedLevels:  8,
 		MaxArrayElements: 64,
 		MaxMapPairs:      64,

@@ -18,9 +18,8 @@ import (
 )
 
 type reader struct {
-	data  []byte
-	off   int
-	depth int // remaining nesting allowance for skip
+	data []byte
+	off  int
 }
 
 // cborErr is a decoding error at a byte offset; the decoder adds the path.

@@ -820,7 +820,7 @@ func suitOpenProcessor(e *env, f *suitProcessorFlags, needTrust bool) (*processo
 		return nil, nil, err
 	}
 	for _, k := range keks {
-		cfg.Decryption.KEKs = append(cfg.Decryption.KEKs, suit.KEK{KID: k.KID, Key: k.Key})
+		cfg.Decryption.KEKs = append(cfg.Decryption.KEKs, suit.KEK(k))
 	}
 	for _, set := range []struct {
 		in  []string

@@ -376,6 +376,9 @@ func TestUpdateInstallUpgradeRollbackRemove(t *testing.T) {
 			if !ok {
 				t.Fatal("removal failed")
 			}
+			if !bytes.Equal(s.Token, tok) {
+				t.Fatalf("removal Success token %x, want %x", s.Token, tok)
+			}
 			if inst := f.installed(); len(inst) != 0 {
 				t.Fatalf("after removal: %+v", inst)
 			}

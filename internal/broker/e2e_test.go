@@ -35,7 +35,6 @@ var ctx = context.Background()
 // device is one simulated device: software TEEs, their Agents, a Broker.
 type device struct {
 	t      *testing.T
-	dir    string
 	tees   map[string]*softtee.TEE
 	agents map[string]*agent.Agent
 	suits  map[string]*agent.SUIT

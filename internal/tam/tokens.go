@@ -52,7 +52,6 @@ type queryToken struct {
 
 func (q queryToken) attest() bool    { return q.flags&flagAttest != 0 }
 func (q queryToken) challenge() bool { return q.flags&flagChallenge != 0 }
-func (q queryToken) bound() bool     { return q.flags&flagBound != 0 }
 
 type tokenMinter struct {
 	key  []byte
