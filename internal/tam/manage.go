@@ -474,7 +474,7 @@ func (e *Engine) ResolveDevice(ctx context.Context, ref string) ([]byte, error) 
 }
 
 // updateDevice applies f to a stored device in one transaction.
-func (e *Engine) updateDevice(ctx context.Context, kid []byte, f func(tx Tx, d *Device) error) (Device, error) {
+func (e *Engine) updateDevice(ctx context.Context, kid []byte, f func(tx FailureTx, d *Device) error) (Device, error) {
 	var d Device
 	err := e.store.Update(ctx, func(tx Tx) (err error) {
 		if d, err = tx.Device(ctx, kid); err != nil {
@@ -494,18 +494,18 @@ func (e *Engine) SetLabels(ctx context.Context, kid []byte, labels []string) (De
 	if err != nil {
 		return Device{}, err
 	}
-	return e.updateDevice(ctx, kid, func(_ Tx, d *Device) error { d.Labels = labels; return nil })
+	return e.updateDevice(ctx, kid, func(_ FailureTx, d *Device) error { d.Labels = labels; return nil })
 }
 
 // Reattest makes the device attest again at its next session.
 func (e *Engine) Reattest(ctx context.Context, kid []byte) (Device, error) {
-	return e.updateDevice(ctx, kid, func(_ Tx, d *Device) error { d.NeedsAttestation = true; return nil })
+	return e.updateDevice(ctx, kid, func(_ FailureTx, d *Device) error { d.NeedsAttestation = true; return nil })
 }
 
 // ResetDevice clears the device's failure counts and flagged status, so
 // versions that failed are offered again.
 func (e *Engine) ResetDevice(ctx context.Context, kid []byte) (Device, error) {
-	return e.updateDevice(ctx, kid, func(tx Tx, d *Device) error {
+	return e.updateDevice(ctx, kid, func(tx FailureTx, d *Device) error {
 		if d.LastSeen.IsZero() {
 			d.Status = StatusRegistered
 		} else {

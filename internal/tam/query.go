@@ -323,7 +323,7 @@ func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg 
 // mutateDevice applies the session's changes to the device as stored now
 // (so that concurrent operator changes such as labels are kept), or
 // registers it.
-func (e *Engine) mutateDevice(ctx context.Context, tx Tx, s *session, f func(d *Device)) error {
+func (e *Engine) mutateDevice(ctx context.Context, tx DeviceTx, s *session, f func(d *Device)) error {
 	d, err := tx.Device(ctx, s.dev.KID)
 	switch {
 	case errors.Is(err, ErrNotFound) && s.isNew:
@@ -386,7 +386,17 @@ type state struct {
 	failures  map[failKey]int
 }
 
-func (e *Engine) loadState(ctx context.Context, tx Tx, kid []byte) (*state, error) {
+// stateTx is what loading a device's state reads: every aggregate but the
+// device row itself, the session state and the reports.
+type stateTx interface {
+	ComponentTx
+	PolicyTx
+	InstalledTx
+	FailureTx
+	PersonalizationTx
+}
+
+func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state, error) {
 	st := &state{installed: map[ComponentID]Installed{}, failures: map[failKey]int{}}
 	all := map[ComponentID][]ComponentVersion{}
 	vs, err := tx.AllVersions(ctx)

@@ -28,13 +28,30 @@ type Store interface {
 	Close() error
 }
 
-// Tx is the set of operations inside one transaction. Lists are returned in
-// a stable order (documented per method). Methods that look one item up
-// return ErrNotFound when it does not exist; per-device writes for a device
-// that does not exist return ErrNotFound too. Times keep at least microsecond
-// precision; sequence numbers above math.MaxInt64 are rejected (SQL BIGINT).
-// Writes inside View fail with ErrStoreReadOnly.
+// Tx is the set of operations inside one transaction: the union of one
+// small interface per aggregate, so a new store is written (and tested, with
+// storetest) one aggregate at a time, and engine code that touches one
+// aggregate can ask for only that. Conventions shared by every method:
+// lists are returned in a stable order (documented per method); methods
+// that look one item up return ErrNotFound when it does not exist; per-device
+// writes for a device that does not exist return ErrNotFound too; times keep
+// at least microsecond precision; sequence numbers above math.MaxInt64 are
+// rejected (SQL BIGINT); writes inside View fail with ErrStoreReadOnly.
 type Tx interface {
+	ComponentTx
+	PolicyTx
+	TrustedKeyTx
+	DeviceTx
+	InstalledTx
+	FailureTx
+	ReportTx
+	SessionTx
+	PersonalizationTx
+}
+
+// ComponentTx keeps Trusted Components: their signed SUIT envelopes, one per
+// (component, sequence number).
+type ComponentTx interface {
 	// AddComponentVersion stores a new version with its envelope. It fails
 	// with ErrSequence unless v.Sequence is greater than every stored
 	// version of the component.
@@ -47,36 +64,60 @@ type Tx interface {
 	Envelope(ctx context.Context, id ComponentID, seq uint64) ([]byte, error)
 	// DeleteComponent removes every version and the policies naming it.
 	DeleteComponent(ctx context.Context, id ComponentID) error
+}
 
+// PolicyTx keeps the policies saying which devices get which components.
+type PolicyTx interface {
 	// PutPolicy inserts p, or changes the mode of the policy with the same
 	// component, scope and value; it returns the stored policy with its ID.
 	PutPolicy(ctx context.Context, p Policy) (Policy, error)
 	DeletePolicies(ctx context.Context, f PolicyFilter) (int, error)
 	Policies(ctx context.Context) ([]Policy, error) // by ID
+}
 
+// TrustedKeyTx keeps the keys the TAM trusts, per role.
+type TrustedKeyTx interface {
 	PutTrustedKey(ctx context.Context, k TrustedKey) error // insert or replace (role, kid)
 	DeleteTrustedKey(ctx context.Context, role KeyRole, kid []byte) error
 	TrustedKeys(ctx context.Context, role KeyRole) ([]TrustedKey, error) // by kid
+}
 
+// DeviceTx keeps the devices (TEEP Agents) the TAM knows, by Agent key id.
+type DeviceTx interface {
 	PutDevice(ctx context.Context, d Device) error // insert or replace by kid
 	Device(ctx context.Context, kid []byte) (Device, error)
 	Devices(ctx context.Context) ([]Device, error) // by kid
-	// DeleteDevice removes the device and everything kept about it.
+	// DeleteDevice removes the device and everything kept about it (the
+	// rows of InstalledTx, FailureTx, ReportTx, SessionTx and
+	// PersonalizationTx for that device).
 	DeleteDevice(ctx context.Context, kid []byte) error
+}
 
+// InstalledTx keeps what the TAM believes is installed on each device.
+type InstalledTx interface {
 	Installed(ctx context.Context, kid []byte) ([]Installed, error) // by component id
 	PutInstalled(ctx context.Context, kid []byte, in Installed) error
 	DeleteInstalled(ctx context.Context, kid []byte, id ComponentID) error
+}
 
+// FailureTx keeps the installs a device reported as failed.
+type FailureTx interface {
 	PutFailure(ctx context.Context, f InstallFailure) error // insert or replace (device, component, sequence)
 	Failures(ctx context.Context, kid []byte) ([]InstallFailure, error)
 	ClearFailures(ctx context.Context, kid []byte) error
+}
 
+// ReportTx keeps a bounded history of each device's sessions.
+type ReportTx interface {
 	// AddReport appends r and keeps only the newest keep reports of that
 	// device (keep <= 0 keeps all). It returns the new report's ID.
 	AddReport(ctx context.Context, r Report, keep int) (int64, error)
 	Reports(ctx context.Context, kid []byte, limit int) ([]Report, error) // newest first
+}
 
+// SessionTx keeps protocol session state: outstanding Updates waiting for
+// their Success/Error, and consumed QueryRequest tokens.
+type SessionTx interface {
 	// PutPending stores an outstanding Update. When the device then has more
 	// than maxPerDevice outstanding Updates, the oldest are dropped.
 	PutPending(ctx context.Context, p PendingUpdate, maxPerDevice int) error
@@ -91,7 +132,10 @@ type Tx interface {
 	// PurgeExpired drops pending Updates and used tokens that expired at or
 	// before now, returning how many rows went.
 	PurgeExpired(ctx context.Context, now time.Time) (int, error)
+}
 
+// PersonalizationTx keeps per-device personalization data, by name.
+type PersonalizationTx interface {
 	PutPersonalization(ctx context.Context, p Personalization) error // insert or replace (device, name)
 	Personalization(ctx context.Context, kid []byte, name string) (Personalization, error)
 	Personalizations(ctx context.Context, kid []byte) ([]Personalization, error) // by name

@@ -14,6 +14,21 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// tx implements every aggregate interface of tam.Tx; the methods below are
+// grouped in the same order.
+var (
+	_ tam.Tx                = (*tx)(nil)
+	_ tam.ComponentTx       = (*tx)(nil)
+	_ tam.PolicyTx          = (*tx)(nil)
+	_ tam.TrustedKeyTx      = (*tx)(nil)
+	_ tam.DeviceTx          = (*tx)(nil)
+	_ tam.InstalledTx       = (*tx)(nil)
+	_ tam.FailureTx         = (*tx)(nil)
+	_ tam.ReportTx          = (*tx)(nil)
+	_ tam.SessionTx         = (*tx)(nil)
+	_ tam.PersonalizationTx = (*tx)(nil)
+)
+
 type tx struct {
 	tx       *sql.Tx
 	readOnly bool

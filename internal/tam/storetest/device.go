@@ -1,0 +1,91 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/teep-go/teep/internal/tam"
+)
+
+func testDevices(t *testing.T, s tam.Store) {
+	d1, d2 := device(2), device(1)
+	update(t, s, func(tx tam.Tx) error {
+		if err := tx.PutDevice(ctx, d1); err != nil {
+			return err
+		}
+		return tx.PutDevice(ctx, d2)
+	})
+	view(t, s, func(tx tam.Tx) error {
+		got, err := tx.Device(ctx, d1.KID)
+		if err != nil {
+			return err
+		}
+		equal(t, "Device", got, d1)
+		all, err := tx.Devices(ctx)
+		equal(t, "Devices (by kid)", all, []tam.Device{d2, d1})
+		return err
+	})
+	d1.Labels, d1.Status, d1.LastSeen, d1.NeedsAttestation, d1.HWModel = nil, tam.StatusFailed, at(time.Hour), true, nil
+	d1.AttestedAt = time.Time{}
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, d1) })
+	view(t, s, func(tx tam.Tx) error {
+		got, err := tx.Device(ctx, d1.KID)
+		equal(t, "replaced Device", got, d1)
+		if !got.AttestedAt.IsZero() {
+			t.Fatalf("zero AttestedAt came back as %v", got.AttestedAt)
+		}
+		_, err2 := tx.Device(ctx, []byte{9})
+		wantErr(t, err2, tam.ErrNotFound, "unknown device")
+		return err
+	})
+	update(t, s, func(tx tam.Tx) error { return tx.DeleteDevice(ctx, d1.KID) })
+	err := s.Update(ctx, func(tx tam.Tx) error { return tx.DeleteDevice(ctx, d1.KID) })
+	wantErr(t, err, tam.ErrNotFound, "deleting a device twice")
+}
+
+func testDeleteDeviceCascades(t *testing.T, s tam.Store) {
+	d, other := device(1), device(2)
+	id := cid(t, "x")
+	fill := func(tx tam.Tx, dev tam.Device) error {
+		if err := tx.PutDevice(ctx, dev); err != nil {
+			return err
+		}
+		if err := tx.PutInstalled(ctx, dev.KID, tam.Installed{ComponentID: id, Sequence: 1, UpdatedAt: base}); err != nil {
+			return err
+		}
+		if err := tx.PutFailure(ctx, tam.InstallFailure{DeviceKID: dev.KID, ComponentID: id, Sequence: 1, Attempts: 1, LastAt: base}); err != nil {
+			return err
+		}
+		if _, err := tx.AddReport(ctx, tam.Report{DeviceKID: dev.KID, At: base, Kind: "success"}, 0); err != nil {
+			return err
+		}
+		if err := tx.PutPending(ctx, tam.PendingUpdate{Token: append([]byte("token-"), dev.KID[0]), DeviceKID: dev.KID, CreatedAt: base, ExpiresAt: at(time.Hour)}, 0); err != nil {
+			return err
+		}
+		return tx.PutPersonalization(ctx, tam.Personalization{DeviceKID: dev.KID, Name: "cfg", ComponentID: id, Sequence: 1, Envelope: []byte{1}, CreatedAt: base})
+	}
+	update(t, s, func(tx tam.Tx) error {
+		if err := fill(tx, d); err != nil {
+			return err
+		}
+		return fill(tx, other)
+	})
+	update(t, s, func(tx tam.Tx) error { return tx.DeleteDevice(ctx, d.KID) })
+	view(t, s, func(tx tam.Tx) error {
+		for _, c := range []struct {
+			kid  []byte
+			want int
+		}{{d.KID, 0}, {other.KID, 1}} {
+			in, _ := tx.Installed(ctx, c.kid)
+			fs, _ := tx.Failures(ctx, c.kid)
+			rs, _ := tx.Reports(ctx, c.kid, 0)
+			ps, _ := tx.PendingFor(ctx, c.kid)
+			pz, _ := tx.Personalizations(ctx, c.kid)
+			if len(in) != c.want || len(fs) != c.want || len(rs) != c.want || len(ps) != c.want || len(pz) != c.want {
+				t.Fatalf("device %x after delete: installed %d failures %d reports %d pending %d personalization %d, want %d each",
+					c.kid[:1], len(in), len(fs), len(rs), len(ps), len(pz), c.want)
+			}
+		}
+		return nil
+	})
+}
