@@ -259,7 +259,7 @@ func (a *Agent) RequestTA(ctx context.Context, id teep.ComponentID, tamHint stri
 		return Result{}, nil
 	}
 	tam := a.pickTAM(tamHint)
-	err = a.tee.Storage().Update(func(tx tee.Tx) error {
+	err = tee.Update(ctx, a.tee.Storage(), func(tx tee.Tx) error {
 		req, err := loadPending(tx, objRequested)
 		if err != nil {
 			return err
@@ -300,7 +300,7 @@ func (a *Agent) UnrequestTA(ctx context.Context, id teep.ComponentID, tamHint st
 	}
 	found := findInstalled(inst, id)
 	tam := a.pickTAM(tamHint)
-	err = a.tee.Storage().Update(func(tx tee.Tx) error {
+	err = tee.Update(ctx, a.tee.Storage(), func(tx tee.Tx) error {
 		req, err := loadPending(tx, objRequested)
 		if err != nil {
 			return err

@@ -535,7 +535,7 @@ func TestTrustAnchors(t *testing.T) {
 		t.Fatal("unknown role accepted")
 	}
 	// A trust anchor stored under the wrong name is tampering.
-	st.Update(func(tx tee.Tx) error {
+	tee.Update(context.Background(), st, func(tx tee.Tx) error {
 		enc, _ := k.MarshalCOSEKey(false)
 		return tx.Put(objTrustPrefix+"tam/"+fmt.Sprintf("%x", f.tam.PublicKey().KID()), enc)
 	})

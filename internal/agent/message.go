@@ -320,7 +320,7 @@ func (a *Agent) reportInstalls(tam string, before, after []Installed) {
 
 // settle drops requests that are now satisfied and releases that are done.
 func (a *Agent) settle(inst []Installed, removed []teep.ComponentID) error {
-	return a.tee.Storage().Update(func(tx tee.Tx) error {
+	return tee.Update(context.Background(), a.tee.Storage(), func(tx tee.Tx) error {
 		req, err := loadPending(tx, objRequested)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ func AddTrustAnchor(st tee.Storage, r Role, k *cosekey.Key) error {
 		return err
 	}
 	name := trustPrefix(r) + hex.EncodeToString(k.KID())
-	return st.Update(func(tx tee.Tx) error {
+	return tee.Update(context.Background(), st, func(tx tee.Tx) error {
 		if len(tx.List(trustPrefix(r))) >= MaxTrustedKeys {
 			if _, err := tx.Get(name); err != nil {
 				return fmt.Errorf("agent: already %d %s keys, the limit", MaxTrustedKeys, r)
@@ -67,7 +68,7 @@ func AddTrustAnchor(st tee.Storage, r Role, k *cosekey.Key) error {
 
 // RemoveTrustAnchor deletes the key with the given kid from role.
 func RemoveTrustAnchor(st tee.Storage, r Role, kid []byte) error {
-	return st.Update(func(tx tee.Tx) error {
+	return tee.Update(context.Background(), st, func(tx tee.Tx) error {
 		return tx.Delete(trustPrefix(r) + hex.EncodeToString(kid))
 	})
 }

@@ -106,11 +106,35 @@ type Storage interface {
 	List(prefix string) []string
 	// Counter reads a named monotonic counter (0 if never set).
 	Counter(name string) uint64
-	// Update runs fn in a transaction: all of its writes become visible
-	// together, or none do, even across a crash.
-	Update(fn func(Tx) error) error
-	// Begin starts a transaction, waiting while another one is open.
+	// Begin starts a transaction, waiting while another one is open (or
+	// until ctx ends). Its writes become visible together at Commit, or
+	// not at all, even across a crash.
+	//
+	// Begin/Commit/Abort is the only transaction style a backend
+	// implements. It is what TEE storage offers natively (a transaction
+	// handle kept across calls into a Trusted Application or an enclave,
+	// committed by one final operation), and it is what the SUIT
+	// processor needs: its transaction stays open across many streamed
+	// writes driven from outside. The closure form callers prefer is the
+	// function Update in this package, built on Begin, so backends do not
+	// implement it twice.
 	Begin(ctx context.Context) (Txn, error)
+}
+
+// Update runs fn in a transaction of st: if fn returns an error the
+// transaction is aborted and nothing it wrote is kept; otherwise it is
+// committed and Update returns Commit's error. A panicking fn aborts too,
+// so the next Begin does not wait forever.
+func Update(ctx context.Context, st Storage, fn func(Tx) error) error {
+	t, err := st.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Abort() // no-op after Commit
+	if err := fn(t); err != nil {
+		return err
+	}
+	return t.Commit()
 }
 
 // Tx is one storage transaction; it reads its own writes.

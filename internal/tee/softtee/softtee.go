@@ -188,7 +188,7 @@ type identityRecord struct {
 // provision loads the TEE's keys and identity, creating or importing what
 // is missing, in one transaction.
 func (t *TEE) provision(o Options) error {
-	return t.st.Update(func(tx tee.Tx) error {
+	return tee.Update(context.Background(), t.st, func(tx tee.Tx) error {
 		var err error
 		alg := o.AgentAlg
 		if alg == 0 {

@@ -35,7 +35,7 @@ func openTEE(t *testing.T, dir string, o Options) *TEE {
 
 func put(t *testing.T, s tee.Storage, kv ...string) {
 	t.Helper()
-	err := s.Update(func(tx tee.Tx) error {
+	err := tee.Update(context.Background(), s, func(tx tee.Tx) error {
 		for i := 0; i < len(kv); i += 2 {
 			if err := tx.Put(kv[i], []byte(kv[i+1])); err != nil {
 				return err
@@ -63,7 +63,7 @@ func TestStoreRoundTripAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	tt := openTEE(t, dir, Options{})
 	put(t, tt.Storage(), "a/1", "one", "a/2", "two", "b", "")
-	err := tt.Storage().Update(func(tx tee.Tx) error {
+	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error {
 		if err := tx.SetCounter("seq", 7); err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func TestTransactionRollsBackOnError(t *testing.T) {
 	put(t, tt.Storage(), "x", "old")
 	gen := tt.st.Generation()
 	boom := errors.New("boom")
-	err := tt.Storage().Update(func(tx tee.Tx) error {
+	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error {
 		if err := tx.Put("x", []byte("new")); err != nil {
 			return err
 		}
@@ -141,11 +141,11 @@ func TestTransactionRollsBackOnError(t *testing.T) {
 
 func TestCounterIsMonotonic(t *testing.T) {
 	tt := openTEE(t, t.TempDir(), Options{})
-	err := tt.Storage().Update(func(tx tee.Tx) error { return tx.SetCounter("c", 5) })
+	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.SetCounter("c", 5) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tt.Storage().Update(func(tx tee.Tx) error { return tx.SetCounter("c", 4) })
+	err = tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.SetCounter("c", 4) })
 	if !errors.Is(err, tee.ErrCounterBackwards) {
 		t.Fatalf("lowering a counter: %v, want ErrCounterBackwards", err)
 	}
@@ -157,12 +157,12 @@ func TestCounterIsMonotonic(t *testing.T) {
 func TestNameAndSizeLimits(t *testing.T) {
 	tt := openTEE(t, t.TempDir(), Options{MaxObjectSize: 3 * ChunkSize})
 	for _, name := range []string{"", strings.Repeat("n", MaxNameLen+1), "a\x00b"} {
-		err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put(name, nil) })
+		err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put(name, nil) })
 		if err == nil {
 			t.Errorf("Put(%q) accepted", name)
 		}
 	}
-	err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("big", make([]byte, 3*ChunkSize+1)) })
+	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("big", make([]byte, 3*ChunkSize+1)) })
 	if err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("oversize object: %v", err)
 	}
@@ -464,7 +464,7 @@ func TestFaultBeforeCommitKeepsOldState(t *testing.T) {
 	}})
 	put(t, tt.Storage(), "c", "v1")
 	armed = true
-	err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("c", []byte("v2")) })
+	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("c", []byte("v2")) })
 	if !errors.Is(err, stop) {
 		t.Fatalf("Update = %v", err)
 	}
@@ -506,7 +506,7 @@ func TestCrashBetweenStagingAndCommit(t *testing.T) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("c", bytes.Repeat([]byte("v2"), 1000)) })
+		tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("c", bytes.Repeat([]byte("v2"), 1000)) })
 		os.Exit(0)
 	}
 	dir := t.TempDir()
@@ -583,7 +583,7 @@ func BenchmarkCommit(b *testing.B) {
 		defer tt.Close()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			if err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("f", data) }); err != nil {
+			if err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("f", data) }); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -599,7 +599,7 @@ func BenchmarkGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer tt.Close()
-	tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("f", data) })
+	tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("f", data) })
 	os.WriteFile(filepath.Join(dir, "plain"), data, 0o600)
 	b.Run("baseline-read-sha256", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
@@ -680,7 +680,7 @@ func TestStreamingObjects(t *testing.T) {
 	sizes := []int{0, 1, ChunkSize - 1, ChunkSize, ChunkSize + 1, 3*ChunkSize + 7}
 	data := make([]byte, 3*ChunkSize+7)
 	rand.Read(data)
-	err := tt.Storage().Update(func(tx tee.Tx) error {
+	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error {
 		for _, n := range sizes {
 			w, err := tx.Create(fmt.Sprintf("s/%d", n))
 			if err != nil {
@@ -826,7 +826,7 @@ func TestReadersDoNotBlockOnWriters(t *testing.T) {
 				return
 			default:
 			}
-			if err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put("x", []byte(fmt.Sprint(i))) }); err != nil {
+			if err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("x", []byte(fmt.Sprint(i))) }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -851,7 +851,7 @@ func FuzzOpenObject(f *testing.F) {
 	defer tt.Close()
 	for _, n := range []int{0, 5, ChunkSize + 3} {
 		name := fmt.Sprintf("o%d", n)
-		if err := tt.Storage().Update(func(tx tee.Tx) error { return tx.Put(name, make([]byte, n)) }); err != nil {
+		if err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put(name, make([]byte, n)) }); err != nil {
 			f.Fatal(err)
 		}
 		b, _ := os.ReadFile(filepath.Join(dir, objectsDir, tt.st.idx.Objects[name].File))

@@ -506,19 +506,6 @@ func (st *store) Verify() error {
 	return errors.Join(errs...)
 }
 
-// Update implements tee.Storage.
-func (st *store) Update(fn func(tee.Tx) error) error {
-	t, err := st.Begin(context.Background())
-	if err != nil {
-		return err
-	}
-	if err := fn(t); err != nil {
-		t.Abort()
-		return err
-	}
-	return t.Commit()
-}
-
 // Begin implements tee.Storage: it waits for any other transaction to end.
 func (st *store) Begin(ctx context.Context) (tee.Txn, error) {
 	select {
