@@ -27,9 +27,9 @@ import (
 
 // Names of the sealed objects the TEE itself keeps.
 const (
-	objAgentKey       = "keys/agent"
-	objAttestationKey = "keys/attestation"
-	objDecryptionKey  = "keys/decryption"
+	objAgentKey       = keyPrefix + "agent"
+	objAttestationKey = keyPrefix + "attestation"
+	objDecryptionKey  = keyPrefix + "decryption"
 	objIdentity       = "identity"
 	rootKeyFile       = "root.key"
 	lockFile          = "lock"
@@ -361,8 +361,8 @@ func (t *TEE) DecryptionPublicKeys() []*cosekey.Key {
 // Identity implements tee.TEE.
 func (t *TEE) Identity() tee.Identity { return t.id }
 
-// Storage implements tee.TEE.
-func (t *TEE) Storage() tee.Storage { return t.st }
+// Storage implements tee.TEE. The TEE's own key objects are not part of it.
+func (t *TEE) Storage() tee.Storage { return callerStorage{t.st} }
 
 // Verify re-authenticates every sealed object on disk.
 func (t *TEE) Verify() error { return t.st.Verify() }

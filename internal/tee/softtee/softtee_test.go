@@ -100,7 +100,7 @@ func TestStoreRoundTripAndReopen(t *testing.T) {
 	}
 	// Only live objects remain on disk.
 	files, _ := os.ReadDir(filepath.Join(dir, objectsDir))
-	if want := len(s.List("")); len(files) != want {
+	if want := len(tt2.st.List("")); len(files) != want {
 		t.Fatalf("%d object files on disk, %d objects", len(files), want)
 	}
 }
@@ -134,8 +134,8 @@ func TestTransactionRollsBackOnError(t *testing.T) {
 		t.Fatal("aborted transaction advanced the generation")
 	}
 	files, _ := os.ReadDir(filepath.Join(dir, objectsDir))
-	if len(files) != len(tt.Storage().List("")) {
-		t.Fatalf("aborted transaction left %d files for %d objects", len(files), len(tt.Storage().List("")))
+	if len(files) != len(tt.st.List("")) {
+		t.Fatalf("aborted transaction left %d files for %d objects", len(files), len(tt.st.List("")))
 	}
 }
 
@@ -525,8 +525,8 @@ func TestCrashBetweenStagingAndCommit(t *testing.T) {
 	tt2 := openTEE(t, dir, Options{})
 	mustGet(t, tt2.Storage(), "c", "v1")
 	after, _ := os.ReadDir(filepath.Join(dir, objectsDir))
-	if len(after) != len(tt2.Storage().List("")) || len(files) <= len(after) {
-		t.Fatalf("orphans: %d files before reopen, %d after, %d objects", len(files), len(after), len(tt2.Storage().List("")))
+	if len(after) != len(tt2.st.List("")) || len(files) <= len(after) {
+		t.Fatalf("orphans: %d files before reopen, %d after, %d objects", len(files), len(after), len(tt2.st.List("")))
 	}
 }
 
@@ -740,8 +740,8 @@ func TestStreamingObjects(t *testing.T) {
 		}
 	}
 	files, _ := os.ReadDir(filepath.Join(tt.dir, objectsDir))
-	if len(files) != len(tt.Storage().List("")) {
-		t.Fatalf("%d files for %d objects", len(files), len(tt.Storage().List("")))
+	if len(files) != len(tt.st.List("")) {
+		t.Fatalf("%d files for %d objects", len(files), len(tt.st.List("")))
 	}
 }
 

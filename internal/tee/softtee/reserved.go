@@ -1,0 +1,105 @@
+package softtee
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/teep-go/teep/internal/tee"
+)
+
+// keyPrefix names the sealed objects holding the TEE's private keys. The
+// Storage handed to callers does not show them: keys never leave the TEE,
+// and Storage is an exit like any other (the suite in internal/tee/teetest
+// checks it).
+const keyPrefix = "keys/"
+
+func reserved(name string) bool { return strings.HasPrefix(name, keyPrefix) }
+
+func hidden(name string) error {
+	return fmt.Errorf("%w: %s (names under %s are the TEE's own)", tee.ErrNotFound, name, keyPrefix)
+}
+
+func errReserved(name string) error {
+	return fmt.Errorf("softtee: %s: names under %s are reserved for the TEE's keys", name, keyPrefix)
+}
+
+func visible(names []string) []string {
+	out := names[:0:0]
+	for _, n := range names {
+		if !reserved(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// callerStorage is the sealed store as callers see it: everything but the
+// reserved key objects.
+type callerStorage struct{ st *store }
+
+func (c callerStorage) Get(name string) ([]byte, error) {
+	if reserved(name) {
+		return nil, hidden(name)
+	}
+	return c.st.Get(name)
+}
+
+func (c callerStorage) Open(name string) (io.ReadCloser, int64, error) {
+	if reserved(name) {
+		return nil, 0, hidden(name)
+	}
+	return c.st.Open(name)
+}
+
+func (c callerStorage) List(prefix string) []string { return visible(c.st.List(prefix)) }
+
+func (c callerStorage) Counter(name string) uint64 { return c.st.Counter(name) }
+
+func (c callerStorage) Begin(ctx context.Context) (tee.Txn, error) {
+	t, err := c.st.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return callerTxn{t}, nil
+}
+
+type callerTxn struct{ tee.Txn }
+
+func (x callerTxn) Get(name string) ([]byte, error) {
+	if reserved(name) {
+		return nil, hidden(name)
+	}
+	return x.Txn.Get(name)
+}
+
+func (x callerTxn) Open(name string) (io.ReadCloser, int64, error) {
+	if reserved(name) {
+		return nil, 0, hidden(name)
+	}
+	return x.Txn.Open(name)
+}
+
+func (x callerTxn) List(prefix string) []string { return visible(x.Txn.List(prefix)) }
+
+func (x callerTxn) Put(name string, data []byte) error {
+	if reserved(name) {
+		return errReserved(name)
+	}
+	return x.Txn.Put(name, data)
+}
+
+func (x callerTxn) Create(name string) (io.WriteCloser, error) {
+	if reserved(name) {
+		return nil, errReserved(name)
+	}
+	return x.Txn.Create(name)
+}
+
+func (x callerTxn) Delete(name string) error {
+	if reserved(name) {
+		return errReserved(name)
+	}
+	return x.Txn.Delete(name)
+}
