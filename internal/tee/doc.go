@@ -16,5 +16,6 @@
 // stopped by suit-manifest-sequence-number), and the component-store
 // contract of suit/processor. The software implementation is package
 // softtee; docs/tee-backends.md explains how an OP-TEE or SGX backend would
-// implement the same interface.
+// implement the same interface, and package teetest is the conformance
+// suite every backend runs.
 package tee

@@ -50,6 +50,7 @@ type TEE interface {
 	Evidence(ctx context.Context, req EvidenceRequest) (*Evidence, error)
 
 	// Sealed storage, rollback-protected with the TEE's monotonic counter.
+	// The TEE's private keys are not among its objects.
 	Storage() Storage
 
 	// Close releases the TEE (its lock, open files).
