@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // This file holds the small CBOR reader the claims codec is built on (the
@@ -59,18 +59,18 @@ func (w *walker) item(depth int) error {
 	}
 	w.off += n
 	switch major {
-	case cborenc.MajorBytes, cborenc.MajorText:
+	case cborwire.MajorBytes, cborwire.MajorText:
 		if arg > uint64(len(w.b)-w.off) {
-			return w.errf(start, "%s of %d bytes runs past the end of the input", cborenc.MajorName(major), arg)
+			return w.errf(start, "%s of %d bytes runs past the end of the input", cborwire.MajorName(major), arg)
 		}
 		s := w.b[w.off : w.off+int(arg)]
-		if major == cborenc.MajorText && !utf8.Valid(s) {
+		if major == cborwire.MajorText && !utf8.Valid(s) {
 			return w.errf(start, "text string is not valid UTF-8")
 		}
 		w.off += int(arg)
-	case cborenc.MajorArray, cborenc.MajorMap:
+	case cborwire.MajorArray, cborwire.MajorMap:
 		count := arg
-		if major == cborenc.MajorMap {
+		if major == cborwire.MajorMap {
 			if count > math.MaxUint64/2 {
 				return w.errf(start, "map too large")
 			}
@@ -79,16 +79,16 @@ func (w *walker) item(depth int) error {
 		// Every element takes at least one byte; checking that first keeps a
 		// forged length from driving a long loop.
 		if count > uint64(len(w.b)-w.off) {
-			return w.errf(start, "%s of %d elements runs past the end of the input", cborenc.MajorName(major), arg)
+			return w.errf(start, "%s of %d elements runs past the end of the input", cborwire.MajorName(major), arg)
 		}
 		for i := uint64(0); i < count; i++ {
 			if err := w.item(depth + 1); err != nil {
 				return err
 			}
 		}
-	case cborenc.MajorTag:
+	case cborwire.MajorTag:
 		return w.item(depth + 1)
-	case cborenc.MajorSimple:
+	case cborwire.MajorSimple:
 		// Floats of any width are accepted: preferred float width is not
 		// enforced because no profile claim is a float.
 		if w.b[start]&0x1f == 24 && arg < 32 {
@@ -113,8 +113,8 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = uint64(b[1])
-		if arg < 24 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
+		if arg < 24 && major != cborwire.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborwire.MajorName(major))
 		}
 		return major, arg, 2, nil
 	case ai == 25:
@@ -122,8 +122,8 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = uint64(binary.BigEndian.Uint16(b[1:]))
-		if arg <= math.MaxUint8 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
+		if arg <= math.MaxUint8 && major != cborwire.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborwire.MajorName(major))
 		}
 		return major, arg, 3, nil
 	case ai == 26:
@@ -131,8 +131,8 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = uint64(binary.BigEndian.Uint32(b[1:]))
-		if arg <= math.MaxUint16 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
+		if arg <= math.MaxUint16 && major != cborwire.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborwire.MajorName(major))
 		}
 		return major, arg, 5, nil
 	case ai == 27:
@@ -140,12 +140,12 @@ func readHead(b []byte) (major byte, arg uint64, n int, err error) {
 			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
 		}
 		arg = binary.BigEndian.Uint64(b[1:])
-		if arg <= math.MaxUint32 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
+		if arg <= math.MaxUint32 && major != cborwire.MajorSimple {
+			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborwire.MajorName(major))
 		}
 		return major, arg, 9, nil
 	case ai == 31:
-		return 0, 0, 0, fmt.Errorf("indefinite-length %s (the TEEP EAT profile allows definite lengths only)", cborenc.MajorName(major))
+		return 0, 0, 0, fmt.Errorf("indefinite-length %s (the TEEP EAT profile allows definite lengths only)", cborwire.MajorName(major))
 	}
 	return 0, 0, 0, fmt.Errorf("reserved additional information %d", ai)
 }
@@ -176,7 +176,7 @@ func (r *reader) expect(want byte, what string) (uint64, error) {
 	major, arg := r.head()
 	if major != want {
 		r.off = start
-		return 0, r.errf(start, "%s: want %s, got %s", what, cborenc.MajorName(want), cborenc.MajorName(major))
+		return 0, r.errf(start, "%s: want %s, got %s", what, cborwire.MajorName(want), cborwire.MajorName(major))
 	}
 	return arg, nil
 }
@@ -191,24 +191,24 @@ func (r *reader) raw() []byte {
 func (r *reader) skip() {
 	major, arg := r.head()
 	switch major {
-	case cborenc.MajorBytes, cborenc.MajorText:
+	case cborwire.MajorBytes, cborwire.MajorText:
 		r.off += int(arg)
-	case cborenc.MajorArray:
+	case cborwire.MajorArray:
 		for i := uint64(0); i < arg; i++ {
 			r.skip()
 		}
-	case cborenc.MajorMap:
+	case cborwire.MajorMap:
 		for i := uint64(0); i < 2*arg; i++ {
 			r.skip()
 		}
-	case cborenc.MajorTag:
+	case cborwire.MajorTag:
 		r.skip()
 	}
 }
 
 func (r *reader) bytes(what string, minLen, maxLen int) ([]byte, error) {
 	start := r.off
-	n, err := r.expect(cborenc.MajorBytes, what)
+	n, err := r.expect(cborwire.MajorBytes, what)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (r *reader) bytes(what string, minLen, maxLen int) ([]byte, error) {
 
 func (r *reader) text(what string, maxLen int) (string, error) {
 	start := r.off
-	n, err := r.expect(cborenc.MajorText, what)
+	n, err := r.expect(cborwire.MajorText, what)
 	if err != nil {
 		return "", err
 	}
@@ -235,7 +235,7 @@ func (r *reader) text(what string, maxLen int) (string, error) {
 }
 
 func (r *reader) uint(what string) (uint64, error) {
-	return r.expect(cborenc.MajorUint, what)
+	return r.expect(cborwire.MajorUint, what)
 }
 
 // int reads a signed integer that fits int64.
@@ -243,16 +243,16 @@ func (r *reader) int(what string) (int64, error) {
 	start := r.off
 	major, arg := r.head()
 	switch {
-	case major == cborenc.MajorUint && arg <= math.MaxInt64:
+	case major == cborwire.MajorUint && arg <= math.MaxInt64:
 		return int64(arg), nil
-	case major == cborenc.MajorNint && arg <= math.MaxInt64:
+	case major == cborwire.MajorNint && arg <= math.MaxInt64:
 		return -1 - int64(arg), nil
-	case major == cborenc.MajorUint || major == cborenc.MajorNint:
+	case major == cborwire.MajorUint || major == cborwire.MajorNint:
 		r.off = start
 		return 0, r.errf(start, "%s: integer out of the 64-bit signed range", what)
 	}
 	r.off = start
-	return 0, r.errf(start, "%s: want an integer, got %s", what, cborenc.MajorName(major))
+	return 0, r.errf(start, "%s: want an integer, got %s", what, cborwire.MajorName(major))
 }
 
 func (r *reader) bool(what string) (bool, error) {
@@ -261,12 +261,12 @@ func (r *reader) bool(what string) (bool, error) {
 		r.off++
 		return r.b[start] == 0xf5, nil
 	}
-	return false, r.errf(start, "%s: want true or false, got %s", what, cborenc.MajorName(r.peekMajor()))
+	return false, r.errf(start, "%s: want true or false, got %s", what, cborwire.MajorName(r.peekMajor()))
 }
 
 func (r *reader) array(what string, minLen, maxLen int) (int, error) {
 	start := r.off
-	n, err := r.expect(cborenc.MajorArray, what)
+	n, err := r.expect(cborwire.MajorArray, what)
 	if err != nil {
 		return 0, err
 	}
@@ -278,7 +278,7 @@ func (r *reader) array(what string, minLen, maxLen int) (int, error) {
 
 func (r *reader) mapHead(what string, maxLen int) (int, error) {
 	start := r.off
-	n, err := r.expect(cborenc.MajorMap, what)
+	n, err := r.expect(cborwire.MajorMap, what)
 	if err != nil {
 		return 0, err
 	}
@@ -294,7 +294,7 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 	start := r.off
 	c := r.b[r.off]
 	switch c >> 5 {
-	case cborenc.MajorUint, cborenc.MajorNint:
+	case cborwire.MajorUint, cborwire.MajorNint:
 		v, err := r.int(what)
 		if err != nil {
 			return time.Time{}, err
@@ -304,7 +304,7 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 			return time.Time{}, r.errf(start, "%s: NumericDate %d out of range", what, v)
 		}
 		return time.Unix(v, 0).UTC(), nil
-	case cborenc.MajorSimple:
+	case cborwire.MajorSimple:
 		var f float64
 		switch c {
 		case 0xf9:
@@ -325,7 +325,7 @@ func (r *reader) numericDate(what string) (time.Time, error) {
 		}
 		return floatDate(f), nil
 	}
-	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, cborenc.MajorName(c>>5))
+	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, cborwire.MajorName(c>>5))
 }
 
 // floatDate turns a fractional NumericDate into a time that re-encodes to
@@ -383,7 +383,7 @@ func float16(h uint16) float64 {
 // fraction of a second as a float64 (RFC 8392 §2 allows both).
 func appendNumericDate(b []byte, t time.Time) []byte {
 	if t.Nanosecond() == 0 {
-		return cborenc.AppendInt(b, t.Unix())
+		return cborwire.AppendInt(b, t.Unix())
 	}
 	return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(dateFloat(t)))
 }

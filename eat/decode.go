@@ -8,7 +8,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 	"github.com/veraison/go-cose"
 )
 
@@ -135,7 +135,7 @@ func (d *decoder) claimsSet(level int, path string) (*Claims, error) {
 	seen := make(map[int64]bool, n)
 	for i := 0; i < n; i++ {
 		keyOff := r.off
-		if r.peekMajor() == cborenc.MajorText {
+		if r.peekMajor() == cborwire.MajorText {
 			name, _ := r.text("claim label", d.lim.MaxText)
 			return nil, r.errf(keyOff, "%s: text claim label %q: CBOR tokens of the TEEP profile use integer labels only", where, name)
 		}
@@ -187,7 +187,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 	case ClaimCnf:
 		c.CNF, err = d.confirmation(what)
 	case ClaimNonce:
-		if r.peekMajor() == cborenc.MajorArray {
+		if r.peekMajor() == cborwire.MajorArray {
 			var n int
 			if n, err = r.array(what, 1, lim.MaxEntries); err != nil {
 				return err
@@ -237,11 +237,11 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 	case ClaimOEMID:
 		off := r.off
 		switch r.peekMajor() {
-		case cborenc.MajorUint:
+		case cborwire.MajorUint:
 			var pen uint64
 			pen, err = r.uint(what)
 			c.OEMID = &OEMID{PEN: pen}
-		case cborenc.MajorBytes:
+		case cborwire.MajorBytes:
 			var b []byte
 			if b, err = r.bytes(what, 3, 16); err != nil {
 				return err
@@ -251,7 +251,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 			}
 			c.OEMID = &OEMID{Bytes: b}
 		default:
-			return r.errf(off, "%s: want a Private Enterprise Number or a byte string, got %s", what, cborenc.MajorName(r.peekMajor()))
+			return r.errf(off, "%s: want a Private Enterprise Number or a byte string, got %s", what, cborwire.MajorName(r.peekMajor()))
 		}
 	case ClaimHWModel:
 		c.HWModel, err = r.bytes(what, 1, 32)
@@ -279,14 +279,14 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 	case ClaimProfile:
 		off := r.off
 		switch r.peekMajor() {
-		case cborenc.MajorText:
+		case cborwire.MajorText:
 			if c.Profile, err = r.text(what, lim.MaxText); err == nil && c.Profile == "" {
 				return r.errf(off, "%s: empty URI", what)
 			}
-		case cborenc.MajorBytes:
+		case cborwire.MajorBytes:
 			c.ProfileOID, err = r.bytes(what, 1, lim.MaxText)
 		default:
-			return r.errf(off, "%s: want a URI or an OID, got %s", what, cborenc.MajorName(r.peekMajor()))
+			return r.errf(off, "%s: want a URI or an OID, got %s", what, cborwire.MajorName(r.peekMajor()))
 		}
 	case ClaimSubmods:
 		c.Submods, err = d.submods(what, level, path)
@@ -371,7 +371,7 @@ func checkUEID(u []byte) string {
 
 func (d *decoder) version(what string) (*Version, error) {
 	r := &d.r
-	if d.lenient && r.peekMajor() == cborenc.MajorBytes {
+	if d.lenient && r.peekMajor() == cborwire.MajorBytes {
 		off := r.off
 		b, err := r.bytes(what, 1, d.lim.MaxText)
 		if err != nil {
@@ -445,11 +445,11 @@ func (d *decoder) manifest(m *Manifest) (bare string, err error) {
 	if len(body) > d.lim.MaxBody+9 {
 		return "", r.errf(off, "body of %d bytes exceeds the limit of %d", len(body), d.lim.MaxBody)
 	}
-	if major != cborenc.MajorBytes && major != cborenc.MajorText {
+	if major != cborwire.MajorBytes && major != cborwire.MajorText {
 		if !d.lenient {
-			return "", r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", cborenc.MajorName(major))
+			return "", r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", cborwire.MajorName(major))
 		}
-		bare = cborenc.MajorName(major)
+		bare = cborwire.MajorName(major)
 	}
 	m.Body = bytes.Clone(body)
 	return bare, nil
@@ -489,8 +489,8 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 		voff := r.off
 		switch k {
 		case 1:
-			if r.peekMajor() != cborenc.MajorMap {
-				return nil, r.errf(voff, "%s COSE_Key: want a map, got %s", what, cborenc.MajorName(r.peekMajor()))
+			if r.peekMajor() != cborwire.MajorMap {
+				return nil, r.errf(voff, "%s COSE_Key: want a map, got %s", what, cborwire.MajorName(r.peekMajor()))
 			}
 			raw := r.raw()
 			key, err := cosekey.ParseCOSEKey(raw)
@@ -544,27 +544,27 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 			sp = path + "/" + name
 		}
 		switch r.peekMajor() {
-		case cborenc.MajorMap:
+		case cborwire.MajorMap:
 			if level+1 > d.lim.MaxSubmodDepth {
 				return nil, r.errf(voff, "submodule %s: nested deeper than %d levels", sp, d.lim.MaxSubmodDepth)
 			}
 			if sub.Claims, err = d.claimsSet(level+1, sp); err != nil {
 				return nil, err
 			}
-		case cborenc.MajorBytes:
+		case cborwire.MajorBytes:
 			if sub.Token, err = r.bytes("submodule "+sp+" token", 1, d.lim.MaxBody); err != nil {
 				return nil, err
 			}
-		case cborenc.MajorText:
+		case cborwire.MajorText:
 			if sub.JSONToken, err = r.text("submodule "+sp+" JSON token", d.lim.MaxBody); err != nil {
 				return nil, err
 			}
-		case cborenc.MajorArray:
+		case cborwire.MajorArray:
 			if _, err := r.array("submodule "+sp+" digest", 2, 2); err != nil {
 				return nil, err
 			}
 			dd := &DetachedDigest{}
-			if r.peekMajor() == cborenc.MajorText {
+			if r.peekMajor() == cborwire.MajorText {
 				dd.AlgName, err = r.text("submodule "+sp+" digest algorithm", d.lim.MaxText)
 			} else {
 				dd.Alg, err = r.int("submodule " + sp + " digest algorithm")
@@ -577,7 +577,7 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 			}
 			sub.Digest = dd
 		default:
-			return nil, r.errf(voff, "submodule %s: want a claims-set, a nested token or a digest, got %s", sp, cborenc.MajorName(r.peekMajor()))
+			return nil, r.errf(voff, "submodule %s: want a claims-set, a nested token or a digest, got %s", sp, cborwire.MajorName(r.peekMajor()))
 		}
 		out[name] = sub
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // The JSON form keys claims by their RFC 9711 / RFC 8392 JSON names and
@@ -427,7 +427,7 @@ func manifestsField(data []byte) ([]Manifest, error) {
 			if err != nil {
 				return nil, fmt.Errorf("entry %d body: %w", i, err)
 			}
-			out[i].Body = cborenc.AppendBytes(nil, b)
+			out[i].Body = cborwire.AppendBytes(nil, b)
 		default:
 			var t struct {
 				Text *string `json:"text"`
@@ -437,7 +437,7 @@ func manifestsField(data []byte) ([]Manifest, error) {
 				return nil, fmt.Errorf(`entry %d body: want "hex", {"text": "..."} or {"cbor": "hex"}`, i)
 			}
 			if t.Text != nil {
-				out[i].Body = cborenc.AppendText(nil, *t.Text)
+				out[i].Body = cborwire.AppendText(nil, *t.Text)
 			} else if out[i].Body, err = rawField(e[1]); err != nil {
 				return nil, fmt.Errorf("entry %d body: %w", i, err)
 			}

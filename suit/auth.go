@@ -10,7 +10,7 @@ import (
 	"hash"
 
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 	"github.com/veraison/go-cose"
 )
 
@@ -282,7 +282,7 @@ func parseHeaderMap(data []byte, protected bool) (headerMap, error) {
 		if err != nil {
 			return h, err
 		}
-		if kh.major == cborenc.MajorText {
+		if kh.major == cborwire.MajorText {
 			c.skip()
 			c.skip()
 			continue
@@ -408,11 +408,11 @@ func (b AuthBlock) computeMAC(payload, key []byte) ([]byte, error) {
 	if b.Kind == AuthMac {
 		context = "MAC"
 	}
-	tbs := cborenc.AppendArrayHead(nil, 4)
-	tbs = cborenc.AppendText(tbs, context)
-	tbs = cborenc.AppendBytes(tbs, b.mac.protected)
-	tbs = cborenc.AppendBytes(tbs, nil)
-	tbs = cborenc.AppendBytes(tbs, payload)
+	tbs := cborwire.AppendArrayHead(nil, 4)
+	tbs = cborwire.AppendText(tbs, context)
+	tbs = cborwire.AppendBytes(tbs, b.mac.protected)
+	tbs = cborwire.AppendBytes(tbs, nil)
+	tbs = cborwire.AppendBytes(tbs, payload)
 	mac := hmac.New(newHash, key)
 	mac.Write(tbs)
 	return mac.Sum(nil), nil

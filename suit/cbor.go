@@ -8,7 +8,7 @@ import (
 	"sort"
 	"unicode/utf8"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // This file holds the strict CBOR (RFC 8949) reader used by every SUIT
@@ -67,7 +67,7 @@ func readHead(b []byte, off int) (cborHead, error) {
 			h.arg = binary.BigEndian.Uint64(p)
 		}
 		h.len = 1 + n
-		if h.major == cborenc.MajorSimple {
+		if h.major == cborwire.MajorSimple {
 			if n == 1 && h.arg < 32 {
 				return cborHead{}, syntaxErr(off, "simple value %d in two-byte form", h.arg)
 			}
@@ -122,18 +122,18 @@ func checkItem(b []byte, off, depth int, lim *Limits) (int, error) {
 	}
 	p := off + h.len
 	switch h.major {
-	case cborenc.MajorUint, cborenc.MajorNint, cborenc.MajorSimple:
+	case cborwire.MajorUint, cborwire.MajorNint, cborwire.MajorSimple:
 		return p, nil
-	case cborenc.MajorBytes, cborenc.MajorText:
+	case cborwire.MajorBytes, cborwire.MajorText:
 		if h.arg > uint64(len(b)-p) {
 			return 0, syntaxErr(off, "string of %d bytes runs past the end", h.arg)
 		}
 		end := p + int(h.arg)
-		if h.major == cborenc.MajorText && !utf8.Valid(b[p:end]) {
+		if h.major == cborwire.MajorText && !utf8.Valid(b[p:end]) {
 			return 0, syntaxErr(off, "text string is not valid UTF-8")
 		}
 		return end, nil
-	case cborenc.MajorArray:
+	case cborwire.MajorArray:
 		if h.arg > uint64(lim.MaxItems) {
 			return 0, limitErr(off, "array of %d elements (limit %d)", h.arg, lim.MaxItems)
 		}
@@ -143,7 +143,7 @@ func checkItem(b []byte, off, depth int, lim *Limits) (int, error) {
 			}
 		}
 		return p, nil
-	case cborenc.MajorMap:
+	case cborwire.MajorMap:
 		if h.arg > uint64(lim.MaxItems) {
 			return 0, limitErr(off, "map of %d pairs (limit %d)", h.arg, lim.MaxItems)
 		}
@@ -211,14 +211,14 @@ func skipItem(b []byte, off int) (int, error) {
 	}
 	p := off + h.len
 	switch h.major {
-	case cborenc.MajorBytes, cborenc.MajorText:
+	case cborwire.MajorBytes, cborwire.MajorText:
 		if h.arg > uint64(len(b)-p) {
 			return 0, syntaxErr(off, "string runs past the end")
 		}
 		return p + int(h.arg), nil
-	case cborenc.MajorArray, cborenc.MajorMap:
+	case cborwire.MajorArray, cborwire.MajorMap:
 		n := h.arg
-		if h.major == cborenc.MajorMap {
+		if h.major == cborwire.MajorMap {
 			n *= 2
 		}
 		if n > uint64(len(b)) { // each item takes at least one byte
@@ -230,7 +230,7 @@ func skipItem(b []byte, off int) (int, error) {
 			}
 		}
 		return p, nil
-	case cborenc.MajorTag:
+	case cborwire.MajorTag:
 		return skipItem(b, p)
 	}
 	return p, nil
@@ -242,14 +242,14 @@ func (c *cur) head(want byte, name string) (cborHead, error) {
 		return h, err
 	}
 	if h.major != want {
-		return h, c.errf(c.off, "%s: want %s, got %s", name, cborenc.MajorName(want), cborenc.MajorName(h.major))
+		return h, c.errf(c.off, "%s: want %s, got %s", name, cborwire.MajorName(want), cborwire.MajorName(h.major))
 	}
 	c.off += h.len
 	return h, nil
 }
 
 func (c *cur) uint(name string) (uint64, error) {
-	h, err := c.head(cborenc.MajorUint, name)
+	h, err := c.head(cborwire.MajorUint, name)
 	return h.arg, err
 }
 
@@ -261,24 +261,24 @@ func (c *cur) int(name string) (int64, error) {
 		return 0, err
 	}
 	switch h.major {
-	case cborenc.MajorUint:
+	case cborwire.MajorUint:
 		if h.arg > math.MaxInt64 {
 			return 0, c.errf(start, "%s: integer %d out of range", name, h.arg)
 		}
 		c.off += h.len
 		return int64(h.arg), nil
-	case cborenc.MajorNint:
+	case cborwire.MajorNint:
 		if h.arg > math.MaxInt64 {
 			return 0, c.errf(start, "%s: integer -1-%d out of range", name, h.arg)
 		}
 		c.off += h.len
 		return -1 - int64(h.arg), nil
 	}
-	return 0, c.errf(start, "%s: want integer, got %s", name, cborenc.MajorName(h.major))
+	return 0, c.errf(start, "%s: want integer, got %s", name, cborwire.MajorName(h.major))
 }
 
 func (c *cur) bytes(name string) ([]byte, error) {
-	h, err := c.head(cborenc.MajorBytes, name)
+	h, err := c.head(cborwire.MajorBytes, name)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,7 @@ func (c *cur) wrapped(name string) (item, content []byte, err error) {
 }
 
 func (c *cur) text(name string) (string, error) {
-	h, err := c.head(cborenc.MajorText, name)
+	h, err := c.head(cborwire.MajorText, name)
 	if err != nil {
 		return "", err
 	}
@@ -309,12 +309,12 @@ func (c *cur) text(name string) (string, error) {
 }
 
 func (c *cur) array(name string) (int, error) {
-	h, err := c.head(cborenc.MajorArray, name)
+	h, err := c.head(cborwire.MajorArray, name)
 	return int(h.arg), err
 }
 
 func (c *cur) mapLen(name string) (int, error) {
-	h, err := c.head(cborenc.MajorMap, name)
+	h, err := c.head(cborwire.MajorMap, name)
 	return int(h.arg), err
 }
 
@@ -324,11 +324,11 @@ func (c *cur) bool(name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if h.major == cborenc.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse) && h.len == 1 {
+	if h.major == cborwire.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse) && h.len == 1 {
 		c.off++
 		return h.arg == simpleTrue, nil
 	}
-	return false, c.errf(start, "%s: want bool, got %s", name, cborenc.MajorName(h.major))
+	return false, c.errf(start, "%s: want bool, got %s", name, cborwire.MajorName(h.major))
 }
 
 // isNull reports whether the next item is null, consuming it if so.
@@ -351,7 +351,7 @@ func (c *cur) isTrue() bool {
 // tag consumes a tag head if present and returns its number.
 func (c *cur) tag() (uint64, bool) {
 	h, err := readHead(c.b, c.off)
-	if err != nil || h.major != cborenc.MajorTag {
+	if err != nil || h.major != cborwire.MajorTag {
 		return 0, false
 	}
 	c.off += h.len
@@ -375,4 +375,4 @@ func limitErr(off int, format string, a ...any) error {
 }
 
 // intKey encodes an integer map key.
-func intKey(k int64) []byte { return cborenc.AppendInt(nil, k) }
+func intKey(k int64) []byte { return cborwire.AppendInt(nil, k) }

@@ -3,7 +3,7 @@ package suit
 import (
 	"fmt"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // ParseOptions adjust ParseEnvelope. The zero value uses DefaultLimits.
@@ -103,7 +103,7 @@ func ParseEnvelope(data []byte, o ParseOptions) (*Envelope, error) {
 			return nil, err
 		}
 		keyOff := c.off
-		if kh.major == cborenc.MajorText {
+		if kh.major == cborwire.MajorText {
 			key, _ := c.text("integrated key")
 			data, err := c.bytes("integrated payload " + key)
 			if err != nil {
@@ -283,7 +283,7 @@ func parseManifest(content []byte, lim *Limits) (*Manifest, error) {
 			if perr != nil {
 				return nil, perr
 			}
-			if h.major == cborenc.MajorArray {
+			if h.major == cborwire.MajorArray {
 				mem.Severed = true
 				mem.Digest, err = c.digest(s.String() + " digest")
 			} else {
@@ -526,7 +526,7 @@ func parseSequence(content []byte, where string, shared bool, nesting int, lim *
 			if herr != nil {
 				return nil, herr
 			}
-			if h.major > cborenc.MajorText && !(h.major == cborenc.MajorSimple && h.arg == simpleNull) {
+			if h.major > cborwire.MajorText && !(h.major == cborwire.MajorSimple && h.arg == simpleNull) {
 				err = ac.errf(argOff, "custom command %d: argument must be bstr, tstr, int or nil", cmd.Code)
 			}
 		default:
@@ -552,10 +552,10 @@ func (c *cur) index() (Index, error) {
 		return Index{}, err
 	}
 	switch h.major {
-	case cborenc.MajorUint:
+	case cborwire.MajorUint:
 		v, _ := c.uint("component index")
 		return Index{Kind: IndexOne, Indices: []uint64{v}}, nil
-	case cborenc.MajorArray:
+	case cborwire.MajorArray:
 		n, _ := c.array("component index list")
 		if n == 0 {
 			return Index{}, c.errf(start, "empty component index list")
@@ -568,7 +568,7 @@ func (c *cur) index() (Index, error) {
 		}
 		return idx, nil
 	}
-	return Index{}, c.errf(start, "set-component-index: want uint, true or [+uint], got %s", cborenc.MajorName(h.major))
+	return Index{}, c.errf(start, "set-component-index: want uint, true or [+uint], got %s", cborwire.MajorName(h.major))
 }
 
 func (c *cur) tryEach(cmd *Command, where string, shared bool, nesting int, lim *Limits) error {
@@ -663,13 +663,13 @@ func (c *cur) params(name string, lim *Limits) ([]Param, error) {
 					return nil, herr
 				}
 				switch {
-				case h.major == cborenc.MajorUint || h.major == cborenc.MajorNint:
+				case h.major == cborwire.MajorUint || h.major == cborwire.MajorNint:
 					p.Value, err = vc.int(pn)
-				case h.major == cborenc.MajorBytes:
+				case h.major == cborwire.MajorBytes:
 					p.Value, err = vc.bytes(pn)
-				case h.major == cborenc.MajorText:
+				case h.major == cborwire.MajorText:
 					p.Value, err = vc.text(pn)
-				case h.major == cborenc.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse):
+				case h.major == cborwire.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse):
 					p.Value, err = vc.bool(pn)
 				default:
 					err = vc.errf(vOff, "%s: custom parameter must be int, bool, tstr or bstr", pn)
@@ -724,7 +724,7 @@ func parseText(content []byte, lim *Limits) (*Text, error) {
 			if err != nil {
 				return nil, err
 			}
-			if h.major == cborenc.MajorArray {
+			if h.major == cborwire.MajorArray {
 				id, err := c.componentID("text component id", lim)
 				if err != nil {
 					return nil, err
