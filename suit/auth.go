@@ -182,7 +182,7 @@ func parseMac(c *cur, kind AuthKind) (*macBlock, []SignerInfo, error) {
 		return nil, nil, err
 	}
 	if !c.isNull() {
-		return nil, nil, c.errf(c.off, "%s payload must be detached (null)", kind)
+		return nil, nil, c.errf(c.Off, "%s payload must be detached (null)", kind)
 	}
 	if m.tag, err = c.bytes("MAC tag"); err != nil {
 		return nil, nil, err
@@ -204,13 +204,13 @@ func parseMac(c *cur, kind AuthKind) (*macBlock, []SignerInfo, error) {
 		return nil, nil, err
 	}
 	if rn == 0 {
-		return nil, nil, c.errf(c.off, "COSE_Mac without recipients")
+		return nil, nil, c.errf(c.Off, "COSE_Mac without recipients")
 	}
 	var signers []SignerInfo
 	for i := 0; i < rn; i++ {
 		if k, err := c.array("recipient"); err != nil || k != 3 {
 			if err == nil {
-				err = c.errf(c.off, "recipient has %d elements (want 3)", k)
+				err = c.errf(c.Off, "recipient has %d elements (want 3)", k)
 			}
 			return nil, nil, err
 		}

@@ -166,14 +166,14 @@ func ParseEncryptionInfo(data []byte) (*EncryptionInfo, error) {
 		ei.ContentAlg = uh.alg
 	}
 	if !c.isNull() {
-		return nil, c.errf(c.off, "COSE_Encrypt ciphertext must be detached (null)")
+		return nil, c.errf(c.Off, "COSE_Encrypt ciphertext must be detached (null)")
 	}
 	rn, err := c.array("recipients")
 	if err != nil {
 		return nil, err
 	}
 	if rn == 0 {
-		return nil, c.errf(c.off, "COSE_Encrypt without recipients")
+		return nil, c.errf(c.Off, "COSE_Encrypt without recipients")
 	}
 	for i := 0; i < rn; i++ {
 		r, err := parseRecipient(c)
@@ -214,7 +214,7 @@ func parseRecipient(c *cur) (Recipient, error) {
 		return r, err
 	}
 	if n != 3 {
-		return r, c.errf(c.off, "recipient has %d elements (want 3; nested recipients are not supported)", n)
+		return r, c.errf(c.Off, "recipient has %d elements (want 3; nested recipients are not supported)", n)
 	}
 	if r.Protected, err = c.bytes("recipient protected"); err != nil {
 		return r, err

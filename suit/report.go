@@ -194,7 +194,7 @@ func ParseReport(data []byte) (*Report, error) {
 	r := &Report{}
 	var haveRef, haveRecs, haveResult bool
 	for i := 0; i < n; i++ {
-		keyOff := c.off
+		keyOff := c.Off
 		key, err := c.int("report key")
 		if err != nil {
 			return nil, err
@@ -259,7 +259,7 @@ func ParseReport(data []byte) (*Report, error) {
 }
 
 func (c *cur) record(lim *Limits) (*Record, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.array("SUIT_Record")
 	if err != nil {
 		return nil, err
@@ -303,15 +303,15 @@ func (c *cur) record(lim *Limits) (*Record, error) {
 
 // paramsOrEmpty is params allowing an empty map.
 func (c *cur) paramsOrEmpty(name string, lim *Limits) ([]Param, error) {
-	if c.off < len(c.b) && c.b[c.off] == 0xa0 {
-		c.off++
+	if c.Off < len(c.Data) && c.Data[c.Off] == 0xa0 {
+		c.Off++
 		return nil, nil
 	}
 	return c.params(name, lim)
 }
 
 func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.mapLen("system-property-claims")
 	if err != nil {
 		return nil, err
@@ -320,7 +320,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 	have := false
 	var entries [][]byte
 	for i := 0; i < n; i++ {
-		ks := c.off
+		ks := c.Off
 		key, err := c.int("system property key")
 		if err != nil {
 			return nil, err
@@ -335,7 +335,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 		if _, err := c.skip(); err != nil {
 			return nil, err
 		}
-		entries = append(entries, c.b[ks:c.off])
+		entries = append(entries, c.Data[ks:c.Off])
 	}
 	if !have {
 		return nil, c.errf(start, "system-property-claims without system-component-id (0)")
@@ -356,7 +356,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 }
 
 func (c *cur) failure(lim *Limits) (*Failure, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.mapLen("suit-report-result")
 	if err != nil {
 		return nil, err
