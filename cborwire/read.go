@@ -102,7 +102,7 @@ func (r *Reader) Head() (major, ai byte, arg uint64, err error) {
 				return 0, 0, 0, r.Errorf(start, Malformed, "simple value %d in two-byte form", arg)
 			}
 		} else if r.Preferred && argLen(arg) != n {
-			return 0, 0, 0, r.Errorf(start, Malformed, "non-shortest %s head (preferred serialization required)", MajorName(major))
+			return 0, 0, 0, r.Errorf(start, Malformed, "%s head not in shortest form (preferred serialization required)", MajorName(major))
 		}
 		r.Off += n
 	case ai == 31:

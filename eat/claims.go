@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 )
 
 // Claim keys: CWT (RFC 8392 §4), cnf (RFC 8747 §3.1), EAT (RFC 9711 §4 and
@@ -432,7 +432,8 @@ func (m Manifest) SUITReference() (*SUITReference, error) {
 	if err := wellFormed(body, &lim, 0); err != nil {
 		return nil, fmt.Errorf("eat: SUIT_Reference: %w", err)
 	}
-	r := &reader{b: body}
+	rd := newReader(body, 0)
+	r := &rd
 	ref := &SUITReference{}
 	readDigest := func() error {
 		if _, err := r.array("SUIT_Digest", 2, 2); err != nil {

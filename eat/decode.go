@@ -7,8 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 	"github.com/veraison/go-cose"
 )
 
@@ -87,7 +87,7 @@ func DecodeClaims(b []byte, o ParseOptions) (*Claims, error) {
 	if err := wellFormed(b, lim, 0); err != nil {
 		return nil, err
 	}
-	d := &decoder{r: reader{b: b}, lim: lim, lenient: o.LenientUnsafe}
+	d := &decoder{r: newReader(b, 0), lim: lim, lenient: o.LenientUnsafe}
 	c, err := d.claimsSet(0, "")
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func (d *decoder) claimsSet(level int, path string) (*Claims, error) {
 	}
 	seen := make(map[int64]bool, n)
 	for i := 0; i < n; i++ {
-		keyOff := r.off
+		keyOff := r.Off
 		if r.peekMajor() == cborwire.MajorText {
 			name, _ := r.text("claim label", d.lim.MaxText)
 			return nil, r.errf(keyOff, "%s: text claim label %q: CBOR tokens of the TEEP profile use integer labels only", where, name)
@@ -202,7 +202,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 		}
 		c.Nonce, err = r.bytes(what, 8, 64)
 	case ClaimUEID:
-		off := r.off
+		off := r.Off
 		if c.UEID, err = r.bytes(what, 7, 33); err != nil {
 			return err
 		}
@@ -218,11 +218,11 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 			return err
 		}
 		if n == 0 {
-			return r.errf(r.off-1, "%s: empty map", what)
+			return r.errf(r.Off-1, "%s: empty map", what)
 		}
 		c.SUEIDs = make(map[string][]byte, n)
 		for i := 0; i < n; i++ {
-			off := r.off
+			off := r.Off
 			name, err := r.text(what+" name", lim.MaxText)
 			if err != nil {
 				return err
@@ -235,7 +235,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 			}
 		}
 	case ClaimOEMID:
-		off := r.off
+		off := r.Off
 		switch r.peekMajor() {
 		case cborwire.MajorUint:
 			var pen uint64
@@ -266,7 +266,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 		v, err = r.bool(what)
 		c.OEMBoot = &v
 	case ClaimDbgStat:
-		off := r.off
+		off := r.Off
 		var v uint64
 		if v, err = r.uint(what); err != nil {
 			return err
@@ -277,7 +277,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 		ds := DebugStatus(v)
 		c.DbgStat = &ds
 	case ClaimProfile:
-		off := r.off
+		off := r.Off
 		switch r.peekMajor() {
 		case cborwire.MajorText:
 			if c.Profile, err = r.text(what, lim.MaxText); err == nil && c.Profile == "" {
@@ -305,7 +305,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 	case ClaimMeasurements:
 		c.Measurements, err = d.manifests(what)
 	case ClaimIntUse:
-		off := r.off
+		off := r.Off
 		var v int64
 		if v, err = r.int(what); err != nil {
 			return err
@@ -316,7 +316,7 @@ func (d *decoder) claim(c *Claims, key int64, what string, level int, path strin
 		iu := IntendedUse(v)
 		c.IntUse = &iu
 	case ClaimEARStatus:
-		off := r.off
+		off := r.Off
 		var v int64
 		if v, err = r.int(what); err != nil {
 			return err
@@ -372,7 +372,7 @@ func checkUEID(u []byte) string {
 func (d *decoder) version(what string) (*Version, error) {
 	r := &d.r
 	if d.lenient && r.peekMajor() == cborwire.MajorBytes {
-		off := r.off
+		off := r.Off
 		b, err := r.bytes(what, 1, d.lim.MaxText)
 		if err != nil {
 			return nil, err
@@ -392,7 +392,7 @@ func (d *decoder) version(what string) (*Version, error) {
 		return nil, err
 	}
 	if n == 2 {
-		off := r.off
+		off := r.Off
 		s, err := r.int(what + " version-scheme")
 		if err != nil {
 			return nil, err
@@ -437,9 +437,9 @@ func (d *decoder) manifest(m *Manifest) (bare string, err error) {
 		return "", err
 	}
 	if m.ContentFormat > 65535 {
-		return "", r.errf(r.off, "content-format %d above 65535", m.ContentFormat)
+		return "", r.errf(r.Off, "content-format %d above 65535", m.ContentFormat)
 	}
-	off := r.off
+	off := r.Off
 	major := r.peekMajor()
 	body := r.raw()
 	if len(body) > d.lim.MaxBody+9 {
@@ -466,7 +466,7 @@ func prefixError(err error, prefix string) error {
 
 func (d *decoder) confirmation(what string) (*Confirmation, error) {
 	r := &d.r
-	off := r.off
+	off := r.Off
 	n, err := r.mapHead(what, d.lim.MaxClaims)
 	if err != nil {
 		return nil, err
@@ -477,7 +477,7 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 	c := &Confirmation{}
 	seen := map[int64]bool{}
 	for i := 0; i < n; i++ {
-		koff := r.off
+		koff := r.Off
 		k, err := r.int(what + " member label")
 		if err != nil {
 			return nil, err
@@ -486,7 +486,7 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 			return nil, r.errf(koff, "%s: duplicate member %d", what, k)
 		}
 		seen[k] = true
-		voff := r.off
+		voff := r.Off
 		switch k {
 		case 1:
 			if r.peekMajor() != cborwire.MajorMap {
@@ -519,7 +519,7 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 
 func (d *decoder) submods(what string, level int, path string) (map[string]*Submodule, error) {
 	r := &d.r
-	off := r.off
+	off := r.Off
 	n, err := r.mapHead(what, d.lim.MaxClaims)
 	if err != nil {
 		return nil, err
@@ -529,7 +529,7 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 	}
 	out := make(map[string]*Submodule, n)
 	for i := 0; i < n; i++ {
-		noff := r.off
+		noff := r.Off
 		name, err := r.text(what+" name", d.lim.MaxText)
 		if err != nil {
 			return nil, err
@@ -538,7 +538,7 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 			return nil, r.errf(noff, "%s: duplicate submodule %q", what, name)
 		}
 		sub := &Submodule{}
-		voff := r.off
+		voff := r.Off
 		sp := name
 		if path != "" {
 			sp = path + "/" + name

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 )
 
 func readHex(t testing.TB, path string) []byte {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 )
 
 // The JSON form keys claims by their RFC 9711 / RFC 8392 JSON names and

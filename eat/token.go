@@ -6,8 +6,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 	"github.com/veraison/go-cose"
 )
 

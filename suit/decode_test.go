@@ -181,7 +181,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"trailing byte", append(bytes.Clone(good), 0x00), ParseOptions{}, ErrMalformed, "trailing"},
 		{"truncated", good[:len(good)-1], ParseOptions{}, ErrMalformed, "past the end"},
 		{"indefinite map", hexb("bf ff"), ParseOptions{}, ErrMalformed, "indefinite"},
-		{"non-shortest head", hexb("b8 00"), ParseOptions{}, ErrMalformed, "non-shortest"},
+		{"non-shortest head", hexb("b8 00"), ParseOptions{}, ErrMalformed, "shortest form"},
 		{"duplicate key", hexb("a2 02 40 02 40"), ParseOptions{}, ErrMalformed, "duplicate"},
 		{"not a map", hexb("80"), ParseOptions{}, ErrMalformed, "want map"},
 		{"wrong tag", hexb("d8 6c a0"), ParseOptions{}, ErrMalformed, "tag 108"},
