@@ -2,8 +2,6 @@ package eat
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/teep-go/teep/cborwire"
 )
@@ -32,123 +30,16 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 	add := func(key int64, val []byte) {
 		e = append(e, cborwire.MapEntry{Key: cborwire.AppendInt(nil, key), Val: val})
 	}
-	if c.Issuer != "" {
-		add(ClaimIss, cborwire.AppendText(nil, c.Issuer))
-	}
-	if c.Subject != "" {
-		add(ClaimSub, cborwire.AppendText(nil, c.Subject))
-	}
-	if c.Audience != "" {
-		add(ClaimAud, cborwire.AppendText(nil, c.Audience))
-	}
-	if c.Expiry != nil {
-		add(ClaimExp, appendNumericDate(nil, *c.Expiry))
-	}
-	if c.NotBefore != nil {
-		add(ClaimNbf, appendNumericDate(nil, *c.NotBefore))
-	}
-	if c.IssuedAt != nil {
-		add(ClaimIat, appendNumericDate(nil, *c.IssuedAt))
-	}
-	if c.CWTID != nil {
-		add(ClaimCti, cborwire.AppendBytes(nil, c.CWTID))
-	}
-	if c.CNF != nil {
-		v, err := c.CNF.encode()
+	for i := range claimTable {
+		spec := &claimTable[i]
+		if !spec.has(c) {
+			continue
+		}
+		v, err := spec.encode(c, level)
 		if err != nil {
 			return nil, err
 		}
-		add(ClaimCnf, v)
-	}
-	switch {
-	case c.Nonce != nil && c.Nonces != nil:
-		return nil, fmt.Errorf("eat: both Nonce and Nonces set")
-	case c.Nonce != nil:
-		add(ClaimNonce, cborwire.AppendBytes(nil, c.Nonce))
-	case c.Nonces != nil:
-		v := cborwire.AppendHead(nil, cborwire.MajorArray, uint64(len(c.Nonces)))
-		for _, n := range c.Nonces {
-			v = cborwire.AppendBytes(v, n)
-		}
-		add(ClaimNonce, v)
-	}
-	if c.UEID != nil {
-		add(ClaimUEID, cborwire.AppendBytes(nil, c.UEID))
-	}
-	if c.SUEIDs != nil {
-		var m []cborwire.MapEntry
-		for _, k := range slices.Sorted(maps.Keys(c.SUEIDs)) {
-			m = append(m, cborwire.MapEntry{Key: cborwire.AppendText(nil, k), Val: cborwire.AppendBytes(nil, c.SUEIDs[k])})
-		}
-		add(ClaimSUEIDs, cborwire.AppendMap(nil, m))
-	}
-	if c.OEMID != nil {
-		if c.OEMID.Bytes != nil {
-			add(ClaimOEMID, cborwire.AppendBytes(nil, c.OEMID.Bytes))
-		} else {
-			add(ClaimOEMID, cborwire.AppendHead(nil, cborwire.MajorUint, c.OEMID.PEN))
-		}
-	}
-	if c.HWModel != nil {
-		add(ClaimHWModel, cborwire.AppendBytes(nil, c.HWModel))
-	}
-	if c.HWVersion != nil {
-		add(ClaimHWVersion, c.HWVersion.encode())
-	}
-	if c.Uptime != nil {
-		add(ClaimUptime, cborwire.AppendHead(nil, cborwire.MajorUint, *c.Uptime))
-	}
-	if c.OEMBoot != nil {
-		add(ClaimOEMBoot, cborwire.AppendBool(nil, *c.OEMBoot))
-	}
-	if c.DbgStat != nil {
-		add(ClaimDbgStat, cborwire.AppendHead(nil, cborwire.MajorUint, uint64(*c.DbgStat)))
-	}
-	switch {
-	case c.Profile != "" && c.ProfileOID != nil:
-		return nil, fmt.Errorf("eat: both Profile and ProfileOID set")
-	case c.Profile != "":
-		add(ClaimProfile, cborwire.AppendText(nil, c.Profile))
-	case c.ProfileOID != nil:
-		add(ClaimProfile, cborwire.AppendBytes(nil, c.ProfileOID))
-	}
-	if c.Submods != nil {
-		var m []cborwire.MapEntry
-		for _, name := range slices.Sorted(maps.Keys(c.Submods)) {
-			v, err := c.Submods[name].encode(level + 1)
-			if err != nil {
-				return nil, fmt.Errorf("eat: submodule %q: %w", name, err)
-			}
-			m = append(m, cborwire.MapEntry{Key: cborwire.AppendText(nil, name), Val: v})
-		}
-		add(ClaimSubmods, cborwire.AppendMap(nil, m))
-	}
-	if c.BootCount != nil {
-		add(ClaimBootCount, cborwire.AppendHead(nil, cborwire.MajorUint, *c.BootCount))
-	}
-	if c.BootSeed != nil {
-		add(ClaimBootSeed, cborwire.AppendBytes(nil, c.BootSeed))
-	}
-	if c.SWName != "" {
-		add(ClaimSWName, cborwire.AppendText(nil, c.SWName))
-	}
-	if c.SWVersion != nil {
-		add(ClaimSWVersion, c.SWVersion.encode())
-	}
-	if c.Manifests != nil {
-		add(ClaimManifests, encodeManifests(c.Manifests))
-	}
-	if c.Measurements != nil {
-		add(ClaimMeasurements, encodeManifests(c.Measurements))
-	}
-	if c.IntUse != nil {
-		add(ClaimIntUse, cborwire.AppendInt(nil, int64(*c.IntUse)))
-	}
-	if c.EARStatus != nil {
-		add(ClaimEARStatus, cborwire.AppendInt(nil, int64(*c.EARStatus)))
-	}
-	if c.EARPolicyID != "" {
-		add(ClaimEARPolicyID, cborwire.AppendText(nil, c.EARPolicyID))
+		add(spec.key, v)
 	}
 	for k, v := range c.Unknown {
 		if _, modelled := claimNames[k]; modelled && !unmodelled[k] {
