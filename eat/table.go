@@ -1,6 +1,7 @@
 package eat
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,6 +20,10 @@ type claimSpec struct {
 	encode func(c *Claims, level int) ([]byte, error)
 	// decode reads the value at d.r into c; what names it in errors.
 	decode func(d *decoder, c *Claims, what string, level int, path string) error
+	// toJSON returns the JSON value (has(c) is true); fromJSON sets the
+	// claim from one.
+	toJSON   func(c *Claims) (any, error)
+	fromJSON func(c *Claims, v json.RawMessage, level int) error
 }
 
 // Field kinds shared by several claims.
@@ -29,6 +34,11 @@ func textClaim(key int64, f func(*Claims) *string) claimSpec {
 		encode: func(c *Claims, _ int) ([]byte, error) { return cborwire.AppendText(nil, *f(c)), nil },
 		decode: func(d *decoder, c *Claims, what string, _ int, _ string) (err error) {
 			*f(c), err = d.r.text(what, d.lim.MaxText)
+			return err
+		},
+		toJSON: func(c *Claims) (any, error) { return *f(c), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+			*f(c), err = textField(v)
 			return err
 		}}
 }
@@ -42,6 +52,11 @@ func dateClaim(key int64, f func(*Claims) **time.Time) claimSpec {
 			if err == nil {
 				*f(c) = &t
 			}
+			return err
+		},
+		toJSON: func(c *Claims) (any, error) { return dateJSON(**f(c)), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+			*f(c), err = dateField(v)
 			return err
 		}}
 }
@@ -59,6 +74,11 @@ func bytesClaim(key int64, f func(*Claims) *[]byte, minLen, maxLen int) claimSpe
 			}
 			*f(c), err = d.r.bytes(what, minLen, hi)
 			return err
+		},
+		toJSON: func(c *Claims) (any, error) { return hexs(*f(c)), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+			*f(c), err = hexField(v)
+			return err
 		}}
 }
 
@@ -69,6 +89,12 @@ func uintClaim(key int64, f func(*Claims) **uint64) claimSpec {
 		decode: func(d *decoder, c *Claims, what string, _ int, _ string) error {
 			v, err := d.r.uint(what)
 			*f(c) = &v
+			return err
+		},
+		toJSON: func(c *Claims) (any, error) { return **f(c), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) error {
+			n, err := uintField(v)
+			*f(c) = &n
 			return err
 		}}
 }
@@ -103,6 +129,13 @@ func rangeClaim[T ~int64 | ~uint8](key int64, f func(*Claims) **T, unsigned bool
 			t := T(v)
 			*f(c) = &t
 			return nil
+		},
+		toJSON: func(c *Claims) (any, error) { return int64(**f(c)), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) error {
+			n, err := intField(v)
+			t := T(n)
+			*f(c) = &t
+			return err
 		}}
 }
 
@@ -113,6 +146,11 @@ func versionClaim(key int64, f func(*Claims) **Version) claimSpec {
 		decode: func(d *decoder, c *Claims, what string, _ int, _ string) (err error) {
 			*f(c), err = d.version(what)
 			return err
+		},
+		toJSON: func(c *Claims) (any, error) { return (*f(c)).jsonValue(), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+			*f(c), err = versionField(v)
+			return err
 		}}
 }
 
@@ -122,6 +160,11 @@ func manifestsClaim(key int64, f func(*Claims) *[]Manifest) claimSpec {
 		encode: func(c *Claims, _ int) ([]byte, error) { return encodeManifests(*f(c)), nil },
 		decode: func(d *decoder, c *Claims, what string, _ int, _ string) (err error) {
 			*f(c), err = d.manifests(what)
+			return err
+		},
+		toJSON: func(c *Claims) (any, error) { return manifestsJSON(*f(c)), nil },
+		fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+			*f(c), err = manifestsField(v)
 			return err
 		}}
 }
@@ -156,16 +199,26 @@ func modelledClaims() []claimSpec {
 			decode: func(d *decoder, c *Claims, what string, _ int, _ string) (err error) {
 				c.CNF, err = d.confirmation(what)
 				return err
+			},
+			toJSON: cnfJSON,
+			fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+				c.CNF, err = cnfField(v)
+				return err
 			}},
 		{key: ClaimNonce, has: func(c *Claims) bool { return c.Nonce != nil || c.Nonces != nil },
-			encode: encodeNonce, decode: decodeNonce},
+			encode: encodeNonce, decode: decodeNonce, toJSON: nonceJSON, fromJSON: nonceFromJSON},
 		{key: ClaimUEID, has: func(c *Claims) bool { return c.UEID != nil },
 			encode: func(c *Claims, _ int) ([]byte, error) { return cborwire.AppendBytes(nil, c.UEID), nil },
-			decode: decodeUEID},
+			decode: decodeUEID,
+			toJSON: func(c *Claims) (any, error) { return hexs(c.UEID), nil },
+			fromJSON: func(c *Claims, v json.RawMessage, _ int) (err error) {
+				c.UEID, err = hexField(v)
+				return err
+			}},
 		{key: ClaimSUEIDs, has: func(c *Claims) bool { return c.SUEIDs != nil },
-			encode: encodeSUEIDs, decode: decodeSUEIDs},
+			encode: encodeSUEIDs, decode: decodeSUEIDs, toJSON: sueidsJSON, fromJSON: sueidsFromJSON},
 		{key: ClaimOEMID, has: func(c *Claims) bool { return c.OEMID != nil },
-			encode: encodeOEMID, decode: decodeOEMID},
+			encode: encodeOEMID, decode: decodeOEMID, toJSON: oemidJSON, fromJSON: oemidFromJSON},
 		bytesClaim(ClaimHWModel, func(c *Claims) *[]byte { return &c.HWModel }, 1, 32),
 		versionClaim(ClaimHWVersion, func(c *Claims) **Version { return &c.HWVersion }),
 		uintClaim(ClaimUptime, func(c *Claims) **uint64 { return &c.Uptime }),
@@ -175,17 +228,20 @@ func modelledClaims() []claimSpec {
 				v, err := d.r.bool(what)
 				c.OEMBoot = &v
 				return err
-			}},
-		rangeClaim(ClaimDbgStat, func(c *Claims) **DebugStatus { return &c.DbgStat }, true,
-			0, int64(DebugDisabledFullyAndPermanently), "unknown debug status %d"),
+			},
+			toJSON:   func(c *Claims) (any, error) { return *c.OEMBoot, nil },
+			fromJSON: oembootFromJSON},
+		withJSONIn(rangeClaim(ClaimDbgStat, func(c *Claims) **DebugStatus { return &c.DbgStat }, true,
+			0, int64(DebugDisabledFullyAndPermanently), "unknown debug status %d"), dbgstatFromJSON),
 		{key: ClaimProfile, has: func(c *Claims) bool { return c.Profile != "" || c.ProfileOID != nil },
-			encode: encodeProfile, decode: decodeProfile},
+			encode: encodeProfile, decode: decodeProfile, toJSON: profileJSON, fromJSON: profileFromJSON},
 		{key: ClaimSubmods, has: func(c *Claims) bool { return c.Submods != nil },
 			encode: encodeSubmods,
 			decode: func(d *decoder, c *Claims, what string, level int, path string) (err error) {
 				c.Submods, err = d.submods(what, level, path)
 				return err
-			}},
+			},
+			toJSON: submodsJSON, fromJSON: submodsFromJSON},
 		uintClaim(ClaimBootCount, func(c *Claims) **uint64 { return &c.BootCount }),
 		bytesClaim(ClaimBootSeed, func(c *Claims) *[]byte { return &c.BootSeed }, 32, 64),
 		textClaim(ClaimSWName, func(c *Claims) *string { return &c.SWName }),
@@ -347,4 +403,10 @@ func encodeSubmods(c *Claims, level int) ([]byte, error) {
 		m = append(m, cborwire.MapEntry{Key: cborwire.AppendText(nil, name), Val: v})
 	}
 	return cborwire.AppendMap(nil, m), nil
+}
+
+// withJSONIn replaces the JSON reader of a claim.
+func withJSONIn(s claimSpec, in func(c *Claims, v json.RawMessage, level int) error) claimSpec {
+	s.fromJSON = in
+	return s
 }
