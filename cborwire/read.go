@@ -80,6 +80,16 @@ func (r *Reader) Peek() (byte, error) {
 // indefinite lengths, reserved values, two-byte simple values below 32 and,
 // if r.Preferred, heads longer than needed (floats of any width excepted).
 func (r *Reader) Head() (major, ai byte, arg uint64, err error) {
+	// Fast path: most heads carry their argument in the first byte.
+	if r.Off < len(r.Data) && r.Data[r.Off]&0x1f < 24 {
+		b := r.Data[r.Off]
+		r.Off++
+		return b >> 5, b & 0x1f, uint64(b & 0x1f), nil
+	}
+	return r.head()
+}
+
+func (r *Reader) head() (major, ai byte, arg uint64, err error) {
 	start := r.Off
 	if r.Off >= len(r.Data) {
 		return 0, 0, 0, r.Errorf(start, Malformed, "unexpected end of data")
@@ -145,6 +155,15 @@ func prefix(what string) string {
 // Expect reads a head of major type want and returns its argument. On a
 // mismatch it consumes nothing. what names the item in errors ("" for none).
 func (r *Reader) Expect(want byte, what string) (uint64, error) {
+	if r.Off < len(r.Data) && r.Data[r.Off] < 24|want<<5 && r.Data[r.Off] >= want<<5 {
+		b := r.Data[r.Off]
+		r.Off++
+		return uint64(b & 0x1f), nil
+	}
+	return r.expect(want, what)
+}
+
+func (r *Reader) expect(want byte, what string) (uint64, error) {
 	start := r.Off
 	major, _, arg, err := r.Head()
 	if err != nil {
@@ -295,8 +314,12 @@ func (r *Reader) count(start int, major byte, n uint64, max int) error {
 // rules, and returns its encoding (aliasing Data).
 func (r *Reader) Skip(rules *Rules) ([]byte, error) {
 	start := r.Off
+	pref := r.Preferred
+	r.Preferred = rules.Preferred
 	w := walk{r: r, rules: rules}
-	if err := w.item(0); err != nil {
+	err := w.item(0)
+	r.Preferred = pref
+	if err != nil {
 		r.Off = start
 		return nil, err
 	}
@@ -327,10 +350,7 @@ func (w *walk) item(depth int) error {
 	if w.rules.MaxTotal > 0 && w.items > w.rules.MaxTotal {
 		return r.Errorf(start, Limit, "more than %d data items", w.rules.MaxTotal)
 	}
-	pref := r.Preferred
-	r.Preferred = w.rules.Preferred
 	major, _, arg, err := r.Head()
-	r.Preferred = pref
 	if err != nil {
 		return err
 	}

@@ -62,8 +62,6 @@ func (r *reader) raw() []byte {
 	return b
 }
 
-func (r *reader) skip() { r.raw() }
-
 func (r *reader) bytes(what string, minLen, maxLen int) ([]byte, error) {
 	start := r.Off
 	v, err := r.Bytes(what, -1)
