@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 	"github.com/veraison/go-cose"
 )
 

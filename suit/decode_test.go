@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 )
 
 // TestEveryFlippedByteRejected flips each bit 0 of every byte of a signed

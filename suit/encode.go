@@ -3,8 +3,8 @@ package suit
 import (
 	"fmt"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 )
 
 // TagMode says whether Marshal emits the SUIT_Envelope_Tagged tag (107).

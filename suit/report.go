@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/cosekey"
 )
 
 // SUIT_Report (draft-ietf-suit-report-19 §4): the record of one manifest
