@@ -3,329 +3,163 @@ package eat
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"math"
 	"time"
-	"unicode/utf8"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
-// This file holds the small CBOR reader the claims codec is built on (the
-// writer is internal/cborenc). A hand-written reader lets every error name the claim and byte offset,
-// and lets the decoder enforce the TEEP profile's encoding rules (definite
-// lengths, preferred serialization) that general-purpose decoders accept.
+// The claims codec reads with the strict reader of cborwire (shared with the
+// teep and suit codecs), so every error names the claim and byte offset, and
+// the decoder enforces the TEEP profile's encoding rules (definite lengths,
+// preferred serialization) that general-purpose decoders accept.
+
+// failAt is the reader hook: every failure is a *DecodeError.
+func failAt(off int, _ cborwire.Class, msg string) error {
+	return &DecodeError{Offset: off, Msg: msg}
+}
 
 // wellFormed checks that b holds exactly one CBOR data item encoded the way
 // the TEEP EAT profile requires: definite lengths only, shortest-form heads
 // (preferred serialization), valid UTF-8 text, no reserved values, and within
 // the nesting and item limits. Map key uniqueness is checked where maps are
-// decoded. base is added to offsets in errors.
+// decoded, naming the claim. base is added to offsets in errors.
 func wellFormed(b []byte, lim *Limits, base int) error {
-	w := walker{b: b, lim: lim, base: base}
-	if err := w.item(0); err != nil {
-		return err
-	}
-	if w.off != len(b) {
-		return w.errf(w.off, "%d trailing bytes after the data item", len(b)-w.off)
-	}
-	return nil
+	r := newReader(b, base)
+	return r.WellFormed(&cborwire.Rules{Preferred: true, MaxDepth: lim.MaxDepth, MaxItems: -1, MaxTotal: lim.MaxItems, KeysCheckedLater: true})
 }
 
-type walker struct {
-	b     []byte
-	off   int
-	items int
-	lim   *Limits
-	base  int
-}
-
-func (w *walker) errf(off int, format string, a ...any) error {
-	return &DecodeError{Offset: w.base + off, Msg: fmt.Sprintf(format, a...)}
-}
-
-func (w *walker) item(depth int) error {
-	if depth > w.lim.MaxDepth {
-		return w.errf(w.off, "nesting deeper than %d levels", w.lim.MaxDepth)
-	}
-	w.items++
-	if w.items > w.lim.MaxItems {
-		return w.errf(w.off, "more than %d data items", w.lim.MaxItems)
-	}
-	start := w.off
-	major, arg, n, err := readHead(w.b[w.off:])
-	if err != nil {
-		return w.errf(start, "%v", err)
-	}
-	w.off += n
-	switch major {
-	case cborenc.MajorBytes, cborenc.MajorText:
-		if arg > uint64(len(w.b)-w.off) {
-			return w.errf(start, "%s of %d bytes runs past the end of the input", cborenc.MajorName(major), arg)
-		}
-		s := w.b[w.off : w.off+int(arg)]
-		if major == cborenc.MajorText && !utf8.Valid(s) {
-			return w.errf(start, "text string is not valid UTF-8")
-		}
-		w.off += int(arg)
-	case cborenc.MajorArray, cborenc.MajorMap:
-		count := arg
-		if major == cborenc.MajorMap {
-			if count > math.MaxUint64/2 {
-				return w.errf(start, "map too large")
-			}
-			count *= 2
-		}
-		// Every element takes at least one byte; checking that first keeps a
-		// forged length from driving a long loop.
-		if count > uint64(len(w.b)-w.off) {
-			return w.errf(start, "%s of %d elements runs past the end of the input", cborenc.MajorName(major), arg)
-		}
-		for i := uint64(0); i < count; i++ {
-			if err := w.item(depth + 1); err != nil {
-				return err
-			}
-		}
-	case cborenc.MajorTag:
-		return w.item(depth + 1)
-	case cborenc.MajorSimple:
-		// Floats of any width are accepted: preferred float width is not
-		// enforced because no profile claim is a float.
-		if w.b[start]&0x1f == 24 && arg < 32 {
-			return w.errf(start, "simple value %d in two-byte form (RFC 8949 §3.3)", arg)
-		}
-	}
-	return nil
-}
-
-// readHead decodes one CBOR head. It rejects indefinite lengths, reserved
-// additional-information values and heads that are longer than needed.
+// readHead decodes one CBOR head: its major type, argument and length.
 func readHead(b []byte) (major byte, arg uint64, n int, err error) {
-	if len(b) == 0 {
-		return 0, 0, 0, fmt.Errorf("unexpected end of input")
-	}
-	major, ai := b[0]>>5, b[0]&0x1f
-	switch {
-	case ai < 24:
-		return major, uint64(ai), 1, nil
-	case ai == 24:
-		if len(b) < 2 {
-			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
-		}
-		arg = uint64(b[1])
-		if arg < 24 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
-		}
-		return major, arg, 2, nil
-	case ai == 25:
-		if len(b) < 3 {
-			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
-		}
-		arg = uint64(binary.BigEndian.Uint16(b[1:]))
-		if arg <= math.MaxUint8 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
-		}
-		return major, arg, 3, nil
-	case ai == 26:
-		if len(b) < 5 {
-			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
-		}
-		arg = uint64(binary.BigEndian.Uint32(b[1:]))
-		if arg <= math.MaxUint16 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
-		}
-		return major, arg, 5, nil
-	case ai == 27:
-		if len(b) < 9 {
-			return 0, 0, 0, fmt.Errorf("unexpected end of input in a head")
-		}
-		arg = binary.BigEndian.Uint64(b[1:])
-		if arg <= math.MaxUint32 && major != cborenc.MajorSimple {
-			return 0, 0, 0, fmt.Errorf("%s head not in shortest form (preferred serialization required)", cborenc.MajorName(major))
-		}
-		return major, arg, 9, nil
-	case ai == 31:
-		return 0, 0, 0, fmt.Errorf("indefinite-length %s (the TEEP EAT profile allows definite lengths only)", cborenc.MajorName(major))
-	}
-	return 0, 0, 0, fmt.Errorf("reserved additional information %d", ai)
+	r := newReader(b, 0)
+	major, _, arg, err = r.Head()
+	return major, arg, r.Off, err
 }
 
 // reader walks input already checked by wellFormed, so it only has to check
 // types, not framing.
-type reader struct {
-	b    []byte
-	off  int
-	base int
+type reader struct{ cborwire.Reader }
+
+func newReader(b []byte, base int) reader {
+	return reader{cborwire.Reader{Data: b, Base: base, Preferred: true, Fail: failAt}}
 }
 
 func (r *reader) errf(off int, format string, a ...any) error {
-	return &DecodeError{Offset: r.base + off, Msg: fmt.Sprintf(format, a...)}
+	return r.Errorf(off, cborwire.Malformed, format, a...)
 }
 
-func (r *reader) peekMajor() byte { return r.b[r.off] >> 5 }
-
-func (r *reader) head() (major byte, arg uint64) {
-	major, arg, n, _ := readHead(r.b[r.off:])
-	r.off += n
-	return major, arg
-}
+func (r *reader) peekMajor() byte { return r.Data[r.Off] >> 5 }
 
 // expect reads a head and fails unless it has the given major type.
-func (r *reader) expect(want byte, what string) (uint64, error) {
-	start := r.off
-	major, arg := r.head()
-	if major != want {
-		r.off = start
-		return 0, r.errf(start, "%s: want %s, got %s", what, cborenc.MajorName(want), cborenc.MajorName(major))
-	}
-	return arg, nil
-}
+func (r *reader) expect(want byte, what string) (uint64, error) { return r.Expect(want, what) }
+
+// skipped bounds nothing: the input was checked by wellFormed.
+var skipped = cborwire.Rules{Preferred: true, MaxDepth: math.MaxInt, MaxItems: -1, KeysCheckedLater: true}
 
 // raw returns the encoding of the next item and skips it.
 func (r *reader) raw() []byte {
-	start := r.off
-	r.skip()
-	return r.b[start:r.off]
-}
-
-func (r *reader) skip() {
-	major, arg := r.head()
-	switch major {
-	case cborenc.MajorBytes, cborenc.MajorText:
-		r.off += int(arg)
-	case cborenc.MajorArray:
-		for i := uint64(0); i < arg; i++ {
-			r.skip()
-		}
-	case cborenc.MajorMap:
-		for i := uint64(0); i < 2*arg; i++ {
-			r.skip()
-		}
-	case cborenc.MajorTag:
-		r.skip()
-	}
+	b, _ := r.Skip(&skipped)
+	return b
 }
 
 func (r *reader) bytes(what string, minLen, maxLen int) ([]byte, error) {
-	start := r.off
-	n, err := r.expect(cborenc.MajorBytes, what)
+	start := r.Off
+	v, err := r.Bytes(what, -1)
 	if err != nil {
 		return nil, err
 	}
-	if int(n) < minLen || int(n) > maxLen {
-		return nil, r.errf(start, "%s: %d bytes, want %d..%d", what, n, minLen, maxLen)
+	if len(v) < minLen || len(v) > maxLen {
+		r.Off = start
+		return nil, r.errf(start, "%s: %d bytes, want %d..%d", what, len(v), minLen, maxLen)
 	}
-	v := bytes.Clone(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return v, nil
+	return bytes.Clone(v), nil
 }
 
 func (r *reader) text(what string, maxLen int) (string, error) {
-	start := r.off
-	n, err := r.expect(cborenc.MajorText, what)
+	start := r.Off
+	n, err := r.expect(cborwire.MajorText, what)
 	if err != nil {
 		return "", err
 	}
 	if int(n) > maxLen {
 		return "", r.errf(start, "%s: %d bytes of text, limit %d", what, n, maxLen)
 	}
-	v := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
+	v := string(r.Data[r.Off : r.Off+int(n)])
+	r.Off += int(n)
 	return v, nil
 }
 
-func (r *reader) uint(what string) (uint64, error) {
-	return r.expect(cborenc.MajorUint, what)
-}
+func (r *reader) uint(what string) (uint64, error) { return r.Uint(what) }
 
 // int reads a signed integer that fits int64.
-func (r *reader) int(what string) (int64, error) {
-	start := r.off
-	major, arg := r.head()
-	switch {
-	case major == cborenc.MajorUint && arg <= math.MaxInt64:
-		return int64(arg), nil
-	case major == cborenc.MajorNint && arg <= math.MaxInt64:
-		return -1 - int64(arg), nil
-	case major == cborenc.MajorUint || major == cborenc.MajorNint:
-		r.off = start
-		return 0, r.errf(start, "%s: integer out of the 64-bit signed range", what)
-	}
-	r.off = start
-	return 0, r.errf(start, "%s: want an integer, got %s", what, cborenc.MajorName(major))
-}
+func (r *reader) int(what string) (int64, error) { return r.Int(what) }
 
-func (r *reader) bool(what string) (bool, error) {
-	start := r.off
-	if r.b[r.off] == 0xf4 || r.b[r.off] == 0xf5 {
-		r.off++
-		return r.b[start] == 0xf5, nil
-	}
-	return false, r.errf(start, "%s: want true or false, got %s", what, cborenc.MajorName(r.peekMajor()))
-}
+func (r *reader) bool(what string) (bool, error) { return r.Bool(what) }
 
 func (r *reader) array(what string, minLen, maxLen int) (int, error) {
-	start := r.off
-	n, err := r.expect(cborenc.MajorArray, what)
+	start := r.Off
+	n, err := r.Array(what, -1)
 	if err != nil {
 		return 0, err
 	}
-	if n < uint64(minLen) || n > uint64(maxLen) {
+	if n < minLen || n > maxLen {
+		r.Off = start
 		return 0, r.errf(start, "%s: %d elements, want %d..%d", what, n, minLen, maxLen)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 func (r *reader) mapHead(what string, maxLen int) (int, error) {
-	start := r.off
-	n, err := r.expect(cborenc.MajorMap, what)
+	start := r.Off
+	n, err := r.Map(what, -1)
 	if err != nil {
 		return 0, err
 	}
-	if n > uint64(maxLen) {
+	if n > maxLen {
+		r.Off = start
 		return 0, r.errf(start, "%s: %d entries, limit %d", what, n, maxLen)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // numericDate reads a CWT NumericDate (RFC 8392 §2): an integer or a
 // floating-point number of seconds since the epoch, untagged.
 func (r *reader) numericDate(what string) (time.Time, error) {
-	start := r.off
-	c := r.b[r.off]
+	start := r.Off
+	c := r.Data[r.Off]
 	switch c >> 5 {
-	case cborenc.MajorUint, cborenc.MajorNint:
+	case cborwire.MajorUint, cborwire.MajorNint:
 		v, err := r.int(what)
 		if err != nil {
 			return time.Time{}, err
 		}
 		if v > maxNumericDate || v < -maxNumericDate {
-			r.off = start
+			r.Off = start
 			return time.Time{}, r.errf(start, "%s: NumericDate %d out of range", what, v)
 		}
 		return time.Unix(v, 0).UTC(), nil
-	case cborenc.MajorSimple:
+	case cborwire.MajorSimple:
 		var f float64
 		switch c {
 		case 0xf9:
-			f = float16(binary.BigEndian.Uint16(r.b[r.off+1:]))
-			r.off += 3
+			f = float16(binary.BigEndian.Uint16(r.Data[r.Off+1:]))
+			r.Off += 3
 		case 0xfa:
-			f = float64(math.Float32frombits(binary.BigEndian.Uint32(r.b[r.off+1:])))
-			r.off += 5
+			f = float64(math.Float32frombits(binary.BigEndian.Uint32(r.Data[r.Off+1:])))
+			r.Off += 5
 		case 0xfb:
-			f = math.Float64frombits(binary.BigEndian.Uint64(r.b[r.off+1:]))
-			r.off += 9
+			f = math.Float64frombits(binary.BigEndian.Uint64(r.Data[r.Off+1:]))
+			r.Off += 9
 		default:
 			return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float)", what)
 		}
 		if math.IsNaN(f) || f > maxNumericDate || f < -maxNumericDate {
-			r.off = start
+			r.Off = start
 			return time.Time{}, r.errf(start, "%s: NumericDate %v out of range", what, f)
 		}
 		return floatDate(f), nil
 	}
-	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, cborenc.MajorName(c>>5))
+	return time.Time{}, r.errf(start, "%s: want a NumericDate (integer or float), got %s", what, cborwire.MajorName(c>>5))
 }
 
 // floatDate turns a fractional NumericDate into a time that re-encodes to
@@ -383,7 +217,7 @@ func float16(h uint16) float64 {
 // fraction of a second as a float64 (RFC 8392 §2 allows both).
 func appendNumericDate(b []byte, t time.Time) []byte {
 	if t.Nanosecond() == 0 {
-		return cborenc.AppendInt(b, t.Unix())
+		return cborwire.AppendInt(b, t.Unix())
 	}
 	return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(dateFloat(t)))
 }

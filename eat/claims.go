@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // Claim keys: CWT (RFC 8392 §4), cnf (RFC 8747 §3.1), EAT (RFC 9711 §4 and
@@ -362,17 +362,17 @@ const ContentFormatCBOR = 60
 
 // NewManifest returns an entry whose body is the byte string b.
 func NewManifest(contentFormat uint64, b []byte) Manifest {
-	return Manifest{ContentFormat: contentFormat, Body: cborenc.AppendBytes(nil, b)}
+	return Manifest{ContentFormat: contentFormat, Body: cborwire.AppendBytes(nil, b)}
 }
 
 // NewTextManifest returns an entry whose body is the text string s.
 func NewTextManifest(contentFormat uint64, s string) Manifest {
-	return Manifest{ContentFormat: contentFormat, Body: cborenc.AppendText(nil, s)}
+	return Manifest{ContentFormat: contentFormat, Body: cborwire.AppendText(nil, s)}
 }
 
 // Bytes returns the content of a byte-string body.
 func (m Manifest) Bytes() ([]byte, bool) {
-	if len(m.Body) == 0 || m.Body[0]>>5 != cborenc.MajorBytes {
+	if len(m.Body) == 0 || m.Body[0]>>5 != cborwire.MajorBytes {
 		return nil, false
 	}
 	_, n, hl, err := readHead(m.Body)
@@ -384,7 +384,7 @@ func (m Manifest) Bytes() ([]byte, bool) {
 
 // Text returns the content of a text-string body.
 func (m Manifest) Text() (string, bool) {
-	if len(m.Body) == 0 || m.Body[0]>>5 != cborenc.MajorText {
+	if len(m.Body) == 0 || m.Body[0]>>5 != cborwire.MajorText {
 		return "", false
 	}
 	_, n, hl, err := readHead(m.Body)
@@ -409,11 +409,11 @@ const AlgSHA256 = -16
 // in a byte string, as RFC 9711 wraps CBOR manifest bodies.
 func (r SUITReference) Manifest(contentFormat uint64) Manifest {
 	var b []byte
-	b = cborenc.AppendHead(b, cborenc.MajorArray, 2)
-	b = cborenc.AppendText(b, r.URI)
-	b = cborenc.AppendHead(b, cborenc.MajorArray, 2)
-	b = cborenc.AppendInt(b, r.DigestAlg)
-	b = cborenc.AppendBytes(b, r.Digest)
+	b = cborwire.AppendHead(b, cborwire.MajorArray, 2)
+	b = cborwire.AppendText(b, r.URI)
+	b = cborwire.AppendHead(b, cborwire.MajorArray, 2)
+	b = cborwire.AppendInt(b, r.DigestAlg)
+	b = cborwire.AppendBytes(b, r.Digest)
 	return NewManifest(contentFormat, b)
 }
 
@@ -424,7 +424,7 @@ func (m Manifest) SUITReference() (*SUITReference, error) {
 	lim := DefaultLimits
 	body, wrapped := m.Bytes()
 	if !wrapped {
-		if len(m.Body) == 0 || m.Body[0]>>5 != cborenc.MajorMap {
+		if len(m.Body) == 0 || m.Body[0]>>5 != cborwire.MajorMap {
 			return nil, fmt.Errorf("eat: manifest body is neither a byte string nor a map")
 		}
 		body = m.Body
@@ -432,7 +432,8 @@ func (m Manifest) SUITReference() (*SUITReference, error) {
 	if err := wellFormed(body, &lim, 0); err != nil {
 		return nil, fmt.Errorf("eat: SUIT_Reference: %w", err)
 	}
-	r := &reader{b: body}
+	rd := newReader(body, 0)
+	r := &rd
 	ref := &SUITReference{}
 	readDigest := func() error {
 		if _, err := r.array("SUIT_Digest", 2, 2); err != nil {

@@ -7,8 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 	"github.com/veraison/go-cose"
 )
 
@@ -87,7 +87,7 @@ func DecodeClaims(b []byte, o ParseOptions) (*Claims, error) {
 	if err := wellFormed(b, lim, 0); err != nil {
 		return nil, err
 	}
-	d := &decoder{r: reader{b: b}, lim: lim, lenient: o.LenientUnsafe}
+	d := &decoder{r: newReader(b, 0), lim: lim, lenient: o.LenientUnsafe}
 	c, err := d.claimsSet(0, "")
 	if err != nil {
 		return nil, err
@@ -134,8 +134,8 @@ func (d *decoder) claimsSet(level int, path string) (*Claims, error) {
 	}
 	seen := make(map[int64]bool, n)
 	for i := 0; i < n; i++ {
-		keyOff := r.off
-		if r.peekMajor() == cborenc.MajorText {
+		keyOff := r.Off
+		if r.peekMajor() == cborwire.MajorText {
 			name, _ := r.text("claim label", d.lim.MaxText)
 			return nil, r.errf(keyOff, "%s: text claim label %q: CBOR tokens of the TEEP profile use integer labels only", where, name)
 		}
@@ -158,183 +158,17 @@ func (d *decoder) claimsSet(level int, path string) (*Claims, error) {
 	return c, nil
 }
 
+// claim decodes the value of claim key into c, from claimTable or, for a
+// claim without a field, verbatim into Unknown.
 func (d *decoder) claim(c *Claims, key int64, what string, level int, path string) error {
-	r := &d.r
-	lim := d.lim
-	var err error
-	switch key {
-	case ClaimIss:
-		c.Issuer, err = r.text(what, lim.MaxText)
-	case ClaimSub:
-		c.Subject, err = r.text(what, lim.MaxText)
-	case ClaimAud:
-		c.Audience, err = r.text(what, lim.MaxText)
-	case ClaimExp, ClaimNbf, ClaimIat:
-		t, e := r.numericDate(what)
-		if e != nil {
-			return e
-		}
-		switch key {
-		case ClaimExp:
-			c.Expiry = &t
-		case ClaimNbf:
-			c.NotBefore = &t
-		default:
-			c.IssuedAt = &t
-		}
-	case ClaimCti:
-		c.CWTID, err = r.bytes(what, 0, lim.MaxText)
-	case ClaimCnf:
-		c.CNF, err = d.confirmation(what)
-	case ClaimNonce:
-		if r.peekMajor() == cborenc.MajorArray {
-			var n int
-			if n, err = r.array(what, 1, lim.MaxEntries); err != nil {
-				return err
-			}
-			c.Nonces = make([][]byte, n)
-			for i := range c.Nonces {
-				if c.Nonces[i], err = r.bytes(fmt.Sprintf("%s[%d]", what, i), 8, 64); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		c.Nonce, err = r.bytes(what, 8, 64)
-	case ClaimUEID:
-		off := r.off
-		if c.UEID, err = r.bytes(what, 7, 33); err != nil {
-			return err
-		}
-		if msg := checkUEID(c.UEID); msg != "" {
-			if !d.lenient {
-				return r.errf(off, "%s: %s", what, msg)
-			}
-			d.deviate("%s: %s", what, msg)
-		}
-	case ClaimSUEIDs:
-		var n int
-		if n, err = r.mapHead(what, lim.MaxClaims); err != nil {
-			return err
-		}
-		if n == 0 {
-			return r.errf(r.off-1, "%s: empty map", what)
-		}
-		c.SUEIDs = make(map[string][]byte, n)
-		for i := 0; i < n; i++ {
-			off := r.off
-			name, err := r.text(what+" name", lim.MaxText)
-			if err != nil {
-				return err
-			}
-			if _, dup := c.SUEIDs[name]; dup {
-				return r.errf(off, "%s: duplicate name %q", what, name)
-			}
-			if c.SUEIDs[name], err = r.bytes(what+" "+name, 7, 33); err != nil {
-				return err
-			}
-		}
-	case ClaimOEMID:
-		off := r.off
-		switch r.peekMajor() {
-		case cborenc.MajorUint:
-			var pen uint64
-			pen, err = r.uint(what)
-			c.OEMID = &OEMID{PEN: pen}
-		case cborenc.MajorBytes:
-			var b []byte
-			if b, err = r.bytes(what, 3, 16); err != nil {
-				return err
-			}
-			if len(b) != 3 && len(b) != 16 {
-				return r.errf(off, "%s: %d bytes, want 3 (IEEE OUI) or 16 (random)", what, len(b))
-			}
-			c.OEMID = &OEMID{Bytes: b}
-		default:
-			return r.errf(off, "%s: want a Private Enterprise Number or a byte string, got %s", what, cborenc.MajorName(r.peekMajor()))
-		}
-	case ClaimHWModel:
-		c.HWModel, err = r.bytes(what, 1, 32)
-	case ClaimHWVersion:
-		c.HWVersion, err = d.version(what)
-	case ClaimUptime:
-		var v uint64
-		v, err = r.uint(what)
-		c.Uptime = &v
-	case ClaimOEMBoot:
-		var v bool
-		v, err = r.bool(what)
-		c.OEMBoot = &v
-	case ClaimDbgStat:
-		off := r.off
-		var v uint64
-		if v, err = r.uint(what); err != nil {
-			return err
-		}
-		if v > uint64(DebugDisabledFullyAndPermanently) {
-			return r.errf(off, "%s: unknown debug status %d", what, v)
-		}
-		ds := DebugStatus(v)
-		c.DbgStat = &ds
-	case ClaimProfile:
-		off := r.off
-		switch r.peekMajor() {
-		case cborenc.MajorText:
-			if c.Profile, err = r.text(what, lim.MaxText); err == nil && c.Profile == "" {
-				return r.errf(off, "%s: empty URI", what)
-			}
-		case cborenc.MajorBytes:
-			c.ProfileOID, err = r.bytes(what, 1, lim.MaxText)
-		default:
-			return r.errf(off, "%s: want a URI or an OID, got %s", what, cborenc.MajorName(r.peekMajor()))
-		}
-	case ClaimSubmods:
-		c.Submods, err = d.submods(what, level, path)
-	case ClaimBootCount:
-		var v uint64
-		v, err = r.uint(what)
-		c.BootCount = &v
-	case ClaimBootSeed:
-		c.BootSeed, err = r.bytes(what, 32, 64)
-	case ClaimSWName:
-		c.SWName, err = r.text(what, lim.MaxText)
-	case ClaimSWVersion:
-		c.SWVersion, err = d.version(what)
-	case ClaimManifests:
-		c.Manifests, err = d.manifests(what)
-	case ClaimMeasurements:
-		c.Measurements, err = d.manifests(what)
-	case ClaimIntUse:
-		off := r.off
-		var v int64
-		if v, err = r.int(what); err != nil {
-			return err
-		}
-		if v < int64(IntUseGeneric) || v > int64(IntUseProofOfPossession) {
-			return r.errf(off, "%s: unknown intended use %d", what, v)
-		}
-		iu := IntendedUse(v)
-		c.IntUse = &iu
-	case ClaimEARStatus:
-		off := r.off
-		var v int64
-		if v, err = r.int(what); err != nil {
-			return err
-		}
-		if v < -128 || v > 127 {
-			return r.errf(off, "%s: trust tier %d outside -128..127", what, v)
-		}
-		t := TrustTier(v)
-		c.EARStatus = &t
-	case ClaimEARPolicyID:
-		c.EARPolicyID, err = r.text(what, lim.MaxText)
-	default:
-		if c.Unknown == nil {
-			c.Unknown = make(map[int64]cbor.RawMessage)
-		}
-		c.Unknown[key] = bytes.Clone(r.raw())
+	if spec, ok := claimSpecs[key]; ok {
+		return spec.decode(d, c, what, level, path)
 	}
-	return err
+	if c.Unknown == nil {
+		c.Unknown = make(map[int64]cbor.RawMessage)
+	}
+	c.Unknown[key] = bytes.Clone(d.r.raw())
+	return nil
 }
 
 // ValidUEID checks a UEID's length against its type (RFC 9711 §4.2.1).
@@ -371,8 +205,8 @@ func checkUEID(u []byte) string {
 
 func (d *decoder) version(what string) (*Version, error) {
 	r := &d.r
-	if d.lenient && r.peekMajor() == cborenc.MajorBytes {
-		off := r.off
+	if d.lenient && r.peekMajor() == cborwire.MajorBytes {
+		off := r.Off
 		b, err := r.bytes(what, 1, d.lim.MaxText)
 		if err != nil {
 			return nil, err
@@ -392,7 +226,7 @@ func (d *decoder) version(what string) (*Version, error) {
 		return nil, err
 	}
 	if n == 2 {
-		off := r.off
+		off := r.Off
 		s, err := r.int(what + " version-scheme")
 		if err != nil {
 			return nil, err
@@ -437,19 +271,19 @@ func (d *decoder) manifest(m *Manifest) (bare string, err error) {
 		return "", err
 	}
 	if m.ContentFormat > 65535 {
-		return "", r.errf(r.off, "content-format %d above 65535", m.ContentFormat)
+		return "", r.errf(r.Off, "content-format %d above 65535", m.ContentFormat)
 	}
-	off := r.off
+	off := r.Off
 	major := r.peekMajor()
 	body := r.raw()
 	if len(body) > d.lim.MaxBody+9 {
 		return "", r.errf(off, "body of %d bytes exceeds the limit of %d", len(body), d.lim.MaxBody)
 	}
-	if major != cborenc.MajorBytes && major != cborenc.MajorText {
+	if major != cborwire.MajorBytes && major != cborwire.MajorText {
 		if !d.lenient {
-			return "", r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", cborenc.MajorName(major))
+			return "", r.errf(off, "body is a %s; RFC 9711 wants a byte string (CBOR formats, byte-wrapped) or a text string", cborwire.MajorName(major))
 		}
-		bare = cborenc.MajorName(major)
+		bare = cborwire.MajorName(major)
 	}
 	m.Body = bytes.Clone(body)
 	return bare, nil
@@ -466,7 +300,7 @@ func prefixError(err error, prefix string) error {
 
 func (d *decoder) confirmation(what string) (*Confirmation, error) {
 	r := &d.r
-	off := r.off
+	off := r.Off
 	n, err := r.mapHead(what, d.lim.MaxClaims)
 	if err != nil {
 		return nil, err
@@ -477,7 +311,7 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 	c := &Confirmation{}
 	seen := map[int64]bool{}
 	for i := 0; i < n; i++ {
-		koff := r.off
+		koff := r.Off
 		k, err := r.int(what + " member label")
 		if err != nil {
 			return nil, err
@@ -486,11 +320,11 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 			return nil, r.errf(koff, "%s: duplicate member %d", what, k)
 		}
 		seen[k] = true
-		voff := r.off
+		voff := r.Off
 		switch k {
 		case 1:
-			if r.peekMajor() != cborenc.MajorMap {
-				return nil, r.errf(voff, "%s COSE_Key: want a map, got %s", what, cborenc.MajorName(r.peekMajor()))
+			if r.peekMajor() != cborwire.MajorMap {
+				return nil, r.errf(voff, "%s COSE_Key: want a map, got %s", what, cborwire.MajorName(r.peekMajor()))
 			}
 			raw := r.raw()
 			key, err := cosekey.ParseCOSEKey(raw)
@@ -519,7 +353,7 @@ func (d *decoder) confirmation(what string) (*Confirmation, error) {
 
 func (d *decoder) submods(what string, level int, path string) (map[string]*Submodule, error) {
 	r := &d.r
-	off := r.off
+	off := r.Off
 	n, err := r.mapHead(what, d.lim.MaxClaims)
 	if err != nil {
 		return nil, err
@@ -529,7 +363,7 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 	}
 	out := make(map[string]*Submodule, n)
 	for i := 0; i < n; i++ {
-		noff := r.off
+		noff := r.Off
 		name, err := r.text(what+" name", d.lim.MaxText)
 		if err != nil {
 			return nil, err
@@ -538,33 +372,33 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 			return nil, r.errf(noff, "%s: duplicate submodule %q", what, name)
 		}
 		sub := &Submodule{}
-		voff := r.off
+		voff := r.Off
 		sp := name
 		if path != "" {
 			sp = path + "/" + name
 		}
 		switch r.peekMajor() {
-		case cborenc.MajorMap:
+		case cborwire.MajorMap:
 			if level+1 > d.lim.MaxSubmodDepth {
 				return nil, r.errf(voff, "submodule %s: nested deeper than %d levels", sp, d.lim.MaxSubmodDepth)
 			}
 			if sub.Claims, err = d.claimsSet(level+1, sp); err != nil {
 				return nil, err
 			}
-		case cborenc.MajorBytes:
+		case cborwire.MajorBytes:
 			if sub.Token, err = r.bytes("submodule "+sp+" token", 1, d.lim.MaxBody); err != nil {
 				return nil, err
 			}
-		case cborenc.MajorText:
+		case cborwire.MajorText:
 			if sub.JSONToken, err = r.text("submodule "+sp+" JSON token", d.lim.MaxBody); err != nil {
 				return nil, err
 			}
-		case cborenc.MajorArray:
+		case cborwire.MajorArray:
 			if _, err := r.array("submodule "+sp+" digest", 2, 2); err != nil {
 				return nil, err
 			}
 			dd := &DetachedDigest{}
-			if r.peekMajor() == cborenc.MajorText {
+			if r.peekMajor() == cborwire.MajorText {
 				dd.AlgName, err = r.text("submodule "+sp+" digest algorithm", d.lim.MaxText)
 			} else {
 				dd.Alg, err = r.int("submodule " + sp + " digest algorithm")
@@ -577,7 +411,7 @@ func (d *decoder) submods(what string, level int, path string) (map[string]*Subm
 			}
 			sub.Digest = dd
 		default:
-			return nil, r.errf(voff, "submodule %s: want a claims-set, a nested token or a digest, got %s", sp, cborenc.MajorName(r.peekMajor()))
+			return nil, r.errf(voff, "submodule %s: want a claims-set, a nested token or a digest, got %s", sp, cborwire.MajorName(r.peekMajor()))
 		}
 		out[name] = sub
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 )
 
 func readHex(t testing.TB, path string) []byte {
@@ -368,9 +368,9 @@ func TestLimits(t *testing.T) {
 }
 
 func manyClaims(n int) []byte {
-	b := cborenc.AppendHead(nil, cborenc.MajorMap, uint64(n))
+	b := cborwire.AppendHead(nil, cborwire.MajorMap, uint64(n))
 	for i := 0; i < n; i++ {
-		b = cborenc.AppendInt(b, int64(-1000-i))
+		b = cborwire.AppendInt(b, int64(-1000-i))
 		b = append(b, 0)
 	}
 	return b

@@ -2,10 +2,8 @@ package eat
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // MarshalCBOR encodes the claims-set with core deterministic encoding (RFC
@@ -28,127 +26,20 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 	if level > DefaultLimits.MaxSubmodDepth {
 		return nil, fmt.Errorf("eat: submodules nested deeper than %d levels", DefaultLimits.MaxSubmodDepth)
 	}
-	var e []cborenc.MapEntry
+	var e []cborwire.MapEntry
 	add := func(key int64, val []byte) {
-		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, key), Val: val})
+		e = append(e, cborwire.MapEntry{Key: cborwire.AppendInt(nil, key), Val: val})
 	}
-	if c.Issuer != "" {
-		add(ClaimIss, cborenc.AppendText(nil, c.Issuer))
-	}
-	if c.Subject != "" {
-		add(ClaimSub, cborenc.AppendText(nil, c.Subject))
-	}
-	if c.Audience != "" {
-		add(ClaimAud, cborenc.AppendText(nil, c.Audience))
-	}
-	if c.Expiry != nil {
-		add(ClaimExp, appendNumericDate(nil, *c.Expiry))
-	}
-	if c.NotBefore != nil {
-		add(ClaimNbf, appendNumericDate(nil, *c.NotBefore))
-	}
-	if c.IssuedAt != nil {
-		add(ClaimIat, appendNumericDate(nil, *c.IssuedAt))
-	}
-	if c.CWTID != nil {
-		add(ClaimCti, cborenc.AppendBytes(nil, c.CWTID))
-	}
-	if c.CNF != nil {
-		v, err := c.CNF.encode()
+	for i := range claimTable {
+		spec := &claimTable[i]
+		if !spec.has(c) {
+			continue
+		}
+		v, err := spec.encode(c, level)
 		if err != nil {
 			return nil, err
 		}
-		add(ClaimCnf, v)
-	}
-	switch {
-	case c.Nonce != nil && c.Nonces != nil:
-		return nil, fmt.Errorf("eat: both Nonce and Nonces set")
-	case c.Nonce != nil:
-		add(ClaimNonce, cborenc.AppendBytes(nil, c.Nonce))
-	case c.Nonces != nil:
-		v := cborenc.AppendHead(nil, cborenc.MajorArray, uint64(len(c.Nonces)))
-		for _, n := range c.Nonces {
-			v = cborenc.AppendBytes(v, n)
-		}
-		add(ClaimNonce, v)
-	}
-	if c.UEID != nil {
-		add(ClaimUEID, cborenc.AppendBytes(nil, c.UEID))
-	}
-	if c.SUEIDs != nil {
-		var m []cborenc.MapEntry
-		for _, k := range slices.Sorted(maps.Keys(c.SUEIDs)) {
-			m = append(m, cborenc.MapEntry{Key: cborenc.AppendText(nil, k), Val: cborenc.AppendBytes(nil, c.SUEIDs[k])})
-		}
-		add(ClaimSUEIDs, cborenc.AppendMap(nil, m))
-	}
-	if c.OEMID != nil {
-		if c.OEMID.Bytes != nil {
-			add(ClaimOEMID, cborenc.AppendBytes(nil, c.OEMID.Bytes))
-		} else {
-			add(ClaimOEMID, cborenc.AppendHead(nil, cborenc.MajorUint, c.OEMID.PEN))
-		}
-	}
-	if c.HWModel != nil {
-		add(ClaimHWModel, cborenc.AppendBytes(nil, c.HWModel))
-	}
-	if c.HWVersion != nil {
-		add(ClaimHWVersion, c.HWVersion.encode())
-	}
-	if c.Uptime != nil {
-		add(ClaimUptime, cborenc.AppendHead(nil, cborenc.MajorUint, *c.Uptime))
-	}
-	if c.OEMBoot != nil {
-		add(ClaimOEMBoot, cborenc.AppendBool(nil, *c.OEMBoot))
-	}
-	if c.DbgStat != nil {
-		add(ClaimDbgStat, cborenc.AppendHead(nil, cborenc.MajorUint, uint64(*c.DbgStat)))
-	}
-	switch {
-	case c.Profile != "" && c.ProfileOID != nil:
-		return nil, fmt.Errorf("eat: both Profile and ProfileOID set")
-	case c.Profile != "":
-		add(ClaimProfile, cborenc.AppendText(nil, c.Profile))
-	case c.ProfileOID != nil:
-		add(ClaimProfile, cborenc.AppendBytes(nil, c.ProfileOID))
-	}
-	if c.Submods != nil {
-		var m []cborenc.MapEntry
-		for _, name := range slices.Sorted(maps.Keys(c.Submods)) {
-			v, err := c.Submods[name].encode(level + 1)
-			if err != nil {
-				return nil, fmt.Errorf("eat: submodule %q: %w", name, err)
-			}
-			m = append(m, cborenc.MapEntry{Key: cborenc.AppendText(nil, name), Val: v})
-		}
-		add(ClaimSubmods, cborenc.AppendMap(nil, m))
-	}
-	if c.BootCount != nil {
-		add(ClaimBootCount, cborenc.AppendHead(nil, cborenc.MajorUint, *c.BootCount))
-	}
-	if c.BootSeed != nil {
-		add(ClaimBootSeed, cborenc.AppendBytes(nil, c.BootSeed))
-	}
-	if c.SWName != "" {
-		add(ClaimSWName, cborenc.AppendText(nil, c.SWName))
-	}
-	if c.SWVersion != nil {
-		add(ClaimSWVersion, c.SWVersion.encode())
-	}
-	if c.Manifests != nil {
-		add(ClaimManifests, encodeManifests(c.Manifests))
-	}
-	if c.Measurements != nil {
-		add(ClaimMeasurements, encodeManifests(c.Measurements))
-	}
-	if c.IntUse != nil {
-		add(ClaimIntUse, cborenc.AppendInt(nil, int64(*c.IntUse)))
-	}
-	if c.EARStatus != nil {
-		add(ClaimEARStatus, cborenc.AppendInt(nil, int64(*c.EARStatus)))
-	}
-	if c.EARPolicyID != "" {
-		add(ClaimEARPolicyID, cborenc.AppendText(nil, c.EARPolicyID))
+		add(spec.key, v)
 	}
 	for k, v := range c.Unknown {
 		if _, modelled := claimNames[k]; modelled && !unmodelled[k] {
@@ -159,7 +50,7 @@ func (c *Claims) encode(b []byte, level int) ([]byte, error) {
 		}
 		add(k, v)
 	}
-	return cborenc.AppendMap(b, e), nil
+	return cborwire.AppendMap(b, e), nil
 }
 
 // unmodelled are named claims without a field; they live in Unknown.
@@ -167,24 +58,24 @@ var unmodelled = map[int64]bool{ClaimLocation: true, ClaimDLOAs: true, ClaimMeas
 
 func (v *Version) encode() []byte {
 	if v.Scheme == 0 {
-		return cborenc.AppendText(cborenc.AppendHead(nil, cborenc.MajorArray, 1), v.Version)
+		return cborwire.AppendText(cborwire.AppendHead(nil, cborwire.MajorArray, 1), v.Version)
 	}
-	b := cborenc.AppendText(cborenc.AppendHead(nil, cborenc.MajorArray, 2), v.Version)
-	return cborenc.AppendInt(b, int64(v.Scheme))
+	b := cborwire.AppendText(cborwire.AppendHead(nil, cborwire.MajorArray, 2), v.Version)
+	return cborwire.AppendInt(b, int64(v.Scheme))
 }
 
 func encodeManifests(ms []Manifest) []byte {
-	b := cborenc.AppendHead(nil, cborenc.MajorArray, uint64(len(ms)))
+	b := cborwire.AppendHead(nil, cborwire.MajorArray, uint64(len(ms)))
 	for _, m := range ms {
-		b = cborenc.AppendHead(b, cborenc.MajorArray, 2)
-		b = cborenc.AppendHead(b, cborenc.MajorUint, m.ContentFormat)
+		b = cborwire.AppendHead(b, cborwire.MajorArray, 2)
+		b = cborwire.AppendHead(b, cborwire.MajorUint, m.ContentFormat)
 		b = append(b, m.Body...)
 	}
 	return b
 }
 
 func (c *Confirmation) encode() ([]byte, error) {
-	var e []cborenc.MapEntry
+	var e []cborwire.MapEntry
 	if c.Key != nil {
 		raw := c.keyRaw
 		if c.Key != c.keyFrom || raw == nil {
@@ -193,21 +84,21 @@ func (c *Confirmation) encode() ([]byte, error) {
 				return nil, fmt.Errorf("eat: cnf COSE_Key: %w", err)
 			}
 		}
-		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, 1), Val: raw})
+		e = append(e, cborwire.MapEntry{Key: cborwire.AppendInt(nil, 1), Val: raw})
 	}
 	if c.EncryptedKey != nil {
-		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, 2), Val: c.EncryptedKey})
+		e = append(e, cborwire.MapEntry{Key: cborwire.AppendInt(nil, 2), Val: c.EncryptedKey})
 	}
 	if c.KID != nil {
-		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, 3), Val: cborenc.AppendBytes(nil, c.KID)})
+		e = append(e, cborwire.MapEntry{Key: cborwire.AppendInt(nil, 3), Val: cborwire.AppendBytes(nil, c.KID)})
 	}
 	for k, v := range c.Other {
 		if k >= 1 && k <= 3 {
 			return nil, fmt.Errorf("eat: cnf Other holds member %d, which has its own field", k)
 		}
-		e = append(e, cborenc.MapEntry{Key: cborenc.AppendInt(nil, k), Val: v})
+		e = append(e, cborwire.MapEntry{Key: cborwire.AppendInt(nil, k), Val: v})
 	}
-	return cborenc.AppendMap(nil, e), nil
+	return cborwire.AppendMap(nil, e), nil
 }
 
 func (s *Submodule) encode(level int) ([]byte, error) {
@@ -222,21 +113,21 @@ func (s *Submodule) encode(level int) ([]byte, error) {
 	}
 	if s.Token != nil {
 		set++
-		out = cborenc.AppendBytes(nil, s.Token)
+		out = cborwire.AppendBytes(nil, s.Token)
 	}
 	if s.JSONToken != "" {
 		set++
-		out = cborenc.AppendText(nil, s.JSONToken)
+		out = cborwire.AppendText(nil, s.JSONToken)
 	}
 	if s.Digest != nil {
 		set++
-		out = cborenc.AppendHead(nil, cborenc.MajorArray, 2)
+		out = cborwire.AppendHead(nil, cborwire.MajorArray, 2)
 		if s.Digest.AlgName != "" {
-			out = cborenc.AppendText(out, s.Digest.AlgName)
+			out = cborwire.AppendText(out, s.Digest.AlgName)
 		} else {
-			out = cborenc.AppendInt(out, s.Digest.Alg)
+			out = cborwire.AppendInt(out, s.Digest.Alg)
 		}
-		out = cborenc.AppendBytes(out, s.Digest.Value)
+		out = cborwire.AppendBytes(out, s.Digest.Value)
 	}
 	if set != 1 {
 		return nil, fmt.Errorf("want exactly one of Claims, Token, JSONToken, Digest; %d set", set)

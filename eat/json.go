@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // The JSON form keys claims by their RFC 9711 / RFC 8392 JSON names and
@@ -60,154 +60,108 @@ func hexs(b []byte) string { return hex.EncodeToString(b) }
 
 func (c *Claims) jsonMap() (map[string]any, error) {
 	m := map[string]any{}
-	if c.Issuer != "" {
-		m["iss"] = c.Issuer
-	}
-	if c.Subject != "" {
-		m["sub"] = c.Subject
-	}
-	if c.Audience != "" {
-		m["aud"] = c.Audience
-	}
-	for _, t := range []struct {
-		name string
-		v    *time.Time
-	}{{"exp", c.Expiry}, {"nbf", c.NotBefore}, {"iat", c.IssuedAt}} {
-		if t.v == nil {
+	for i := range claimTable {
+		spec := &claimTable[i]
+		if !spec.has(c) {
 			continue
 		}
-		if t.v.Nanosecond() == 0 {
-			m[t.name] = t.v.Unix()
-		} else {
-			m[t.name] = dateFloat(*t.v)
+		v, err := spec.toJSON(c)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if c.CWTID != nil {
-		m["cti"] = hexs(c.CWTID)
-	}
-	if c.CNF != nil {
-		cnf := map[string]any{}
-		if c.CNF.Key != nil {
-			j, err := c.CNF.Key.MarshalJWK(false)
-			if err != nil {
-				return nil, err
-			}
-			cnf["jwk"] = json.RawMessage(j)
-		}
-		if c.CNF.KID != nil {
-			cnf["kid"] = hexs(c.CNF.KID)
-		}
-		if c.CNF.EncryptedKey != nil {
-			cnf["encrypted_key"] = rawCBOR{hexs(c.CNF.EncryptedKey)}
-		}
-		for k, v := range c.CNF.Other {
-			cnf[strconv.FormatInt(k, 10)] = rawCBOR{hexs(v)}
-		}
-		m["cnf"] = cnf
-	}
-	if c.Nonce != nil {
-		m["eat_nonce"] = hexs(c.Nonce)
-	}
-	if c.Nonces != nil {
-		l := make([]string, len(c.Nonces))
-		for i, n := range c.Nonces {
-			l[i] = hexs(n)
-		}
-		m["eat_nonce"] = l
-	}
-	if c.UEID != nil {
-		m["ueid"] = hexs(c.UEID)
-	}
-	if c.SUEIDs != nil {
-		s := map[string]string{}
-		for k, v := range c.SUEIDs {
-			s[k] = hexs(v)
-		}
-		m["sueids"] = s
-	}
-	if c.OEMID != nil {
-		if c.OEMID.Bytes != nil {
-			m["oemid"] = hexs(c.OEMID.Bytes)
-		} else {
-			m["oemid"] = c.OEMID.PEN
-		}
-	}
-	if c.HWModel != nil {
-		m["hwmodel"] = hexs(c.HWModel)
-	}
-	if c.HWVersion != nil {
-		m["hwversion"] = c.HWVersion.jsonValue()
-	}
-	if c.Uptime != nil {
-		m["uptime"] = *c.Uptime
-	}
-	if c.OEMBoot != nil {
-		m["oemboot"] = *c.OEMBoot
-	}
-	if c.DbgStat != nil {
-		m["dbgstat"] = uint8(*c.DbgStat)
-	}
-	if c.Profile != "" {
-		m["eat_profile"] = c.Profile
-	}
-	if c.ProfileOID != nil {
-		m["eat_profile"] = map[string]string{"oid": hexs(c.ProfileOID)}
-	}
-	if c.Submods != nil {
-		s := map[string]any{}
-		for name, sub := range c.Submods {
-			switch {
-			case sub.Claims != nil:
-				v, err := sub.Claims.jsonMap()
-				if err != nil {
-					return nil, err
-				}
-				s[name] = v
-			case sub.Token != nil:
-				s[name] = map[string]string{"token": hexs(sub.Token)}
-			case sub.Digest != nil:
-				var alg any = sub.Digest.Alg
-				if sub.Digest.AlgName != "" {
-					alg = sub.Digest.AlgName
-				}
-				s[name] = map[string]any{"digest": []any{alg, hexs(sub.Digest.Value)}}
-			default:
-				s[name] = map[string]string{"json_token": sub.JSONToken}
-			}
-		}
-		m["submods"] = s
-	}
-	if c.BootCount != nil {
-		m["bootcount"] = *c.BootCount
-	}
-	if c.BootSeed != nil {
-		m["bootseed"] = hexs(c.BootSeed)
-	}
-	if c.SWName != "" {
-		m["swname"] = c.SWName
-	}
-	if c.SWVersion != nil {
-		m["swversion"] = c.SWVersion.jsonValue()
-	}
-	if c.Manifests != nil {
-		m["manifests"] = manifestsJSON(c.Manifests)
-	}
-	if c.Measurements != nil {
-		m["measurements"] = manifestsJSON(c.Measurements)
-	}
-	if c.IntUse != nil {
-		m["intuse"] = int64(*c.IntUse)
-	}
-	if c.EARStatus != nil {
-		m["ear.status"] = int64(*c.EARStatus)
-	}
-	if c.EARPolicyID != "" {
-		m["ear.appraisal-policy-id"] = c.EARPolicyID
+		m[ClaimName(spec.key)] = v
 	}
 	for k, v := range c.Unknown {
 		m[ClaimName(k)] = rawCBOR{hexs(v)}
 	}
 	return m, nil
+}
+
+// dateJSON is a NumericDate in JSON: whole seconds as an integer.
+func dateJSON(t time.Time) any {
+	if t.Nanosecond() == 0 {
+		return t.Unix()
+	}
+	return dateFloat(t)
+}
+
+func cnfJSON(c *Claims) (any, error) {
+	cnf := map[string]any{}
+	if c.CNF.Key != nil {
+		j, err := c.CNF.Key.MarshalJWK(false)
+		if err != nil {
+			return nil, err
+		}
+		cnf["jwk"] = json.RawMessage(j)
+	}
+	if c.CNF.KID != nil {
+		cnf["kid"] = hexs(c.CNF.KID)
+	}
+	if c.CNF.EncryptedKey != nil {
+		cnf["encrypted_key"] = rawCBOR{hexs(c.CNF.EncryptedKey)}
+	}
+	for k, v := range c.CNF.Other {
+		cnf[strconv.FormatInt(k, 10)] = rawCBOR{hexs(v)}
+	}
+	return cnf, nil
+}
+
+func nonceJSON(c *Claims) (any, error) {
+	if c.Nonces == nil {
+		return hexs(c.Nonce), nil
+	}
+	l := make([]string, len(c.Nonces))
+	for i, n := range c.Nonces {
+		l[i] = hexs(n)
+	}
+	return l, nil
+}
+
+func sueidsJSON(c *Claims) (any, error) {
+	s := map[string]string{}
+	for k, v := range c.SUEIDs {
+		s[k] = hexs(v)
+	}
+	return s, nil
+}
+
+func oemidJSON(c *Claims) (any, error) {
+	if c.OEMID.Bytes != nil {
+		return hexs(c.OEMID.Bytes), nil
+	}
+	return c.OEMID.PEN, nil
+}
+
+func profileJSON(c *Claims) (any, error) {
+	if c.ProfileOID != nil {
+		return map[string]string{"oid": hexs(c.ProfileOID)}, nil
+	}
+	return c.Profile, nil
+}
+
+func submodsJSON(c *Claims) (any, error) {
+	s := map[string]any{}
+	for name, sub := range c.Submods {
+		switch {
+		case sub.Claims != nil:
+			v, err := sub.Claims.jsonMap()
+			if err != nil {
+				return nil, err
+			}
+			s[name] = v
+		case sub.Token != nil:
+			s[name] = map[string]string{"token": hexs(sub.Token)}
+		case sub.Digest != nil:
+			var alg any = sub.Digest.Alg
+			if sub.Digest.AlgName != "" {
+				alg = sub.Digest.AlgName
+			}
+			s[name] = map[string]any{"digest": []any{alg, hexs(sub.Digest.Value)}}
+		default:
+			s[name] = map[string]string{"json_token": sub.JSONToken}
+		}
+	}
+	return s, nil
 }
 
 func (v *Version) jsonValue() []any {
@@ -427,7 +381,7 @@ func manifestsField(data []byte) ([]Manifest, error) {
 			if err != nil {
 				return nil, fmt.Errorf("entry %d body: %w", i, err)
 			}
-			out[i].Body = cborenc.AppendBytes(nil, b)
+			out[i].Body = cborwire.AppendBytes(nil, b)
 		default:
 			var t struct {
 				Text *string `json:"text"`
@@ -437,7 +391,7 @@ func manifestsField(data []byte) ([]Manifest, error) {
 				return nil, fmt.Errorf(`entry %d body: want "hex", {"text": "..."} or {"cbor": "hex"}`, i)
 			}
 			if t.Text != nil {
-				out[i].Body = cborenc.AppendText(nil, *t.Text)
+				out[i].Body = cborwire.AppendText(nil, *t.Text)
 			} else if out[i].Body, err = rawField(e[1]); err != nil {
 				return nil, fmt.Errorf("entry %d body: %w", i, err)
 			}
@@ -446,152 +400,120 @@ func manifestsField(data []byte) ([]Manifest, error) {
 	return out, nil
 }
 
+// setJSON sets claim key from its JSON value, from claimTable or, for a
+// claim without a field, as {"cbor": "hex"} into Unknown.
 func (c *Claims) setJSON(key int64, v json.RawMessage, level int) error {
-	var err error
-	switch key {
-	case ClaimIss:
-		c.Issuer, err = textField(v)
-	case ClaimSub:
-		c.Subject, err = textField(v)
-	case ClaimAud:
-		c.Audience, err = textField(v)
-	case ClaimExp:
-		c.Expiry, err = dateField(v)
-	case ClaimNbf:
-		c.NotBefore, err = dateField(v)
-	case ClaimIat:
-		c.IssuedAt, err = dateField(v)
-	case ClaimCti:
-		c.CWTID, err = hexField(v)
-	case ClaimCnf:
-		c.CNF, err = cnfField(v)
-	case ClaimNonce:
-		if len(v) > 0 && v[0] == '[' {
-			var l []json.RawMessage
-			if err := json.Unmarshal(v, &l); err != nil {
-				return err
-			}
-			c.Nonces = make([][]byte, len(l))
-			for i := range l {
-				if c.Nonces[i], err = hexField(l[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		c.Nonce, err = hexField(v)
-	case ClaimUEID:
-		c.UEID, err = hexField(v)
-	case ClaimSUEIDs:
-		var m map[string]string
-		if err := json.Unmarshal(v, &m); err != nil {
-			return errors.New(`want {"name": "hex"}`)
-		}
-		c.SUEIDs = map[string][]byte{}
-		for k, s := range m {
-			if c.SUEIDs[k], err = hex.DecodeString(s); err != nil {
-				return fmt.Errorf("%s: bad hex: %w", k, err)
-			}
-		}
-	case ClaimOEMID:
-		if len(v) > 0 && v[0] == '"' {
-			var b []byte
-			b, err = hexField(v)
-			c.OEMID = &OEMID{Bytes: b}
-		} else {
-			var pen uint64
-			pen, err = uintField(v)
-			c.OEMID = &OEMID{PEN: pen}
-		}
-	case ClaimHWModel:
-		c.HWModel, err = hexField(v)
-	case ClaimHWVersion:
-		c.HWVersion, err = versionField(v)
-	case ClaimUptime:
-		var n uint64
-		n, err = uintField(v)
-		c.Uptime = &n
-	case ClaimOEMBoot:
-		var b bool
-		if err := json.Unmarshal(v, &b); err != nil {
-			return errors.New("want true or false")
-		}
-		c.OEMBoot = &b
-	case ClaimDbgStat:
-		var ds DebugStatus
-		if s, e := textField(v); e == nil {
-			ds, err = ParseDebugStatus(s)
-		} else {
-			var n uint64
-			n, err = uintField(v)
-			ds = DebugStatus(n)
-			if err == nil && n > uint64(DebugDisabledFullyAndPermanently) {
-				err = fmt.Errorf("unknown debug status %d", n)
-			}
-		}
-		c.DbgStat = &ds
-	case ClaimProfile:
-		if len(v) > 0 && v[0] == '{' {
-			var o struct {
-				OID string `json:"oid"`
-			}
-			if err := strictUnmarshal(v, &o); err != nil {
-				return errors.New(`want "uri" or {"oid": "hex"}`)
-			}
-			c.ProfileOID, err = hex.DecodeString(o.OID)
-		} else {
-			c.Profile, err = textField(v)
-		}
-	case ClaimSubmods:
-		fields, err := jsonObject(v)
-		if err != nil {
-			return err
-		}
-		c.Submods = map[string]*Submodule{}
-		for _, f := range fields {
-			sub, err := submodField(f.value, level)
-			if err != nil {
-				return fmt.Errorf("%s: %w", f.name, err)
-			}
-			c.Submods[f.name] = sub
-		}
-	case ClaimBootCount:
-		var n uint64
-		n, err = uintField(v)
-		c.BootCount = &n
-	case ClaimBootSeed:
-		c.BootSeed, err = hexField(v)
-	case ClaimSWName:
-		c.SWName, err = textField(v)
-	case ClaimSWVersion:
-		c.SWVersion, err = versionField(v)
-	case ClaimManifests:
-		c.Manifests, err = manifestsField(v)
-	case ClaimMeasurements:
-		c.Measurements, err = manifestsField(v)
-	case ClaimIntUse:
-		var n int64
-		n, err = intField(v)
-		iu := IntendedUse(n)
-		c.IntUse = &iu
-	case ClaimEARStatus:
-		var n int64
-		n, err = intField(v)
-		t := TrustTier(n)
-		c.EARStatus = &t
-	case ClaimEARPolicyID:
-		c.EARPolicyID, err = textField(v)
-	default:
-		var raw cbor.RawMessage
-		if raw, err = rawField(v); err != nil {
-			return err
-		}
-		if c.Unknown == nil {
-			c.Unknown = map[int64]cbor.RawMessage{}
-		}
-		c.Unknown[key] = raw
+	if spec, ok := claimSpecs[key]; ok {
+		return spec.fromJSON(c, v, level)
 	}
+	raw, err := rawField(v)
+	if err != nil {
+		return err
+	}
+	if c.Unknown == nil {
+		c.Unknown = map[int64]cbor.RawMessage{}
+	}
+	c.Unknown[key] = raw
+	return nil
+}
+
+func nonceFromJSON(c *Claims, v json.RawMessage, _ int) (err error) {
+	if len(v) == 0 || v[0] != '[' {
+		c.Nonce, err = hexField(v)
+		return err
+	}
+	var l []json.RawMessage
+	if err := json.Unmarshal(v, &l); err != nil {
+		return err
+	}
+	c.Nonces = make([][]byte, len(l))
+	for i := range l {
+		if c.Nonces[i], err = hexField(l[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sueidsFromJSON(c *Claims, v json.RawMessage, _ int) (err error) {
+	var m map[string]string
+	if err := json.Unmarshal(v, &m); err != nil {
+		return errors.New(`want {"name": "hex"}`)
+	}
+	c.SUEIDs = map[string][]byte{}
+	for k, s := range m {
+		if c.SUEIDs[k], err = hex.DecodeString(s); err != nil {
+			return fmt.Errorf("%s: bad hex: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func oemidFromJSON(c *Claims, v json.RawMessage, _ int) error {
+	if len(v) > 0 && v[0] == '"' {
+		b, err := hexField(v)
+		c.OEMID = &OEMID{Bytes: b}
+		return err
+	}
+	pen, err := uintField(v)
+	c.OEMID = &OEMID{PEN: pen}
 	return err
+}
+
+func oembootFromJSON(c *Claims, v json.RawMessage, _ int) error {
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		return errors.New("want true or false")
+	}
+	c.OEMBoot = &b
+	return nil
+}
+
+func dbgstatFromJSON(c *Claims, v json.RawMessage, _ int) (err error) {
+	var ds DebugStatus
+	if s, e := textField(v); e == nil {
+		ds, err = ParseDebugStatus(s)
+	} else {
+		var n uint64
+		n, err = uintField(v)
+		ds = DebugStatus(n)
+		if err == nil && n > uint64(DebugDisabledFullyAndPermanently) {
+			err = fmt.Errorf("unknown debug status %d", n)
+		}
+	}
+	c.DbgStat = &ds
+	return err
+}
+
+func profileFromJSON(c *Claims, v json.RawMessage, _ int) (err error) {
+	if len(v) == 0 || v[0] != '{' {
+		c.Profile, err = textField(v)
+		return err
+	}
+	var o struct {
+		OID string `json:"oid"`
+	}
+	if err := strictUnmarshal(v, &o); err != nil {
+		return errors.New(`want "uri" or {"oid": "hex"}`)
+	}
+	c.ProfileOID, err = hex.DecodeString(o.OID)
+	return err
+}
+
+func submodsFromJSON(c *Claims, v json.RawMessage, level int) error {
+	fields, err := jsonObject(v)
+	if err != nil {
+		return err
+	}
+	c.Submods = map[string]*Submodule{}
+	for _, f := range fields {
+		sub, err := submodField(f.value, level)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		c.Submods[f.name] = sub
+	}
+	return nil
 }
 
 func cnfField(v json.RawMessage) (*Confirmation, error) {

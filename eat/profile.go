@@ -7,63 +7,8 @@ var RequiredTEEPClaims = []int64{ClaimUEID, ClaimOEMID, ClaimHWModel, ClaimHWVer
 
 // Has reports whether the claims-set carries the claim with this key.
 func (c *Claims) Has(key int64) bool {
-	switch key {
-	case ClaimIss:
-		return c.Issuer != ""
-	case ClaimSub:
-		return c.Subject != ""
-	case ClaimAud:
-		return c.Audience != ""
-	case ClaimExp:
-		return c.Expiry != nil
-	case ClaimNbf:
-		return c.NotBefore != nil
-	case ClaimIat:
-		return c.IssuedAt != nil
-	case ClaimCti:
-		return c.CWTID != nil
-	case ClaimCnf:
-		return c.CNF != nil
-	case ClaimNonce:
-		return c.Nonce != nil || c.Nonces != nil
-	case ClaimUEID:
-		return c.UEID != nil
-	case ClaimSUEIDs:
-		return c.SUEIDs != nil
-	case ClaimOEMID:
-		return c.OEMID != nil
-	case ClaimHWModel:
-		return c.HWModel != nil
-	case ClaimHWVersion:
-		return c.HWVersion != nil
-	case ClaimUptime:
-		return c.Uptime != nil
-	case ClaimOEMBoot:
-		return c.OEMBoot != nil
-	case ClaimDbgStat:
-		return c.DbgStat != nil
-	case ClaimProfile:
-		return c.Profile != "" || c.ProfileOID != nil
-	case ClaimSubmods:
-		return c.Submods != nil
-	case ClaimBootCount:
-		return c.BootCount != nil
-	case ClaimBootSeed:
-		return c.BootSeed != nil
-	case ClaimSWName:
-		return c.SWName != ""
-	case ClaimSWVersion:
-		return c.SWVersion != nil
-	case ClaimManifests:
-		return c.Manifests != nil
-	case ClaimMeasurements:
-		return c.Measurements != nil
-	case ClaimIntUse:
-		return c.IntUse != nil
-	case ClaimEARStatus:
-		return c.EARStatus != nil
-	case ClaimEARPolicyID:
-		return c.EARPolicyID != ""
+	if spec, ok := claimSpecs[key]; ok {
+		return spec.has(c)
 	}
 	_, ok := c.Unknown[key]
 	return ok

@@ -6,8 +6,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 	"github.com/veraison/go-cose"
 )
 
@@ -99,10 +99,10 @@ func Parse(token []byte, o ParseOptions) (*Token, error) {
 	case body[0] == 0x84:
 	default:
 		major, arg, _, _ := readHead(body)
-		if major == cborenc.MajorTag {
+		if major == cborwire.MajorTag {
 			return nil, &DecodeError{Msg: fmt.Sprintf("token: tag %d, want a COSE_Sign1 (tag 18, optionally inside CWT tag 61)", arg)}
 		}
-		return nil, &DecodeError{Msg: fmt.Sprintf("token: %s, want a COSE_Sign1 array", cborenc.MajorName(major))}
+		return nil, &DecodeError{Msg: fmt.Sprintf("token: %s, want a COSE_Sign1 array", cborwire.MajorName(major))}
 	}
 	s, err := cosekey.ParseSigned(body)
 	if err != nil {

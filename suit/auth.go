@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 	"github.com/veraison/go-cose"
 )
 
@@ -182,7 +182,7 @@ func parseMac(c *cur, kind AuthKind) (*macBlock, []SignerInfo, error) {
 		return nil, nil, err
 	}
 	if !c.isNull() {
-		return nil, nil, c.errf(c.off, "%s payload must be detached (null)", kind)
+		return nil, nil, c.errf(c.Off, "%s payload must be detached (null)", kind)
 	}
 	if m.tag, err = c.bytes("MAC tag"); err != nil {
 		return nil, nil, err
@@ -204,13 +204,13 @@ func parseMac(c *cur, kind AuthKind) (*macBlock, []SignerInfo, error) {
 		return nil, nil, err
 	}
 	if rn == 0 {
-		return nil, nil, c.errf(c.off, "COSE_Mac without recipients")
+		return nil, nil, c.errf(c.Off, "COSE_Mac without recipients")
 	}
 	var signers []SignerInfo
 	for i := 0; i < rn; i++ {
 		if k, err := c.array("recipient"); err != nil || k != 3 {
 			if err == nil {
-				err = c.errf(c.off, "recipient has %d elements (want 3)", k)
+				err = c.errf(c.Off, "recipient has %d elements (want 3)", k)
 			}
 			return nil, nil, err
 		}
@@ -282,7 +282,7 @@ func parseHeaderMap(data []byte, protected bool) (headerMap, error) {
 		if err != nil {
 			return h, err
 		}
-		if kh.major == cborenc.MajorText {
+		if kh.major == cborwire.MajorText {
 			c.skip()
 			c.skip()
 			continue
@@ -408,11 +408,11 @@ func (b AuthBlock) computeMAC(payload, key []byte) ([]byte, error) {
 	if b.Kind == AuthMac {
 		context = "MAC"
 	}
-	tbs := cborenc.AppendArrayHead(nil, 4)
-	tbs = cborenc.AppendText(tbs, context)
-	tbs = cborenc.AppendBytes(tbs, b.mac.protected)
-	tbs = cborenc.AppendBytes(tbs, nil)
-	tbs = cborenc.AppendBytes(tbs, payload)
+	tbs := cborwire.AppendArrayHead(nil, 4)
+	tbs = cborwire.AppendText(tbs, context)
+	tbs = cborwire.AppendBytes(tbs, b.mac.protected)
+	tbs = cborwire.AppendBytes(tbs, nil)
+	tbs = cborwire.AppendBytes(tbs, payload)
 	mac := hmac.New(newHash, key)
 	mac.Write(tbs)
 	return mac.Sum(nil), nil

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // ManifestSpec describes a manifest for the builder (draft-ietf-suit-manifest
@@ -267,21 +267,21 @@ type seqBuilder struct {
 }
 
 func (q *seqBuilder) cmd(code int64, arg []byte) {
-	q.b = append(cborenc.AppendInt(q.b, code), arg...)
+	q.b = append(cborwire.AppendInt(q.b, code), arg...)
 	q.n++
 }
 
-func (q *seqBuilder) policy(code int64, p uint64) { q.cmd(code, cborenc.AppendUint(nil, p)) }
+func (q *seqBuilder) policy(code int64, p uint64) { q.cmd(code, cborwire.AppendUint(nil, p)) }
 
-func (q *seqBuilder) params(code int64, entries []cborenc.MapEntry) {
-	q.cmd(code, cborenc.AppendMap(nil, entries))
+func (q *seqBuilder) params(code int64, entries []cborwire.MapEntry) {
+	q.cmd(code, cborwire.AppendMap(nil, entries))
 }
 
 func (q *seqBuilder) bytes() []byte {
 	if q.n == 0 {
 		return nil
 	}
-	return append(cborenc.AppendArrayHead(nil, 2*q.n), q.b...)
+	return append(cborwire.AppendArrayHead(nil, 2*q.n), q.b...)
 }
 
 func (b *builder) slots() int { return len(b.comps) + len(b.deps) }
@@ -289,41 +289,41 @@ func (b *builder) slots() int { return len(b.comps) + len(b.deps) }
 // index emits set-component-index unless the manifest has a single slot.
 func (b *builder) index(q *seqBuilder, i uint64) {
 	if b.slots() > 1 {
-		q.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, i))
+		q.cmd(DirSetComponentIndex, cborwire.AppendUint(nil, i))
 	}
 }
 
 func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	s := &b.spec
 	// common
-	var common []cborenc.MapEntry
+	var common []cborwire.MapEntry
 	if len(b.comps) > 0 {
-		cl := cborenc.AppendArrayHead(nil, len(b.comps))
+		cl := cborwire.AppendArrayHead(nil, len(b.comps))
 		for _, c := range b.comps {
 			cl = c.spec.ID.appendTo(cl)
 		}
-		common = append(common, cborenc.MapEntry{Key: intKey(keyComponents), Val: cl})
+		common = append(common, cborwire.MapEntry{Key: intKey(keyComponents), Val: cl})
 	}
 	if len(b.deps) > 0 {
-		var deps []cborenc.MapEntry
+		var deps []cborwire.MapEntry
 		for _, d := range b.deps {
-			meta := cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(keyDepPrefix), Val: d.id.appendTo(nil)}})
-			deps = append(deps, cborenc.MapEntry{Key: cborenc.AppendUint(nil, d.index), Val: meta})
+			meta := cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: intKey(keyDepPrefix), Val: d.id.appendTo(nil)}})
+			deps = append(deps, cborwire.MapEntry{Key: cborwire.AppendUint(nil, d.index), Val: meta})
 		}
-		common = append(common, cborenc.MapEntry{Key: intKey(keyDependencies), Val: cborenc.AppendMap(nil, deps)})
+		common = append(common, cborwire.MapEntry{Key: intKey(keyDependencies), Val: cborwire.AppendMap(nil, deps)})
 	}
 	var shared seqBuilder
 	for i, c := range b.comps {
 		b.index(&shared, uint64(i))
-		var p []cborenc.MapEntry
+		var p []cborwire.MapEntry
 		if s.VendorID != nil {
-			p = append(p, cborenc.MapEntry{Key: intKey(ParamVendorID), Val: cborenc.AppendBytes(nil, s.VendorID)})
+			p = append(p, cborwire.MapEntry{Key: intKey(ParamVendorID), Val: cborwire.AppendBytes(nil, s.VendorID)})
 		}
 		if s.ClassID != nil {
-			p = append(p, cborenc.MapEntry{Key: intKey(ParamClassID), Val: cborenc.AppendBytes(nil, s.ClassID)})
+			p = append(p, cborwire.MapEntry{Key: intKey(ParamClassID), Val: cborwire.AppendBytes(nil, s.ClassID)})
 		}
-		p = append(p, cborenc.MapEntry{Key: intKey(ParamImageDigest), Val: cborenc.AppendBytes(nil, c.digest.Marshal())})
-		p = append(p, cborenc.MapEntry{Key: intKey(ParamImageSize), Val: cborenc.AppendUint(nil, c.size)})
+		p = append(p, cborwire.MapEntry{Key: intKey(ParamImageDigest), Val: cborwire.AppendBytes(nil, c.digest.Marshal())})
+		p = append(p, cborwire.MapEntry{Key: intKey(ParamImageSize), Val: cborwire.AppendUint(nil, c.size)})
 		shared.params(DirOverrideParameters, p)
 		if s.VendorID != nil {
 			shared.policy(CondVendorID, ReportAll)
@@ -333,17 +333,17 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 		}
 	}
 	if sh := shared.bytes(); sh != nil {
-		common = append(common, cborenc.MapEntry{Key: intKey(keySharedSequence), Val: cborenc.AppendBytes(nil, sh)})
+		common = append(common, cborwire.MapEntry{Key: intKey(keySharedSequence), Val: cborwire.AppendBytes(nil, sh)})
 	}
 
 	// dependency-resolution
 	var depres seqBuilder
 	for _, d := range b.deps {
-		depres.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
-		depres.params(DirOverrideParameters, []cborenc.MapEntry{
-			{Key: intKey(ParamImageDigest), Val: cborenc.AppendBytes(nil, d.digest.Marshal())},
-			{Key: intKey(ParamImageSize), Val: cborenc.AppendUint(nil, d.size)},
-			{Key: intKey(ParamURI), Val: cborenc.AppendText(nil, d.uri)},
+		depres.cmd(DirSetComponentIndex, cborwire.AppendUint(nil, d.index))
+		depres.params(DirOverrideParameters, []cborwire.MapEntry{
+			{Key: intKey(ParamImageDigest), Val: cborwire.AppendBytes(nil, d.digest.Marshal())},
+			{Key: intKey(ParamImageSize), Val: cborwire.AppendUint(nil, d.size)},
+			{Key: intKey(ParamURI), Val: cborwire.AppendText(nil, d.uri)},
 		})
 		depres.policy(DirFetch, RecordOnFailure)
 		depres.policy(CondDependencyIntegrity, ReportAll)
@@ -354,19 +354,19 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	// install
 	var install seqBuilder
 	for _, d := range b.deps {
-		install.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
+		install.cmd(DirSetComponentIndex, cborwire.AppendUint(nil, d.index))
 		install.policy(DirProcessDependency, 0)
 	}
 	for i, c := range b.comps {
 		b.index(&install, uint64(i))
-		var p []cborenc.MapEntry
+		var p []cborwire.MapEntry
 		if c.spec.Inline {
-			p = append(p, cborenc.MapEntry{Key: intKey(ParamContent), Val: cborenc.AppendBytes(nil, c.content)})
+			p = append(p, cborwire.MapEntry{Key: intKey(ParamContent), Val: cborwire.AppendBytes(nil, c.content)})
 		} else {
-			p = append(p, cborenc.MapEntry{Key: intKey(ParamURI), Val: cborenc.AppendText(nil, c.uri)})
+			p = append(p, cborwire.MapEntry{Key: intKey(ParamURI), Val: cborwire.AppendText(nil, c.uri)})
 		}
 		if c.encInfo != nil {
-			p = append(p, cborenc.MapEntry{Key: intKey(ParamEncryptionInfo), Val: cborenc.AppendBytes(nil, c.encInfo)})
+			p = append(p, cborwire.MapEntry{Key: intKey(ParamEncryptionInfo), Val: cborwire.AppendBytes(nil, c.encInfo)})
 		}
 		install.params(DirOverrideParameters, p)
 		if c.spec.Inline {
@@ -380,7 +380,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	var validate seqBuilder
 	if !s.NoValidate {
 		for _, d := range b.deps {
-			validate.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
+			validate.cmd(DirSetComponentIndex, cborwire.AppendUint(nil, d.index))
 			validate.policy(DirProcessDependency, 0)
 		}
 		for i := range b.comps {
@@ -392,7 +392,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	var uninstall seqBuilder
 	if !s.NoUninstall && s.ManifestComponentID != nil {
 		for _, d := range b.deps {
-			uninstall.cmd(DirSetComponentIndex, cborenc.AppendUint(nil, d.index))
+			uninstall.cmd(DirSetComponentIndex, cborwire.AppendUint(nil, d.index))
 			uninstall.policy(DirProcessDependency, 0)
 		}
 		for i := range b.comps {
@@ -402,7 +402,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 	}
 	var text []byte
 	if s.Description != "" {
-		text = cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: cborenc.AppendText(nil, "en"), Val: cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(1), Val: cborenc.AppendText(nil, s.Description)}})}})
+		text = cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: cborwire.AppendText(nil, "en"), Val: cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: intKey(1), Val: cborwire.AppendText(nil, s.Description)}})}})
 	}
 
 	sever := map[Section]bool{SectionText: true}
@@ -413,22 +413,22 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 		sever[sec] = true
 	}
 	severed := map[Section][]byte{}
-	manifest := []cborenc.MapEntry{
-		{Key: intKey(keyVersion), Val: cborenc.AppendUint(nil, 1)},
-		{Key: intKey(keySequenceNum), Val: cborenc.AppendUint(nil, s.SequenceNumber)},
-		{Key: intKey(keyCommon), Val: cborenc.AppendBytes(nil, cborenc.AppendMap(nil, common))},
+	manifest := []cborwire.MapEntry{
+		{Key: intKey(keyVersion), Val: cborwire.AppendUint(nil, 1)},
+		{Key: intKey(keySequenceNum), Val: cborwire.AppendUint(nil, s.SequenceNumber)},
+		{Key: intKey(keyCommon), Val: cborwire.AppendBytes(nil, cborwire.AppendMap(nil, common))},
 	}
 	if s.ReferenceURI != "" {
-		manifest = append(manifest, cborenc.MapEntry{Key: intKey(keyRefURI), Val: cborenc.AppendText(nil, s.ReferenceURI)})
+		manifest = append(manifest, cborwire.MapEntry{Key: intKey(keyRefURI), Val: cborwire.AppendText(nil, s.ReferenceURI)})
 	}
 	if s.ManifestComponentID != nil {
-		manifest = append(manifest, cborenc.MapEntry{Key: intKey(keyManifestID), Val: s.ManifestComponentID.appendTo(nil)})
+		manifest = append(manifest, cborwire.MapEntry{Key: intKey(keyManifestID), Val: s.ManifestComponentID.appendTo(nil)})
 	}
 	add := func(sec Section, content []byte) error {
 		if content == nil {
 			return nil
 		}
-		item := cborenc.AppendBytes(nil, content)
+		item := cborwire.AppendBytes(nil, content)
 		if sever[sec] {
 			d, err := DigestOf(b.alg, item)
 			if err != nil {
@@ -437,7 +437,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 			severed[sec] = item
 			item = d.Marshal()
 		}
-		manifest = append(manifest, cborenc.MapEntry{Key: intKey(int64(sec)), Val: item})
+		manifest = append(manifest, cborwire.MapEntry{Key: intKey(int64(sec)), Val: item})
 		return nil
 	}
 	for _, part := range []struct {
@@ -454,7 +454,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 			return nil, nil, err
 		}
 	}
-	e, err := unsignedEnvelope(cborenc.AppendMap(nil, manifest), b.alg, severed, b.integrated, s.Tagged, s.Limits)
+	e, err := unsignedEnvelope(cborwire.AppendMap(nil, manifest), b.alg, severed, b.integrated, s.Tagged, s.Limits)
 	if err != nil {
 		return nil, nil, fmt.Errorf("suit: build: the built envelope does not parse: %w", err)
 	}
@@ -473,22 +473,22 @@ func NewEnvelope(manifest []byte, integrated []Integrated, tagged bool) (*Envelo
 // members (encoded bstr items) and integrated entries beside it, and parses
 // the result.
 func unsignedEnvelope(manifest []byte, alg int64, severed map[Section][]byte, integrated []Integrated, tagged bool, lim Limits) (*Envelope, error) {
-	item := cborenc.AppendBytes(nil, manifest)
+	item := cborwire.AppendBytes(nil, manifest)
 	d, err := DigestOf(alg, item)
 	if err != nil {
 		return nil, err
 	}
-	auth := cborenc.AppendBytes(cborenc.AppendArrayHead(nil, 1), d.Marshal())
-	entries := []cborenc.MapEntry{{Key: intKey(keyAuth), Val: cborenc.AppendBytes(nil, auth)}, {Key: intKey(keyManifest), Val: item}}
+	auth := cborwire.AppendBytes(cborwire.AppendArrayHead(nil, 1), d.Marshal())
+	entries := []cborwire.MapEntry{{Key: intKey(keyAuth), Val: cborwire.AppendBytes(nil, auth)}, {Key: intKey(keyManifest), Val: item}}
 	for sec, member := range severed {
-		entries = append(entries, cborenc.MapEntry{Key: intKey(int64(sec)), Val: member})
+		entries = append(entries, cborwire.MapEntry{Key: intKey(int64(sec)), Val: member})
 	}
 	for _, p := range integrated {
-		entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
+		entries = append(entries, cborwire.MapEntry{Key: cborwire.AppendText(nil, p.Key), Val: cborwire.AppendBytes(nil, p.Data)})
 	}
 	var out []byte
 	if tagged {
-		out = cborenc.AppendTag(out, TagEnvelope)
+		out = cborwire.AppendTag(out, TagEnvelope)
 	}
-	return ParseEnvelope(cborenc.AppendMap(out, entries), ParseOptions{Limits: lim})
+	return ParseEnvelope(cborwire.AppendMap(out, entries), ParseOptions{Limits: lim})
 }

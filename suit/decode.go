@@ -3,7 +3,7 @@ package suit
 import (
 	"fmt"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // ParseOptions adjust ParseEnvelope. The zero value uses DefaultLimits.
@@ -102,8 +102,8 @@ func ParseEnvelope(data []byte, o ParseOptions) (*Envelope, error) {
 		if err != nil {
 			return nil, err
 		}
-		keyOff := c.off
-		if kh.major == cborenc.MajorText {
+		keyOff := c.Off
+		if kh.major == cborwire.MajorText {
 			key, _ := c.text("integrated key")
 			data, err := c.bytes("integrated payload " + key)
 			if err != nil {
@@ -229,7 +229,7 @@ func parseManifest(content []byte, lim *Limits) (*Manifest, error) {
 	m := &Manifest{Raw: content}
 	var haveVersion, haveSeq, haveCommon bool
 	for i := 0; i < n; i++ {
-		keyOff := c.off
+		keyOff := c.Off
 		key, err := c.int("manifest key")
 		if err != nil {
 			return nil, err
@@ -283,7 +283,7 @@ func parseManifest(content []byte, lim *Limits) (*Manifest, error) {
 			if perr != nil {
 				return nil, perr
 			}
-			if h.major == cborenc.MajorArray {
+			if h.major == cborwire.MajorArray {
 				mem.Severed = true
 				mem.Digest, err = c.digest(s.String() + " digest")
 			} else {
@@ -322,7 +322,7 @@ func parseCommon(content []byte, cm *Common, lim *Limits) error {
 		return err
 	}
 	for i := 0; i < n; i++ {
-		keyOff := c.off
+		keyOff := c.Off
 		key, err := c.int("common key")
 		if err != nil {
 			return err
@@ -373,7 +373,7 @@ func parseCommon(content []byte, cm *Common, lim *Limits) error {
 						return err
 					}
 					if mk != keyDepPrefix {
-						return c.errf(c.off, "unknown dependency metadata key %d", mk)
+						return c.errf(c.Off, "unknown dependency metadata key %d", mk)
 					}
 					if d.Prefix, err = c.componentID("dependency-prefix", lim); err != nil {
 						return err
@@ -416,7 +416,7 @@ func parseCommon(content []byte, cm *Common, lim *Limits) error {
 }
 
 func (c *cur) componentID(name string, lim *Limits) (ComponentID, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.array(name)
 	if err != nil {
 		return nil, err
@@ -434,7 +434,7 @@ func (c *cur) componentID(name string, lim *Limits) (ComponentID, error) {
 }
 
 func (c *cur) digest(name string) (Digest, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.array(name)
 	if err != nil {
 		return Digest{}, err
@@ -493,18 +493,18 @@ func parseSequence(content []byte, where string, shared bool, nesting int, lim *
 	}
 	seq := &Sequence{Raw: content, Commands: make([]Command, 0, n/2)}
 	for i := 0; i < n/2; i++ {
-		cmd := Command{Offset: c.off}
+		cmd := Command{Offset: c.Off}
 		if cmd.Code, err = c.int("command code"); err != nil {
 			return nil, err
 		}
 		if shared && !sharedAllowed(cmd.Code) {
 			return nil, c.errf(cmd.Offset, "%s is not allowed in the shared sequence", CommandName(cmd.Code))
 		}
-		argOff := c.off
+		argOff := c.Off
 		if cmd.Arg, err = c.skip(); err != nil {
 			return nil, err
 		}
-		ac := &cur{b: content, off: argOff, what: where}
+		ac := newCurAt(content, argOff, where)
 		name := CommandName(cmd.Code)
 		switch {
 		case takesRepPolicy(cmd.Code):
@@ -526,7 +526,7 @@ func parseSequence(content []byte, where string, shared bool, nesting int, lim *
 			if herr != nil {
 				return nil, herr
 			}
-			if h.major > cborenc.MajorText && !(h.major == cborenc.MajorSimple && h.arg == simpleNull) {
+			if h.major > cborwire.MajorText && !(h.major == cborwire.MajorSimple && h.arg == simpleNull) {
 				err = ac.errf(argOff, "custom command %d: argument must be bstr, tstr, int or nil", cmd.Code)
 			}
 		default:
@@ -543,7 +543,7 @@ func parseSequence(content []byte, where string, shared bool, nesting int, lim *
 }
 
 func (c *cur) index() (Index, error) {
-	start := c.off
+	start := c.Off
 	if c.isTrue() {
 		return Index{Kind: IndexAll}, nil
 	}
@@ -552,10 +552,10 @@ func (c *cur) index() (Index, error) {
 		return Index{}, err
 	}
 	switch h.major {
-	case cborenc.MajorUint:
+	case cborwire.MajorUint:
 		v, _ := c.uint("component index")
 		return Index{Kind: IndexOne, Indices: []uint64{v}}, nil
-	case cborenc.MajorArray:
+	case cborwire.MajorArray:
 		n, _ := c.array("component index list")
 		if n == 0 {
 			return Index{}, c.errf(start, "empty component index list")
@@ -568,11 +568,11 @@ func (c *cur) index() (Index, error) {
 		}
 		return idx, nil
 	}
-	return Index{}, c.errf(start, "set-component-index: want uint, true or [+uint], got %s", cborenc.MajorName(h.major))
+	return Index{}, c.errf(start, "set-component-index: want uint, true or [+uint], got %s", cborwire.MajorName(h.major))
 }
 
 func (c *cur) tryEach(cmd *Command, where string, shared bool, nesting int, lim *Limits) error {
-	start := c.off
+	start := c.Off
 	n, err := c.array("try-each argument")
 	if err != nil {
 		return err
@@ -600,7 +600,7 @@ func (c *cur) tryEach(cmd *Command, where string, shared bool, nesting int, lim 
 
 // params decodes a parameters map, checking each known value's type.
 func (c *cur) params(name string, lim *Limits) ([]Param, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.mapLen(name + " parameters")
 	if err != nil {
 		return nil, err
@@ -614,13 +614,13 @@ func (c *cur) params(name string, lim *Limits) ([]Param, error) {
 		if err != nil {
 			return nil, err
 		}
-		vOff := c.off
+		vOff := c.Off
 		raw, err := c.skip()
 		if err != nil {
 			return nil, err
 		}
 		p := Param{Key: key, Raw: raw}
-		vc := &cur{b: c.b, off: vOff, what: c.what}
+		vc := newCurAt(c.Data, vOff, c.what)
 		pn := ParamName(key)
 		switch key {
 		case ParamVendorID:
@@ -663,13 +663,13 @@ func (c *cur) params(name string, lim *Limits) ([]Param, error) {
 					return nil, herr
 				}
 				switch {
-				case h.major == cborenc.MajorUint || h.major == cborenc.MajorNint:
+				case h.major == cborwire.MajorUint || h.major == cborwire.MajorNint:
 					p.Value, err = vc.int(pn)
-				case h.major == cborenc.MajorBytes:
+				case h.major == cborwire.MajorBytes:
 					p.Value, err = vc.bytes(pn)
-				case h.major == cborenc.MajorText:
+				case h.major == cborwire.MajorText:
 					p.Value, err = vc.text(pn)
-				case h.major == cborenc.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse):
+				case h.major == cborwire.MajorSimple && (h.arg == simpleTrue || h.arg == simpleFalse):
 					p.Value, err = vc.bool(pn)
 				default:
 					err = vc.errf(vOff, "%s: custom parameter must be int, bool, tstr or bstr", pn)
@@ -687,7 +687,7 @@ func (c *cur) params(name string, lim *Limits) ([]Param, error) {
 }
 
 func (c *cur) uuid(name string) ([]byte, error) {
-	start := c.off
+	start := c.Off
 	b, err := c.bytes(name)
 	if err != nil {
 		return nil, err
@@ -724,7 +724,7 @@ func parseText(content []byte, lim *Limits) (*Text, error) {
 			if err != nil {
 				return nil, err
 			}
-			if h.major == cborenc.MajorArray {
+			if h.major == cborwire.MajorArray {
 				id, err := c.componentID("text component id", lim)
 				if err != nil {
 					return nil, err

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // TestEveryFlippedByteRejected flips each bit 0 of every byte of a signed
@@ -181,7 +181,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"trailing byte", append(bytes.Clone(good), 0x00), ParseOptions{}, ErrMalformed, "trailing"},
 		{"truncated", good[:len(good)-1], ParseOptions{}, ErrMalformed, "past the end"},
 		{"indefinite map", hexb("bf ff"), ParseOptions{}, ErrMalformed, "indefinite"},
-		{"non-shortest head", hexb("b8 00"), ParseOptions{}, ErrMalformed, "non-shortest"},
+		{"non-shortest head", hexb("b8 00"), ParseOptions{}, ErrMalformed, "shortest form"},
 		{"duplicate key", hexb("a2 02 40 02 40"), ParseOptions{}, ErrMalformed, "duplicate"},
 		{"not a map", hexb("80"), ParseOptions{}, ErrMalformed, "want map"},
 		{"wrong tag", hexb("d8 6c a0"), ParseOptions{}, ErrMalformed, "tag 108"},
@@ -209,19 +209,19 @@ func TestStrictDecoding(t *testing.T) {
 // (no signature), to test manifest-level decoding.
 func buildManifest(t *testing.T, manifest []byte) []byte {
 	t.Helper()
-	item := cborenc.AppendBytes(nil, manifest)
+	item := cborwire.AppendBytes(nil, manifest)
 	d, _ := DigestOf(AlgSHA256, item)
-	auth := cborenc.AppendBytes(cborenc.AppendArrayHead(nil, 1), d.Marshal())
-	return cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(2), Val: cborenc.AppendBytes(nil, auth)}, {Key: intKey(3), Val: item}})
+	auth := cborwire.AppendBytes(cborwire.AppendArrayHead(nil, 1), d.Marshal())
+	return cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: intKey(2), Val: cborwire.AppendBytes(nil, auth)}, {Key: intKey(3), Val: item}})
 }
 
 func TestStrictManifest(t *testing.T) {
-	common := cborenc.AppendBytes(nil, hexb("a1 02 81 81 41 00")) // {2: [[h'00']]}
-	seq := func(s string) []byte { return cborenc.AppendBytes(nil, hexb(s)) }
-	m := func(entries ...cborenc.MapEntry) []byte { return cborenc.AppendMap(nil, entries) }
-	base := []cborenc.MapEntry{{Key: intKey(1), Val: hexb("01")}, {Key: intKey(2), Val: hexb("00")}, {Key: intKey(3), Val: common}}
-	with := func(extra ...cborenc.MapEntry) []byte {
-		return m(append(append([]cborenc.MapEntry{}, base...), extra...)...)
+	common := cborwire.AppendBytes(nil, hexb("a1 02 81 81 41 00")) // {2: [[h'00']]}
+	seq := func(s string) []byte { return cborwire.AppendBytes(nil, hexb(s)) }
+	m := func(entries ...cborwire.MapEntry) []byte { return cborwire.AppendMap(nil, entries) }
+	base := []cborwire.MapEntry{{Key: intKey(1), Val: hexb("01")}, {Key: intKey(2), Val: hexb("00")}, {Key: intKey(3), Val: common}}
+	with := func(extra ...cborwire.MapEntry) []byte {
+		return m(append(append([]cborwire.MapEntry{}, base...), extra...)...)
 	}
 	for _, tc := range []struct {
 		name     string
@@ -229,22 +229,22 @@ func TestStrictManifest(t *testing.T) {
 		want     error
 		msg      string
 	}{
-		{"ok", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 03 0f")}), nil, ""},
-		{"version 2", m(cborenc.MapEntry{Key: intKey(1), Val: hexb("02")}, base[1], base[2]), ErrMalformed, "manifest-version 2"},
+		{"ok", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 03 0f")}), nil, ""},
+		{"version 2", m(cborwire.MapEntry{Key: intKey(1), Val: hexb("02")}, base[1], base[2]), ErrMalformed, "manifest-version 2"},
 		{"no sequence number", m(base[0], base[2]), ErrMalformed, "sequence-number"},
 		{"no common", m(base[0], base[1]), ErrMalformed, "common"},
-		{"unknown member", with(cborenc.MapEntry{Key: intKey(6), Val: hexb("00")}), ErrMalformed, "unknown manifest member 6"},
-		{"odd sequence", with(cborenc.MapEntry{Key: intKey(7), Val: seq("81 03")}), ErrMalformed, "odd"},
-		{"empty sequence", with(cborenc.MapEntry{Key: intKey(7), Val: seq("80")}), ErrMalformed, "empty command sequence"},
-		{"policy not uint", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 03 40")}), ErrMalformed, "reporting policy"},
-		{"bad index", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 0c 40")}), ErrMalformed, "set-component-index"},
-		{"uuid size", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 14 a1 01 41 00")}), ErrMalformed, "16-byte UUID"},
-		{"bad digest param", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 14 a1 03 43 82 2f 40")}), ErrMalformed, "sha-256 digest of 0 bytes"},
-		{"try-each with one", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 0f 81 43 82 03 0f")}), ErrMalformed, "two alternatives"},
-		{"custom bad arg", with(cborenc.MapEntry{Key: intKey(7), Val: seq("82 39 01 00 80")}), ErrMalformed, "custom command"},
-		{"fetch in shared", m(base[0], base[1], cborenc.MapEntry{Key: intKey(3), Val: cborenc.AppendBytes(nil, hexb("a2 02 81 81 41 00 04 43 82 15 02"))}), ErrMalformed, "not allowed in the shared sequence"},
-		{"dependency collides", m(base[0], base[1], cborenc.MapEntry{Key: intKey(3), Val: cborenc.AppendBytes(nil, hexb("a2 01 a1 00 a0 02 81 81 41 00"))}), ErrComponentUnsupported, "collides"},
-		{"nested too deep", with(cborenc.MapEntry{Key: intKey(7), Val: seq(nestRunSequence(6))}), ErrLimit, "nested deeper"},
+		{"unknown member", with(cborwire.MapEntry{Key: intKey(6), Val: hexb("00")}), ErrMalformed, "unknown manifest member 6"},
+		{"odd sequence", with(cborwire.MapEntry{Key: intKey(7), Val: seq("81 03")}), ErrMalformed, "odd"},
+		{"empty sequence", with(cborwire.MapEntry{Key: intKey(7), Val: seq("80")}), ErrMalformed, "empty command sequence"},
+		{"policy not uint", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 03 40")}), ErrMalformed, "reporting policy"},
+		{"bad index", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 0c 40")}), ErrMalformed, "set-component-index"},
+		{"uuid size", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 14 a1 01 41 00")}), ErrMalformed, "16-byte UUID"},
+		{"bad digest param", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 14 a1 03 43 82 2f 40")}), ErrMalformed, "sha-256 digest of 0 bytes"},
+		{"try-each with one", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 0f 81 43 82 03 0f")}), ErrMalformed, "two alternatives"},
+		{"custom bad arg", with(cborwire.MapEntry{Key: intKey(7), Val: seq("82 39 01 00 80")}), ErrMalformed, "custom command"},
+		{"fetch in shared", m(base[0], base[1], cborwire.MapEntry{Key: intKey(3), Val: cborwire.AppendBytes(nil, hexb("a2 02 81 81 41 00 04 43 82 15 02"))}), ErrMalformed, "not allowed in the shared sequence"},
+		{"dependency collides", m(base[0], base[1], cborwire.MapEntry{Key: intKey(3), Val: cborwire.AppendBytes(nil, hexb("a2 01 a1 00 a0 02 81 81 41 00"))}), ErrComponentUnsupported, "collides"},
+		{"nested too deep", with(cborwire.MapEntry{Key: intKey(7), Val: seq(nestRunSequence(6))}), ErrLimit, "nested deeper"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseEnvelope(buildManifest(t, tc.manifest), ParseOptions{})
@@ -265,7 +265,7 @@ func TestStrictManifest(t *testing.T) {
 func nestRunSequence(n int) string {
 	inner := hexb("82 03 0f")
 	for i := 0; i < n; i++ {
-		inner = append(cborenc.AppendArrayHead(nil, 2), append(cborenc.AppendInt(nil, DirRunSequence), cborenc.AppendBytes(nil, inner)...)...)
+		inner = append(cborwire.AppendArrayHead(nil, 2), append(cborwire.AppendInt(nil, DirRunSequence), cborwire.AppendBytes(nil, inner)...)...)
 	}
 	return hex.EncodeToString(inner)
 }

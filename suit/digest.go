@@ -9,7 +9,7 @@ import (
 	"hash"
 	"strconv"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // COSE hash algorithm ids usable in SUIT_Digest (draft-ietf-suit-manifest §8.3).
@@ -59,9 +59,9 @@ func (d Digest) Equal(o Digest) bool {
 func (d Digest) Marshal() []byte { return d.appendTo(nil) }
 
 func (d Digest) appendTo(b []byte) []byte {
-	b = cborenc.AppendArrayHead(b, 2)
-	b = cborenc.AppendInt(b, d.Alg)
-	return cborenc.AppendBytes(b, d.Bytes)
+	b = cborwire.AppendArrayHead(b, 2)
+	b = cborwire.AppendInt(b, d.Alg)
+	return cborwire.AppendBytes(b, d.Bytes)
 }
 
 // ParseDigest decodes an encoded SUIT_Digest.

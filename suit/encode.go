@@ -3,8 +3,8 @@ package suit
 import (
 	"fmt"
 
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // TagMode says whether Marshal emits the SUIT_Envelope_Tagged tag (107).
@@ -29,13 +29,13 @@ type MarshalOptions struct {
 
 // Marshal re-emits the envelope with map keys in deterministic order.
 func (e *Envelope) Marshal(o MarshalOptions) ([]byte, error) {
-	entries := []cborenc.MapEntry{
+	entries := []cborwire.MapEntry{
 		{Key: intKey(keyAuth), Val: e.authItem},
 		{Key: intKey(keyManifest), Val: e.manifestItem},
 	}
 	if !o.DropSevered {
 		for s, item := range e.severed {
-			entries = append(entries, cborenc.MapEntry{Key: intKey(int64(s)), Val: item})
+			entries = append(entries, cborwire.MapEntry{Key: intKey(int64(s)), Val: item})
 		}
 	}
 	seen := map[string]bool{}
@@ -44,12 +44,12 @@ func (e *Envelope) Marshal(o MarshalOptions) ([]byte, error) {
 			return nil, fmt.Errorf("suit: integrated key %q given twice", p.Key)
 		}
 		seen[p.Key] = true
-		entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
+		entries = append(entries, cborwire.MapEntry{Key: cborwire.AppendText(nil, p.Key), Val: cborwire.AppendBytes(nil, p.Data)})
 	}
 	if !o.DropIntegrated {
 		for _, p := range e.integrated {
 			if !seen[p.Key] {
-				entries = append(entries, cborenc.MapEntry{Key: cborenc.AppendText(nil, p.Key), Val: cborenc.AppendBytes(nil, p.Data)})
+				entries = append(entries, cborwire.MapEntry{Key: cborwire.AppendText(nil, p.Key), Val: cborwire.AppendBytes(nil, p.Data)})
 			}
 		}
 	}
@@ -62,9 +62,9 @@ func (e *Envelope) Marshal(o MarshalOptions) ([]byte, error) {
 	}
 	var out []byte
 	if tagged {
-		out = cborenc.AppendTag(out, TagEnvelope)
+		out = cborwire.AppendTag(out, TagEnvelope)
 	}
-	return cborenc.AppendMap(out, entries), nil
+	return cborwire.AppendMap(out, entries), nil
 }
 
 // Sign adds one COSE_Sign1 authentication block per signer (ESP256 or
@@ -112,22 +112,22 @@ func (e *Envelope) SignMAC(k MACKey, alg int64) error {
 	if err := e.recheckDigest(); err != nil {
 		return err
 	}
-	protected := cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(1), Val: cborenc.AppendInt(nil, alg)}})
-	var unprot []cborenc.MapEntry
+	protected := cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: intKey(1), Val: cborwire.AppendInt(nil, alg)}})
+	var unprot []cborwire.MapEntry
 	if k.KID != nil {
-		unprot = append(unprot, cborenc.MapEntry{Key: intKey(4), Val: cborenc.AppendBytes(nil, k.KID)})
+		unprot = append(unprot, cborwire.MapEntry{Key: intKey(4), Val: cborwire.AppendBytes(nil, k.KID)})
 	}
 	b := AuthBlock{Kind: AuthMac0, mac: &macBlock{protected: protected, alg: alg}}
 	tag, err := b.computeMAC(e.digestRaw, k.Key)
 	if err != nil {
 		return err
 	}
-	raw := cborenc.AppendTag(nil, uint64(AuthMac0))
-	raw = cborenc.AppendArrayHead(raw, 4)
-	raw = cborenc.AppendBytes(raw, protected)
-	raw = cborenc.AppendMap(raw, unprot)
-	raw = cborenc.AppendNull(raw)
-	raw = cborenc.AppendBytes(raw, tag)
+	raw := cborwire.AppendTag(nil, uint64(AuthMac0))
+	raw = cborwire.AppendArrayHead(raw, 4)
+	raw = cborwire.AppendBytes(raw, protected)
+	raw = cborwire.AppendMap(raw, unprot)
+	raw = cborwire.AppendNull(raw)
+	raw = cborwire.AppendBytes(raw, tag)
 	lim := e.limits
 	nb, err := parseAuthBlock(raw, &lim)
 	if err != nil {
@@ -156,12 +156,12 @@ func (e *Envelope) setBlocks(blocks []AuthBlock) error {
 	if len(blocks) > e.limits.MaxAuthBlocks {
 		return errorf(ErrLimit, "%d authentication blocks (limit %d)", len(blocks), e.limits.MaxAuthBlocks)
 	}
-	w := cborenc.AppendArrayHead(nil, 1+len(blocks))
-	w = cborenc.AppendBytes(w, e.digestRaw)
+	w := cborwire.AppendArrayHead(nil, 1+len(blocks))
+	w = cborwire.AppendBytes(w, e.digestRaw)
 	for _, b := range blocks {
-		w = cborenc.AppendBytes(w, b.Raw)
+		w = cborwire.AppendBytes(w, b.Raw)
 	}
-	e.authItem = cborenc.AppendBytes(nil, w)
+	e.authItem = cborwire.AppendBytes(nil, w)
 	e.blocks = blocks
 	raw, err := e.Marshal(MarshalOptions{})
 	if err != nil {

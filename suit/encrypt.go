@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -166,14 +166,14 @@ func ParseEncryptionInfo(data []byte) (*EncryptionInfo, error) {
 		ei.ContentAlg = uh.alg
 	}
 	if !c.isNull() {
-		return nil, c.errf(c.off, "COSE_Encrypt ciphertext must be detached (null)")
+		return nil, c.errf(c.Off, "COSE_Encrypt ciphertext must be detached (null)")
 	}
 	rn, err := c.array("recipients")
 	if err != nil {
 		return nil, err
 	}
 	if rn == 0 {
-		return nil, c.errf(c.off, "COSE_Encrypt without recipients")
+		return nil, c.errf(c.Off, "COSE_Encrypt without recipients")
 	}
 	for i := 0; i < rn; i++ {
 		r, err := parseRecipient(c)
@@ -214,7 +214,7 @@ func parseRecipient(c *cur) (Recipient, error) {
 		return r, err
 	}
 	if n != 3 {
-		return r, c.errf(c.off, "recipient has %d elements (want 3; nested recipients are not supported)", n)
+		return r, c.errf(c.Off, "recipient has %d elements (want 3; nested recipients are not supported)", n)
 	}
 	if r.Protected, err = c.bytes("recipient protected"); err != nil {
 		return r, err
@@ -281,7 +281,7 @@ func parseECDHKey(data []byte) (*ecdh.PublicKey, error) {
 		case -2:
 			x, err = c.bytes("x")
 		case -3:
-			if h, _ := c.peek(); h.major == cborenc.MajorSimple {
+			if h, _ := c.peek(); h.major == cborwire.MajorSimple {
 				return nil, errorf(ErrAlgUnsupported, "compressed ephemeral points are not supported")
 			}
 			y, err = c.bytes("y")
@@ -397,13 +397,13 @@ func kidFits(a, b []byte) bool { return a == nil || b == nil || bytes.Equal(a, b
 // [kw-alg, [nil,nil,nil], [nil,nil,nil], [bits, protected, 'SUIT Payload Encryption']].
 func deriveKEK(z []byte, alg int64, protected []byte, n int) ([]byte, error) {
 	kwAlg := map[int64]int64{AlgECDHESA128KW: AlgA128KW, AlgECDHESA192KW: AlgA192KW, AlgECDHESA256KW: AlgA256KW}[alg]
-	info := cborenc.AppendArrayHead(nil, 4)
-	info = cborenc.AppendInt(info, kwAlg)
+	info := cborwire.AppendArrayHead(nil, 4)
+	info = cborwire.AppendInt(info, kwAlg)
 	info = append(info, 0x83, 0xf6, 0xf6, 0xf6, 0x83, 0xf6, 0xf6, 0xf6)
-	info = cborenc.AppendArrayHead(info, 3)
-	info = cborenc.AppendUint(info, uint64(n*8))
-	info = cborenc.AppendBytes(info, protected)
-	info = cborenc.AppendBytes(info, []byte(payloadEncryptionContext))
+	info = cborwire.AppendArrayHead(info, 3)
+	info = cborwire.AppendUint(info, uint64(n*8))
+	info = cborwire.AppendBytes(info, protected)
+	info = cborwire.AppendBytes(info, []byte(payloadEncryptionContext))
 	return hkdf.Key(sha256.New, z, nil, string(info), n)
 }
 
@@ -458,10 +458,10 @@ func newAEAD(alg int64, key []byte) (cipher.AEAD, error) {
 
 // encStructure is Enc_structure = ["Encrypt", protected, external_aad (empty bstr)].
 func encStructure(protected []byte) []byte {
-	b := cborenc.AppendArrayHead(nil, 3)
-	b = cborenc.AppendText(b, "Encrypt")
-	b = cborenc.AppendBytes(b, protected)
-	return cborenc.AppendBytes(b, nil)
+	b := cborwire.AppendArrayHead(nil, 3)
+	b = cborwire.AppendText(b, "Encrypt")
+	b = cborwire.AppendBytes(b, protected)
+	return cborwire.AppendBytes(b, nil)
 }
 
 // EncryptOptions describe how the builder encrypts a payload.
@@ -512,7 +512,7 @@ func Encrypt(plaintext []byte, o EncryptOptions) (ciphertext, info []byte, err e
 	}
 	var protected []byte
 	if !isCTR(alg) {
-		protected = cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(1), Val: cborenc.AppendInt(nil, alg)}})
+		protected = cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: intKey(1), Val: cborwire.AppendInt(nil, alg)}})
 	}
 	ei := &EncryptionInfo{ContentAlg: alg, Protected: protected, IV: iv}
 	if isCTR(alg) {
@@ -529,25 +529,25 @@ func Encrypt(plaintext []byte, o EncryptOptions) (ciphertext, info []byte, err e
 		return nil, nil, err
 	}
 	// 96([protected, {1: alg (CTR only), 5: iv}, nil, [recipient]])
-	unprot := []cborenc.MapEntry{{Key: intKey(5), Val: cborenc.AppendBytes(nil, iv)}}
+	unprot := []cborwire.MapEntry{{Key: intKey(5), Val: cborwire.AppendBytes(nil, iv)}}
 	if isCTR(alg) {
-		unprot = append(unprot, cborenc.MapEntry{Key: intKey(1), Val: cborenc.AppendInt(nil, alg)})
+		unprot = append(unprot, cborwire.MapEntry{Key: intKey(1), Val: cborwire.AppendInt(nil, alg)})
 	}
-	info = cborenc.AppendTag(nil, tagCOSEEncrypt)
-	info = cborenc.AppendArrayHead(info, 4)
-	info = cborenc.AppendBytes(info, protected)
-	info = cborenc.AppendMap(info, unprot)
-	info = cborenc.AppendNull(info)
-	info = cborenc.AppendArrayHead(info, 1)
+	info = cborwire.AppendTag(nil, tagCOSEEncrypt)
+	info = cborwire.AppendArrayHead(info, 4)
+	info = cborwire.AppendBytes(info, protected)
+	info = cborwire.AppendMap(info, unprot)
+	info = cborwire.AppendNull(info)
+	info = cborwire.AppendArrayHead(info, 1)
 	info = append(info, recipient...)
 	return ciphertext, info, nil
 }
 
 func wrapCEK(cek []byte, o EncryptOptions, rnd io.Reader) ([]byte, error) {
 	alg := o.KeyWrapAlg
-	var unprot []cborenc.MapEntry
+	var unprot []cborwire.MapEntry
 	if o.KID != nil {
-		unprot = append(unprot, cborenc.MapEntry{Key: intKey(4), Val: cborenc.AppendBytes(nil, o.KID)})
+		unprot = append(unprot, cborwire.MapEntry{Key: intKey(4), Val: cborwire.AppendBytes(nil, o.KID)})
 	}
 	if o.KEK != nil {
 		if alg == 0 {
@@ -560,11 +560,11 @@ func wrapCEK(cek []byte, o EncryptOptions, rnd io.Reader) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		unprot = append(unprot, cborenc.MapEntry{Key: intKey(1), Val: cborenc.AppendInt(nil, alg)})
-		r := cborenc.AppendArrayHead(nil, 3)
-		r = cborenc.AppendBytes(r, nil)
-		r = cborenc.AppendMap(r, unprot)
-		return cborenc.AppendBytes(r, wrapped), nil
+		unprot = append(unprot, cborwire.MapEntry{Key: intKey(1), Val: cborwire.AppendInt(nil, alg)})
+		r := cborwire.AppendArrayHead(nil, 3)
+		r = cborwire.AppendBytes(r, nil)
+		r = cborwire.AppendMap(r, unprot)
+		return cborwire.AppendBytes(r, wrapped), nil
 	}
 	if alg == 0 {
 		alg = AlgECDHESA128KW
@@ -580,7 +580,7 @@ func wrapCEK(cek []byte, o EncryptOptions, rnd io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	protected := cborenc.AppendMap(nil, []cborenc.MapEntry{{Key: intKey(1), Val: cborenc.AppendInt(nil, alg)}})
+	protected := cborwire.AppendMap(nil, []cborwire.MapEntry{{Key: intKey(1), Val: cborwire.AppendInt(nil, alg)}})
 	kek, err := deriveKEK(z, alg, protected, kwKeyLen(alg))
 	if err != nil {
 		return nil, err
@@ -593,26 +593,26 @@ func wrapCEK(cek []byte, o EncryptOptions, rnd io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	unprot = append(unprot, cborenc.MapEntry{Key: intKey(-1), Val: ek})
-	r := cborenc.AppendArrayHead(nil, 3)
-	r = cborenc.AppendBytes(r, protected)
-	r = cborenc.AppendMap(r, unprot)
-	return cborenc.AppendBytes(r, wrapped), nil
+	unprot = append(unprot, cborwire.MapEntry{Key: intKey(-1), Val: ek})
+	r := cborwire.AppendArrayHead(nil, 3)
+	r = cborwire.AppendBytes(r, protected)
+	r = cborwire.AppendMap(r, unprot)
+	return cborwire.AppendBytes(r, wrapped), nil
 }
 
 func encodeECDHKey(k *ecdh.PublicKey) ([]byte, error) {
 	raw := k.Bytes()
 	switch k.Curve() {
 	case ecdh.X25519():
-		return cborenc.AppendMap(nil, []cborenc.MapEntry{
-			{Key: intKey(1), Val: cborenc.AppendInt(nil, 1)}, {Key: intKey(-1), Val: cborenc.AppendInt(nil, 4)}, {Key: intKey(-2), Val: cborenc.AppendBytes(nil, raw)},
+		return cborwire.AppendMap(nil, []cborwire.MapEntry{
+			{Key: intKey(1), Val: cborwire.AppendInt(nil, 1)}, {Key: intKey(-1), Val: cborwire.AppendInt(nil, 4)}, {Key: intKey(-2), Val: cborwire.AppendBytes(nil, raw)},
 		}), nil
 	case ecdh.P256(), ecdh.P384(), ecdh.P521():
 		crv := map[ecdh.Curve]int64{ecdh.P256(): 1, ecdh.P384(): 2, ecdh.P521(): 3}[k.Curve()]
 		n := (len(raw) - 1) / 2
-		return cborenc.AppendMap(nil, []cborenc.MapEntry{
-			{Key: intKey(1), Val: cborenc.AppendInt(nil, 2)}, {Key: intKey(-1), Val: cborenc.AppendInt(nil, crv)},
-			{Key: intKey(-2), Val: cborenc.AppendBytes(nil, raw[1:1+n])}, {Key: intKey(-3), Val: cborenc.AppendBytes(nil, raw[1+n:])},
+		return cborwire.AppendMap(nil, []cborwire.MapEntry{
+			{Key: intKey(1), Val: cborwire.AppendInt(nil, 2)}, {Key: intKey(-1), Val: cborwire.AppendInt(nil, crv)},
+			{Key: intKey(-2), Val: cborwire.AppendBytes(nil, raw[1:1+n])}, {Key: intKey(-3), Val: cborwire.AppendBytes(nil, raw[1+n:])},
 		}), nil
 	}
 	return nil, errors.New("suit: unsupported ECDH curve")

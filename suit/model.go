@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // CBOR tags of draft-ietf-suit-manifest.
@@ -253,9 +253,9 @@ func (c ComponentID) HasPrefix(p ComponentID) bool {
 func (c ComponentID) Marshal() []byte { return c.appendTo(nil) }
 
 func (c ComponentID) appendTo(b []byte) []byte {
-	b = cborenc.AppendArrayHead(b, len(c))
+	b = cborwire.AppendArrayHead(b, len(c))
 	for _, s := range c {
-		b = cborenc.AppendBytes(b, s)
+		b = cborwire.AppendBytes(b, s)
 	}
 	return b
 }

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/cborenc"
 )
 
 // SUIT_Report (draft-ietf-suit-report-19 §4): the record of one manifest
@@ -81,21 +81,21 @@ func NewParam(key int64, v any) (Param, error) {
 	var raw []byte
 	switch x := v.(type) {
 	case []byte:
-		raw = cborenc.AppendBytes(nil, x)
+		raw = cborwire.AppendBytes(nil, x)
 	case PEN:
-		raw = cborenc.AppendBytes(cborenc.AppendTag(nil, 112), x)
+		raw = cborwire.AppendBytes(cborwire.AppendTag(nil, 112), x)
 	case string:
-		raw = cborenc.AppendText(nil, x)
+		raw = cborwire.AppendText(nil, x)
 	case uint64:
-		raw = cborenc.AppendUint(nil, x)
+		raw = cborwire.AppendUint(nil, x)
 	case int64:
-		raw = cborenc.AppendInt(nil, x)
+		raw = cborwire.AppendInt(nil, x)
 	case bool:
-		raw = cborenc.AppendBool(nil, x)
+		raw = cborwire.AppendBool(nil, x)
 	case Digest:
-		raw = cborenc.AppendBytes(nil, x.Marshal())
+		raw = cborwire.AppendBytes(nil, x.Marshal())
 	case *EncryptionInfo:
-		raw = cborenc.AppendBytes(nil, x.Raw)
+		raw = cborwire.AppendBytes(nil, x.Raw)
 	case RawValue:
 		raw = []byte(x)
 	default:
@@ -105,71 +105,71 @@ func NewParam(key int64, v any) (Param, error) {
 }
 
 func appendParams(b []byte, ps []Param) []byte {
-	entries := make([]cborenc.MapEntry, 0, len(ps))
+	entries := make([]cborwire.MapEntry, 0, len(ps))
 	for _, p := range ps {
-		entries = append(entries, cborenc.MapEntry{Key: intKey(p.Key), Val: p.Raw})
+		entries = append(entries, cborwire.MapEntry{Key: intKey(p.Key), Val: p.Raw})
 	}
-	return cborenc.AppendMap(b, entries)
+	return cborwire.AppendMap(b, entries)
 }
 
 func (r *Record) appendTo(b []byte) []byte {
-	b = cborenc.AppendArrayHead(b, 5)
-	b = cborenc.AppendArrayHead(b, len(r.ManifestID))
+	b = cborwire.AppendArrayHead(b, 5)
+	b = cborwire.AppendArrayHead(b, len(r.ManifestID))
 	for _, i := range r.ManifestID {
-		b = cborenc.AppendUint(b, i)
+		b = cborwire.AppendUint(b, i)
 	}
-	b = cborenc.AppendInt(b, int64(r.Section))
-	b = cborenc.AppendUint(b, r.Offset)
-	b = cborenc.AppendUint(b, r.ComponentIndex)
+	b = cborwire.AppendInt(b, int64(r.Section))
+	b = cborwire.AppendUint(b, r.Offset)
+	b = cborwire.AppendUint(b, r.ComponentIndex)
 	return appendParams(b, r.Properties)
 }
 
 // Marshal encodes the report (deterministic CBOR, unprotected).
 func (r *Report) Marshal() ([]byte, error) {
-	ref := cborenc.AppendArrayHead(nil, 2)
-	ref = cborenc.AppendText(ref, r.Reference.URI)
+	ref := cborwire.AppendArrayHead(nil, 2)
+	ref = cborwire.AppendText(ref, r.Reference.URI)
 	ref = r.Reference.Digest.appendTo(ref)
-	recs := cborenc.AppendArrayHead(nil, len(r.Records))
+	recs := cborwire.AppendArrayHead(nil, len(r.Records))
 	for i, e := range r.Records {
 		switch {
 		case e.Record != nil && e.System == nil:
 			recs = e.Record.appendTo(recs)
 		case e.System != nil && e.Record == nil:
-			entries := []cborenc.MapEntry{{Key: intKey(systemComponentID), Val: e.System.ComponentID.appendTo(nil)}}
+			entries := []cborwire.MapEntry{{Key: intKey(systemComponentID), Val: e.System.ComponentID.appendTo(nil)}}
 			for _, p := range e.System.Properties {
-				entries = append(entries, cborenc.MapEntry{Key: intKey(p.Key), Val: p.Raw})
+				entries = append(entries, cborwire.MapEntry{Key: intKey(p.Key), Val: p.Raw})
 			}
-			recs = cborenc.AppendMap(recs, entries)
+			recs = cborwire.AppendMap(recs, entries)
 		default:
 			return nil, fmt.Errorf("suit: report record %d: set exactly one of Record and System", i)
 		}
 	}
 	var result []byte
 	if r.Failure == nil {
-		result = cborenc.AppendBool(nil, true)
+		result = cborwire.AppendBool(nil, true)
 	} else {
-		result = cborenc.AppendMap(nil, []cborenc.MapEntry{
-			{Key: intKey(reportResultCode), Val: cborenc.AppendInt(nil, r.Failure.Code)},
+		result = cborwire.AppendMap(nil, []cborwire.MapEntry{
+			{Key: intKey(reportResultCode), Val: cborwire.AppendInt(nil, r.Failure.Code)},
 			{Key: intKey(reportResultRec), Val: r.Failure.Record.appendTo(nil)},
-			{Key: intKey(reportResultWhy), Val: cborenc.AppendInt(nil, int64(r.Failure.Reason))},
+			{Key: intKey(reportResultWhy), Val: cborwire.AppendInt(nil, int64(r.Failure.Reason))},
 		})
 	}
-	entries := []cborenc.MapEntry{
+	entries := []cborwire.MapEntry{
 		{Key: intKey(reportReference), Val: ref},
 		{Key: intKey(reportRecords), Val: recs},
 		{Key: intKey(reportResult), Val: result},
 	}
 	if r.Nonce != nil {
-		entries = append(entries, cborenc.MapEntry{Key: intKey(reportNonce), Val: cborenc.AppendBytes(nil, r.Nonce)})
+		entries = append(entries, cborwire.MapEntry{Key: intKey(reportNonce), Val: cborwire.AppendBytes(nil, r.Nonce)})
 	}
 	if r.Capability != nil {
 		lim := DefaultLimits()
 		if err := wellFormed(r.Capability, &lim); err != nil {
 			return nil, fmt.Errorf("suit: capability report: %w", err)
 		}
-		entries = append(entries, cborenc.MapEntry{Key: intKey(reportCapability), Val: r.Capability})
+		entries = append(entries, cborwire.MapEntry{Key: intKey(reportCapability), Val: r.Capability})
 	}
-	return cborenc.AppendMap(nil, entries), nil
+	return cborwire.AppendMap(nil, entries), nil
 }
 
 // MaxReportSize bounds ParseReport's input.
@@ -194,7 +194,7 @@ func ParseReport(data []byte) (*Report, error) {
 	r := &Report{}
 	var haveRef, haveRecs, haveResult bool
 	for i := 0; i < n; i++ {
-		keyOff := c.off
+		keyOff := c.Off
 		key, err := c.int("report key")
 		if err != nil {
 			return nil, err
@@ -225,7 +225,7 @@ func ParseReport(data []byte) (*Report, error) {
 				if perr != nil {
 					return nil, perr
 				}
-				if h.major == cborenc.MajorMap {
+				if h.major == cborwire.MajorMap {
 					e.System, err = c.systemProperties(&lim)
 				} else {
 					e.Record, err = c.record(&lim)
@@ -259,7 +259,7 @@ func ParseReport(data []byte) (*Report, error) {
 }
 
 func (c *cur) record(lim *Limits) (*Record, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.array("SUIT_Record")
 	if err != nil {
 		return nil, err
@@ -303,15 +303,15 @@ func (c *cur) record(lim *Limits) (*Record, error) {
 
 // paramsOrEmpty is params allowing an empty map.
 func (c *cur) paramsOrEmpty(name string, lim *Limits) ([]Param, error) {
-	if c.off < len(c.b) && c.b[c.off] == 0xa0 {
-		c.off++
+	if c.Off < len(c.Data) && c.Data[c.Off] == 0xa0 {
+		c.Off++
 		return nil, nil
 	}
 	return c.params(name, lim)
 }
 
 func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.mapLen("system-property-claims")
 	if err != nil {
 		return nil, err
@@ -320,7 +320,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 	have := false
 	var entries [][]byte
 	for i := 0; i < n; i++ {
-		ks := c.off
+		ks := c.Off
 		key, err := c.int("system property key")
 		if err != nil {
 			return nil, err
@@ -335,7 +335,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 		if _, err := c.skip(); err != nil {
 			return nil, err
 		}
-		entries = append(entries, c.b[ks:c.off])
+		entries = append(entries, c.Data[ks:c.Off])
 	}
 	if !have {
 		return nil, c.errf(start, "system-property-claims without system-component-id (0)")
@@ -344,7 +344,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 		return nil, c.errf(start, "system-property-claims without properties")
 	}
 	// Re-frame the properties as a map to decode them with the parameter rules.
-	rest := cborenc.AppendHead(nil, cborenc.MajorMap, uint64(len(entries)))
+	rest := cborwire.AppendHead(nil, cborwire.MajorMap, uint64(len(entries)))
 	for _, e := range entries {
 		rest = append(rest, e...)
 	}
@@ -356,7 +356,7 @@ func (c *cur) systemProperties(lim *Limits) (*SystemProperties, error) {
 }
 
 func (c *cur) failure(lim *Limits) (*Failure, error) {
-	start := c.off
+	start := c.Off
 	n, err := c.mapLen("suit-report-result")
 	if err != nil {
 		return nil, err
@@ -446,34 +446,34 @@ func (c *CapabilityReport) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("suit: capability report needs components, commands, parameters and algorithms")
 	}
 	ints := func(v []int64) []byte {
-		b := cborenc.AppendArrayHead(nil, len(v))
+		b := cborwire.AppendArrayHead(nil, len(v))
 		for _, x := range v {
-			b = cborenc.AppendInt(b, x)
+			b = cborwire.AppendInt(b, x)
 		}
 		return b
 	}
-	comps := cborenc.AppendArrayHead(nil, len(c.Components))
+	comps := cborwire.AppendArrayHead(nil, len(c.Components))
 	for _, cc := range c.Components {
 		n := len(cc.Prefix)
 		if cc.Wildcard {
 			n++
 		}
-		comps = cborenc.AppendArrayHead(comps, n)
+		comps = cborwire.AppendArrayHead(comps, n)
 		for _, s := range cc.Prefix {
-			comps = cborenc.AppendBytes(comps, s)
+			comps = cborwire.AppendBytes(comps, s)
 		}
 		if cc.Wildcard {
-			comps = cborenc.AppendBool(comps, true)
+			comps = cborwire.AppendBool(comps, true)
 		}
 	}
-	entries := []cborenc.MapEntry{{Key: intKey(1), Val: comps}, {Key: intKey(2), Val: ints(c.Commands)}, {Key: intKey(3), Val: ints(c.Parameters)}, {Key: intKey(4), Val: ints(c.CryptAlgs)}}
+	entries := []cborwire.MapEntry{{Key: intKey(1), Val: comps}, {Key: intKey(2), Val: ints(c.Commands)}, {Key: intKey(3), Val: ints(c.Parameters)}, {Key: intKey(4), Val: ints(c.CryptAlgs)}}
 	for _, opt := range []struct {
 		key int64
 		v   []int64
 	}{{5, c.Envelope}, {6, c.Manifest}, {7, c.Common}, {10, c.Dependency}} {
 		if len(opt.v) > 0 {
-			entries = append(entries, cborenc.MapEntry{Key: intKey(opt.key), Val: ints(opt.v)})
+			entries = append(entries, cborwire.MapEntry{Key: intKey(opt.key), Val: ints(opt.v)})
 		}
 	}
-	return cborenc.AppendMap(nil, entries), nil
+	return cborwire.AppendMap(nil, entries), nil
 }

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // DecodeOptions select the numbering and the limits of Decode.
@@ -34,7 +34,7 @@ func Decode(data []byte, o DecodeOptions) (Message, error) {
 	if len(data) > lim.MaxMessageSize {
 		return nil, protoErr(ErrPermanentError, ErrLimit, "message of %d bytes exceeds the limit of %d", len(data), lim.MaxMessageSize)
 	}
-	d := decoder{r: reader{data: bytes.Clone(data)}, lim: &lim, num: o.Numbering}
+	d := decoder{r: newReader(bytes.Clone(data)), lim: &lim, num: o.Numbering}
 	m, err := d.message()
 	if err != nil {
 		return nil, err
@@ -94,11 +94,11 @@ func atIndex(where string, i int, err error) error {
 
 func (d *decoder) message() (Message, error) {
 	r := &d.r
-	start := r.off
+	start := r.Off
 	if r.done() {
 		return nil, protoErr(ErrPermanentError, ErrMalformed, "empty input")
 	}
-	if major, _ := r.peek(); major == cborenc.MajorTag {
+	if major, _ := r.peek(); major == cborwire.MajorTag {
 		return nil, protoErr(ErrPermanentError, ErrMalformed,
 			"not a bare TEEP message: starts with a CBOR tag (a signed message? use Open)")
 	}
@@ -113,7 +113,7 @@ func (d *decoder) message() (Message, error) {
 		}
 		return nil, protoErr(ErrPermanentError, ErrMalformed, "message is an array of %d elements; want 2, 3 or 5%s (at byte %d)", n, what, start)
 	}
-	typeOff := r.off
+	typeOff := r.Off
 	wt, err := r.uint()
 	if err != nil {
 		return nil, wrapErr("message type", err)
@@ -144,7 +144,7 @@ func (d *decoder) message() (Message, error) {
 		return nil, wrapErr(t.goName(), err)
 	}
 	if !r.done() {
-		return nil, protoErr(ErrPermanentError, ErrMalformed, "%d trailing bytes after the message (at byte %d)", len(r.data)-r.off, r.off)
+		return nil, protoErr(ErrPermanentError, ErrMalformed, "%d trailing bytes after the message (at byte %d)", len(r.Data)-r.Off, r.Off)
 	}
 	return m, nil
 }
@@ -212,7 +212,7 @@ func (d *decoder) options(t Type, set func(Label) error) (*wireInfo, Extensions,
 	info := &wireInfo{numbering: d.num, order: make([]uint64, 0, n)}
 	var ext Extensions
 	for i := 0; i < n; i++ {
-		keyOff := r.off
+		keyOff := r.Off
 		wl, err := r.uint()
 		if err != nil {
 			return nil, nil, at(fmt.Sprintf("option key #%d", i), err)
@@ -294,7 +294,7 @@ func (d *decoder) cipherSuites() ([]CipherSuite, error) {
 			return err
 		}
 		if ops == 0 {
-			return r.fail(r.off-1, ErrMalformed, "cipher suite has no operations")
+			return r.fail(r.Off-1, ErrMalformed, "cipher suite has no operations")
 		}
 		*suite = make(CipherSuite, ops)
 		for j := range *suite {
@@ -308,7 +308,7 @@ func (d *decoder) cipherSuites() ([]CipherSuite, error) {
 
 func (d *decoder) operation(op *Operation) error {
 	r := &d.r
-	start := r.off
+	start := r.Off
 	n, err := r.array(d.lim.MaxListLength, "operation")
 	if err != nil {
 		return err
@@ -328,7 +328,7 @@ func (d *decoder) operation(op *Operation) error {
 func (d *decoder) suitProfiles() ([]SUITCOSEProfile, error) {
 	return list(d, "SUIT COSE profile list", func(p *SUITCOSEProfile) error {
 		r := &d.r
-		start := r.off
+		start := r.Off
 		k, err := r.array(d.lim.MaxListLength, "SUIT COSE profile")
 		if err != nil {
 			return err
@@ -355,7 +355,7 @@ func (d *decoder) suitReports() ([][]byte, error) {
 	}
 	out := make([][]byte, n)
 	for i := range out {
-		start := r.off
+		start := r.Off
 		b, err := r.bytes(d.lim.MaxSUITReportSize, "SUIT report")
 		if err != nil {
 			return nil, atIndex("", i, err)
@@ -414,16 +414,16 @@ func (d *decoder) manifests() ([][]byte, error) {
 	}
 	out := make([][]byte, n)
 	for i := range out {
-		start := r.off
+		start := r.Off
 		b, err := r.bytes(d.lim.MaxEnvelopeSize, "SUIT envelope")
 		if err != nil {
 			return nil, atIndex("", i, err)
 		}
-		if len(b) == 0 || b[0]>>5 != cborenc.MajorMap {
+		if len(b) == 0 || b[0]>>5 != cborwire.MajorMap {
 			what := "empty"
 			if len(b) > 0 {
-				what = cborenc.MajorName(b[0] >> 5)
-				if b[0]>>5 == cborenc.MajorTag {
+				what = cborwire.MajorName(b[0] >> 5)
+				if b[0]>>5 == cborwire.MajorTag {
 					what = "a tagged item (SUIT_Envelope_Tagged is not allowed here)"
 				}
 			}
@@ -443,7 +443,7 @@ func (d *decoder) tcList() ([]SystemPropertyClaims, error) {
 
 func (d *decoder) claims(c *SystemPropertyClaims) error {
 	r := &d.r
-	mapOff := r.off
+	mapOff := r.Off
 	n, err := r.mapHead(d.lim.MaxListLength, "system-property-claims")
 	if err != nil {
 		return err
@@ -451,7 +451,7 @@ func (d *decoder) claims(c *SystemPropertyClaims) error {
 	c.order = make([]int64, 0, n)
 	haveID := false
 	for i := 0; i < n; i++ {
-		keyOff := r.off
+		keyOff := r.Off
 		k, err := r.int()
 		if err != nil {
 			return at(fmt.Sprintf("key #%d", i), err)
@@ -505,12 +505,12 @@ func (d *decoder) claims(c *SystemPropertyClaims) error {
 
 // digest reads bstr .cbor SUIT_Digest = << [alg, bytes] >>.
 func (d *decoder) digest() (*Digest, error) {
-	start := d.r.off
+	start := d.r.Off
 	b, err := d.r.bytes(d.lim.MaxExtensionSize, "SUIT_Digest")
 	if err != nil {
 		return nil, err
 	}
-	in := reader{data: b}
+	in := newReader(b)
 	fail := func(err error) (*Digest, error) {
 		return nil, fmt.Errorf("SUIT_Digest in the bstr at byte %d: %w", start, err)
 	}
@@ -529,7 +529,7 @@ func (d *decoder) digest() (*Digest, error) {
 		return fail(at("bytes", err))
 	}
 	if !in.done() {
-		return fail(in.fail(in.off, ErrMalformed, "trailing bytes after SUIT_Digest"))
+		return fail(in.fail(in.Off, ErrMalformed, "trailing bytes after SUIT_Digest"))
 	}
 	return &dg, nil
 }
@@ -540,7 +540,7 @@ func (d *decoder) requestedTCs() ([]RequestedTC, error) {
 
 func (d *decoder) requestedTC(t *RequestedTC) error {
 	r := &d.r
-	mapOff := r.off
+	mapOff := r.Off
 	n, err := r.mapHead(d.lim.MaxListLength, "requested-tc-info")
 	if err != nil {
 		return err
@@ -548,7 +548,7 @@ func (d *decoder) requestedTC(t *RequestedTC) error {
 	t.order = make([]uint64, 0, n)
 	haveID := false
 	for i := 0; i < n; i++ {
-		keyOff := r.off
+		keyOff := r.Off
 		wl, err := r.uint()
 		if err != nil {
 			return at(fmt.Sprintf("key #%d", i), err)
@@ -596,7 +596,7 @@ func addKey[K int64 | uint64](r *reader, order []K, k K, off int, what string) (
 }
 
 func (d *decoder) errCode() (ErrCode, error) {
-	start := d.r.off
+	start := d.r.Off
 	v, err := d.r.uint()
 	if err != nil {
 		return 0, err

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/teep-go/teep/internal/cborenc"
+	"github.com/teep-go/teep/cborwire"
 )
 
 // EncodeOptions select the numbering and the map key order of Encode.
@@ -112,10 +112,10 @@ func (e *encoder) options(b []byte, t Type, present []Label, ext Extensions, w *
 		}
 		return entries[i].wire < entries[j].wire
 	})
-	b = cborenc.AppendHead(b, cborenc.MajorMap, uint64(len(entries)))
+	b = cborwire.AppendHead(b, cborwire.MajorMap, uint64(len(entries)))
 	var err error
 	for _, en := range entries {
-		b = cborenc.AppendUint(b, en.wire)
+		b = cborwire.AppendUint(b, en.wire)
 		if en.label != 0 {
 			b = val(b, en.label)
 			continue
@@ -139,41 +139,41 @@ func (e *encoder) raw(b, item []byte) ([]byte, error) {
 // appendUints appends an array of unsigned integers (versions, ext-list,
 // supported-freshness-mechanisms).
 func appendUints[T ~uint32 | ~uint64](b []byte, v []T) []byte {
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(v)))
 	for _, x := range v {
-		b = cborenc.AppendUint(b, uint64(x))
+		b = cborwire.AppendUint(b, uint64(x))
 	}
 	return b
 }
 
 func appendSuites(b []byte, v []CipherSuite) []byte {
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(v)))
 	for _, s := range v {
-		b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(s)))
+		b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(s)))
 		for _, op := range s {
 			b = append(b, 0x82)
-			b = cborenc.AppendUint(b, op.COSEType)
-			b = cborenc.AppendInt(b, op.Alg)
+			b = cborwire.AppendUint(b, op.COSEType)
+			b = cborwire.AppendInt(b, op.Alg)
 		}
 	}
 	return b
 }
 
 func appendProfiles(b []byte, v []SUITCOSEProfile) []byte {
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(v)))
 	for _, p := range v {
 		b = append(b, 0x84)
 		for _, x := range p {
-			b = cborenc.AppendInt(b, x)
+			b = cborwire.AppendInt(b, x)
 		}
 	}
 	return b
 }
 
 func appendByteStrings(b []byte, v [][]byte) []byte {
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(v)))
 	for _, x := range v {
-		b = cborenc.AppendBytes(b, x)
+		b = cborwire.AppendBytes(b, x)
 	}
 	return b
 }
@@ -181,7 +181,7 @@ func appendByteStrings(b []byte, v [][]byte) []byte {
 func appendComponentID(b []byte, c ComponentID) []byte { return appendByteStrings(b, c) }
 
 func appendComponentIDs(b []byte, v []ComponentID) []byte {
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(v)))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(v)))
 	for _, c := range v {
 		b = appendComponentID(b, c)
 	}
@@ -192,7 +192,7 @@ func appendComponentIDs(b []byte, v []ComponentID) []byte {
 // well-formed item (and a map, for SUIT envelopes).
 func checkItems(t Type, name string, items [][]byte, wantMap bool) error {
 	for i, it := range items {
-		if wantMap && (len(it) == 0 || it[0]>>5 != cborenc.MajorMap) {
+		if wantMap && (len(it) == 0 || it[0]>>5 != cborwire.MajorMap) {
 			return invalid(t, "%s[%d]: not an untagged SUIT_Envelope (CBOR map)", name, i)
 		}
 		if err := wellFormed(it, DefaultLimits.MaxNesting, DefaultLimits.MaxListLength); err != nil {
@@ -252,23 +252,23 @@ func (e *encoder) claims(b []byte, c *SystemPropertyClaims) ([]byte, error) {
 		}
 		return claimKeyLess(keys[i], keys[j])
 	})
-	b = cborenc.AppendHead(b, cborenc.MajorMap, uint64(len(keys)))
+	b = cborwire.AppendHead(b, cborwire.MajorMap, uint64(len(keys)))
 	var err error
 	for _, k := range keys {
-		b = cborenc.AppendInt(b, k)
+		b = cborwire.AppendInt(b, k)
 		switch k {
 		case claimSystemComponentID:
 			b = appendComponentID(b, c.ComponentID)
 		case SUITParamVendorID:
-			b = cborenc.AppendBytes(b, c.VendorID)
+			b = cborwire.AppendBytes(b, c.VendorID)
 		case SUITParamClassID:
-			b = cborenc.AppendBytes(b, c.ClassID)
+			b = cborwire.AppendBytes(b, c.ClassID)
 		case SUITParamImageDigest:
-			inner := cborenc.AppendInt([]byte{0x82}, c.ImageDigest.Alg)
-			inner = cborenc.AppendBytes(inner, c.ImageDigest.Bytes)
-			b = cborenc.AppendBytes(b, inner)
+			inner := cborwire.AppendInt([]byte{0x82}, c.ImageDigest.Alg)
+			inner = cborwire.AppendBytes(inner, c.ImageDigest.Bytes)
+			b = cborwire.AppendBytes(b, inner)
 		case SUITParamImageSize:
-			b = cborenc.AppendUint(b, *c.ImageSize)
+			b = cborwire.AppendUint(b, *c.ImageSize)
 		default:
 			if b, err = e.raw(b, c.Other[k]); err != nil {
 				return nil, err
@@ -297,16 +297,16 @@ func (e *encoder) requestedTC(b []byte, r *RequestedTC) []byte {
 		return len(r.order) + int(l)
 	}
 	sort.Slice(labels, func(i, j int) bool { return rank(labels[i]) < rank(labels[j]) })
-	b = cborenc.AppendHead(b, cborenc.MajorMap, uint64(len(labels)))
+	b = cborwire.AppendHead(b, cborwire.MajorMap, uint64(len(labels)))
 	for _, l := range labels {
-		b = cborenc.AppendUint(b, e.num.Wire(l))
+		b = cborwire.AppendUint(b, e.num.Wire(l))
 		switch l {
 		case LabelComponentID:
 			b = appendComponentID(b, r.ComponentID)
 		case LabelTCManifestSequenceNumber:
-			b = cborenc.AppendUint(b, *r.SequenceNumber)
+			b = cborwire.AppendUint(b, *r.SequenceNumber)
 		case LabelHaveBinary:
-			b = cborenc.AppendBool(b, *r.HaveBinary)
+			b = cborwire.AppendBool(b, *r.HaveBinary)
 		}
 	}
 	return b
@@ -314,8 +314,8 @@ func (e *encoder) requestedTC(b []byte, r *RequestedTC) []byte {
 
 func (e *encoder) header(t Type, n int) []byte {
 	b := make([]byte, 0, 128)
-	b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(n))
-	return cborenc.AppendUint(b, t.Wire(e.num))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(n))
+	return cborwire.AppendUint(b, t.Wire(e.num))
 }
 
 func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
@@ -342,17 +342,17 @@ func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
 	b, err := e.options(e.header(t, 5), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return cborenc.AppendBytes(b, m.Token)
+			return cborwire.AppendBytes(b, m.Token)
 		case LabelSupportedFreshnessMechanisms:
 			return appendUints(b, m.SupportedFreshnessMechanisms)
 		case LabelChallenge:
-			return cborenc.AppendBytes(b, m.Challenge)
+			return cborwire.AppendBytes(b, m.Challenge)
 		case LabelVersions:
 			return appendUints(b, m.Versions)
 		case LabelAttestationPayloadFormat:
-			return cborenc.AppendText(b, m.AttestationPayloadFormat)
+			return cborwire.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
-			return cborenc.AppendBytes(b, m.AttestationPayload)
+			return cborwire.AppendBytes(b, m.AttestationPayload)
 		}
 		return appendByteStrings(b, m.SUITReports)
 	})
@@ -361,7 +361,7 @@ func (e *encoder) queryRequest(m *QueryRequest) ([]byte, error) {
 	}
 	b = appendSuites(b, m.SupportedCipherSuites)
 	b = appendProfiles(b, m.SupportedSUITCOSEProfiles)
-	return cborenc.AppendUint(b, uint64(m.DataItemRequested)), nil
+	return cborwire.AppendUint(b, uint64(m.DataItemRequested)), nil
 }
 
 func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
@@ -391,17 +391,17 @@ func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
 	b, err := e.options(e.header(t, 2), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return cborenc.AppendBytes(b, m.Token)
+			return cborwire.AppendBytes(b, m.Token)
 		case LabelSelectedVersion:
-			return cborenc.AppendUint(b, uint64(*m.SelectedVersion))
+			return cborwire.AppendUint(b, uint64(*m.SelectedVersion))
 		case LabelAttestationPayloadFormat:
-			return cborenc.AppendText(b, m.AttestationPayloadFormat)
+			return cborwire.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
-			return cborenc.AppendBytes(b, m.AttestationPayload)
+			return cborwire.AppendBytes(b, m.AttestationPayload)
 		case LabelSUITReports:
 			return appendByteStrings(b, m.SUITReports)
 		case LabelTCList:
-			b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(m.TCList)))
+			b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(m.TCList)))
 			for i := range m.TCList {
 				var err error
 				if b, err = e.claims(b, &m.TCList[i]); err != nil && inner == nil {
@@ -410,7 +410,7 @@ func (e *encoder) queryResponse(m *QueryResponse) ([]byte, error) {
 			}
 			return b
 		case LabelRequestedTCList:
-			b = cborenc.AppendHead(b, cborenc.MajorArray, uint64(len(m.RequestedTCList)))
+			b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(m.RequestedTCList)))
 			for i := range m.RequestedTCList {
 				b = e.requestedTC(b, &m.RequestedTCList[i])
 			}
@@ -456,26 +456,26 @@ func (e *encoder) update(m *Update) ([]byte, error) {
 		size += len(env) + 9
 	}
 	b := make([]byte, 0, size)
-	b = cborenc.AppendHead(b, cborenc.MajorArray, 2)
-	b = cborenc.AppendUint(b, t.Wire(e.num))
+	b = cborwire.AppendHead(b, cborwire.MajorArray, 2)
+	b = cborwire.AppendUint(b, t.Wire(e.num))
 	return e.options(b, t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return cborenc.AppendBytes(b, m.Token)
+			return cborwire.AppendBytes(b, m.Token)
 		case LabelUnneededManifestList:
 			return appendComponentIDs(b, m.UnneededManifestList)
 		case LabelManifestList:
 			return appendByteStrings(b, m.ManifestList)
 		case LabelAttestationPayloadFormat:
-			return cborenc.AppendText(b, m.AttestationPayloadFormat)
+			return cborwire.AppendText(b, m.AttestationPayloadFormat)
 		case LabelAttestationPayload:
-			return cborenc.AppendBytes(b, m.AttestationPayload)
+			return cborwire.AppendBytes(b, m.AttestationPayload)
 		case LabelErrCode:
-			return cborenc.AppendUint(b, e.num.wireErrCode(m.ErrCode))
+			return cborwire.AppendUint(b, e.num.wireErrCode(m.ErrCode))
 		case LabelErrMsg:
-			return cborenc.AppendText(b, m.ErrMsg)
+			return cborwire.AppendText(b, m.ErrMsg)
 		}
-		return cborenc.AppendText(b, m.ErrLang)
+		return cborwire.AppendText(b, m.ErrLang)
 	})
 }
 
@@ -500,9 +500,9 @@ func (e *encoder) success(m *Success) ([]byte, error) {
 	return e.options(e.header(t, 2), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return cborenc.AppendBytes(b, m.Token)
+			return cborwire.AppendBytes(b, m.Token)
 		case LabelMsg:
-			return cborenc.AppendText(b, m.Msg)
+			return cborwire.AppendText(b, m.Msg)
 		}
 		return appendByteStrings(b, m.SUITReports)
 	})
@@ -534,11 +534,11 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 	b, err := e.options(e.header(t, 3), t, present, m.Extensions, m.wire, func(b []byte, l Label) []byte {
 		switch l {
 		case LabelToken:
-			return cborenc.AppendBytes(b, m.Token)
+			return cborwire.AppendBytes(b, m.Token)
 		case LabelErrMsg:
-			return cborenc.AppendText(b, m.ErrMsg)
+			return cborwire.AppendText(b, m.ErrMsg)
 		case LabelErrLang:
-			return cborenc.AppendText(b, m.ErrLang)
+			return cborwire.AppendText(b, m.ErrLang)
 		case LabelSupportedCipherSuites:
 			return appendSuites(b, m.SupportedCipherSuites)
 		case LabelSupportedFreshnessMechanisms:
@@ -546,7 +546,7 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 		case LabelSupportedSUITCOSEProfiles:
 			return appendProfiles(b, m.SupportedSUITCOSEProfiles)
 		case LabelChallenge:
-			return cborenc.AppendBytes(b, m.Challenge)
+			return cborwire.AppendBytes(b, m.Challenge)
 		case LabelVersions:
 			return appendUints(b, m.Versions)
 		}
@@ -555,5 +555,5 @@ func (e *encoder) errorMsg(m *Error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cborenc.AppendUint(b, e.num.wireErrCode(m.ErrCode)), nil
+	return cborwire.AppendUint(b, e.num.wireErrCode(m.ErrCode)), nil
 }

@@ -60,7 +60,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"stray break", "8204a11818ff", Limits{}, Draft26, ErrMalformed, "unexpected break"},
 		{"huge array count", "8204a118189bffffffffffffffff", Limits{}, Draft26, ErrMalformed, "runs past the end"},
 		{"huge bstr", "8204a1135bffffffffffffffff", Limits{}, Draft26, ErrMalformed, "runs past the end"},
-		{"too deep", deep, Limits{}, Draft26, ErrLimit, "nesting deeper than the limit"},
+		{"too deep", deep, Limits{}, Draft26, ErrLimit, "nesting deeper than 14 levels"},
 		{"message too large", "8204a1" + tok8, Limits{MaxMessageSize: 10}, Draft26, ErrLimit, "message of 13 bytes exceeds the limit of 10"},
 		{"too many options", "8204a2" + tok8 + "0a6161", Limits{MaxOptions: 1}, Draft26, ErrLimit, "options has 2 entries, limit 1"},
 		{"too many manifests", "8203a10982" + "41a0" + "41a0", Limits{MaxManifests: 1}, Draft26, ErrLimit, "manifest-list has 2 elements, limit 1"},

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/teep-go/teep/cborwire"
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/attester"
-	"github.com/teep-go/teep/internal/cborenc"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/teep"
 )
@@ -259,10 +259,10 @@ func TestIssueResultFromLenientEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	// the bare SUIT_Reference map {1: uri, 0: [-16, digest]} of Appendix D.2
-	digest := cborenc.AppendBytes(cborenc.AppendInt(cborenc.AppendArrayHead(nil, 2), eat.AlgSHA256), bytes.Repeat([]byte{3}, 32))
-	bare := eat.Manifest{ContentFormat: eat.ContentFormatCBOR, Body: cborenc.AppendMap(nil, []cborenc.MapEntry{
-		{Key: cborenc.AppendInt(nil, 0), Val: digest},
-		{Key: cborenc.AppendInt(nil, 1), Val: cborenc.AppendText(nil, "https://tam.example/tc.suit")},
+	digest := cborwire.AppendBytes(cborwire.AppendInt(cborwire.AppendArrayHead(nil, 2), eat.AlgSHA256), bytes.Repeat([]byte{3}, 32))
+	bare := eat.Manifest{ContentFormat: eat.ContentFormatCBOR, Body: cborwire.AppendMap(nil, []cborwire.MapEntry{
+		{Key: cborwire.AppendInt(nil, 0), Val: digest},
+		{Key: cborwire.AppendInt(nil, 1), Val: cborwire.AppendText(nil, "https://tam.example/tc.suit")},
 	})}
 	ev := f.signClaims(t, func(c *eat.Claims) {
 		c.UEID = append([]byte{1}, bytes.Repeat([]byte{0x42}, 15)...) // RAND with 15 bytes, as in Appendix D.2

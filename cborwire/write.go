@@ -1,12 +1,4 @@
-// Package cborenc writes CBOR (RFC 8949) in preferred serialization, and
-// maps in core deterministic key order (§4.2.1). It is the one append-style
-// writer shared by the teep, suit and eat codecs, which build their fixed
-// shapes byte by byte: the exact bytes matter (SUIT digests and COSE
-// signatures cover them), and building them directly costs no reflection.
-//
-// Decoding stays with each codec, whose strict readers report byte offsets
-// and paths in their own terms.
-package cborenc
+package cborwire
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package cborenc
+package cborwire
 
 import (
 	"bytes"
