@@ -29,6 +29,7 @@ import (
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/fetch"
 	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/suitmetrics"
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/internal/verifier"
@@ -159,7 +160,7 @@ type deviceOpenOptions struct {
 	fetcher    processor.Fetcher
 	log        *slog.Logger
 	events     func(agent.Event)
-	metrics    *processor.Metrics
+	metrics    processor.Observer
 	passport   agent.Verifier
 }
 
@@ -201,7 +202,7 @@ func deviceOpen(state, name string, o deviceOpenOptions) (*deviceTEE, error) {
 			return nil, err
 		}
 	}
-	s, err := agent.NewSUIT(agent.SUITConfig{TEE: t, Fetcher: o.fetcher, Logger: o.log, Metrics: o.metrics})
+	s, err := agent.NewSUIT(agent.SUITConfig{TEE: t, Fetcher: o.fetcher, Logger: o.log, Observer: o.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +367,7 @@ func deviceRun(e *env, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	procMetrics, err := processor.NewMetrics(reg)
+	procMetrics, err := suitmetrics.New(reg)
 	if err != nil {
 		return err
 	}

@@ -23,12 +23,12 @@ var ErrNoSigners = errors.New("agent: no trusted Trusted Component signer keys c
 // SUITConfig configures SUIT, the Installer that runs the SUIT processor on
 // a TEE's component store.
 type SUITConfig struct {
-	TEE     tee.TEE
-	Store   processor.ComponentStore // default: tee.NewComponentStore(TEE.Storage())
-	Fetcher processor.Fetcher        // nil: only integrated payloads and dependencies
-	Limits  processor.Limits
-	Logger  *slog.Logger
-	Metrics *processor.Metrics
+	TEE      tee.TEE
+	Store    processor.ComponentStore // default: tee.NewComponentStore(TEE.Storage())
+	Fetcher  processor.Fetcher        // nil: only integrated payloads and dependencies
+	Limits   processor.Limits
+	Logger   *slog.Logger
+	Observer processor.Observer // e.g. the Prometheus counters of internal/suitmetrics
 }
 
 // SUIT is the Installer backed by the SUIT processor. Trust anchors (TC
@@ -87,7 +87,7 @@ func (s *SUIT) processor() (*processor.Processor, error) {
 		SkipFetchIfPresent: true,
 		Limits:             s.cfg.Limits,
 		Logger:             s.cfg.Logger,
-		Metrics:            s.cfg.Metrics,
+		Observer:           s.cfg.Observer,
 	})
 }
 

@@ -88,7 +88,8 @@ type Config struct {
 	SkipFetchIfPresent bool
 	Limits             Limits
 	Logger             *slog.Logger
-	Metrics            *Metrics
+	// Observer, when set, is told about every finished run (metrics).
+	Observer Observer
 }
 
 // Processor runs SUIT procedures against a component store. Runs are

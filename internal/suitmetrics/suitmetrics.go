@@ -1,11 +1,16 @@
-package processor
+// Package suitmetrics counts SUIT processor runs in Prometheus: it is the
+// processor.Observer a device registers so that the public processor
+// library need not depend on Prometheus.
+package suitmetrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/teep-go/teep/suit/processor"
 )
 
-// Metrics are the processor's Prometheus metrics. Create them with
-// NewMetrics and pass them in Config.Metrics; nil disables metrics.
+// Metrics are the processor's Prometheus metrics. It implements
+// processor.Observer.
 type Metrics struct {
 	runs      *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
@@ -14,9 +19,11 @@ type Metrics struct {
 	removed   prometheus.Counter
 }
 
-// NewMetrics registers the metrics with reg (prometheus.DefaultRegisterer
-// when nil).
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+var _ processor.Observer = (*Metrics)(nil)
+
+// New registers the metrics with reg (prometheus.DefaultRegisterer when
+// nil).
+func New(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		reg = prometheus.DefaultRegisterer
 	}
@@ -51,19 +58,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// observe logs and counts a finished run.
-func (p *Processor) observe(res *Result) {
-	attrs := []any{"procedure", res.Procedure, "manifest", res.ManifestID.String(),
-		"sequence", res.SequenceNumber, "digest", res.Digest.String(), "duration", res.Duration}
-	if res.Failure != nil {
-		p.log.Warn("suit: procedure failed", append(attrs, "reason", res.Failure.Reason.String(), "error", res.Failure.Error())...)
-	} else {
-		p.log.Info("suit: procedure succeeded", append(attrs, "installed", len(res.Installed), "removed", len(res.Removed))...)
-	}
-	m := p.cfg.Metrics
-	if m == nil {
-		return
-	}
+// Observe counts one finished run.
+func (m *Metrics) Observe(res *processor.Result) {
 	result, reason := "success", "ok"
 	if res.Failure != nil {
 		result, reason = "failure", res.Failure.Reason.String()
