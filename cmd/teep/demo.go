@@ -19,6 +19,7 @@ import (
 	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/tamserver"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/internal/verifier"
@@ -198,7 +199,7 @@ func demoStart(ctx context.Context, dir string, fleet demoFleetSpec, log *slog.L
 
 	// The TAM.
 	srv, err := tamserver.Open(ctx, tamserver.Options{DataDir: filepath.Join(dir, "tam"), Logger: log, Version: "demo",
-		Appraiser: &tam.VerifierAppraiser{Local: v}})
+		Appraiser: &appraiser.Verifier{Local: v}})
 	if err != nil {
 		return w, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/internal/verifier"
@@ -54,7 +55,7 @@ func newFixture(t testing.TB, mod ...func(*tam.Config)) *fixture {
 	cfg := tam.Config{
 		Store:     st,
 		Keys:      f.keys,
-		Appraiser: &tam.VerifierAppraiser{Local: v},
+		Appraiser: &appraiser.Verifier{Local: v},
 	}
 	for _, m := range mod {
 		m(&cfg)

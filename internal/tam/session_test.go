@@ -9,6 +9,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit"
@@ -70,7 +71,7 @@ func TestPassportModel(t *testing.T) {
 	var att *cosekey.Key
 	f := newFixture(t, func(c *tam.Config) {
 		c.Passport = true
-		c.Appraiser = &tam.VerifierAppraiser{ResultKeys: []*cosekey.Key{vk.PublicKey()}}
+		c.Appraiser = &appraiser.Verifier{ResultKeys: []*cosekey.Key{vk.PublicKey()}}
 	})
 	att = f.att
 	v, err := verifier.New(verifier.Config{Policy: &verifier.Policy{ID: "p", ResultTTL: time.Minute, Endorsements: []verifier.Endorsement{{Name: "d", Key: att.PublicKey()}}}, Key: vs})

@@ -19,6 +19,7 @@ import (
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
 	"github.com/teep-go/teep/internal/tam/teephttp"
 	"github.com/teep-go/teep/internal/verifier"
@@ -188,7 +189,7 @@ func (t *TAM) appraiser() (tam.Appraiser, error) {
 	if o.Appraiser != nil {
 		return o.Appraiser, nil
 	}
-	va := &tam.VerifierAppraiser{ResultKeys: o.VerifierKeys, AllowTimestamp: o.AllowTimestamp,
+	va := &appraiser.Verifier{ResultKeys: o.VerifierKeys, AllowTimestamp: o.AllowTimestamp,
 		ResultKeysFunc: func(ctx context.Context) ([]*cosekey.Key, error) {
 			return t.Engine.TrustedPublicKeys(ctx, tam.RoleVerifier)
 		}}

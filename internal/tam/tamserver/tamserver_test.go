@@ -10,6 +10,7 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 )
 
 func TestOpenCreatesAndReuses(t *testing.T) {
@@ -99,7 +100,7 @@ func TestVerifierKeysFromStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	va := a.(*tam.VerifierAppraiser)
+	va := a.(*appraiser.Verifier)
 	more, err := va.ResultKeysFunc(ctx)
 	if err != nil {
 		t.Fatal(err)

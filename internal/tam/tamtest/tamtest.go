@@ -25,6 +25,7 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
 	"github.com/teep-go/teep/internal/tam/tamserver"
 	"github.com/teep-go/teep/internal/verifier"
@@ -104,7 +105,7 @@ func Start(t testing.TB, o Options) *TAM {
 		if err != nil {
 			t.Fatal(err)
 		}
-		so.Appraiser = &tam.VerifierAppraiser{Local: v, ResultKeys: o.VerifierKeys}
+		so.Appraiser = &appraiser.Verifier{Local: v, ResultKeys: o.VerifierKeys}
 	}
 	scheme := "http"
 	if o.TLS {

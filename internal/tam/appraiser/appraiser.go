@@ -1,4 +1,4 @@
-package tam
+package appraiser
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/teep"
 )
 
-// VerifierAppraiser is the Appraiser built on internal/verifier. It accepts
+// Verifier is the tam.Appraiser built on internal/verifier. It accepts
 // EAT payloads (attestation-payload-format absent, or an application/eat+cwt
 // media type) and tells the two models apart by who signed the token:
 //
@@ -27,7 +28,7 @@ import (
 // Either way cnf must bind the Agent key: the key that signed the
 // QueryResponse for a known Agent; for an unknown Agent, the COSE_Key cnf
 // carries (then checked against the QueryResponse signature by the engine).
-type VerifierAppraiser struct {
+type Verifier struct {
 	Local      *verifier.Verifier // appraises Evidence in process; may be nil
 	Remote     *verifier.Client   // a `teep verifier serve` to appraise Evidence; may be nil
 	ResultKeys []*cosekey.Key     // trusted Verifier keys for Attestation Results
@@ -40,13 +41,13 @@ type VerifierAppraiser struct {
 	MaxAge         time.Duration // timestamp freshness window for results; 0: verifier default
 }
 
-var _ Appraiser = (*VerifierAppraiser)(nil)
+var _ tam.Appraiser = (*Verifier)(nil)
 
 // Appraisal errors that mean the payload cannot be trusted at all.
 var errAttestationFormat = errors.New("unsupported attestation-payload-format")
 
-// Appraise implements Appraiser.
-func (va *VerifierAppraiser) Appraise(ctx context.Context, in AttestationInput) (*AttestationOutcome, error) {
+// Appraise implements tam.Appraiser.
+func (va *Verifier) Appraise(ctx context.Context, in tam.AttestationInput) (*tam.AttestationOutcome, error) {
 	if in.Format != "" {
 		base, _, _ := strings.Cut(in.Format, ";")
 		if !strings.EqualFold(strings.TrimSpace(base), eat.MediaTypeEAT) {
@@ -108,14 +109,14 @@ func (va *VerifierAppraiser) Appraise(ctx context.Context, in AttestationInput) 
 		// in it can be believed.
 		return nil, err
 	}
-	out := &AttestationOutcome{Reasons: a.Reasons, AgentKey: exp.AgentKey}
+	out := &tam.AttestationOutcome{Reasons: a.Reasons, AgentKey: exp.AgentKey}
 	switch a.Status {
 	case verifier.Affirming:
-		out.Status = AttestationAffirming
+		out.Status = tam.AttestationAffirming
 	case verifier.Warning:
-		out.Status = AttestationWarning
+		out.Status = tam.AttestationWarning
 	default:
-		out.Status = AttestationContraindicated
+		out.Status = tam.AttestationContraindicated
 	}
 	if c := a.Claims; c != nil {
 		if c.CNF != nil && c.CNF.Key != nil && in.AgentKey == nil {
