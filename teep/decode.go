@@ -39,7 +39,12 @@ func Decode(data []byte, o DecodeOptions) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := m.(interface{ Validate() error }); ok {
+	switch v := m.(type) {
+	case interface{ validateInput() error }:
+		if err := v.validateInput(); err != nil {
+			return nil, err
+		}
+	case interface{ Validate() error }:
 		if err := v.Validate(); err != nil {
 			return nil, err
 		}

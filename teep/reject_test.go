@@ -97,7 +97,6 @@ func TestDecodeRejects(t *testing.T) {
 		{"manifest tagged", "8203a1098143d86ba0", Limits{}, Draft26, ErrMalformed, "SUIT_Envelope_Tagged is not allowed"},
 		{"manifest truncated", "8203a1098142a101", Limits{}, Draft26, ErrMalformed, "manifest-list[0]: SUIT envelope in the bstr at byte 5: map of 1 pairs runs past the end"},
 		{"manifest with trailing bytes", "8203a1098142a0a0", Limits{}, Draft26, ErrMalformed, "trailing bytes after the data item"},
-		{"empty tc-list", "8202a10780", Limits{}, Draft26, ErrInvalid, "tc-list: present but empty"},
 		{"claims without component id", "8202a10781a10e14", Limits{}, Draft26, ErrMalformed, "tc-list[0]: system-component-id (key 0) is missing"},
 		{"component id not bstr", "8202a10781a1008101", Limits{}, Draft26, ErrMalformed, "tc-list[0]: system-component-id[0]: want byte string, got unsigned integer"},
 		{"image digest not wrapped", "8202a10781a20080038201" + "40", Limits{}, Draft26, ErrMalformed, "image-digest: want byte string, got array"},
@@ -200,5 +199,27 @@ func TestEncodeRejects(t *testing.T) {
 	}
 	if _, err := Encode(nil, EncodeOptions{}); err == nil {
 		t.Fatal("nil message encoded")
+	}
+}
+
+// An Agent with nothing installed, asked for its tc-list, can only answer
+// tc-list: []. Input is read as "nothing installed"; our output stays strict.
+func TestEmptyTCListIsNothingInstalled(t *testing.T) {
+	for _, n := range []Numbering{Draft26, Legacy} {
+		data := mustHex(t, "8202a10780")
+		if n == Legacy {
+			data = mustHex(t, "8202a10880")
+		}
+		m, err := Decode(data, DecodeOptions{Numbering: n})
+		if err != nil {
+			t.Fatalf("%v: decode: %v", n, err)
+		}
+		qr := m.(*QueryResponse)
+		if qr.TCList == nil || len(qr.TCList) != 0 {
+			t.Fatalf("%v: TCList = %#v, want present and empty", n, qr.TCList)
+		}
+		if _, err := Encode(qr, EncodeOptions{Numbering: n}); err == nil || !strings.Contains(err.Error(), "tc-list: present but empty") {
+			t.Fatalf("%v: encode of an empty tc-list: err = %v, want the strict refusal", n, err)
+		}
 	}
 }

@@ -134,13 +134,26 @@ func (m *QueryRequest) Validate() error {
 
 // Validate checks the CDDL sizes and that have-binary comes with a
 // tc-manifest-sequence-number (§4.3).
-func (m *QueryResponse) Validate() error {
+func (m *QueryResponse) Validate() error { return m.validate(false) }
+
+// validateInput is Validate for a decoded QueryResponse. It accepts an
+// empty tc-list: draft-ietf-teep-protocol-26 §4.2 says tc-list MUST be
+// present when requested, and an Agent with nothing installed can only
+// meet that with [], although the CDDL asks for one entry. We read it as
+// "nothing installed"; our own Encode stays strict.
+func (m *QueryResponse) validateInput() error { return m.validate(true) }
+
+func (m *QueryResponse) validate(input bool) error {
 	t := TypeQueryResponse
+	tcList := nonEmpty(t, "tc-list", m.TCList)
+	if input {
+		tcList = nil
+	}
 	if err := first(
 		checkToken(t, m.Token),
 		checkText(t, "attestation-payload-format", m.AttestationPayloadFormat, math.MaxInt),
 		checkReports(t, m.SUITReports),
-		nonEmpty(t, "tc-list", m.TCList),
+		tcList,
 		nonEmpty(t, "requested-tc-list", m.RequestedTCList),
 		nonEmpty(t, "unneeded-manifest-list", m.UnneededManifestList),
 		nonEmpty(t, "ext-list", m.ExtList),

@@ -233,7 +233,7 @@ func (e *Engine) Handle(ctx context.Context, in []byte, o HandleOptions) (out []
 	op, err := teep.Open(in, teep.OpenOptions{Numbering: o.Numbering, Limits: e.cfg.Limits, SkipVerifyUnsafe: true})
 	if err != nil {
 		typ = "malformed"
-		return nil, reject(KindBadMessage, "not a signed TEEP message", err)
+		return nil, reject(KindBadMessage, openFailure(in, err), err)
 	}
 	kid = op.KID
 	typ = op.Message.Type().String()
@@ -246,6 +246,22 @@ func (e *Engine) Handle(ctx context.Context, in []byte, o HandleOptions) (out []
 		return nil, e.onError(ctx, in, op, m, o)
 	}
 	return nil, reject(KindBadMessage, "unexpected message type "+typ, nil)
+}
+
+// openFailure names what was wrong with a message teep.Open refused, for
+// the log and the transport's error body: a signed message whose payload
+// does not decode is not "not signed".
+func openFailure(in []byte, err error) string {
+	switch {
+	case errors.Is(err, teep.ErrLimit):
+		return "TEEP message exceeds a limit"
+	case !teep.IsSigned(in):
+		return "not a signed TEEP message"
+	}
+	if _, perr := cosekey.ParseSigned(in); perr != nil {
+		return "malformed COSE structure"
+	}
+	return "signed message whose payload is not a valid TEEP message"
 }
 
 // verify checks the signature of in against key and decodes it.

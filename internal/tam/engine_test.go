@@ -725,3 +725,61 @@ func withKID(t *testing.T, signed, kid []byte) []byte {
 	copy(out[i+3:i+3+32], kid)
 	return out
 }
+
+// An Agent with nothing installed that answers tc-list: [] (draft-26 §4.2:
+// present when requested; the CDDL wants one entry) is served like one that
+// lists nothing: it is registered and gets what policy requires.
+func TestEmptyTCListMeansNothingInstalled(t *testing.T) {
+	for _, n := range []teep.Numbering{teep.Draft26, teep.Legacy} {
+		t.Run(n.String(), func(t *testing.T) {
+			f := newFixture(t)
+			id := f.add(f.tc("app", 1, []byte("app version 1")))
+			f.require(id, tam.Required, tam.ScopeAll, "")
+			a := f.agent(tamtest.AgentOptions{Numbering: n, EmptyTCList: true})
+			tr := runSession(t, a, "query-request", "query-response", "query-request", "query-response", "update", "success")
+			op, err := teep.Open(tr.Messages[3], teep.OpenOptions{Numbering: n, SkipVerifyUnsafe: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if qr := op.Message.(*teep.QueryResponse); qr.TCList == nil || len(qr.TCList) != 0 {
+				t.Fatalf("the test Agent did not send tc-list: [] (%#v)", qr.TCList)
+			}
+			if seq, ok := installedSeq(t, a, "app"); !ok || seq != 1 {
+				t.Fatalf("app at %d (%v), want installed at 1", seq, ok)
+			}
+		})
+	}
+}
+
+// The reason logged and sent for a message teep.Open refuses names what was
+// wrong: a signed message with a bad payload is not "not signed".
+func TestOpenFailureReasons(t *testing.T) {
+	f := newFixture(t)
+	a := f.agent(tamtest.AgentOptions{})
+	signer, err := cosekey.NewSigner(a.Key(), cosekey.AlgESP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedJunk, err := cosekey.Sign1([]byte{0x82, 0x02, 0x07}, signer, &cosekey.SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, reason string
+		msg          []byte
+	}{
+		{"garbage", "not a signed TEEP message", []byte{0xff, 0x00, 0x13, 0x37}},
+		{"COSE_Sign1 tag over a broken structure", "malformed COSE structure", []byte{0xd2, 0x84, 0x40, 0xa0}},
+		{"signed, payload not a TEEP message", "signed message whose payload is not a valid TEEP message", signedJunk},
+		{"too large", "TEEP message exceeds a limit", append([]byte{0xd2}, make([]byte, 17<<20)...)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := f.eng.Handle(ctx, c.msg, tam.HandleOptions{Peer: "test"})
+			var te *tam.Error
+			if !errors.As(err, &te) || te.Reason != c.reason {
+				t.Fatalf("err = %v, want reason %q", err, c.reason)
+			}
+		})
+	}
+}

@@ -34,6 +34,10 @@ type AgentOptions struct {
 	// passport model) before it is sent.
 	Passport  func(evidence []byte) ([]byte, error)
 	Transport Transport
+	// EmptyTCList answers a request for the tc-list with tc-list: [] when
+	// nothing is installed, as some Agents do (our encoder never writes it:
+	// the CDDL asks for one entry). The message is then assembled by hand.
+	EmptyTCList bool
 }
 
 // Agent is a scripted TEEP Agent for tests, built on the teep package and
@@ -211,7 +215,27 @@ func (a *Agent) Answer(ctx context.Context, in []byte) ([]byte, error) {
 	if a.Tamper != nil {
 		a.Tamper(out)
 	}
+	if qr, ok := out.(*teep.QueryResponse); ok && a.opts.EmptyTCList && qr.TCList == nil &&
+		op.Message.(*teep.QueryRequest).DataItemRequested.Has(teep.DataItemTrustedComponents) {
+		return a.signWithEmptyTCList(qr)
+	}
 	return teep.Sign(out, a.signer, teep.SignOptions{Encode: teep.EncodeOptions{Numbering: a.opts.Numbering}})
+}
+
+// signWithEmptyTCList encodes qr, appends tc-list: [] to its options map
+// and signs the result. qr is [type, {options}], the map last and short.
+func (a *Agent) signWithEmptyTCList(qr *teep.QueryResponse) ([]byte, error) {
+	b, err := teep.Encode(qr, teep.EncodeOptions{Numbering: a.opts.Numbering})
+	if err != nil {
+		return nil, err
+	}
+	const mapHead = 2 // after 0x82 (array of 2) and the one-byte type
+	if len(b) < 3 || b[mapHead]>>5 != 5 || b[mapHead]&0x1f >= 23 {
+		return nil, fmt.Errorf("tamtest agent: cannot splice tc-list into % x", b)
+	}
+	b[mapHead]++
+	b = append(b, byte(a.opts.Numbering.Wire(teep.LabelTCList)), 0x80)
+	return cosekey.Sign1(b, a.signer, &cosekey.SignOptions{})
 }
 
 // Sign signs any message with the Agent key, for tests that send crafted
