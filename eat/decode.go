@@ -206,23 +206,24 @@ func checkUEID(u []byte) string {
 func (d *decoder) version(what string) (*Version, error) {
 	r := &d.r
 	if d.lenient && r.peekMajor() == cborwire.MajorBytes {
-		off := r.Off
-		b, err := r.bytes(what, 1, d.lim.MaxText)
+		text, err := d.bytesVersion(what)
 		if err != nil {
 			return nil, err
 		}
-		if !utf8.Valid(b) {
-			return nil, r.errf(off, "%s: byte-string version is not UTF-8 text", what)
-		}
 		d.deviate("%s: version as a byte string, not [text, ? scheme] (libteep form)", what)
-		return &Version{Version: string(b)}, nil
+		return &Version{Version: text}, nil
 	}
 	n, err := r.array(what, 1, 2)
 	if err != nil {
 		return nil, err
 	}
 	v := &Version{}
-	if v.Version, err = r.text(what+" version", d.lim.MaxText); err != nil {
+	if d.lenient && r.peekMajor() == cborwire.MajorBytes {
+		if v.Version, err = d.bytesVersion(what + " version"); err != nil {
+			return nil, err
+		}
+		d.deviate("%s: version text as a byte string inside [version, scheme]", what)
+	} else if v.Version, err = r.text(what+" version", d.lim.MaxText); err != nil {
 		return nil, err
 	}
 	if n == 2 {
@@ -237,6 +238,21 @@ func (d *decoder) version(what string) (*Version, error) {
 		v.Scheme = VersionScheme(s)
 	}
 	return v, nil
+}
+
+// bytesVersion reads a version string sent as a byte string, which some
+// Attesters do; only LenientUnsafe decoding calls it.
+func (d *decoder) bytesVersion(what string) (string, error) {
+	r := &d.r
+	off := r.Off
+	b, err := r.bytes(what, 1, d.lim.MaxText)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.Valid(b) {
+		return "", r.errf(off, "%s: byte-string version is not UTF-8 text", what)
+	}
+	return string(b), nil
 }
 
 func (d *decoder) manifests(what string) ([]Manifest, error) {

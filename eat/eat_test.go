@@ -409,18 +409,35 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func TestLenientLibteepVersion(t *testing.T) {
-	// hwversion as a byte string, as libteep encodes it
-	in := mustHex("a1190104" + "45312e332e34")
-	if _, err := DecodeClaims(in, ParseOptions{}); err == nil {
-		t.Fatal("strict decoder accepted a byte-string hwversion")
+// Versions sent as byte strings, as C Attesters encode them: strict decoding
+// refuses them, LenientUnsafe reads them and records one deviation.
+func TestLenientByteStringVersion(t *testing.T) {
+	cases := []struct {
+		name, in string
+		scheme   VersionScheme
+	}{
+		{"bare byte string (libteep)", "a1190104" + "45312e332e34", 0},
+		{"[bstr, scheme]", "a1190104" + "82" + "45312e332e34" + "194000", 16384},
+		{"[bstr]", "a1190104" + "81" + "45312e332e34", 0},
 	}
-	c, err := DecodeClaims(in, ParseOptions{LenientUnsafe: true})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := mustHex(c.in)
+			if _, err := DecodeClaims(in, ParseOptions{}); err == nil || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("strict decoder: err = %v, want ErrMalformed", err)
+			}
+			got, err := DecodeClaims(in, ParseOptions{LenientUnsafe: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.HWVersion.Version != "1.3.4" || got.HWVersion.Scheme != c.scheme || len(got.Deviations) != 1 {
+				t.Errorf("hwversion %+v, deviations %q", got.HWVersion, got.Deviations)
+			}
+		})
 	}
-	if c.HWVersion.Version != "1.3.4" || len(c.Deviations) != 1 {
-		t.Errorf("hwversion %+v, deviations %q", c.HWVersion, c.Deviations)
+	// Lenient is not careless: a byte string that is not UTF-8 stays refused.
+	if _, err := DecodeClaims(mustHex("a1190104"+"82"+"42ff00"+"01"), ParseOptions{LenientUnsafe: true}); err == nil {
+		t.Fatal("lenient decoder accepted a non-UTF-8 version")
 	}
 }
 
