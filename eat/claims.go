@@ -303,6 +303,42 @@ func ConfirmKID(k *cosekey.Key) *Confirmation { return &Confirmation{KID: k.KID(
 // ConfirmKey returns a cnf carrying the public key itself.
 func ConfirmKey(k *cosekey.Key) *Confirmation { return &Confirmation{Key: k.PublicKey()} }
 
+// COSEKeyKID returns the kid parameter (label 2) of the COSE_Key as it was
+// on the wire, or nil: a decoded cnf keeps the key's encoding, and a key
+// built in memory has no kid other than its thumbprint.
+func (c *Confirmation) COSEKeyKID() []byte {
+	if c == nil || c.keyRaw == nil {
+		return nil
+	}
+	var m map[int64]cbor.RawMessage
+	if cbor.Unmarshal(c.keyRaw, &m) != nil {
+		return nil
+	}
+	var kid []byte
+	if raw, ok := m[2]; !ok || cbor.Unmarshal(raw, &kid) != nil {
+		return nil
+	}
+	return kid
+}
+
+// kidMismatches lists the kids of c that are not the RFC 9679 thumbprint
+// of the key c carries. Such a cnf still binds by the key, but a Verifier
+// that looks keys up by kid would find another one (or none).
+func (c *Confirmation) kidMismatches() []string {
+	if c.Key == nil {
+		return nil
+	}
+	var p []string
+	tp := c.Key.Thumbprint()
+	if c.KID != nil && !bytes.Equal(c.KID, tp) {
+		p = append(p, fmt.Sprintf("cnf kid %x is not the thumbprint %x of the cnf COSE_Key", c.KID, tp))
+	}
+	if k := c.COSEKeyKID(); k != nil && !bytes.Equal(k, tp) {
+		p = append(p, fmt.Sprintf("cnf COSE_Key kid %x is not its thumbprint %x", k, tp))
+	}
+	return p
+}
+
 // ErrNotBound is returned by Confirmation.Binds when the cnf names another key.
 var ErrNotBound = errors.New("eat: cnf does not name the key")
 

@@ -2,6 +2,7 @@ package eat
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -85,14 +86,34 @@ func dateJSON(t time.Time) any {
 	return dateFloat(t)
 }
 
+// cnfJWK renders the cnf COSE_Key as a JWK carrying the kid that is on the
+// wire (none when the COSE_Key has none), not the thumbprint MarshalJWK
+// would put there: the output shows the token, and a mismatch is a warning
+// of ProfileProblems.
+func cnfJWK(c *Confirmation) (map[string]any, error) {
+	j, err := c.Key.MarshalJWK(false)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(j, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "kid")
+	if kid := c.COSEKeyKID(); kid != nil {
+		m["kid"] = base64.RawURLEncoding.EncodeToString(kid)
+	}
+	return m, nil
+}
+
 func cnfJSON(c *Claims) (any, error) {
 	cnf := map[string]any{}
 	if c.CNF.Key != nil {
-		j, err := c.CNF.Key.MarshalJWK(false)
+		jwk, err := cnfJWK(c.CNF)
 		if err != nil {
 			return nil, err
 		}
-		cnf["jwk"] = json.RawMessage(j)
+		cnf["jwk"] = jwk
 	}
 	if c.CNF.KID != nil {
 		cnf["kid"] = hexs(c.CNF.KID)

@@ -38,5 +38,8 @@ func (c *Claims) ProfileProblems() []string {
 	if c.CNF != nil && c.CNF.Key == nil && c.CNF.KID == nil {
 		p = append(p, "cnf names no key (neither COSE_Key nor kid)")
 	}
+	if c.CNF != nil {
+		p = append(p, c.CNF.kidMismatches()...)
+	}
 	return append(p, c.Deviations...)
 }
