@@ -99,18 +99,17 @@ func suitUUID(s string) ([]byte, error) {
 	return b, nil
 }
 
-// suitSecret reads a MAC key or KEK: a file holding raw bytes or hex text.
+// suitSecret reads a MAC key or KEK in one of keyfile.ParseSecret's forms.
 func suitSecret(e *env, name string) ([]byte, error) {
 	data, err := suitReadFile(e, name, 4096)
 	if err != nil {
 		return nil, err
 	}
-	if t := strings.TrimSpace(string(data)); len(t) > 0 {
-		if b, err := hex.DecodeString(t); err == nil {
-			return b, nil
-		}
+	key, err := keyfile.ParseSecret(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return data, nil
+	return key, nil
 }
 
 // suitMACKeys parses [KID=]FILE entries.
