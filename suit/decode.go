@@ -9,6 +9,20 @@ import (
 // ParseOptions adjust ParseEnvelope. The zero value uses DefaultLimits.
 type ParseOptions struct {
 	Limits Limits
+	// KeepUnknownUnsafe records envelope and manifest members this package
+	// does not know (Envelope.Unknown, Manifest.Unknown) instead of refusing
+	// them, so an inspector can show the rest. An unknown member may change
+	// what the manifest means: never process or trust an envelope parsed
+	// this way.
+	KeepUnknownUnsafe bool
+}
+
+// UnknownMember is an envelope or manifest member kept by
+// ParseOptions.KeepUnknownUnsafe: its key and the size of its encoded value.
+// Text-keyed envelope members are integrated payloads, never unknown.
+type UnknownMember struct {
+	Key  int64
+	Size int
 }
 
 // Integrated is an integrated payload or integrated dependency: an envelope
@@ -35,6 +49,9 @@ type Envelope struct {
 	severed      map[Section][]byte // encoded bstr items of severed members
 	integrated   []Integrated
 	limits       Limits
+
+	// Unknown lists the envelope members ParseOptions.KeepUnknownUnsafe kept.
+	Unknown []UnknownMember
 }
 
 // Raw returns the envelope exactly as parsed.
@@ -128,8 +145,13 @@ func ParseEnvelope(data []byte, o ParseOptions) (*Envelope, error) {
 			return nil, errorf(ErrMalformed, "envelope key 1 (delegation) is reserved: delegation chains were removed from draft-ietf-suit-trust-domains")
 		case Section(key).Severable():
 			e.severed[Section(key)], _, err = c.wrapped(Section(key).String())
+		case o.KeepUnknownUnsafe:
+			var v []byte
+			if v, err = c.skip(); err == nil {
+				e.Unknown = append(e.Unknown, UnknownMember{Key: key, Size: len(v)})
+			}
 		default:
-			return nil, c.errf(keyOff, "unknown envelope member %d", key)
+			return nil, c.errf(keyOff, "unknown envelope member %d (this processor cannot honour it)", key)
 		}
 		if err != nil {
 			return nil, err
@@ -155,7 +177,7 @@ func ParseEnvelope(data []byte, o ParseOptions) (*Envelope, error) {
 		return nil, errorf(ErrUnauthorised, "manifest digest mismatch: wrapper says %s", e.digest)
 	}
 	_, content, _ := newCur(e.manifestItem, "manifest").wrapped("manifest")
-	m, err := parseManifest(content, &lim)
+	m, err := parseManifest(content, &lim, o.KeepUnknownUnsafe)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +236,7 @@ func (mem *Member) fill(s Section, content []byte, lim *Limits) error {
 
 // parseManifest decodes SUIT_Manifest content (already well-formed checked
 // as part of the envelope; re-checked here because it is a nested item).
-func parseManifest(content []byte, lim *Limits) (*Manifest, error) {
+func parseManifest(content []byte, lim *Limits, keepUnknown bool) (*Manifest, error) {
 	if err := wellFormed(content, lim); err != nil {
 		return nil, in("manifest", err)
 	}
@@ -294,7 +316,13 @@ func parseManifest(content []byte, lim *Limits) (*Manifest, error) {
 			}
 			m.setMember(s, mem)
 		default:
-			return nil, c.errf(keyOff, "unknown manifest member %d", key)
+			if !keepUnknown {
+				return nil, c.errf(keyOff, "unknown manifest member %d (this processor cannot honour it)", key)
+			}
+			var v []byte
+			if v, err = c.skip(); err == nil {
+				m.Unknown = append(m.Unknown, UnknownMember{Key: key, Size: len(v)})
+			}
 		}
 		if err != nil {
 			return nil, err

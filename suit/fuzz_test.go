@@ -62,7 +62,7 @@ func FuzzParseManifest(f *testing.F) {
 	}
 	lim := DefaultLimits()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if m, err := parseManifest(data, &lim); err == nil && m.Slots() < 0 {
+		if m, err := parseManifest(data, &lim, false); err == nil && m.Slots() < 0 {
 			t.Fatal("negative slot count")
 		}
 		if seq, err := parseSequence(data, "fuzz", false, 0, &lim); err == nil {

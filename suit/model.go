@@ -451,6 +451,8 @@ type Manifest struct {
 
 	// Severable members; nil when absent.
 	DependencyResolution, PayloadFetch, CandidateVerification, Install, Text *Member
+	// Unknown lists the members ParseOptions.KeepUnknownUnsafe kept.
+	Unknown []UnknownMember
 }
 
 // Sequence returns the command sequence for s: nil, nil when the manifest
