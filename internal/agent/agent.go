@@ -37,6 +37,9 @@ type Outcome struct {
 	ManifestID teep.ComponentID // nil when the envelope could not be read
 	Sequence   uint64
 	Report     []byte // encoded SUIT_Report; nil when none could be made
+	// Unchanged: the envelope was the installed manifest, whose images
+	// validated; nothing was written.
+	Unchanged bool
 }
 
 // Installed describes one installed Trusted Component.
@@ -102,6 +105,7 @@ const (
 	EventUninstall   EventKind = "uninstall"   // a manifest unlinked
 	EventFailure     EventKind = "failure"     // a manifest failed, or the TAM was refused
 	EventTAMError    EventKind = "tam-error"   // the TAM reported an error in an Update
+	EventUnchanged   EventKind = "unchanged"   // an Update resent an installed manifest: nothing was written
 )
 
 // RoundIdle is how long a policy-check round may see no call before the

@@ -607,3 +607,39 @@ func TestPassport(t *testing.T) {
 		t.Fatalf("fallback to Evidence: %v", err)
 	}
 }
+
+// A TAM that resends the installed manifest in every session gets a
+// Success each time, nothing is reinstalled, and the policy round ends.
+func TestResentUpdateChangesNothing(t *testing.T) {
+	f := newFixture(t, teep.Draft26)
+	ctx := context.Background()
+	env := f.envelope(appMan, appID, 1, []byte("x"))
+	if _, err := f.a.RequestPolicyCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.update(&teep.Update{ManifestList: [][]byte{env}}).(*teep.Success); !ok {
+		t.Fatal("first Update failed")
+	}
+	if r, _ := f.a.RequestPolicyCheck(ctx); r.TAMURI != tamURI {
+		t.Fatalf("after an install the TAM is asked again: %+v", r)
+	}
+	f.events = nil
+	s, ok := f.update(&teep.Update{ManifestList: [][]byte{env}}).(*teep.Success)
+	if !ok {
+		t.Fatal("resent Update not answered with Success")
+	}
+	reportsOK(t, s.SUITReports, s.Token, true)
+	var kinds []EventKind
+	for _, e := range f.events {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(kinds) != 1 || kinds[0] != EventUnchanged {
+		t.Fatalf("events %v, want one %q", kinds, EventUnchanged)
+	}
+	if r, _ := f.a.RequestPolicyCheck(ctx); r.TAMURI != "" || len(r.Problems) != 0 {
+		t.Fatalf("a session that changed nothing must end the round: %+v", r)
+	}
+	if inst := f.installed(); len(inst) != 1 || inst[0].Sequence != 1 {
+		t.Fatalf("installed %+v", inst)
+	}
+}

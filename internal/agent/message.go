@@ -239,6 +239,9 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 		failures []string
 		code     = teep.ErrManifestProcessingFailed
 		removed  []teep.ComponentID
+		// unchanged counts Updates of what was installed already: they
+		// change nothing, so they do not keep the policy round going.
+		unchanged int
 	)
 	fail := func(what string, id teep.ComponentID, err error) {
 		failures = append(failures, fmt.Sprintf("%s %s: %v", what, id, err))
@@ -275,6 +278,13 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 				id = teep.ComponentID{[]byte(fmt.Sprintf("manifest-list[%d]", i))}
 			}
 			fail("install", id, err)
+			continue
+		}
+		if out.Unchanged {
+			unchanged++
+			a.log.Warn("TAM resent an installed manifest; not reinstalled", "tam", tam, "manifest", out.ManifestID.String(), "sequence", out.Sequence)
+			a.emit(Event{Kind: EventUnchanged, TAM: tam, Component: out.ManifestID, Sequence: out.Sequence,
+				Detail: "already installed and valid; the TAM resent it"})
 		}
 	}
 	after, err := a.cfg.Installer.Installed()
@@ -285,7 +295,7 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 	if err := a.settle(after, removed); err != nil {
 		return Result{}, err
 	}
-	if len(u.ManifestList)+len(u.UnneededManifestList) > len(failures) {
+	if len(u.ManifestList)+len(u.UnneededManifestList) > len(failures)+unchanged {
 		a.noteChanged()
 	}
 	if len(failures) > 0 {

@@ -95,7 +95,7 @@ func outcome(res *processor.Result) Outcome {
 	if res == nil {
 		return Outcome{}
 	}
-	return Outcome{ManifestID: teep.ComponentID(res.ManifestID), Sequence: res.SequenceNumber, Report: res.ReportBytes}
+	return Outcome{ManifestID: teep.ComponentID(res.ManifestID), Sequence: res.SequenceNumber, Report: res.ReportBytes, Unchanged: res.Unchanged}
 }
 
 // Install implements Installer.

@@ -210,6 +210,9 @@ type Result struct {
 	ReportBytes      []byte
 	Failure          *Failure // nil on success
 	Duration         time.Duration
+	// Unchanged is set when the envelope was the installed manifest: only
+	// suit-validate ran, and it passed (Processor.Install).
+	Unchanged bool
 }
 
 // Install runs the Update procedure (dependency-resolution, payload-fetch,
@@ -220,9 +223,53 @@ type Result struct {
 func (p *Processor) Install(ctx context.Context, envelope []byte, o RunOptions) (*Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if res, ok := p.unchanged(ctx, envelope, o); ok {
+		return res, nil
+	}
 	r := p.newRun(ctx, "update", o)
 	r.install(envelope)
 	return r.finish()
+}
+
+// unchanged answers an Update whose root manifest is the one installed
+// (same digest and sequence number) without installing it again: it
+// authenticates the envelope, runs only suit-validate, which checks the
+// installed images, and reports success with Result.Unchanged. A peer that
+// resends what a device has must not cost a reinstall per session. Any
+// failure, or a manifest without suit-validate, returns false: the full
+// Update then runs, and repairs what validate found wrong.
+func (p *Processor) unchanged(ctx context.Context, envelope []byte, o RunOptions) (*Result, bool) {
+	r := p.newRun(ctx, "update", o)
+	env, err := suit.ParseEnvelope(envelope, suit.ParseOptions{Limits: r.lim.Limits})
+	if err != nil || env.Manifest().Validate == nil {
+		return nil, false
+	}
+	m := env.Manifest()
+	id := m.ComponentID
+	if id == nil {
+		id = fallbackManifestID(m)
+	}
+	// Compared before any signature work: a changed manifest costs nothing.
+	old, err := r.record(id)
+	if err != nil || old == nil || !old.Root || old.SequenceNumber != m.SequenceNumber || !old.Digest.Equal(env.Digest()) {
+		return nil, false
+	}
+	r.setReference(env)
+	mc, err := r.accept(env, nil, 0)
+	if err != nil || !r.begin() {
+		return nil, false
+	}
+	r.root = mc
+	r.res.ManifestID, r.res.SequenceNumber, r.res.Digest = mc.id, m.SequenceNumber, env.Digest()
+	r.processed[mc.id.Key()] = mc
+	r.procOrder = append(r.procOrder, mc.id.Key())
+	if !r.runSection(mc, suit.SectionValidate) || r.fail != nil {
+		r.txn.Abort()
+		return nil, false
+	}
+	r.res.Unchanged = true
+	res, err := r.finish()
+	return res, err == nil
 }
 
 // Uninstall removes the root reference to the manifest with the given
