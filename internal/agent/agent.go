@@ -245,6 +245,9 @@ type Result struct {
 	TAMURI   string
 	Message  []byte
 	Problems []string
+	// Refused is set when Message is an Error answering a TAM message that
+	// was not a valid TEEP message from a trusted TAM: why it was refused.
+	Refused string
 }
 
 // RequestTA records that an application needs the component id (RFC 9397
@@ -402,7 +405,7 @@ func (a *Agent) noteProblem(format string, args ...any) {
 // ProcessError is told that a message to tam could not be delivered
 // (draft-15 §5.5): the TAM is dropped from the current round.
 func (a *Agent) ProcessError(ctx context.Context, tam string, cause error) {
-	a.log.Warn("TAM unreachable", "tam", tam, "err", cause)
+	a.log.Warn("session with TAM failed", "tam", tam, "err", cause)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.round != nil && a.round.current == tam {

@@ -66,7 +66,9 @@ func (a *Agent) refuse(tam string, data []byte, cause error) (Result, error) {
 	}
 	a.emit(Event{Kind: EventFailure, TAM: tam, Detail: "refused message: " + cause.Error()})
 	a.noteProblem("refused a message from %s: %v", tam, cause)
-	return a.answerError(tam, cause, token, a.algs[0])
+	r, err := a.answerError(tam, cause, token, a.algs[0])
+	r.Refused = cause.Error()
+	return r, err
 }
 
 func tokenOf(m teep.Message) []byte {

@@ -53,6 +53,9 @@ type Result struct {
 	// in it on the Agent's side (updates it could not apply, errors the TAM
 	// reported); the Broker records transport failures itself.
 	Problems []string
+	// Refused is set when Message is the Agent's Error for a TAM message
+	// it could not accept (undecodable, unauthenticated): the reason.
+	Refused string
 }
 
 // ComponentID is a SUIT_Component_Identifier; in JSON a list of hex strings.
@@ -225,6 +228,9 @@ func New(o Options) *Broker {
 // ErrUnknownTEE is returned for a TEE name the Broker does not serve.
 var ErrUnknownTEE = errors.New("broker: unknown TEE")
 
+// ErrTAMInvalid: the TAM kept sending messages the Agent cannot accept.
+var ErrTAMInvalid = errors.New("broker: session ended")
+
 // AddAgent routes the TEE name to a. Names are unique.
 func (b *Broker) AddAgent(name string, a Agent) error {
 	b.mu.Lock()
@@ -273,6 +279,7 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 	}
 	b.log.Debug("session start", "tee", tee, "tam", uri)
 	b.metrics.sessionStarted(tee)
+	refused := "" // the Agent's reason for refusing the TAM's last message
 	for i := 0; i < MaxExchangesPerSession; i++ {
 		resp, err := b.client.Post(ctx, uri, msg)
 		b.metrics.posted(tee, err)
@@ -295,6 +302,14 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 			b.metrics.sessionEnded(tee, "ok")
 			return nil
 		}
+		if refused != "" && r.Refused != "" {
+			// The TAM answered the Agent's Error with another message the
+			// Agent cannot accept: more Errors would only repeat it until
+			// the exchange limit.
+			b.metrics.sessionEnded(tee, "tam_invalid")
+			return fmt.Errorf("%w: %s answered the Agent's Error with another invalid message; first refusal: %s", ErrTAMInvalid, uri, refused)
+		}
+		refused = r.Refused
 		msg = r.Message
 	}
 	b.metrics.sessionEnded(tee, "too_long")
@@ -362,9 +377,23 @@ func (b *Broker) syncOne(ctx context.Context, tee string) error {
 		}
 	}
 	if len(problems) > 0 {
-		return &SyncError{TEE: name, Problems: problems}
+		return &SyncError{TEE: name, Problems: dedupe(problems)}
 	}
 	return nil
+}
+
+// dedupe drops repeated problems, keeping the first of each in order: a
+// TAM that sends the same bad message twice is one problem, not two.
+func dedupe(problems []string) []string {
+	seen := make(map[string]bool, len(problems))
+	out := problems[:0]
+	for _, p := range problems {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // RequestTA asks the Agent of tee ("" = default) for a Trusted Component

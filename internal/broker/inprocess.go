@@ -14,7 +14,7 @@ func InProcess(a *agent.Agent) Agent { return inProcess{a} }
 type inProcess struct{ a *agent.Agent }
 
 func result(r agent.Result, err error) (Result, error) {
-	return Result{TAMURI: r.TAMURI, Message: r.Message, Problems: r.Problems}, err
+	return Result{TAMURI: r.TAMURI, Message: r.Message, Problems: r.Problems, Refused: r.Refused}, err
 }
 
 func (p inProcess) RequestTA(ctx context.Context, id ComponentID, tam string) (Result, error) {

@@ -38,6 +38,7 @@ type AgentResult struct {
 	TAM      string   `json:"tam,omitempty"`
 	Message  []byte   `json:"message,omitempty"`
 	Problems []string `json:"problems,omitempty"`
+	Refused  string   `json:"refused,omitempty"`
 }
 
 // DecodeAgentCall parses a call strictly (one object, known fields, no
@@ -75,7 +76,7 @@ func AgentHandler(a Agent) http.Handler {
 				writeJSON(w, http.StatusInternalServerError, localError{Error: err.Error()})
 				return
 			}
-			writeJSON(w, http.StatusOK, AgentResult{TAM: res.TAMURI, Message: res.Message, Problems: res.Problems})
+			writeJSON(w, http.StatusOK, AgentResult{TAM: res.TAMURI, Message: res.Message, Problems: res.Problems, Refused: res.Refused})
 		})
 	}
 	handle("request-ta", func(ctx context.Context, c *AgentCall) (Result, error) {
@@ -162,7 +163,7 @@ func (r *RemoteAgent) result(ctx context.Context, op string, in *AgentCall) (Res
 			return Result{}, fmt.Errorf("remote agent: %w", err)
 		}
 	}
-	return Result{TAMURI: out.TAM, Message: out.Message, Problems: out.Problems}, nil
+	return Result{TAMURI: out.TAM, Message: out.Message, Problems: out.Problems, Refused: out.Refused}, nil
 }
 
 // RequestTA implements Agent.
