@@ -521,8 +521,58 @@ func (r *run) writable(mc *mctx, s slot) error {
 	if err != nil {
 		return err
 	}
-	if len(others) > 0 {
-		return fmt.Errorf("%w: %s is linked by manifest %s; it must be unlinked first", suit.ErrComponentUnauthorised, s.id, others[0])
+	for _, o := range others {
+		if err := r.takeOver(mc, s.id, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeOver moves component comp from the manifest holder to mc, for a peer
+// that publishes each version of a Trusted Component under a new manifest
+// id. draft-ietf-suit-trust-domains §6.6 forbids overwriting a component
+// another manifest links; we read that as protecting one authority from
+// another, so the link moves only when
+//   - both manifests are authenticated by the same trust anchor (the
+//     holder's stored envelope is verified again to learn its signer),
+//   - mc's sequence number is higher than the holder's (a replayed older
+//     version never takes a component back), and
+//   - the holder is not a dependency of another manifest.
+//
+// A holder left linking nothing is removed; otherwise it keeps its other
+// components. Everything is staged in the run: a failure leaves it as it was.
+func (r *run) takeOver(mc *mctx, comp, holder suit.ComponentID) error {
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: %s is linked by manifest %s (%s); it must be unlinked first", suit.ErrComponentUnauthorised, comp, holder, why)
+	}
+	rec, err := r.record(holder)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec == nil:
+		return refuse("no record")
+	case len(rec.Dependents) > 0:
+		return refuse("a dependency of " + rec.Dependents[0].String())
+	case mc.m.SequenceNumber <= rec.SequenceNumber:
+		return refuse(fmt.Sprintf("sequence number %d, not lower than this manifest's %d", rec.SequenceNumber, mc.m.SequenceNumber))
+	case mc.signer == nil:
+		return refuse("this manifest is authenticated by a MAC, which names no trust anchor")
+	}
+	env, err := suit.ParseEnvelope(rec.Envelope, suit.ParseOptions{Limits: r.lim.Limits})
+	if err != nil {
+		return refuse("its stored envelope does not parse: " + err.Error())
+	}
+	v, err := env.Verify(r.p.cfg.Trust)
+	if err != nil || v.Key == nil || !v.Key.Equal(mc.signer) {
+		return refuse("signed by another trust anchor")
+	}
+	rec.Components = removeID(rec.Components, comp)
+	if len(rec.Components) == 0 && len(rec.Dependencies) == 0 {
+		r.deleteRecord(rec.ID)
+	} else {
+		r.touch(rec)
 	}
 	return nil
 }
