@@ -20,6 +20,13 @@ const (
 	MaxExchangesPerSession = 64
 	// MaxSessionsPerSync bounds the sessions of one policy-check round.
 	MaxSessionsPerSync = 32
+	// MaxSessionRestarts bounds how often a session interrupted after a
+	// TEEP message was sent starts again from an empty POST.
+	MaxSessionRestarts = 3
+	// DefaultSessionTimeout is the deadline of one session, every attempt,
+	// restart and the Agent's own processing included, so a TAM that never
+	// answers or trickles its body cannot hold a device longer.
+	DefaultSessionTimeout = 10 * time.Minute
 )
 
 // Agent is the TEEP Agent as the Broker sees it: the conceptual API of
@@ -192,14 +199,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, when set, counts sessions and messages.
 	Metrics *Metrics
+	// SessionTimeout is the deadline of one session (0:
+	// DefaultSessionTimeout; negative: none).
+	SessionTimeout time.Duration
 }
 
 // Broker relays TEEP messages between TEEP Agents and TAMs
 // (RFC 9397 §4.3, draft-ietf-teep-otrp-over-http-15 §5), one Agent per TEE.
 type Broker struct {
-	client  *Client
-	log     *slog.Logger
-	metrics *Metrics
+	sessionTimeout time.Duration
+	client         *Client
+	log            *slog.Logger
+	metrics        *Metrics
 
 	mu     sync.Mutex
 	names  []string // in the order added; the first is the default TEE
@@ -215,7 +226,10 @@ type teeSlot struct {
 
 // New returns a Broker with no Agents.
 func New(o Options) *Broker {
-	b := &Broker{client: o.Client, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}}
+	b := &Broker{client: o.Client, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}, sessionTimeout: o.SessionTimeout}
+	if b.sessionTimeout == 0 {
+		b.sessionTimeout = DefaultSessionTimeout
+	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -230,6 +244,9 @@ var ErrUnknownTEE = errors.New("broker: unknown TEE")
 
 // ErrTAMInvalid: the TAM kept sending messages the Agent cannot accept.
 var ErrTAMInvalid = errors.New("broker: session ended")
+
+// ErrSessionTimeout: a session outlived Options.SessionTimeout.
+var ErrSessionTimeout = errors.New("broker: session timed out")
 
 // AddAgent routes the TEE name to a. Names are unique.
 func (b *Broker) AddAgent(name string, a Agent) error {
@@ -279,11 +296,33 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 	}
 	b.log.Debug("session start", "tee", tee, "tam", uri)
 	b.metrics.sessionStarted(tee)
+	if b.sessionTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, b.sessionTimeout,
+			fmt.Errorf("%w: session with %s exceeded its deadline of %v", ErrSessionTimeout, uri, b.sessionTimeout))
+		defer cancel()
+	}
 	refused := "" // the Agent's reason for refusing the TAM's last message
+	restarts := 0
 	for i := 0; i < MaxExchangesPerSession; i++ {
 		resp, err := b.client.Post(ctx, uri, msg)
 		b.metrics.posted(tee, err)
+		if err != nil && len(msg) > 0 && retryable(err) && restarts < MaxSessionRestarts && ctx.Err() == nil {
+			// The message may have reached the TAM, which then consumed its
+			// token: resending it would only be refused. Start over.
+			restarts++
+			d := b.client.backoff(restarts, 0)
+			b.log.Warn("session interrupted after a TEEP message was sent; restarting it from an empty POST",
+				"tee", tee, "tam", uri, "restart", restarts, "delay", d, "err", err)
+			if serr := b.client.sleep(ctx, d); serr == nil {
+				msg, refused = nil, ""
+				continue
+			}
+		}
 		if err != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, ErrSessionTimeout) {
+				err = fmt.Errorf("%w (last: %v)", cause, err)
+			}
 			a.ProcessError(ctx, uri, err)
 			b.metrics.sessionEnded(tee, "transport_error")
 			return err

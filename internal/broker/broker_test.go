@@ -166,7 +166,7 @@ func TestPostRetries(t *testing.T) {
 			srv := httptest.NewServer(tam)
 			defer srv.Close()
 			c := NewClient(ClientOptions{Retry: fastRetry})
-			got, err := c.Post(context.Background(), srv.URL, []byte("m"))
+			got, err := c.Post(context.Background(), srv.URL, nil) // only the empty POST is retried
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -181,6 +181,21 @@ func TestPostRetries(t *testing.T) {
 				t.Fatalf("%d POSTs, want %d", n, tc.wantPost)
 			}
 		})
+	}
+}
+
+// A TEEP message is sent once: it may have reached the TAM (Broker.session
+// restarts the session instead).
+func TestPostDoesNotResendAMessage(t *testing.T) {
+	tam := &tamServer{answers: []func(http.ResponseWriter){statusAnswer(503), teepAnswer("ok")}}
+	srv := httptest.NewServer(tam)
+	defer srv.Close()
+	c := NewClient(ClientOptions{Retry: fastRetry})
+	if _, err := c.Post(context.Background(), srv.URL, []byte("m")); !isStatus(err, 503) {
+		t.Fatalf("err = %v, want the 503", err)
+	}
+	if n := len(tam.requests()); n != 1 {
+		t.Fatalf("%d POSTs of one message, want 1", n)
 	}
 }
 

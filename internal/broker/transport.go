@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -58,9 +59,10 @@ func (e *HTTPError) Error() string {
 
 // Retry is the retry policy for requests that did not reach the TAM or that
 // the TAM could not serve (transport errors, 429, 502, 503, 504): exponential
-// backoff with jitter, honouring Retry-After. Retrying a TEEP message is safe:
-// the TAM ignores a second copy of a message whose token it has already
-// consumed (draft-ietf-teep-protocol-26 §4.1.1).
+// backoff with jitter, honouring Retry-After. Only the empty POST that starts
+// a session is retried as it is: a TEEP message may have reached the TAM,
+// which then consumed its token, so resending the same bytes would only be
+// refused. The Broker restarts such a session from an empty POST instead.
 type Retry struct {
 	MaxAttempts int           // total attempts, ≥ 1
 	BaseDelay   time.Duration // delay before the second attempt
@@ -100,6 +102,10 @@ type Client struct {
 	ua      string
 	log     *slog.Logger
 	sleep   func(context.Context, time.Duration) error
+
+	// typedEmptyPOST holds the TAM URIs that refused an empty POST without
+	// a Content-Type with 415 and took one with it (see Post).
+	typedEmptyPOST sync.Map
 }
 
 // LoadCAFile reads PEM certificates for ClientOptions.RootCAs.
@@ -203,13 +209,27 @@ func (c *Client) Post(ctx context.Context, uri string, msg []byte) ([]byte, erro
 		return nil, err
 	}
 	var last error
+	attempts := c.retry.MaxAttempts
+	if len(msg) > 0 {
+		attempts = 1 // see Retry: the Broker restarts the session instead
+	}
 	for attempt := 1; ; attempt++ {
 		body, retryAfter, err := c.postOnce(ctx, uri, msg)
 		if err == nil {
 			return body, nil
 		}
 		last = err
-		if !retryable(err) || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+		if len(msg) == 0 && isStatus(err, http.StatusUnsupportedMediaType) {
+			if _, known := c.typedEmptyPOST.LoadOrStore(uri, true); !known {
+				// draft-15 §5.1 sends the empty POST with only an Accept
+				// header; some TAMs want a Content-Type anyway. Be liberal:
+				// try once more with one, and remember it for this TAM.
+				c.log.Warn("TAM refused an empty POST without Content-Type (415), which draft-ietf-teep-otrp-over-http-15 §5.1 sends; retrying with Content-Type for this TAM", "tam", uri)
+				attempt--
+				continue
+			}
+		}
+		if !retryable(err) || attempt >= attempts || ctx.Err() != nil {
 			break
 		}
 		d := c.backoff(attempt, retryAfter)
@@ -236,6 +256,12 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return d
 }
 
+// isStatus says whether err is the TAM answering with HTTP status code.
+func isStatus(err error, code int) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && he.Status == code
+}
+
 type retryableError struct{ error }
 
 func (r retryableError) Unwrap() error { return r.error }
@@ -260,7 +286,7 @@ func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, 
 		return nil, 0, err
 	}
 	req.Header.Set("Accept", MediaType)
-	if len(msg) > 0 {
+	if _, typed := c.typedEmptyPOST.Load(uri); len(msg) > 0 || typed {
 		req.Header.Set("Content-Type", MediaType)
 	}
 	req.Header.Set("User-Agent", c.ua)
