@@ -1,0 +1,14 @@
+// Package conform is a black-box conformance kit for TEEP implementations:
+// it runs a catalogue of named checks against a TAM it did not start, over
+// HTTP, and reports pass, fail or skipped (with the reason) per check.
+//
+// Each check cites the section it tests: draft-ietf-teep-protocol-26 (§4.1
+// message creation and tokens, §4.1.2 validation, §4.2 QueryRequest, §4.3
+// QueryResponse, §4.4 Update, §4.5 Success, §8 cipher suites) and
+// draft-ietf-teep-otrp-over-http-15 (§4 use of HTTP, §6 TAM behaviour).
+// A check is required when the drafts say MUST, and advisory when they say
+// SHOULD; Report.OK looks at required checks only.
+//
+// The kit talks only to the URL it is given. Every check that can fail has
+// a test proving it fails against a deliberately broken TAM.
+package conform
