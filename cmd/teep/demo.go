@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,15 +14,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/internal/device"
+	"github.com/teep-go/teep/internal/fleet"
 	"github.com/teep-go/teep/internal/tam"
-	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/tamserver"
-	"github.com/teep-go/teep/internal/tee/softtee"
-	"github.com/teep-go/teep/internal/verifier"
-	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
 
@@ -32,25 +28,17 @@ func init() {
 }
 
 // The demo's fleet: three devices, the third with two TEEs.
-var demoFleet = demoFleetSpec{
-	{"device-1", []string{"tee"}},
-	{"device-2", []string{"tee"}},
-	{"device-3", []string{"main", "secure2"}},
+var demoFleet = []fleet.DeviceSpec{
+	{Name: "device-1", TEEs: []string{"tee"}},
+	{Name: "device-2", TEEs: []string{"tee"}},
+	{Name: "device-3", TEEs: []string{"main", "secure2"}},
 }
 
-// demoTEE is one simulated TEE with its Agent.
+// demoTEE is one simulated TEE as the story shows it.
 type demoTEE struct {
+	*device.TEE
 	label     string // device/tee
 	appraised bool   // the TAM's appraisal was shown
-	tee       *softtee.TEE
-	agent     *agent.Agent
-	suit      *agent.SUIT
-}
-
-type demoDevice struct {
-	name string
-	tees []*demoTEE
-	b    *broker.Broker
 }
 
 // demoTimeline prints the story: steps and what each party did.
@@ -137,136 +125,12 @@ func demoRun(e *env, args []string) error {
 	return nil
 }
 
-// demoFleetSpec names devices and their TEEs.
-type demoFleetSpec []struct {
-	device string
-	tees   []string
-}
-
-// demoWorld is a running TAM and a fleet of simulated devices whose TEEs
-// trust it and one Trusted Component signer. The demo tells a story with
-// it; `teep bench` measures it.
-type demoWorld struct {
-	srv     *tamserver.TAM
-	url     string
-	sk      *cosekey.Key
-	signer  *cosekey.Signer
-	devices []*demoDevice
-	stop    func() error
-}
-
-// Close stops the TAM and closes every TEE.
-func (w *demoWorld) Close() error {
-	err := w.stop()
-	for _, d := range w.devices {
-		for _, t := range d.tees {
-			t.tee.Close()
-		}
-	}
-	return err
-}
-
-// demoStart opens the TEEs under dir/devices, starts a TAM on 127.0.0.1
-// (SQLite in dir/tam) whose Verifier endorses every TEE's attestation key,
-// and wires each device's Broker and Agents. events, when set, receives
-// every Agent event.
-func demoStart(ctx context.Context, dir string, fleet demoFleetSpec, log *slog.Logger, events func(*demoTEE, agent.Event)) (w *demoWorld, err error) {
-	w = &demoWorld{stop: func() error { return nil }}
-	defer func() {
-		if err != nil {
-			w.Close()
-		}
-	}()
-	// The devices' TEEs exist first: the TAM's Verifier must know their
-	// attestation keys (a device maker's endorsements).
-	var endorse []verifier.Endorsement
-	for _, f := range fleet {
-		d := &demoDevice{name: f.device}
-		w.devices = append(w.devices, d)
-		for _, n := range f.tees {
-			t, err := softtee.Open(filepath.Join(dir, "devices", f.device, deviceTEEDir, n), softtee.Options{Name: n})
-			if err != nil {
-				return w, err
-			}
-			d.tees = append(d.tees, &demoTEE{label: f.device + "/" + n, tee: t})
-			endorse = append(endorse, verifier.Endorsement{Name: "softtee " + f.device + "/" + n, Key: t.AttestationPublicKey()})
-		}
-	}
-	v, err := verifier.New(verifier.Config{Policy: &verifier.Policy{ID: "demo", Endorsements: endorse}})
-	if err != nil {
-		return w, err
-	}
-
-	// The TAM.
-	srv, err := tamserver.Open(ctx, tamserver.Options{DataDir: filepath.Join(dir, "tam"), Logger: log, Version: "demo",
-		Appraiser: &appraiser.Verifier{Local: v}})
-	if err != nil {
-		return w, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		return w, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln, nil) }()
-	w.srv, w.url = srv, "http://"+ln.Addr().String()+"/tam"
-	w.stop = func() error {
-		cancel()
-		err := <-served
-		if cerr := srv.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
-
-	// A Trusted Component signer, and the TAM trusting it.
-	if w.sk, err = cosekey.Generate(cosekey.AlgESP256); err != nil {
-		return w, err
-	}
-	if w.signer, err = cosekey.NewSigner(w.sk, 0); err != nil {
-		return w, err
-	}
-	if _, err := srv.Engine.AddTrustedKey(ctx, tam.RoleTCSigner, w.sk.PublicKey(), "demo signer"); err != nil {
-		return w, err
-	}
-
-	// The devices: every TEE trusts the TAM's keys and the signer.
-	for _, d := range w.devices {
-		d.b = broker.New(broker.Options{Client: broker.NewClient(broker.ClientOptions{UserAgent: "teep-demo"}), Logger: log})
-		for _, t := range d.tees {
-			for _, k := range srv.Engine.PublicKeys() {
-				if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleTAM, k); err != nil {
-					return w, err
-				}
-			}
-			if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleSigner, w.sk.PublicKey()); err != nil {
-				return w, err
-			}
-			if t.suit, err = agent.NewSUIT(agent.SUITConfig{TEE: t.tee, Logger: log}); err != nil {
-				return w, err
-			}
-			cfg := agent.Config{TEE: t.tee, Installer: t.suit, TAMs: []string{w.url}, Logger: log}
-			if events != nil {
-				t := t
-				cfg.Events = func(ev agent.Event) { events(t, ev) }
-			}
-			if t.agent, err = agent.New(cfg); err != nil {
-				return w, err
-			}
-			if err := d.b.AddAgent(t.tee.Name(), broker.InProcess(t.agent)); err != nil {
-				return w, err
-			}
-		}
-	}
-	return w, nil
-}
-
 func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logger) (err error) {
 	fmt.Fprintln(tl.w, "teep demo: a TAM and three devices (four TEEs) in one process, over real HTTP on 127.0.0.1")
+	tees := map[string]*demoTEE{} // by device/tee
 	var srv *tamserver.TAM
-	w, err := demoStart(ctx, dir, demoFleet, log, func(t *demoTEE, ev agent.Event) { demoEvent(ctx, tl, srv.Engine, t, ev) })
+	w, err := fleet.Start(ctx, fleet.Options{Dir: dir, Fleet: demoFleet, Logger: log, UserAgent: "teep-demo",
+		Events: func(dev string, ev agent.Event) { demoEvent(ctx, tl, srv.Engine, tees[dev+"/"+ev.TEE], ev) }})
 	if err != nil {
 		return err
 	}
@@ -275,14 +139,19 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 			err = cerr
 		}
 	}()
-	srv, devices, signer := w.srv, w.devices, w.signer
-	tl.say("TAM", "serving %s (SQLite database in %s)", w.url, filepath.Join(dir, "tam"))
+	srv, devices, signer := w.TAM, w.Devices, w.Signer
+	for _, d := range devices {
+		for _, t := range d.TEEs() {
+			tees[d.Name+"/"+t.Name] = &demoTEE{TEE: t, label: d.Name + "/" + t.Name}
+		}
+	}
+	tl.say("TAM", "serving %s (SQLite database in %s)", w.URL, filepath.Join(dir, "tam"))
 	tl.say("devices", "%d devices, %d software TEEs, each with its own Agent key, attestation key and sealed storage",
 		len(devices), demoCount(devices))
 
 	// 1. A Trusted Component, built and signed now, required everywhere.
 	tl.step(1, "A Trusted Component is published; every device attests and installs it")
-	hello1, err := demoEnvelope(signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
+	hello1, err := fleet.Envelope(signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
 	if err != nil {
 		return err
 	}
@@ -301,7 +170,7 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 
 	// 2. An update.
 	tl.step(2, "Version 2 is published; every device updates")
-	hello2, err := demoEnvelope(signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
+	hello2, err := fleet.Envelope(signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
 	if err != nil {
 		return err
 	}
@@ -315,7 +184,7 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 
 	// 3. An optional component, installed only where an application asks.
 	tl.step(3, "An optional component: installed only where an application asks for it")
-	extraEnv, err := demoEnvelope(signer, "extra-ta", 1, []byte("an optional helper"))
+	extraEnv, err := fleet.Envelope(signer, "extra-ta", 1, []byte("an optional helper"))
 	if err != nil {
 		return err
 	}
@@ -328,9 +197,9 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	}
 	tl.say("TAM", "extra-ta offered to devices that request it")
 	d3 := devices[2]
-	extraID := broker.ComponentID(demoPayloadID("extra-ta"))
-	tl.say(d3.name+"/secure2", "an application calls RequestTA(extra-ta)")
-	if _, err := d3.b.RequestTA(ctx, "secure2", extraID, ""); err != nil {
+	extraID := broker.ComponentID(fleet.PayloadID("extra-ta"))
+	tl.say(d3.Name+"/secure2", "an application calls RequestTA(extra-ta)")
+	if _, err := d3.Broker().RequestTA(ctx, "secure2", extraID, ""); err != nil {
 		return err
 	}
 
@@ -350,8 +219,9 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	fmt.Fprintln(tw, "   TEE\tCOMPONENT\tVERSION\tSIZE\tSHA-256")
 	var problems []string
 	for _, d := range devices {
-		for _, t := range d.tees {
-			inst, err := t.suit.Installed()
+		for _, dt := range d.TEEs() {
+			t := tees[d.Name+"/"+dt.Name]
+			inst, err := t.SUIT.Installed()
 			if err != nil {
 				return err
 			}
@@ -377,10 +247,10 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	return nil
 }
 
-func demoCount(ds []*demoDevice) int {
+func demoCount(ds []*fleet.Device) int {
 	n := 0
 	for _, d := range ds {
-		n += len(d.tees)
+		n += len(d.TEEs())
 	}
 	return n
 }
@@ -388,11 +258,11 @@ func demoCount(ds []*demoDevice) int {
 // demoSyncAll runs a policy-check round on every TEE, in order (a real
 // Broker syncs a device's TEEs in parallel), so the story reads the same
 // every time.
-func demoSyncAll(ctx context.Context, devices []*demoDevice) error {
+func demoSyncAll(ctx context.Context, devices []*fleet.Device) error {
 	for _, d := range devices {
-		for _, t := range d.tees {
-			if err := d.b.Sync(ctx, t.tee.Name()); err != nil {
-				return fmt.Errorf("%s: %w", t.label, err)
+		for _, t := range d.TEEs() {
+			if err := d.Broker().Sync(ctx, t.Name); err != nil {
+				return fmt.Errorf("%s/%s: %w", d.Name, t.Name, err)
 			}
 		}
 	}
@@ -400,6 +270,9 @@ func demoSyncAll(ctx context.Context, devices []*demoDevice) error {
 }
 
 func demoEvent(ctx context.Context, tl *demoTimeline, eng *tam.Engine, t *demoTEE, ev agent.Event) {
+	if t == nil {
+		return // not a TEE of the story
+	}
 	switch ev.Kind {
 	case agent.EventAttestation:
 		tl.say(t.label, "attestation: %s", ev.Detail)
@@ -408,7 +281,7 @@ func demoEvent(ctx context.Context, tl *demoTimeline, eng *tam.Engine, t *demoTE
 			// The TAM appraised the Evidence before deciding on this
 			// install: show its verdict first.
 			t.appraised = true
-			if info, err := eng.DeviceInfo(ctx, t.agent.PublicKey().KID(), 0); err == nil {
+			if info, err := eng.DeviceInfo(ctx, t.Agent.PublicKey().KID(), 0); err == nil {
 				tl.say("TAM", "appraised %s: %s; registered its Agent key (kid %x…)", t.label, info.Attestation, info.KID[:6])
 			}
 		}
@@ -422,28 +295,4 @@ func demoEvent(ctx context.Context, tl *demoTimeline, eng *tam.Engine, t *demoTE
 	case agent.EventFailure, agent.EventTAMError:
 		tl.say(t.label, "PROBLEM: %s", ev.Detail)
 	}
-}
-
-func demoPayloadID(name string) suit.ComponentID {
-	return suit.NewComponentID("TEEP-Device", "SecureFS", name, "ta")
-}
-
-// demoEnvelope builds and signs a Trusted Component: a SUIT manifest
-// (draft-ietf-teep-protocol-26 Appendix E layout) with the payload
-// integrated, the software TEE's vendor and class ids as conditions.
-func demoEnvelope(signer *cosekey.Signer, name string, seq uint64, payload []byte) ([]byte, error) {
-	env, err := suit.Build(suit.ManifestSpec{
-		ManifestComponentID: suit.NewComponentID("TEEP-Device", "SecureFS", name, "suit"),
-		SequenceNumber:      seq,
-		VendorID:            softtee.DefaultVendorID[:],
-		ClassID:             softtee.DefaultClassID[:],
-		Components:          []suit.ComponentSpec{{ID: demoPayloadID(name), Payload: payload, Integrated: true}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := env.Sign(signer); err != nil {
-		return nil, err
-	}
-	return env.Marshal(suit.MarshalOptions{})
 }
