@@ -19,7 +19,6 @@ import (
 	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/fleet"
 	"github.com/teep-go/teep/internal/tam"
-	"github.com/teep-go/teep/internal/tam/tamserver"
 	"github.com/teep-go/teep/teep"
 )
 
@@ -125,102 +124,123 @@ func demoRun(e *env, args []string) error {
 	return nil
 }
 
+// demoScene is the running story: the fleet, and its TEEs as the timeline
+// names them.
+type demoScene struct {
+	tl   *demoTimeline
+	w    *fleet.World
+	tees map[string]*demoTEE // by device/tee
+}
+
 func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logger) (err error) {
 	fmt.Fprintln(tl.w, "teep demo: a TAM and three devices (four TEEs) in one process, over real HTTP on 127.0.0.1")
-	tees := map[string]*demoTEE{} // by device/tee
-	var srv *tamserver.TAM
-	w, err := fleet.Start(ctx, fleet.Options{Dir: dir, Fleet: demoFleet, Logger: log, UserAgent: "teep-demo",
-		Events: func(dev string, ev agent.Event) { demoEvent(ctx, tl, srv.Engine, tees[dev+"/"+ev.TEE], ev) }})
-	if err != nil {
+	s := &demoScene{tl: tl, tees: map[string]*demoTEE{}}
+	if s.w, err = fleet.Start(ctx, fleet.Options{Dir: dir, Fleet: demoFleet, Logger: log, UserAgent: "teep-demo", Events: s.event(ctx)}); err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := w.Close(); err == nil {
+		if cerr := s.w.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	srv, devices, signer := w.TAM, w.Devices, w.Signer
-	for _, d := range devices {
+	for _, d := range s.w.Devices {
 		for _, t := range d.TEEs() {
-			tees[d.Name+"/"+t.Name] = &demoTEE{TEE: t, label: d.Name + "/" + t.Name}
+			s.tees[d.Name+"/"+t.Name] = &demoTEE{TEE: t, label: d.Name + "/" + t.Name}
 		}
 	}
-	tl.say("TAM", "serving %s (SQLite database in %s)", w.URL, filepath.Join(dir, "tam"))
+	tl.say("TAM", "serving %s (SQLite database in %s)", s.w.URL, filepath.Join(dir, "tam"))
 	tl.say("devices", "%d devices, %d software TEEs, each with its own Agent key, attestation key and sealed storage",
-		len(devices), demoCount(devices))
-
-	// 1. A Trusted Component, built and signed now, required everywhere.
-	tl.step(1, "A Trusted Component is published; every device attests and installs it")
-	hello1, err := fleet.Envelope(signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
+		len(s.w.Devices), len(s.tees))
+	hello, err := s.publish(ctx)
 	if err != nil {
 		return err
 	}
-	hello, err := srv.Engine.AddComponent(ctx, hello1)
+	for _, step := range []func(context.Context, tam.ComponentID) error{s.update, s.optional, s.withdraw} {
+		if err := step(ctx, hello); err != nil {
+			return err
+		}
+	}
+	return s.endState()
+}
+
+func (s *demoScene) event(ctx context.Context) func(string, agent.Event) {
+	return func(dev string, ev agent.Event) { demoEvent(ctx, s.tl, s.w.TAM.Engine, s.tees[dev+"/"+ev.TEE], ev) }
+}
+
+// publish: a Trusted Component, built and signed now, required everywhere.
+func (s *demoScene) publish(ctx context.Context) (tam.ComponentID, error) {
+	s.tl.step(1, "A Trusted Component is published; every device attests and installs it")
+	hello1, err := fleet.Envelope(s.w.Signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
+	if err != nil {
+		return "", err
+	}
+	hello, err := s.w.TAM.Engine.AddComponent(ctx, hello1)
+	if err != nil {
+		return "", err
+	}
+	s.tl.say("signer", "built and signed SUIT manifest hello-ta v1 (%d bytes, payload integrated)", len(hello1))
+	if _, err := s.w.TAM.Engine.SetPolicy(ctx, tam.Policy{Component: hello.ComponentID, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
+		return "", err
+	}
+	s.tl.say("TAM", "hello-ta is required on every device")
+	return hello.ComponentID, demoSyncAll(ctx, s.w.Devices)
+}
+
+// update: version 2, which every device installs.
+func (s *demoScene) update(ctx context.Context, _ tam.ComponentID) error {
+	s.tl.step(2, "Version 2 is published; every device updates")
+	hello2, err := fleet.Envelope(s.w.Signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
 	if err != nil {
 		return err
 	}
-	tl.say("signer", "built and signed SUIT manifest hello-ta v1 (%d bytes, payload integrated)", len(hello1))
-	if _, err := srv.Engine.SetPolicy(ctx, tam.Policy{Component: hello.ComponentID, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
+	if _, err := s.w.TAM.Engine.AddComponent(ctx, hello2); err != nil {
 		return err
 	}
-	tl.say("TAM", "hello-ta is required on every device")
-	if err := demoSyncAll(ctx, devices); err != nil {
-		return err
-	}
+	s.tl.say("TAM", "hello-ta v2 uploaded")
+	return demoSyncAll(ctx, s.w.Devices)
+}
 
-	// 2. An update.
-	tl.step(2, "Version 2 is published; every device updates")
-	hello2, err := fleet.Envelope(signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
+// optional: a component installed only where an application asks.
+func (s *demoScene) optional(ctx context.Context, _ tam.ComponentID) error {
+	s.tl.step(3, "An optional component: installed only where an application asks for it")
+	extraEnv, err := fleet.Envelope(s.w.Signer, "extra-ta", 1, []byte("an optional helper"))
 	if err != nil {
 		return err
 	}
-	if _, err := srv.Engine.AddComponent(ctx, hello2); err != nil {
-		return err
-	}
-	tl.say("TAM", "hello-ta v2 uploaded")
-	if err := demoSyncAll(ctx, devices); err != nil {
-		return err
-	}
-
-	// 3. An optional component, installed only where an application asks.
-	tl.step(3, "An optional component: installed only where an application asks for it")
-	extraEnv, err := fleet.Envelope(signer, "extra-ta", 1, []byte("an optional helper"))
+	extra, err := s.w.TAM.Engine.AddComponent(ctx, extraEnv)
 	if err != nil {
 		return err
 	}
-	extra, err := srv.Engine.AddComponent(ctx, extraEnv)
-	if err != nil {
+	if _, err := s.w.TAM.Engine.SetPolicy(ctx, tam.Policy{Component: extra.ComponentID, Mode: tam.Optional, Scope: tam.ScopeAll}); err != nil {
 		return err
 	}
-	if _, err := srv.Engine.SetPolicy(ctx, tam.Policy{Component: extra.ComponentID, Mode: tam.Optional, Scope: tam.ScopeAll}); err != nil {
-		return err
-	}
-	tl.say("TAM", "extra-ta offered to devices that request it")
-	d3 := devices[2]
-	extraID := broker.ComponentID(fleet.PayloadID("extra-ta"))
-	tl.say(d3.Name+"/secure2", "an application calls RequestTA(extra-ta)")
-	if _, err := d3.Broker().RequestTA(ctx, "secure2", extraID, ""); err != nil {
-		return err
-	}
+	s.tl.say("TAM", "extra-ta offered to devices that request it")
+	d3 := s.w.Devices[2]
+	s.tl.say(d3.Name+"/secure2", "an application calls RequestTA(extra-ta)")
+	_, err = d3.Broker().RequestTA(ctx, "secure2", broker.ComponentID(fleet.PayloadID("extra-ta")), "")
+	return err
+}
 
-	// 4. A removal.
-	tl.step(4, "hello-ta is withdrawn; every device removes it")
-	if _, err := srv.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: hello.ComponentID}); err != nil {
+// withdraw: the first component's policy goes; every device removes it.
+func (s *demoScene) withdraw(ctx context.Context, hello tam.ComponentID) error {
+	s.tl.step(4, "hello-ta is withdrawn; every device removes it")
+	if _, err := s.w.TAM.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: hello}); err != nil {
 		return err
 	}
-	tl.say("TAM", "hello-ta is no longer required")
-	if err := demoSyncAll(ctx, devices); err != nil {
-		return err
-	}
+	s.tl.say("TAM", "hello-ta is no longer required")
+	return demoSyncAll(ctx, s.w.Devices)
+}
 
-	// The end state, and a check that it is what the story says.
-	tl.step(5, "What each TEE holds now")
-	tw := tabwriter.NewWriter(tl.w, 0, 0, 2, ' ', 0)
+// endState shows what each TEE holds, and checks it is what the story
+// says.
+func (s *demoScene) endState() error {
+	s.tl.step(5, "What each TEE holds now")
+	tw := tabwriter.NewWriter(s.tl.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "   TEE\tCOMPONENT\tVERSION\tSIZE\tSHA-256")
 	var problems []string
-	for _, d := range devices {
+	for _, d := range s.w.Devices {
 		for _, dt := range d.TEEs() {
-			t := tees[d.Name+"/"+dt.Name]
+			t := s.tees[d.Name+"/"+dt.Name]
 			inst, err := t.SUIT.Installed()
 			if err != nil {
 				return err
@@ -245,14 +265,6 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 		return errors.New("demo: unexpected end state: " + strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func demoCount(ds []*fleet.Device) int {
-	n := 0
-	for _, d := range ds {
-		n += len(d.TEEs())
-	}
-	return n
 }
 
 // demoSyncAll runs a policy-check round on every TEE, in order (a real
