@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,4 +299,24 @@ func FuzzConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestDaemonMetricsAddrInUse: the daemon does not start when its metrics
+// address cannot be had, and leaves no socket behind.
+func TestDaemonMetricsAddrInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f := start(t, "main")
+	o := f.options("main")
+	o.MetricsAddr = ln.Addr().String()
+	d := f.open(t, o)
+	if err := d.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "metrics") {
+		t.Fatalf("daemon with a taken metrics address: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.state, device.FileSocket)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket left behind: %v", err)
+	}
 }
