@@ -61,10 +61,6 @@ func deviceOptions(o device.Options) device.Options {
 	return o
 }
 
-func deviceLoadKeys(paths []string) ([]*cosekey.Key, error) {
-	return keyfile.LoadAll(paths) // device keeps only their public halves
-}
-
 // deviceAgentKeys reads --agent-key FILE (the first TEE's) and NAME=FILE.
 func deviceAgentKeys(specs []string) (map[string]*cosekey.Key, error) {
 	out := map[string]*cosekey.Key{}
@@ -201,10 +197,10 @@ func (f *deviceRunFlags) apply(e *env, fs *flag.FlagSet, o *device.Options) erro
 	if o.ClassID, err = deviceUUIDFlag("class-id", *f.class); err != nil {
 		return err
 	}
-	if o.TAMKeys, err = deviceLoadKeys(f.tamKeys); err != nil {
+	if o.TAMKeys, err = keyfile.LoadAll(f.tamKeys); err != nil {
 		return err
 	}
-	if o.SignerKeys, err = deviceLoadKeys(f.signerKeys); err != nil {
+	if o.SignerKeys, err = keyfile.LoadAll(f.signerKeys); err != nil {
 		return err
 	}
 	if o.AgentKeys, err = deviceAgentKeys(f.agentKeys); err != nil {
@@ -432,10 +428,10 @@ func deviceAgent(e *env, args []string) error {
 	if o.Logger, err = newLogger(e, *logLevel, *logFormat); err != nil {
 		return err
 	}
-	if o.TAMKeys, err = deviceLoadKeys(tamKeys); err != nil {
+	if o.TAMKeys, err = keyfile.LoadAll(tamKeys); err != nil {
 		return err
 	}
-	if o.SignerKeys, err = deviceLoadKeys(signerKeys); err != nil {
+	if o.SignerKeys, err = keyfile.LoadAll(signerKeys); err != nil {
 		return err
 	}
 	if *agentKeyFile != "" {
