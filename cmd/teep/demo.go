@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,15 +14,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/internal/device"
+	"github.com/teep-go/teep/internal/fleet"
 	"github.com/teep-go/teep/internal/tam"
-	"github.com/teep-go/teep/internal/tam/appraiser"
-	"github.com/teep-go/teep/internal/tam/tamserver"
-	"github.com/teep-go/teep/internal/tee/softtee"
-	"github.com/teep-go/teep/internal/verifier"
-	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
 
@@ -32,25 +27,17 @@ func init() {
 }
 
 // The demo's fleet: three devices, the third with two TEEs.
-var demoFleet = demoFleetSpec{
-	{"device-1", []string{"tee"}},
-	{"device-2", []string{"tee"}},
-	{"device-3", []string{"main", "secure2"}},
+var demoFleet = []fleet.DeviceSpec{
+	{Name: "device-1", TEEs: []string{"tee"}},
+	{Name: "device-2", TEEs: []string{"tee"}},
+	{Name: "device-3", TEEs: []string{"main", "secure2"}},
 }
 
-// demoTEE is one simulated TEE with its Agent.
+// demoTEE is one simulated TEE as the story shows it.
 type demoTEE struct {
+	*device.TEE
 	label     string // device/tee
 	appraised bool   // the TAM's appraisal was shown
-	tee       *softtee.TEE
-	agent     *agent.Agent
-	suit      *agent.SUIT
-}
-
-type demoDevice struct {
-	name string
-	tees []*demoTEE
-	b    *broker.Broker
 }
 
 // demoTimeline prints the story: steps and what each party did.
@@ -137,221 +124,124 @@ func demoRun(e *env, args []string) error {
 	return nil
 }
 
-// demoFleetSpec names devices and their TEEs.
-type demoFleetSpec []struct {
-	device string
-	tees   []string
-}
-
-// demoWorld is a running TAM and a fleet of simulated devices whose TEEs
-// trust it and one Trusted Component signer. The demo tells a story with
-// it; `teep bench` measures it.
-type demoWorld struct {
-	srv     *tamserver.TAM
-	url     string
-	sk      *cosekey.Key
-	signer  *cosekey.Signer
-	devices []*demoDevice
-	stop    func() error
-}
-
-// Close stops the TAM and closes every TEE.
-func (w *demoWorld) Close() error {
-	err := w.stop()
-	for _, d := range w.devices {
-		for _, t := range d.tees {
-			t.tee.Close()
-		}
-	}
-	return err
-}
-
-// demoStart opens the TEEs under dir/devices, starts a TAM on 127.0.0.1
-// (SQLite in dir/tam) whose Verifier endorses every TEE's attestation key,
-// and wires each device's Broker and Agents. events, when set, receives
-// every Agent event.
-func demoStart(ctx context.Context, dir string, fleet demoFleetSpec, log *slog.Logger, events func(*demoTEE, agent.Event)) (w *demoWorld, err error) {
-	w = &demoWorld{stop: func() error { return nil }}
-	defer func() {
-		if err != nil {
-			w.Close()
-		}
-	}()
-	// The devices' TEEs exist first: the TAM's Verifier must know their
-	// attestation keys (a device maker's endorsements).
-	var endorse []verifier.Endorsement
-	for _, f := range fleet {
-		d := &demoDevice{name: f.device}
-		w.devices = append(w.devices, d)
-		for _, n := range f.tees {
-			t, err := softtee.Open(filepath.Join(dir, "devices", f.device, deviceTEEDir, n), softtee.Options{Name: n})
-			if err != nil {
-				return w, err
-			}
-			d.tees = append(d.tees, &demoTEE{label: f.device + "/" + n, tee: t})
-			endorse = append(endorse, verifier.Endorsement{Name: "softtee " + f.device + "/" + n, Key: t.AttestationPublicKey()})
-		}
-	}
-	v, err := verifier.New(verifier.Config{Policy: &verifier.Policy{ID: "demo", Endorsements: endorse}})
-	if err != nil {
-		return w, err
-	}
-
-	// The TAM.
-	srv, err := tamserver.Open(ctx, tamserver.Options{DataDir: filepath.Join(dir, "tam"), Logger: log, Version: "demo",
-		Appraiser: &appraiser.Verifier{Local: v}})
-	if err != nil {
-		return w, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		return w, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln, nil) }()
-	w.srv, w.url = srv, "http://"+ln.Addr().String()+"/tam"
-	w.stop = func() error {
-		cancel()
-		err := <-served
-		if cerr := srv.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
-
-	// A Trusted Component signer, and the TAM trusting it.
-	if w.sk, err = cosekey.Generate(cosekey.AlgESP256); err != nil {
-		return w, err
-	}
-	if w.signer, err = cosekey.NewSigner(w.sk, 0); err != nil {
-		return w, err
-	}
-	if _, err := srv.Engine.AddTrustedKey(ctx, tam.RoleTCSigner, w.sk.PublicKey(), "demo signer"); err != nil {
-		return w, err
-	}
-
-	// The devices: every TEE trusts the TAM's keys and the signer.
-	for _, d := range w.devices {
-		d.b = broker.New(broker.Options{Client: broker.NewClient(broker.ClientOptions{UserAgent: "teep-demo"}), Logger: log})
-		for _, t := range d.tees {
-			for _, k := range srv.Engine.PublicKeys() {
-				if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleTAM, k); err != nil {
-					return w, err
-				}
-			}
-			if err := agent.AddTrustAnchor(t.tee.Storage(), agent.RoleSigner, w.sk.PublicKey()); err != nil {
-				return w, err
-			}
-			if t.suit, err = agent.NewSUIT(agent.SUITConfig{TEE: t.tee, Logger: log}); err != nil {
-				return w, err
-			}
-			cfg := agent.Config{TEE: t.tee, Installer: t.suit, TAMs: []string{w.url}, Logger: log}
-			if events != nil {
-				t := t
-				cfg.Events = func(ev agent.Event) { events(t, ev) }
-			}
-			if t.agent, err = agent.New(cfg); err != nil {
-				return w, err
-			}
-			if err := d.b.AddAgent(t.tee.Name(), broker.InProcess(t.agent)); err != nil {
-				return w, err
-			}
-		}
-	}
-	return w, nil
+// demoScene is the running story: the fleet, and its TEEs as the timeline
+// names them.
+type demoScene struct {
+	tl   *demoTimeline
+	w    *fleet.World
+	tees map[string]*demoTEE // by device/tee
 }
 
 func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logger) (err error) {
 	fmt.Fprintln(tl.w, "teep demo: a TAM and three devices (four TEEs) in one process, over real HTTP on 127.0.0.1")
-	var srv *tamserver.TAM
-	w, err := demoStart(ctx, dir, demoFleet, log, func(t *demoTEE, ev agent.Event) { demoEvent(ctx, tl, srv.Engine, t, ev) })
-	if err != nil {
+	s := &demoScene{tl: tl, tees: map[string]*demoTEE{}}
+	if s.w, err = fleet.Start(ctx, fleet.Options{Dir: dir, Fleet: demoFleet, Logger: log, UserAgent: "teep-demo", Events: s.event(ctx)}); err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := w.Close(); err == nil {
+		if cerr := s.w.Close(); err == nil {
 			err = cerr
 		}
 	}()
-	srv, devices, signer := w.srv, w.devices, w.signer
-	tl.say("TAM", "serving %s (SQLite database in %s)", w.url, filepath.Join(dir, "tam"))
+	for _, d := range s.w.Devices {
+		for _, t := range d.TEEs() {
+			s.tees[d.Name+"/"+t.Name] = &demoTEE{TEE: t, label: d.Name + "/" + t.Name}
+		}
+	}
+	tl.say("TAM", "serving %s (SQLite database in %s)", s.w.URL, filepath.Join(dir, "tam"))
 	tl.say("devices", "%d devices, %d software TEEs, each with its own Agent key, attestation key and sealed storage",
-		len(devices), demoCount(devices))
-
-	// 1. A Trusted Component, built and signed now, required everywhere.
-	tl.step(1, "A Trusted Component is published; every device attests and installs it")
-	hello1, err := demoEnvelope(signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
+		len(s.w.Devices), len(s.tees))
+	hello, err := s.publish(ctx)
 	if err != nil {
 		return err
 	}
-	hello, err := srv.Engine.AddComponent(ctx, hello1)
+	for _, step := range []func(context.Context, tam.ComponentID) error{s.update, s.optional, s.withdraw} {
+		if err := step(ctx, hello); err != nil {
+			return err
+		}
+	}
+	return s.endState()
+}
+
+func (s *demoScene) event(ctx context.Context) func(string, agent.Event) {
+	return func(dev string, ev agent.Event) { demoEvent(ctx, s.tl, s.w.TAM.Engine, s.tees[dev+"/"+ev.TEE], ev) }
+}
+
+// publish: a Trusted Component, built and signed now, required everywhere.
+func (s *demoScene) publish(ctx context.Context) (tam.ComponentID, error) {
+	s.tl.step(1, "A Trusted Component is published; every device attests and installs it")
+	hello1, err := fleet.Envelope(s.w.Signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
+	if err != nil {
+		return "", err
+	}
+	hello, err := s.w.TAM.Engine.AddComponent(ctx, hello1)
+	if err != nil {
+		return "", err
+	}
+	s.tl.say("signer", "built and signed SUIT manifest hello-ta v1 (%d bytes, payload integrated)", len(hello1))
+	if _, err := s.w.TAM.Engine.SetPolicy(ctx, tam.Policy{Component: hello.ComponentID, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
+		return "", err
+	}
+	s.tl.say("TAM", "hello-ta is required on every device")
+	return hello.ComponentID, demoSyncAll(ctx, s.w.Devices)
+}
+
+// update: version 2, which every device installs.
+func (s *demoScene) update(ctx context.Context, _ tam.ComponentID) error {
+	s.tl.step(2, "Version 2 is published; every device updates")
+	hello2, err := fleet.Envelope(s.w.Signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
 	if err != nil {
 		return err
 	}
-	tl.say("signer", "built and signed SUIT manifest hello-ta v1 (%d bytes, payload integrated)", len(hello1))
-	if _, err := srv.Engine.SetPolicy(ctx, tam.Policy{Component: hello.ComponentID, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
+	if _, err := s.w.TAM.Engine.AddComponent(ctx, hello2); err != nil {
 		return err
 	}
-	tl.say("TAM", "hello-ta is required on every device")
-	if err := demoSyncAll(ctx, devices); err != nil {
-		return err
-	}
+	s.tl.say("TAM", "hello-ta v2 uploaded")
+	return demoSyncAll(ctx, s.w.Devices)
+}
 
-	// 2. An update.
-	tl.step(2, "Version 2 is published; every device updates")
-	hello2, err := demoEnvelope(signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
+// optional: a component installed only where an application asks.
+func (s *demoScene) optional(ctx context.Context, _ tam.ComponentID) error {
+	s.tl.step(3, "An optional component: installed only where an application asks for it")
+	extraEnv, err := fleet.Envelope(s.w.Signer, "extra-ta", 1, []byte("an optional helper"))
 	if err != nil {
 		return err
 	}
-	if _, err := srv.Engine.AddComponent(ctx, hello2); err != nil {
-		return err
-	}
-	tl.say("TAM", "hello-ta v2 uploaded")
-	if err := demoSyncAll(ctx, devices); err != nil {
-		return err
-	}
-
-	// 3. An optional component, installed only where an application asks.
-	tl.step(3, "An optional component: installed only where an application asks for it")
-	extraEnv, err := demoEnvelope(signer, "extra-ta", 1, []byte("an optional helper"))
+	extra, err := s.w.TAM.Engine.AddComponent(ctx, extraEnv)
 	if err != nil {
 		return err
 	}
-	extra, err := srv.Engine.AddComponent(ctx, extraEnv)
-	if err != nil {
+	if _, err := s.w.TAM.Engine.SetPolicy(ctx, tam.Policy{Component: extra.ComponentID, Mode: tam.Optional, Scope: tam.ScopeAll}); err != nil {
 		return err
 	}
-	if _, err := srv.Engine.SetPolicy(ctx, tam.Policy{Component: extra.ComponentID, Mode: tam.Optional, Scope: tam.ScopeAll}); err != nil {
-		return err
-	}
-	tl.say("TAM", "extra-ta offered to devices that request it")
-	d3 := devices[2]
-	extraID := broker.ComponentID(demoPayloadID("extra-ta"))
-	tl.say(d3.name+"/secure2", "an application calls RequestTA(extra-ta)")
-	if _, err := d3.b.RequestTA(ctx, "secure2", extraID, ""); err != nil {
-		return err
-	}
+	s.tl.say("TAM", "extra-ta offered to devices that request it")
+	d3 := s.w.Devices[2]
+	s.tl.say(d3.Name+"/secure2", "an application calls RequestTA(extra-ta)")
+	_, err = d3.Broker().RequestTA(ctx, "secure2", broker.ComponentID(fleet.PayloadID("extra-ta")), "")
+	return err
+}
 
-	// 4. A removal.
-	tl.step(4, "hello-ta is withdrawn; every device removes it")
-	if _, err := srv.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: hello.ComponentID}); err != nil {
+// withdraw: the first component's policy goes; every device removes it.
+func (s *demoScene) withdraw(ctx context.Context, hello tam.ComponentID) error {
+	s.tl.step(4, "hello-ta is withdrawn; every device removes it")
+	if _, err := s.w.TAM.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: hello}); err != nil {
 		return err
 	}
-	tl.say("TAM", "hello-ta is no longer required")
-	if err := demoSyncAll(ctx, devices); err != nil {
-		return err
-	}
+	s.tl.say("TAM", "hello-ta is no longer required")
+	return demoSyncAll(ctx, s.w.Devices)
+}
 
-	// The end state, and a check that it is what the story says.
-	tl.step(5, "What each TEE holds now")
-	tw := tabwriter.NewWriter(tl.w, 0, 0, 2, ' ', 0)
+// endState shows what each TEE holds, and checks it is what the story
+// says.
+func (s *demoScene) endState() error {
+	s.tl.step(5, "What each TEE holds now")
+	tw := tabwriter.NewWriter(s.tl.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "   TEE\tCOMPONENT\tVERSION\tSIZE\tSHA-256")
 	var problems []string
-	for _, d := range devices {
-		for _, t := range d.tees {
-			inst, err := t.suit.Installed()
+	for _, d := range s.w.Devices {
+		for _, dt := range d.TEEs() {
+			t := s.tees[d.Name+"/"+dt.Name]
+			inst, err := t.SUIT.Installed()
 			if err != nil {
 				return err
 			}
@@ -377,22 +267,14 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	return nil
 }
 
-func demoCount(ds []*demoDevice) int {
-	n := 0
-	for _, d := range ds {
-		n += len(d.tees)
-	}
-	return n
-}
-
 // demoSyncAll runs a policy-check round on every TEE, in order (a real
 // Broker syncs a device's TEEs in parallel), so the story reads the same
 // every time.
-func demoSyncAll(ctx context.Context, devices []*demoDevice) error {
+func demoSyncAll(ctx context.Context, devices []*fleet.Device) error {
 	for _, d := range devices {
-		for _, t := range d.tees {
-			if err := d.b.Sync(ctx, t.tee.Name()); err != nil {
-				return fmt.Errorf("%s: %w", t.label, err)
+		for _, t := range d.TEEs() {
+			if err := d.Broker().Sync(ctx, t.Name); err != nil {
+				return fmt.Errorf("%s/%s: %w", d.Name, t.Name, err)
 			}
 		}
 	}
@@ -400,6 +282,9 @@ func demoSyncAll(ctx context.Context, devices []*demoDevice) error {
 }
 
 func demoEvent(ctx context.Context, tl *demoTimeline, eng *tam.Engine, t *demoTEE, ev agent.Event) {
+	if t == nil {
+		return // not a TEE of the story
+	}
 	switch ev.Kind {
 	case agent.EventAttestation:
 		tl.say(t.label, "attestation: %s", ev.Detail)
@@ -408,7 +293,7 @@ func demoEvent(ctx context.Context, tl *demoTimeline, eng *tam.Engine, t *demoTE
 			// The TAM appraised the Evidence before deciding on this
 			// install: show its verdict first.
 			t.appraised = true
-			if info, err := eng.DeviceInfo(ctx, t.agent.PublicKey().KID(), 0); err == nil {
+			if info, err := eng.DeviceInfo(ctx, t.Agent.PublicKey().KID(), 0); err == nil {
 				tl.say("TAM", "appraised %s: %s; registered its Agent key (kid %x…)", t.label, info.Attestation, info.KID[:6])
 			}
 		}
@@ -422,28 +307,4 @@ func demoEvent(ctx context.Context, tl *demoTimeline, eng *tam.Engine, t *demoTE
 	case agent.EventFailure, agent.EventTAMError:
 		tl.say(t.label, "PROBLEM: %s", ev.Detail)
 	}
-}
-
-func demoPayloadID(name string) suit.ComponentID {
-	return suit.NewComponentID("TEEP-Device", "SecureFS", name, "ta")
-}
-
-// demoEnvelope builds and signs a Trusted Component: a SUIT manifest
-// (draft-ietf-teep-protocol-26 Appendix E layout) with the payload
-// integrated, the software TEE's vendor and class ids as conditions.
-func demoEnvelope(signer *cosekey.Signer, name string, seq uint64, payload []byte) ([]byte, error) {
-	env, err := suit.Build(suit.ManifestSpec{
-		ManifestComponentID: suit.NewComponentID("TEEP-Device", "SecureFS", name, "suit"),
-		SequenceNumber:      seq,
-		VendorID:            softtee.DefaultVendorID[:],
-		ClassID:             softtee.DefaultClassID[:],
-		Components:          []suit.ComponentSpec{{ID: demoPayloadID(name), Payload: payload, Integrated: true}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := env.Sign(signer); err != nil {
-		return nil, err
-	}
-	return env.Marshal(suit.MarshalOptions{})
 }

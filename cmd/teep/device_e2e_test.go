@@ -21,6 +21,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
@@ -36,14 +37,16 @@ func deviceChildMode(t *testing.T, mode string) bool {
 		return false
 	}
 	if mode == "crash-install" {
-		deviceFaultHook = func(point string, staged []string) error {
-			for _, n := range staged {
-				if point == softtee.FaultStaged && strings.HasPrefix(n, "suit/component/") {
-					os.Exit(3)
+		deviceWithHooks(t, func(o *device.Options) {
+			o.FaultHook = func(point string, staged []string) error {
+				for _, n := range staged {
+					if point == softtee.FaultStaged && strings.HasPrefix(n, "suit/component/") {
+						os.Exit(3)
+					}
 				}
+				return nil
 			}
-			return nil
-		}
+		})
 	}
 	var args []string
 	if err := json.Unmarshal([]byte(os.Getenv("TEEP_DEVICE_ARGS")), &args); err != nil {
@@ -260,17 +263,14 @@ func TestDeviceDaemon(t *testing.T) {
 	// endorse its attestation key: it is registered by attestation, main by
 	// its pre-registered Agent key.
 	state := filepath.Join(t.TempDir(), "state")
-	aux, err := softtee.Open(filepath.Join(state, deviceTEEDir, "aux"), softtee.Options{})
+	auxAttest, err := device.Provision(state, "aux")
 	if err != nil {
 		t.Fatal(err)
 	}
-	auxAttest := aux.AttestationPublicKey()
-	aux.Close()
-	f := deviceStartTAM(t, auxAttest)
+	f := deviceStartTAM(t, auxAttest...)
 	f.srv.Offer((f.upload(t, "opt", 1, "optional")))
 	ready := make(chan func(), 1)
-	deviceRunReady = func(stop func()) { ready <- stop }
-	defer func() { deviceRunReady = nil }()
+	deviceWithHooks(t, func(o *device.Options) { o.Ready = func(stop func()) { ready <- stop } })
 	done := make(chan int, 1)
 	var daemonErr strings.Builder
 	go func() {
@@ -291,7 +291,7 @@ func TestDeviceDaemon(t *testing.T) {
 		if code := <-done; code != 0 {
 			t.Errorf("daemon exit %d:\n%s", code, daemonErr.String())
 		}
-		if _, err := os.Stat(filepath.Join(state, deviceSocketFile)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(state, device.FileSocket)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("socket left behind: %v", err)
 		}
 	}()
@@ -322,7 +322,7 @@ func TestDeviceDaemon(t *testing.T) {
 		t.Fatalf("device sync:\n%s", out)
 	}
 	// The raw local API is JSON over the socket.
-	c := broker.NewLocalClient(filepath.Join(state, deviceSocketFile))
+	c := broker.NewLocalClient(filepath.Join(state, device.FileSocket))
 	if err := c.Sync(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}

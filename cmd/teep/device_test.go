@@ -11,12 +11,25 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/keyfile"
 )
 
-func init() {
-	// Sessions with an unreachable TAM fail fast in tests.
-	deviceRetry = broker.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+func init() { deviceHooks = deviceTestHooks }
+
+// deviceTestHooks: sessions with an unreachable TAM fail fast in tests.
+func deviceTestHooks(o *device.Options) {
+	o.Retry = broker.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+}
+
+// deviceWithHooks adds more test hooks to the devices the commands open
+// until the test ends.
+func deviceWithHooks(t *testing.T, more func(*device.Options)) {
+	deviceHooks = func(o *device.Options) {
+		deviceTestHooks(o)
+		more(o)
+	}
+	t.Cleanup(func() { deviceHooks = deviceTestHooks })
 }
 
 // deviceCmd runs one teep command in-process (teepRun: a stack trace
@@ -73,7 +86,7 @@ func TestDeviceUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"device", "run", "--state", state, "--once"}, "--tam URL is required"},
+		{[]string{"device", "run", "--state", state, "--once"}, "--tam: a TAM URL is required"},
 		{[]string{"device", "run", "--state", state, "--tam", "ftp://x/", "--once"}, "scheme"},
 		{[]string{"device", "run", "--state", state, "--tam", "http://127.0.0.1:1/tam", "--once"}, "trusts no TAM key"},
 		{[]string{"device", "run", "--state", state, "--tam", "http://127.0.0.1:1/tam", "--tam-key", tamPub, "--vendor-id", "xyz", "--once"}, "--vendor-id"},
@@ -191,25 +204,4 @@ func TestDeviceStatusReportsTampering(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "tampered") {
 		t.Fatalf("run with a tampered TEE: exit %d\n%s", code, errOut)
 	}
-}
-
-func FuzzDeviceConfig(f *testing.F) {
-	f.Add([]byte(`{"tam":"https://t/tam","tees":["a","b"],"legacy_numbering":true,"tam_ca":"/x"}`))
-	f.Add([]byte(`{"tam":1}`))
-	f.Add([]byte(`{} {}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, deviceConfigFile), data, 0o600)
-		c, err := deviceLoadConfig(dir)
-		if err != nil {
-			return
-		}
-		if err := deviceSaveConfig(dir, c); err != nil {
-			t.Fatal(err)
-		}
-		again, err := deviceLoadConfig(dir)
-		if err != nil || again.TAM != c.TAM || len(again.TEEs) != len(c.TEEs) {
-			t.Fatalf("round trip: %+v → %+v, %v", c, again, err)
-		}
-	})
 }

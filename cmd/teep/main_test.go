@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/teep-go/teep/internal/bench"
 )
 
 // teepRun runs a command in-process with an empty environment. A stack
@@ -67,7 +69,7 @@ func TestBenchQuick(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var rows []benchRow
+	var rows []bench.Row
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/fetch"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
@@ -32,100 +32,69 @@ import (
 
 var ctx = context.Background()
 
-// device is one simulated device: software TEEs, their Agents, a Broker.
-type device struct {
-	t      *testing.T
-	tees   map[string]*softtee.TEE
-	agents map[string]*agent.Agent
-	suits  map[string]*agent.SUIT
-	b      *broker.Broker
+// simDevice is one simulated device (internal/device): software TEEs, their
+// Agents, a Broker.
+type simDevice struct {
+	t *testing.T
+	*device.Device
 }
 
-// openTEEs opens the software TEEs of a device (before the TAM starts, so
-// the TAM's Verifier can endorse their attestation keys).
-func openTEEs(t *testing.T, dir string, names ...string) map[string]*softtee.TEE {
+// fleetTEEs are TEEs provisioned in a state directory before the TAM
+// starts, so that the TAM's Verifier can endorse their attestation keys.
+type fleetTEEs struct {
+	state  string
+	names  []string
+	attest []*cosekey.Key
+}
+
+func openTEEs(t *testing.T, state string, names ...string) *fleetTEEs {
 	t.Helper()
-	out := map[string]*softtee.TEE{}
-	for _, n := range names {
-		tt, err := softtee.Open(filepath.Join(dir, n), softtee.Options{Name: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tt.Close() })
-		out[n] = tt
+	keys, err := device.Provision(state, names...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return &fleetTEEs{state: state, names: names, attest: keys}
 }
 
-func attestationKeys(tees ...map[string]*softtee.TEE) []*cosekey.Key {
-	var out []*cosekey.Key
-	for _, m := range tees {
-		for _, tt := range m {
-			out = append(out, tt.AttestationPublicKey())
-		}
-	}
-	return out
-}
+func attestationKeys(tees *fleetTEEs) []*cosekey.Key { return tees.attest }
 
 type deviceOptions struct {
 	tamURL     string
 	tamKeys    []*cosekey.Key
 	signerKeys []*cosekey.Key
 	fetcher    *fetch.HTTP
-	numbering  teep.Numbering
+	legacy     bool
 }
 
-// newDevice builds the Agents (trusting the TAM's keys, and the TAM's keys
-// plus signer as TC signers: personalization manifests are signed by the
-// TAM) and a Broker routing to them, in the order of names.
-func newDevice(t *testing.T, tees map[string]*softtee.TEE, names []string, o deviceOptions) *device {
+// newDevice opens the device of the TEEs, its Agents trusting the TAM's
+// keys and the signer keys, its Broker routing to them in the order of
+// names.
+func newDevice(t *testing.T, tees *fleetTEEs, names []string, o deviceOptions) *simDevice {
 	t.Helper()
-	d := &device{t: t, tees: tees, agents: map[string]*agent.Agent{}, suits: map[string]*agent.SUIT{}}
-	d.b = broker.New(broker.Options{Client: broker.NewClient(broker.ClientOptions{
-		Retry: broker.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}})})
-	for _, n := range names {
-		tt := tees[n]
-		for _, k := range o.tamKeys {
-			if err := agent.AddTrustAnchor(tt.Storage(), agent.RoleTAM, k); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, k := range o.signerKeys {
-			if err := agent.AddTrustAnchor(tt.Storage(), agent.RoleSigner, k); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cfg := agent.SUITConfig{TEE: tt}
-		if o.fetcher != nil {
-			cfg.Fetcher = o.fetcher
-		}
-		s, err := agent.NewSUIT(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := agent.New(agent.Config{TEE: tt, Installer: s, TAMs: []string{o.tamURL}, Numbering: o.numbering})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.agents[n], d.suits[n] = a, s
-		if err := d.b.AddAgent(n, broker.InProcess(a)); err != nil {
-			t.Fatal(err)
-		}
+	do := device.Options{StateDir: tees.state, TAM: o.tamURL, TEEs: names, Once: true, TAMKeys: o.tamKeys, SignerKeys: o.signerKeys,
+		LegacyNumbering: &o.legacy, Retry: broker.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}
+	if o.fetcher != nil {
+		do.Fetcher = o.fetcher
 	}
-	return d
+	d, err := device.Open(ctx, do)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return &simDevice{t: t, Device: d}
 }
 
-func (d *device) sync() {
+func (d *simDevice) sync() {
 	d.t.Helper()
-	if err := d.b.Sync(ctx, ""); err != nil {
+	if err := d.Run(ctx); err != nil {
 		d.t.Fatalf("sync: %v", err)
 	}
 }
 
 // installed maps payload component id (string form) → sequence number.
-func (d *device) installed(tee string) map[string]uint64 {
+func (d *simDevice) installed(tee string) map[string]uint64 {
 	d.t.Helper()
-	inst, err := d.suits[tee].Installed()
+	inst, err := d.TEE(tee).SUIT.Installed()
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -137,9 +106,9 @@ func (d *device) installed(tee string) map[string]uint64 {
 }
 
 // content reads an installed component.
-func (d *device) content(tee string, id suit.ComponentID) []byte {
+func (d *simDevice) content(tee string, id suit.ComponentID) []byte {
 	d.t.Helper()
-	r, _, err := d.suits[tee].Store().Open(ctx, id)
+	r, _, err := d.TEE(tee).SUIT.Store().Open(ctx, id)
 	if err != nil {
 		d.t.Fatalf("open %s: %v", id, err)
 	}
@@ -158,7 +127,7 @@ func startTAM(t *testing.T, endorse []*cosekey.Key) *tamtest.TAM {
 	return tamtest.Start(t, tamtest.Options{Endorse: endorse})
 }
 
-func defaultDevice(t *testing.T, names ...string) (*tamtest.TAM, *device, *cosekey.Signer) {
+func defaultDevice(t *testing.T, names ...string) (*tamtest.TAM, *simDevice, *cosekey.Signer) {
 	t.Helper()
 	if len(names) == 0 {
 		names = []string{"tee0"}
@@ -186,7 +155,7 @@ func TestE2EInstallUpdateRemove(t *testing.T) {
 	if got := d.content("tee0", tamtest.PayloadID("app")); string(got) != "app v1" {
 		t.Fatalf("content %q", got)
 	}
-	kid := d.agents["tee0"].PublicKey().KID()
+	kid := d.TEE("tee0").Agent.PublicKey().KID()
 	info := srv.Device(kid)
 	if info.Attestation != tam.AttestationAffirming {
 		t.Fatalf("TAM's view after attestation: %+v", info.Device)
@@ -222,13 +191,13 @@ func TestE2ERequestedComponent(t *testing.T) {
 		t.Fatalf("optional component installed unasked: %v", got)
 	}
 	id := broker.ComponentID(tamtest.PayloadID("opt"))
-	if name, err := d.b.RequestTA(ctx, "", id, ""); err != nil || name != "tee0" {
+	if name, err := d.Broker().RequestTA(ctx, "", id, ""); err != nil || name != "tee0" {
 		t.Fatalf("RequestTA = %q, %v", name, err)
 	}
 	if got := d.installed("tee0"); got[payload("opt")] != 1 {
 		t.Fatalf("after request: %v", got)
 	}
-	st := d.b.Status(ctx)
+	st := d.Broker().Status(ctx)
 	if len(st[0].Requested) != 0 || len(st[0].Components) != 1 || st[0].Components[0].Size != uint64(len("optional")) {
 		t.Fatalf("status after request: %+v", st[0])
 	}
@@ -236,7 +205,7 @@ func TestE2ERequestedComponent(t *testing.T) {
 	if !bytes.Equal(st[0].Components[0].SHA256, sum[:]) {
 		t.Fatal("status sha256 is not the content's")
 	}
-	if _, err := d.b.UnrequestTA(ctx, "", id, ""); err != nil {
+	if _, err := d.Broker().UnrequestTA(ctx, "", id, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.installed("tee0"); len(got) != 0 {
@@ -252,7 +221,7 @@ func TestE2EPersonalization(t *testing.T) {
 	srv.Require(app)
 	d.sync() // registers the device by attestation, installs the TA
 	secret := []byte(`{"name":"FOO Bar","secret":"0123456789abfcdef0123456789abcd"}`)
-	p := srv.Personalize(d.agents["tee0"].PublicKey().KID(), "config", secret, app)
+	p := srv.Personalize(d.TEE("tee0").Agent.PublicKey().KID(), "config", secret, app)
 	d.sync()
 	if got := d.content("tee0", suit.ComponentID(p.PayloadID.Segments())); !bytes.Equal(got, secret) {
 		t.Fatalf("personalization data %q", got)
@@ -261,7 +230,7 @@ func TestE2EPersonalization(t *testing.T) {
 		t.Fatalf("TA %q", got)
 	}
 	// The plaintext never reaches the disk: every object is sealed.
-	files, _ := filepath.Glob(filepath.Join(d.tees["tee0"].Dir(), "objects", "*"))
+	files, _ := filepath.Glob(filepath.Join(d.TEE("tee0").TEE.Dir(), "objects", "*"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		if bytes.Contains(b, []byte("0123456789abfcdef")) {
@@ -278,8 +247,8 @@ func TestE2ETwoTEEs(t *testing.T) {
 	srv.Require(both)
 	d.sync()
 	onlyID := srv.Upload(tamtest.Envelope(t, signer, "special", 1, []byte("for secure2")))
-	k2 := d.agents["secure2"].PublicKey().KID()
-	if bytes.Equal(k2, d.agents["main"].PublicKey().KID()) {
+	k2 := d.TEE("secure2").Agent.PublicKey().KID()
+	if bytes.Equal(k2, d.TEE("main").Agent.PublicKey().KID()) {
 		t.Fatal("the two TEEs share an Agent key")
 	}
 	srv.RequireDevice(onlyID, k2)
@@ -293,7 +262,7 @@ func TestE2ETwoTEEs(t *testing.T) {
 	// A request routed to one TEE does not touch the other.
 	opt := srv.Upload(tamtest.Envelope(t, signer, "opt", 1, []byte("o")))
 	srv.Offer(opt)
-	if _, err := d.b.RequestTA(ctx, "main", broker.ComponentID(tamtest.PayloadID("opt")), ""); err != nil {
+	if _, err := d.Broker().RequestTA(ctx, "main", broker.ComponentID(tamtest.PayloadID("opt")), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.installed("main")[payload("opt")]; !ok {
@@ -315,7 +284,7 @@ func TestE2EUntrustedTAM(t *testing.T) {
 	impostor, _ := cosekey.Generate(cosekey.AlgESP256)
 	d := newDevice(t, tees, []string{"tee0"}, deviceOptions{tamURL: srv.URL, tamKeys: []*cosekey.Key{impostor.PublicKey()},
 		signerKeys: []*cosekey.Key{signer.PublicKey()}})
-	err := d.b.Sync(ctx, "")
+	err := d.Broker().Sync(ctx, "")
 	var se *broker.SyncError
 	if !errors.As(err, &se) || !strings.Contains(strings.Join(se.Problems, " "), "not a trusted TAM") {
 		t.Fatalf("sync with an untrusted TAM: %v", err)
@@ -361,7 +330,7 @@ func TestE2EBadDigest(t *testing.T) {
 	}
 	srv.Upload(build(2, []byte("good version 2")))
 	served = []byte("evil version 2") // what the file server now hands out
-	err := d.b.Sync(ctx, "")
+	err := d.Broker().Sync(ctx, "")
 	if err == nil || !strings.Contains(err.Error(), "install") {
 		t.Fatalf("sync with a bad digest: %v", err)
 	}
@@ -372,7 +341,7 @@ func TestE2EBadDigest(t *testing.T) {
 	if got := d.installed("tee0"); got[payload("app")] != 1 {
 		t.Fatalf("installed: %v", got)
 	}
-	info := srv.Device(d.agents["tee0"].PublicKey().KID())
+	info := srv.Device(d.TEE("tee0").Agent.PublicKey().KID())
 	if len(info.Reports) == 0 || len(info.Failures) == 0 {
 		t.Fatalf("the TAM did not get the failure and its SUIT report: %+v", info)
 	}
@@ -395,13 +364,14 @@ func TestE2ERollback(t *testing.T) {
 	if got := d.installed("tee0"); got[payload("app")] != 2 {
 		t.Fatalf("from the first TAM: %v", got)
 	}
+	d.Close() // the same TEE, now pointed at the other TAM
 	d2 := newDevice(t, tees, []string{"tee0"}, deviceOptions{tamURL: second.URL, tamKeys: keys, signerKeys: []*cosekey.Key{signer.PublicKey()}})
-	err := d2.b.Sync(ctx, "")
+	err := d2.Broker().Sync(ctx, "")
 	if err == nil || !strings.Contains(err.Error(), "sequence") {
 		t.Fatalf("downgrade: %v", err)
 	}
 	t.Logf("refused: %v", err)
-	if got := d.content("tee0", tamtest.PayloadID("app")); string(got) != "v2" {
+	if got := d2.content("tee0", tamtest.PayloadID("app")); string(got) != "v2" {
 		t.Fatalf("after the rollback attempt: %q", got)
 	}
 }
@@ -415,7 +385,7 @@ func TestE2ELegacyNumbering(t *testing.T) {
 	srv.TrustSigner(signer.PublicKey())
 	srv.Require(srv.Upload(tamtest.Envelope(t, signer, "app", 1, []byte("legacy"))))
 	d := newDevice(t, tees, []string{"tee0"}, deviceOptions{tamURL: srv.LegacyURL, tamKeys: srv.Keys(),
-		signerKeys: []*cosekey.Key{signer.PublicKey()}, numbering: teep.Legacy})
+		signerKeys: []*cosekey.Key{signer.PublicKey()}, legacy: true})
 	d.sync()
 	if got := d.installed("tee0"); got[payload("app")] != 1 {
 		t.Fatalf("legacy install: %v", got)
@@ -426,7 +396,7 @@ func TestE2ELegacyNumbering(t *testing.T) {
 // disk; the TEE refuses to open, so nothing tampered is used.
 func TestE2ETamperingDetected(t *testing.T) {
 	dir := t.TempDir()
-	srv, d, signer := func() (*tamtest.TAM, *device, *cosekey.Signer) {
+	srv, d, signer := func() (*tamtest.TAM, *simDevice, *cosekey.Signer) {
 		tees := openTEEs(t, dir, "tee0")
 		srv := startTAM(t, attestationKeys(tees))
 		signer := tamtest.Signer(t)
@@ -436,9 +406,9 @@ func TestE2ETamperingDetected(t *testing.T) {
 	}()
 	srv.Require(srv.Upload(tamtest.Envelope(t, signer, "app", 1, bytes.Repeat([]byte("A"), 100000))))
 	d.sync()
-	d.tees["tee0"].Close()
+	d.Close()
 	// Flip one byte in every object file of about the component's size.
-	files, _ := filepath.Glob(filepath.Join(dir, "tee0", "objects", "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, device.DirTEE, "tee0", "objects", "*"))
 	hit := 0
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
@@ -451,7 +421,7 @@ func TestE2ETamperingDetected(t *testing.T) {
 	if hit != 1 {
 		t.Fatalf("%d component files", hit)
 	}
-	if _, err := softtee.Open(filepath.Join(dir, "tee0"), softtee.Options{}); !errors.Is(err, tee.ErrTampered) {
+	if _, err := softtee.Open(filepath.Join(dir, device.DirTEE, "tee0"), softtee.Options{}); !errors.Is(err, tee.ErrTampered) {
 		t.Fatalf("tampered TEE opened: %v", err)
 	}
 }
