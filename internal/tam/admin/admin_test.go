@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/suit"
@@ -51,7 +52,8 @@ func TestAuth(t *testing.T) {
 	srv := tamtest.Start(t, tamtest.Options{})
 	for _, tok := range []string{"", "wrong", srv.Token + "x", strings.ToUpper(srv.Token)} {
 		resp, body := raw(t, srv, "GET", "/admin/v1/devices", tok, nil)
-		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || !strings.Contains(body, `"error"`) {
+		p, err := httpd.ParseProblem(resp.Header.Get("Content-Type"), []byte(body))
+		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || err != nil || p.Status != 401 || p.Detail == "" {
 			t.Fatalf("token %q: %d %s", tok, resp.StatusCode, body)
 		}
 	}
