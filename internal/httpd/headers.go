@@ -35,3 +35,39 @@ func Peer(r *http.Request) string {
 	}
 	return p
 }
+
+// Routes serves mux, answering the requests none of its patterns takes with
+// a problem document instead of the mux's plain-text 404 or 405 (RFC 9110
+// §15.5.5, §15.5.6: a 405 keeps its Allow header).
+func Routes(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // which sets the path values h reads
+			return
+		}
+		// The mux's own handler knows whether the path exists with other
+		// methods; let it answer into a recorder, keep its status and Allow.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		code := http.StatusNotFound
+		detail := "no such resource: " + r.URL.Path
+		if rec.code == http.StatusMethodNotAllowed {
+			code = http.StatusMethodNotAllowed
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			detail = r.Method + " is not allowed on " + r.URL.Path
+		}
+		WriteProblem(w, NewProblem(code, detail))
+	})
+}
+
+// statusRecorder keeps the status and headers of an answer, dropping its
+// body.
+type statusRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.code = code }

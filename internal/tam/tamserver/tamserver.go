@@ -170,7 +170,7 @@ func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byt
 		Version: o.Version, Logger: o.Logger}); err != nil {
 		return err
 	}
-	t.Handler = mux
+	t.Handler = httpd.Routes(mux)
 	return nil
 }
 
