@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -276,4 +277,18 @@ func TestDevicesAndTrust(t *testing.T) {
 	}
 	status(t, c.DeleteDevice(ctx, d.KID), 0)
 	status(t, c.DeleteDevice(ctx, d.KID), 404)
+}
+
+// TestClientReadsProblems: the client's error is the problem's detail.
+func TestClientReadsProblems(t *testing.T) {
+	srv := tamtest.Start(t, tamtest.Options{})
+	_, err := srv.Client.Device(context.Background(), "zz", 0)
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Problem == nil || ae.Message != ae.Problem.Detail ||
+		!strings.Contains(ae.Message, "hex") || !strings.Contains(err.Error(), "400 Bad Request: ") {
+		t.Fatalf("%#v", err)
+	}
+	if _, err := srv.Client.Component(context.Background(), "0011223344556677"); !admin.IsNotFound(err) {
+		t.Fatalf("unknown component: %v", err)
+	}
 }

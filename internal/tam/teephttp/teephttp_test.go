@@ -254,3 +254,37 @@ func TestAcceptsTEEP(t *testing.T) {
 		}
 	}
 }
+
+// TestProblemFor checks the one mapping from engine errors to problem
+// documents: the TEEP err-code goes out only when the failure is the
+// peer's message, in the numbering of the endpoint it came to.
+func TestProblemFor(t *testing.T) {
+	manifest := &teep.ProtocolError{Code: teep.ErrManifestProcessingFailed, Msg: "bad manifest"}
+	if teep.Draft26.WireErrCode(teep.ErrManifestProcessingFailed) == teep.Legacy.WireErrCode(teep.ErrManifestProcessingFailed) {
+		t.Fatal("the numberings agree on this err-code; pick one where they differ")
+	}
+	cases := []struct {
+		name    string
+		err     error
+		n       teep.Numbering
+		status  int
+		typ     string
+		errCode uint64
+	}{
+		{"protocol error, draft-26", &tam.Error{Kind: tam.KindBadMessage, Reason: "r", Err: manifest}, teep.Draft26, 400,
+			httpd.TypeTEEPMessage, teep.Draft26.WireErrCode(teep.ErrManifestProcessingFailed)},
+		{"protocol error, legacy", &tam.Error{Kind: tam.KindBadMessage, Reason: "r", Err: manifest}, teep.Legacy, 400,
+			httpd.TypeTEEPMessage, teep.Legacy.WireErrCode(teep.ErrManifestProcessingFailed)},
+		{"no cause", &tam.Error{Kind: tam.KindReplay, Reason: "token already used"}, teep.Draft26, 400, httpd.TypeTEEPMessage, 0},
+		{"a cause that is not the peer's", &tam.Error{Kind: tam.KindUnauthorized, Reason: "r", Err: errors.New("store")}, teep.Draft26, 400,
+			httpd.TypeTEEPMessage, 0},
+		{"unavailable", &tam.Error{Kind: tam.KindUnavailable, Reason: "busy"}, teep.Draft26, 503, httpd.TypeBlank, 0},
+		{"internal", errors.New("disk"), teep.Draft26, 500, httpd.TypeBlank, 0},
+	}
+	for _, c := range cases {
+		p := problemFor(c.err, c.n)
+		if p.Status != c.status || p.Type != c.typ || p.ErrCode != c.errCode {
+			t.Errorf("%s: %+v, want %d %s err_code %d", c.name, p, c.status, c.typ, c.errCode)
+		}
+	}
+}
