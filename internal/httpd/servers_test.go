@@ -44,14 +44,14 @@ func TestServersAnswerProblems(t *testing.T) {
 		{"tam_teep_refused", tam.HTTPClient, "POST", tam.URL, map[string]string{"Content-Type": "application/teep+cbor"}, "\xa0", 400},
 		{"tam_unknown_path", tam.HTTPClient, "GET", tam.BaseURL + "/nothing", nil, "", 404},
 		{"tam_admin_unauthorized", tam.HTTPClient, "GET", tam.BaseURL + "/admin/v1/devices", nil, "", 401},
-		{"tam_admin_bad_json", tam.HTTPClient, "POST", tam.BaseURL + "/admin/v1/policies",
-			map[string]string{"Authorization": "Bearer " + tam.Token, "Content-Type": "application/json"}, `{"component": 1}`, 400},
+		{"tam_admin_unknown_component", tam.HTTPClient, "GET", tam.BaseURL + "/admin/v1/components/0011223344556677",
+			map[string]string{"Authorization": "Bearer " + tam.Token}, "", 404},
 		{"verifier_media_type", http.DefaultClient, "POST", verifierURL + verifier.PathEvidence,
 			map[string]string{"Content-Type": "application/json"}, "{}", 415},
 		{"broker_missing_component", brokerClient, "POST", "http://broker/v1/request",
 			map[string]string{"Content-Type": "application/json"}, `{}`, 400},
-		{"broker_bad_json", brokerClient, "POST", "http://broker/v1/sync",
-			map[string]string{"Content-Type": "application/json"}, `{"tee": 1}`, 400},
+		{"broker_unknown_tee", brokerClient, "POST", "http://broker/v1/sync",
+			map[string]string{"Content-Type": "application/json"}, `{"tee": "nope"}`, 404},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
