@@ -1,10 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,5 +71,31 @@ func TestAgentAPIProblems(t *testing.T) {
 	AgentHandler(nil).ServeHTTP(w, httptest.NewRequest("GET", "/agent/v1/request-ta", nil))
 	if w.Code != 405 || w.Header().Get("Content-Type") != httpd.MediaTypeProblem {
 		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestSyncFailedGolden pins the problem document of a failed sync, the one
+// local API answer with an extension member (problems).
+func TestSyncFailedGolden(t *testing.T) {
+	w := httptest.NewRecorder()
+	writeBrokerError(w, fmt.Errorf("sync: %w", &SyncError{TEE: "main",
+		Problems: []string{"session with https://tam.example/tam: 503 Service Unavailable: busy; retry later", "Agent: manifest 1 rejected"}}))
+	if w.Code != http.StatusBadGateway || w.Header().Get("Content-Type") != httpd.MediaTypeProblem {
+		t.Fatalf("%d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	path := filepath.Join("testdata", "sync_failed.golden")
+	if *update {
+		if err := os.WriteFile(path, w.Body.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if !bytes.Equal(w.Body.Bytes(), want) {
+		t.Fatalf("body differs from %s (go test -update rewrites it):\n%s", path, w.Body)
 	}
 }
