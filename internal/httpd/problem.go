@@ -164,6 +164,9 @@ func ParseProblem(contentType string, body []byte) (*Problem, error) {
 		if !ok {
 			continue
 		}
+		if string(raw) == "null" { // encoding/json would take it as absent
+			return nil, fmt.Errorf("%w: member %q is null", ErrBadProblem, name)
+		}
 		if err := json.Unmarshal(raw, dst); err != nil {
 			return nil, fmt.Errorf("%w: member %q: %v", ErrBadProblem, name, err)
 		}

@@ -93,6 +93,8 @@ func TestParseProblem(t *testing.T) {
 		{"fractional status", MediaTypeProblem, `{"status":400.5}`, ErrBadProblem, Problem{}},
 		{"status out of range", MediaTypeProblem, `{"status":1000}`, ErrBadProblem, Problem{}},
 		{"mistyped detail", MediaTypeProblem, `{"detail":{"a":1}}`, ErrBadProblem, Problem{}},
+		{"null member", MediaTypeProblem, `{"status":null}`, ErrBadProblem, Problem{}},
+		{"null unknown extension is ignored", MediaTypeProblem, `{"status":400,"other":null}`, nil, Problem{Type: TypeBlank, Status: 400}},
 		{"negative err_code", MediaTypeProblem, `{"err_code":-1}`, ErrBadProblem, Problem{}},
 		{"too large", MediaTypeProblem, `{"detail":"` + strings.Repeat("x", MaxProblemBytes) + `"}`, ErrBadProblem, Problem{}},
 		{"too many problems", MediaTypeProblem, `{"problems":[` + strings.Repeat(`"x",`, MaxProblemItems) + `"x"]}`, ErrBadProblem, Problem{}},
