@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
@@ -309,13 +309,9 @@ func (a *tamAdminFlags) client(e *env) (*admin.Client, error) {
 	}
 	hc := &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if *a.ca != "" {
-		pem, err := os.ReadFile(*a.ca)
+		pool, err := httpd.LoadCertPool(*a.ca)
 		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificates", *a.ca)
+			return nil, fmt.Errorf("--ca: %w", err)
 		}
 		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}

@@ -4,21 +4,17 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/teep"
@@ -117,14 +113,16 @@ SIGINT or SIGTERM stop the service cleanly.`)
 		ln.Close()
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := verifier.NewServer(verifier.ServerConfig{Verifier: v, Logger: log, Registry: reg, MaxInFlight: *maxInFlight})
+	srv, err := verifier.NewServer(verifier.ServerConfig{Verifier: v, Logger: log, Registry: httpd.NewRegistry(), MaxInFlight: *maxInFlight})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	hs := srv.HTTPServer(*listen)
+	hs, err := srv.HTTPServer()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	hup := make(chan os.Signal, 1)
@@ -135,28 +133,17 @@ SIGINT or SIGTERM stop the service cleanly.`)
 	if verifierServeReady != nil {
 		verifierServeReady(ln.Addr().String(), cancel)
 	}
+	// Serve returns once ctx is done and requests in progress have ended.
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	for running := true; running; {
+	go func() { errc <- hs.Serve(ctx, ln) }()
+	for {
 		select {
 		case err := <-errc:
 			return err
-		case <-ctx.Done():
-			running = false
 		case <-hup:
 			verifierReload(log, srv, *policyPath, trust, s, iss)
 		}
 	}
-	log.Info("verifier shutting down")
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // verifierReload re-reads the policy and swaps it in; on any error the

@@ -14,6 +14,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/teep-go/teep/internal/httpd"
 )
 
 // The local API lets rich-OS applications (and the teep CLI) ask the Broker
@@ -26,8 +28,9 @@ import (
 //	POST /v1/release {"tee","component_id","tam"} → {"tee": name}
 //	POST /v1/sync    {"tee"}               → {"tees": [names]}
 //
-// Failures answer {"error": text} with a 4xx (the request) or 502 (the TAM
-// or the TEE) status.
+// Failures answer an RFC 9457 problem document (internal/httpd) with a 4xx
+// (the request) or 502 (the TAM or the TEE) status; a failed sync says what
+// went wrong in each session in the problems member.
 
 // MaxLocalRequestSize bounds a local API request body.
 const MaxLocalRequestSize = 64 << 10
@@ -75,11 +78,6 @@ func decodeStrictJSON(data []byte, limit int, v any) error {
 	return nil
 }
 
-type localError struct {
-	Error    string   `json:"error"`
-	Problems []string `json:"problems,omitempty"`
-}
-
 // LocalHandler serves the local API for b.
 func (b *Broker) LocalHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -93,7 +91,7 @@ func (b *Broker) LocalHandler() http.Handler {
 				return
 			}
 			if len(req.ComponentID) == 0 {
-				writeJSON(w, http.StatusBadRequest, localError{Error: "component_id is required"})
+				writeProblem(w, httpd.NewProblem(http.StatusBadRequest, "component_id is required"))
 				return
 			}
 			var (
@@ -127,13 +125,13 @@ func (b *Broker) LocalHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"tees": names})
 	})
-	return mux
+	return httpd.WithSecurityHeaders(httpd.Routes(mux))
 }
 
 func readLocalRequest(w http.ResponseWriter, r *http.Request) (*LocalRequest, bool) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxLocalRequestSize+1))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, localError{Error: err.Error()})
+		writeProblem(w, httpd.NewProblem(http.StatusBadRequest, "reading the request: "+err.Error()))
 		return nil, false
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -141,24 +139,31 @@ func readLocalRequest(w http.ResponseWriter, r *http.Request) (*LocalRequest, bo
 	}
 	req, err := DecodeLocalRequest(data)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, localError{Error: err.Error()})
+		writeProblem(w, httpd.NewProblem(http.StatusBadRequest, err.Error()))
 		return nil, false
 	}
 	return req, true
 }
 
-func writeBrokerError(w http.ResponseWriter, err error) {
-	var se *SyncError
-	le := localError{Error: err.Error()}
-	status := http.StatusBadGateway
-	switch {
-	case errors.Is(err, ErrUnknownTEE):
-		status = http.StatusNotFound
-	case errors.As(err, &se):
-		le.Problems = se.Problems
+// brokerProblem is the one place mapping Broker errors to the local API's
+// statuses: an unknown TEE is the caller's mistake (404); anything else
+// failed between the Broker, its TEEs and their TAMs (502).
+func brokerProblem(err error) *httpd.Problem {
+	if errors.Is(err, ErrUnknownTEE) {
+		return httpd.NewProblem(http.StatusNotFound, err.Error())
 	}
-	writeJSON(w, status, le)
+	var se *SyncError
+	if errors.As(err, &se) {
+		return &httpd.Problem{Type: httpd.TypeSyncFailed, Title: "policy check failed", Status: http.StatusBadGateway,
+			Detail: err.Error(), Problems: se.Problems}
+	}
+	return httpd.NewProblem(http.StatusBadGateway, err.Error())
 }
+
+func writeBrokerError(w http.ResponseWriter, err error) { writeProblem(w, brokerProblem(err)) }
+
+// writeProblem answers a local API or Agent API failure.
+func writeProblem(w http.ResponseWriter, p *httpd.Problem) { httpd.WriteProblem(w, p) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -196,29 +201,15 @@ func ListenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves h on ln until ctx is cancelled, then shuts down gracefully
-// (in-flight requests get up to grace to finish).
+// Serve serves h on ln until ctx is cancelled, then shuts down: the
+// contexts of requests in progress are cancelled and they get up to grace to
+// finish. No read or write timeout: a sync answers after whole sessions.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	if log != nil {
-		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
+	srv, err := httpd.NewServer(httpd.ServerConfig{Handler: h, ShutdownTimeout: grace, CancelOnShutdown: true, Logger: log})
+	if err != nil {
 		return err
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	srv.Shutdown(sctx)
-	<-done
-	return nil
+	return srv.Serve(ctx, ln)
 }
 
 // ErrNotRunning: nothing listens on the local socket.
@@ -253,48 +244,51 @@ func notRunning(err error) error {
 }
 
 // unixCall sends in (nil: no body) as JSON to url over client and returns
-// the status and the body, at most limit bytes: the request half shared by
-// LocalClient and RemoteAgent.
-func unixCall(ctx context.Context, client *http.Client, method, url string, in any, limit int64) (int, []byte, error) {
+// the status, Content-Type and body (at most limit bytes): the request half
+// shared by LocalClient and RemoteAgent.
+func unixCall(ctx context.Context, client *http.Client, method, url string, in any, limit int64) (int, string, []byte, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return 0, nil, err
+			return 0, "", nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return 0, nil, err
+		return 0, "", nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, nil, notRunning(err)
+		return 0, "", nil, notRunning(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return 0, nil, err
+		return 0, "", nil, err
 	}
 	if int64(len(data)) > limit {
-		return 0, nil, fmt.Errorf("answer larger than %d bytes", limit)
+		return 0, "", nil, fmt.Errorf("answer larger than %d bytes", limit)
 	}
-	return resp.StatusCode, data, nil
+	return resp.StatusCode, resp.Header.Get("Content-Type"), data, nil
 }
 
 func (c *LocalClient) call(ctx context.Context, method, path string, in, out any) error {
-	status, data, err := unixCall(ctx, c.http, method, "http://teep-broker"+path, in, DefaultMaxMessageSize)
+	status, ct, data, err := unixCall(ctx, c.http, method, "http://teep-broker"+path, in, DefaultMaxMessageSize)
 	if err != nil {
 		return err
 	}
 	if status != http.StatusOK {
-		var le localError
-		if json.Unmarshal(data, &le) == nil && le.Error != "" {
-			return &LocalError{Status: status, Message: le.Error, Problems: le.Problems}
+		le := &LocalError{Status: status, Message: httpd.ErrorText(ct, data)}
+		if p, err := httpd.ParseProblem(ct, data); err == nil {
+			le.Problems = p.Problems
 		}
-		return &LocalError{Status: status, Message: http.StatusText(status)}
+		if le.Message == "" {
+			le.Message = http.StatusText(status)
+		}
+		return le
 	}
 	if out == nil {
 		return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/teep-go/teep/internal/httpd"
 )
 
 // The Broker/Agent boundary across a process boundary: an Agent process
@@ -63,17 +65,17 @@ func AgentHandler(a Agent) http.Handler {
 		mux.HandleFunc("POST /agent/v1/"+op, func(w http.ResponseWriter, r *http.Request) {
 			data, err := io.ReadAll(io.LimitReader(r.Body, MaxAgentCallSize+1))
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, localError{Error: err.Error()})
+				writeProblem(w, httpd.NewProblem(http.StatusBadRequest, err.Error()))
 				return
 			}
 			c, err := DecodeAgentCall(data)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, localError{Error: err.Error()})
+				writeProblem(w, httpd.NewProblem(http.StatusBadRequest, err.Error()))
 				return
 			}
 			res, err := fn(r.Context(), c)
 			if err != nil {
-				writeJSON(w, http.StatusInternalServerError, localError{Error: err.Error()})
+				writeProblem(w, httpd.NewProblem(http.StatusInternalServerError, err.Error()))
 				return
 			}
 			writeJSON(w, http.StatusOK, AgentResult{TAM: res.TAMURI, Message: res.Message, Problems: res.Problems, Refused: res.Refused})
@@ -110,12 +112,12 @@ func AgentHandler(a Agent) http.Handler {
 	mux.HandleFunc("GET /agent/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := a.Status(r.Context())
 		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, localError{Error: err.Error()})
+			writeProblem(w, httpd.NewProblem(http.StatusInternalServerError, err.Error()))
 			return
 		}
 		writeJSON(w, http.StatusOK, st)
 	})
-	return mux
+	return httpd.Routes(mux)
 }
 
 // RemoteAgent is an Agent in another process, reached over a Unix socket.
@@ -136,16 +138,12 @@ func (r *RemoteAgent) do(ctx context.Context, method, op string, in *AgentCall, 
 	if in != nil {
 		body = in
 	}
-	status, data, err := unixCall(ctx, r.http, method, "http://teep-agent/agent/v1/"+op, body, MaxAgentCallSize)
+	status, ct, data, err := unixCall(ctx, r.http, method, "http://teep-agent/agent/v1/"+op, body, MaxAgentCallSize)
 	if err != nil {
 		return fmt.Errorf("remote agent: %w", err)
 	}
 	if status != http.StatusOK {
-		var le localError
-		if json.Unmarshal(data, &le) == nil && le.Error != "" {
-			return fmt.Errorf("remote agent: %s", le.Error)
-		}
-		return fmt.Errorf("remote agent: status %d", status)
+		return fmt.Errorf("remote agent: status %d: %s", status, httpd.ErrorText(ct, data))
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("remote agent: bad answer: %w", err)

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/teep-go/teep/internal/httpd"
 )
 
 // MediaType is the TEEP media type (draft-ietf-teep-protocol-26 §11.1).
@@ -369,26 +371,9 @@ func isTEEPMediaType(ct string) bool {
 	return strings.EqualFold(strings.TrimSpace(ct), MediaType)
 }
 
-func snippet(body []byte, ct string) string {
-	if !strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "json") {
-		if len(body) == 0 {
-			return ""
-		}
-		return fmt.Sprintf("%d-byte %s body", len(body), ct)
-	}
-	s := strings.ToValidUTF8(string(body), "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+// snippet is what an error answer of the TAM said: a problem document's
+// detail, the start of a text body, or its size and type.
+func snippet(body []byte, ct string) string { return httpd.ErrorText(ct, body) }
 
 // retryAfter parses a Retry-After header (seconds or an HTTP date).
 func retryAfter(v string) time.Duration {

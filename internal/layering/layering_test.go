@@ -28,6 +28,15 @@ var forbiddenInLibraries = []string{
 // engine speaking HTTP, so third-party packages are not followed.)
 var forbiddenInEngine = []string{"net/http"}
 
+// forbiddenFor are further rules for single packages of ours, against their
+// transitive dependencies. The shared HTTP plumbing is a leaf, so that every
+// server can use it; the admin API takes that plumbing from it, not from its
+// sibling the TEEP endpoint.
+var forbiddenFor = map[string][]string{
+	module + "/internal/httpd":     {module + "/"},
+	module + "/internal/tam/admin": {module + "/internal/tam/teephttp"},
+}
+
 // pkgDeps maps an import path to its transitive dependencies.
 type pkgDeps map[string][]string
 
@@ -63,6 +72,11 @@ func matches(dep string, prefixes []string) bool {
 func violations(deps, imports pkgDeps) []violation {
 	var out []violation
 	for pkg, all := range deps {
+		for _, d := range all {
+			if matches(d, forbiddenFor[pkg]) {
+				out = append(out, violation{pkg, d})
+			}
+		}
 		switch {
 		case isLibrary(pkg):
 			for _, d := range all {
@@ -123,7 +137,11 @@ func isComma(r rune) bool { return r == ',' }
 
 func TestLayering(t *testing.T) {
 	deps, imports := loadGraph(t)
-	for _, must := range []string{module + "/teep", module + "/suit", module + "/eat", module + "/internal/tam"} {
+	musts := []string{module + "/teep", module + "/suit", module + "/eat", module + "/internal/tam"}
+	for pkg := range forbiddenFor {
+		musts = append(musts, pkg)
+	}
+	for _, must := range musts {
 		if _, ok := deps[must]; !ok {
 			t.Fatalf("go list did not report %s: the guard would check nothing", must)
 		}
@@ -155,6 +173,10 @@ func TestRules(t *testing.T) {
 		{"cmd may use anything", pkgDeps{module + "/cmd/teep": {"net/http", "database/sql"}}, nil, 0},
 		{"net is not net/http", pkgDeps{module + "/teep": {"net", "net/netip"}}, nil, 0},
 		{"a name sharing a prefix", pkgDeps{module + "/teep": {"net/httpx"}}, nil, 0},
+		{"admin on the TEEP endpoint", pkgDeps{module + "/internal/tam/admin": {module + "/internal/httpd", module + "/internal/tam/teephttp"}}, nil, 1},
+		{"admin on the shared plumbing", pkgDeps{module + "/internal/tam/admin": {module + "/internal/httpd", "net/http"}}, nil, 0},
+		{"plumbing on a package of ours", pkgDeps{module + "/internal/httpd": {"net/http", module + "/internal/tam"}}, nil, 1},
+		{"plumbing on the standard library and Prometheus", pkgDeps{module + "/internal/httpd": {"net/http", "github.com/prometheus/client_golang/prometheus"}}, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

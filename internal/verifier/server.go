@@ -3,7 +3,6 @@ package verifier
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/httpd"
 )
 
 // HTTP API of the Verifier service (passport model):
@@ -33,6 +33,7 @@ import (
 //	GET  /v1/key       the result-signing public key as a COSE_Key
 //	                   (application/cose-key), for operators to pin
 //	GET  /healthz      200 "ok"
+//	                   (every error answer is a problem document, internal/httpd)
 //	GET  /metrics      Prometheus metrics, when a registry is configured
 const (
 	PathEvidence = "/v1/evidence"
@@ -141,32 +142,38 @@ func (s *Server) Handler() http.Handler {
 	if s.reg != nil {
 		mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	}
-	return mux
+	return httpd.WithSecurityHeaders(httpd.Routes(mux))
 }
 
-// HTTPServer wraps the handler in an http.Server with timeouts that keep
-// slow or idle clients from holding connections.
-func (s *Server) HTTPServer(addr string) *http.Server {
-	return &http.Server{
-		Addr:              addr,
+// Timeouts of the service's connections: Evidence is small and appraisal
+// fast, so slow or idle clients cannot hold connections long.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	IdleTimeout       = 60 * time.Second
+	MaxHeaderBytes    = 16 << 10
+	ShutdownTimeout   = 10 * time.Second
+)
+
+// HTTPServer wraps the handler in the shared server (internal/httpd) with
+// the service's timeouts.
+func (s *Server) HTTPServer() (*httpd.Server, error) {
+	return httpd.NewServer(httpd.ServerConfig{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       DefaultTimeout,
 		WriteTimeout:      DefaultTimeout,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+		IdleTimeout:       IdleTimeout,
+		ShutdownTimeout:   ShutdownTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		Logger:            s.log,
+	})
 }
 
-// problem writes an RFC 9457 problem document.
+// problem answers with an RFC 9457 problem document (internal/httpd).
 func (s *Server) problem(w http.ResponseWriter, r *http.Request, code int, detail string) {
 	s.requests.WithLabelValues(strconv.Itoa(code)).Inc()
-	s.log.Warn("evidence rejected", "remote", r.RemoteAddr, "status", code, "detail", detail)
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]any{"title": http.StatusText(code), "status": code, "detail": detail})
+	s.log.Warn("evidence rejected", "peer", httpd.Peer(r), "status", code, "detail", detail)
+	httpd.WriteProblem(w, httpd.NewProblem(code, detail))
 }
 
 func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
@@ -217,10 +224,9 @@ func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
 	s.duration.Observe(time.Since(start).Seconds())
 	s.appraisals.WithLabelValues(a.Status.String()).Inc()
 	s.requests.WithLabelValues("200").Inc()
-	s.log.Info("attestation result issued", "remote", r.RemoteAddr, "status", a.Status.String(),
+	s.log.Info("attestation result issued", "peer", httpd.Peer(r), "status", a.Status.String(),
 		"endorsement", a.Endorsement, "ueid", fmt.Sprintf("%x", a.Claims.UEID), "reasons", a.Reasons)
 	w.Header().Set("Content-Type", eat.MediaTypeTEEP)
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Attestation-Status", a.Status.String())
 	w.Write(res)
 }
@@ -278,17 +284,7 @@ func (c *Client) Result(ctx context.Context, evidence []byte) ([]byte, error) {
 		return nil, fmt.Errorf("verifier client: reading the response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var p struct {
-			Detail string `json:"detail"`
-		}
-		detail := strings.TrimSpace(string(body))
-		if json.Unmarshal(body, &p) == nil && p.Detail != "" {
-			detail = p.Detail
-		}
-		if len(detail) > 512 {
-			detail = detail[:512] + "..."
-		}
-		return nil, fmt.Errorf("verifier client: %s: %s", resp.Status, detail)
+		return nil, fmt.Errorf("verifier client: %s: %s", resp.Status, httpd.ErrorText(resp.Header.Get("Content-Type"), body))
 	}
 	if len(body) > MaxResultSize {
 		return nil, fmt.Errorf("verifier client: result exceeds %d bytes", MaxResultSize)

@@ -14,6 +14,7 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/attester"
+	"github.com/teep-go/teep/internal/httpd"
 )
 
 // startServer runs the Verifier service on a loopback port.
@@ -28,10 +29,26 @@ func startServer(t *testing.T, f *fixture) (string, *prometheus.Registry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := s.HTTPServer("")
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	serve(t, s, ln)
 	return "http://" + ln.Addr().String(), reg
+}
+
+// serve runs s on ln until the test ends, then checks the shutdown.
+func serve(t *testing.T, s *Server, ln net.Listener) {
+	t.Helper()
+	srv, err := s.HTTPServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
 }
 
 // TestPassportFlow runs the passport model end to end: the Agent's attester
@@ -133,8 +150,8 @@ func TestServerRejects(t *testing.T) {
 		{"wrong type", "POST", PathEvidence, "application/json", good, 415, "Content-Type"},
 		{"other profile", "POST", PathEvidence, `application/eat+cwt; eat_profile="tag:x,2026:y"`, good, 415, "Content-Type"},
 		{"too large", "POST", PathEvidence, eat.MediaTypeEAT, make([]byte, 5000), 413, "exceeds 4096 bytes"},
-		{"wrong method", "GET", PathEvidence, "", nil, 405, ""},
-		{"unknown path", "GET", "/v1/nothing", "", nil, 404, ""},
+		{"wrong method", "GET", PathEvidence, "", nil, 405, "GET is not allowed"},
+		{"unknown path", "GET", "/v1/nothing", "", nil, 404, "no such resource"},
 	}
 	for _, tc := range cases {
 		req, _ := http.NewRequest(tc.method, url+tc.path, bytes.NewReader(tc.body))
@@ -150,8 +167,12 @@ func TestServerRejects(t *testing.T) {
 		if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.detail) {
 			t.Errorf("%s: %d %s, want %d with %q", tc.name, resp.StatusCode, body, tc.code, tc.detail)
 		}
-		if tc.detail != "" && resp.Header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("%s: Content-Type %q", tc.name, resp.Header.Get("Content-Type"))
+		p, err := httpd.ParseProblem(resp.Header.Get("Content-Type"), body)
+		if err != nil || p.Status != tc.code || p.Detail == "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: not a problem document for %d: %v %s", tc.name, tc.code, err, body)
+		}
+		if tc.code == 405 && resp.Header.Get("Allow") != "POST" {
+			t.Errorf("%s: Allow %q", tc.name, resp.Header.Get("Allow"))
 		}
 	}
 	// the client reports the service's reason
@@ -179,9 +200,7 @@ func TestServerBusy(t *testing.T) {
 	}
 	s.sem <- struct{}{} // one appraisal in progress
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := s.HTTPServer("")
-	go srv.Serve(ln)
-	defer srv.Close()
+	serve(t, s, ln)
 	_, err = (&Client{URL: "http://" + ln.Addr().String()}).Result(context.Background(), f.evidence(t, attester.Request{Nonce: []byte("nonce-0001")}))
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("got %v, want 503", err)
@@ -221,9 +240,7 @@ func TestServerSetVerifier(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := s.HTTPServer("")
-	go srv.Serve(ln)
-	defer srv.Close()
+	serve(t, s, ln)
 	c := &Client{URL: "http://" + ln.Addr().String(), VerifierKeys: []*cosekey.Key{f.vKey.PublicKey()}}
 	nonce := []byte("nonce-0001")
 	exp := Expectations{Nonce: nonce, AgentKey: f.agent, Now: now}

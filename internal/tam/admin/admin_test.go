@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/suit"
@@ -51,7 +53,8 @@ func TestAuth(t *testing.T) {
 	srv := tamtest.Start(t, tamtest.Options{})
 	for _, tok := range []string{"", "wrong", srv.Token + "x", strings.ToUpper(srv.Token)} {
 		resp, body := raw(t, srv, "GET", "/admin/v1/devices", tok, nil)
-		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || !strings.Contains(body, `"error"`) {
+		p, err := httpd.ParseProblem(resp.Header.Get("Content-Type"), []byte(body))
+		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || err != nil || p.Status != 401 || p.Detail == "" {
 			t.Fatalf("token %q: %d %s", tok, resp.StatusCode, body)
 		}
 	}
@@ -274,4 +277,18 @@ func TestDevicesAndTrust(t *testing.T) {
 	}
 	status(t, c.DeleteDevice(ctx, d.KID), 0)
 	status(t, c.DeleteDevice(ctx, d.KID), 404)
+}
+
+// TestClientReadsProblems: the client's error is the problem's detail.
+func TestClientReadsProblems(t *testing.T) {
+	srv := tamtest.Start(t, tamtest.Options{})
+	_, err := srv.Client.Device(context.Background(), "zz", 0)
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Problem == nil || ae.Message != ae.Problem.Detail ||
+		!strings.Contains(ae.Message, "hex") || !strings.Contains(err.Error(), "400 Bad Request: ") {
+		t.Fatalf("%#v", err)
+	}
+	if _, err := srv.Client.Component(context.Background(), "0011223344556677"); !admin.IsNotFound(err) {
+		t.Fatalf("unknown component: %v", err)
+	}
 }

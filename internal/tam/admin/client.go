@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/teep-go/teep/internal/httpd"
 )
 
 // Client calls the admin API of a running TAM.
@@ -24,10 +26,13 @@ type Client struct {
 // MaxResponseBytes bounds what the client reads back.
 const MaxResponseBytes = 64 << 20
 
-// APIError is a non-2xx answer.
+// APIError is a non-2xx answer. Message is the problem's detail (or the
+// start of a body that is not a problem document); Problem is the whole
+// RFC 9457 document when the server sent one.
 type APIError struct {
 	Status  int
 	Message string
+	Problem *httpd.Problem
 }
 
 func (e *APIError) Error() string {
@@ -65,7 +70,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, cont
 		return nil, fmt.Errorf("admin client: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/json, "+httpd.MediaTypeProblem)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -82,15 +87,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, cont
 		return nil, fmt.Errorf("admin client: answer larger than %d bytes", MaxResponseBytes)
 	}
 	if resp.StatusCode/100 != 2 {
-		var eb ErrorBody
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
-			msg = eb.Error
+		ae := &APIError{Status: resp.StatusCode, Message: httpd.ErrorText(resp.Header.Get("Content-Type"), b)}
+		if p, err := httpd.ParseProblem(resp.Header.Get("Content-Type"), b); err == nil {
+			ae.Problem = p
 		}
-		if len(msg) > 500 {
-			msg = msg[:500] + "..."
-		}
-		return nil, &APIError{Status: resp.StatusCode, Message: msg}
+		return nil, ae
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -34,3 +34,33 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIErrorsAreProblems keeps the documented error body the one the
+// server sends: RFC 9457 problem details.
+func TestOpenAPIErrorsAreProblems(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/openapi/admin-v1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	if strings.Contains(doc, "schemas/Error") || !strings.Contains(doc, "application/problem+json: {schema: {$ref: \"#/components/schemas/Problem\"}}") {
+		t.Error("error responses are not documented as application/problem+json Problem")
+	}
+	i := strings.Index(doc, "\n    Problem:\n")
+	if i < 0 {
+		t.Fatal("no Problem schema")
+	}
+	schema := doc[i+1:]
+	// The schema ends at the next schema (four-space indent).
+	for j := 1; j < len(schema); j++ {
+		if strings.HasPrefix(schema[j:], "\n    ") && !strings.HasPrefix(schema[j:], "\n     ") {
+			schema = schema[:j]
+			break
+		}
+	}
+	for _, m := range []string{"type", "title", "status", "detail"} {
+		if !strings.Contains(schema, "\n        "+m+": ") {
+			t.Errorf("the Problem schema lacks %s", m)
+		}
+	}
+}

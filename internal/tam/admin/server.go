@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam"
-	"github.com/teep-go/teep/internal/tam/teephttp"
 )
 
 // Prefix is the path prefix of the API.
@@ -125,56 +125,53 @@ func (s *server) routes() []route {
 	}
 }
 
-// httpError carries a status chosen by a handler.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
+// status is a failure a handler chose the status of.
 func status(code int, format string, a ...any) error {
-	return &httpError{code: code, msg: fmt.Sprintf(format, a...)}
+	return httpd.NewProblem(code, fmt.Sprintf(format, a...))
 }
 
-// statusFor is the one place mapping engine and store errors to HTTP.
-func statusFor(err error) (int, string) {
-	var he *httpError
+// problemFor is the one place mapping engine and store errors to HTTP
+// statuses and problem details (docs/http-errors.md). Engine errors say
+// what is wrong with the request and go to the client; anything else is
+// logged and answered "internal error".
+func problemFor(err error) *httpd.Problem {
+	var p *httpd.Problem
 	switch {
-	case errors.As(err, &he):
-		return he.code, he.msg
+	case errors.As(err, &p):
+		return p
 	case errors.Is(err, tam.ErrNotFound):
-		return http.StatusNotFound, err.Error()
+		return httpd.NewProblem(http.StatusNotFound, err.Error())
 	case errors.Is(err, tam.ErrExists), errors.Is(err, tam.ErrSequence):
-		return http.StatusConflict, err.Error()
+		return httpd.NewProblem(http.StatusConflict, err.Error())
 	case errors.Is(err, tam.ErrInvalid):
-		return http.StatusBadRequest, err.Error()
+		return httpd.NewProblem(http.StatusBadRequest, err.Error())
 	case errors.Is(err, tam.ErrUntrustedSigner), errors.Is(err, tam.ErrUnsupportedKey):
-		return http.StatusUnprocessableEntity, err.Error()
+		return httpd.NewProblem(http.StatusUnprocessableEntity, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return http.StatusServiceUnavailable, "request cancelled or timed out"
+		return httpd.NewProblem(http.StatusServiceUnavailable, "request cancelled or timed out")
 	}
-	return http.StatusInternalServerError, "internal error"
+	return httpd.NewProblem(http.StatusInternalServerError, "internal error")
 }
 
 func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		teephttp.SecurityHeaders(w.Header())
+		httpd.SecurityHeaders(w.Header())
 		if !s.authorized(r) {
-			s.log.Warn("admin request with a missing or wrong token", "peer", teephttp.Peer(r), "method", r.Method, "path", r.URL.Path)
+			s.log.Warn("admin request with a missing or wrong token", "peer", httpd.Peer(r), "method", r.Method, "path", r.URL.Path)
+			// RFC 6750 §3: the challenge names the scheme.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="teep-tam-admin"`)
-			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong bearer token"})
+			httpd.WriteProblem(w, httpd.NewProblem(http.StatusUnauthorized, "missing or wrong bearer token"))
 			return
 		}
 		if err := h(w, r); err != nil {
-			code, msg := statusFor(err)
+			p := problemFor(err)
 			level := slog.LevelInfo
-			if code >= 500 {
+			if p.Status >= 500 {
 				level = slog.LevelError
 			}
-			s.log.Log(r.Context(), level, "admin request failed", "peer", teephttp.Peer(r), "method", r.Method, "path", r.URL.Path,
-				"status", code, "err", err)
-			writeJSON(w, code, ErrorBody{Error: msg})
+			s.log.Log(r.Context(), level, "admin request failed", "peer", httpd.Peer(r), "method", r.Method, "path", r.URL.Path,
+				"status", p.Status, "err", err)
+			httpd.WriteProblem(w, p)
 		}
 	})
 }
@@ -191,7 +188,8 @@ func (s *server) authorized(r *http.Request) bool {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+		httpd.WriteProblem(w, httpd.NewProblem(http.StatusInternalServerError, "internal error"))
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -227,7 +225,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
-	teephttp.SecurityHeaders(w.Header())
+	httpd.SecurityHeaders(w.Header())
 	h := Health{Status: "ok", Database: "ok"}
 	if s.cfg.Ping != nil {
 		if err := s.cfg.Ping(r.Context()); err != nil {

@@ -183,11 +183,6 @@ type Health struct {
 	Database string `json:"database"`
 }
 
-// ErrorBody is every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-}
-
 func hx(b []byte) string { return hex.EncodeToString(b) }
 
 func hexList(bs [][]byte) []string {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
@@ -125,8 +125,7 @@ func Open(ctx context.Context, o Options) (*TAM, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &TAM{Store: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: prometheus.NewRegistry()}
-	t.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	t := &TAM{Store: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry()}
 	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
 		st.Close()
 		return nil, err
@@ -171,7 +170,7 @@ func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byt
 		Version: o.Version, Logger: o.Logger}); err != nil {
 		return err
 	}
-	t.Handler = mux
+	t.Handler = httpd.Routes(mux)
 	return nil
 }
 
@@ -217,14 +216,22 @@ func (t *TAM) Registry() *prometheus.Registry { return t.registry }
 // Close closes the database.
 func (t *TAM) Close() error { return t.Store.Close() }
 
+// Read and write bounds of the TAM's connections: TEEP messages are small
+// and processed quickly, SUIT uploads to the admin API at most
+// admin.DefaultMaxUploadBytes.
+const (
+	ReadTimeout  = 60 * time.Second
+	WriteTimeout = 60 * time.Second
+)
+
 // Serve serves the TEEP endpoints, the admin API and metrics on ln (and the
 // admin API and metrics also on adminLn when not nil) until ctx is done,
 // then shuts down gracefully. It also purges expired tokens periodically.
 func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	o := t.opts
-	srvCfg := teephttp.ServerConfig{Handler: t.Handler, CertFile: o.TLSCert, KeyFile: o.TLSKey, ClientCAFile: o.ClientCA,
-		RequireClientCert: o.RequireClientCert, Logger: o.Logger}
-	srv, err := teephttp.NewServer(srvCfg)
+	srvCfg := httpd.ServerConfig{Handler: t.Handler, CertFile: o.TLSCert, KeyFile: o.TLSKey, ClientCAFile: o.ClientCA,
+		RequireClientCert: o.RequireClientCert, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout, Logger: o.Logger}
+	srv, err := httpd.NewServer(srvCfg)
 	if err != nil {
 		return err
 	}
@@ -236,7 +243,7 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	n := 1
 	if adminLn != nil {
 		srvCfg.RequireClientCert = false
-		asrv, err := teephttp.NewServer(srvCfg)
+		asrv, err := httpd.NewServer(srvCfg)
 		if err != nil {
 			cancel()
 			<-errc

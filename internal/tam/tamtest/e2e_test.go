@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/teep"
@@ -210,7 +211,7 @@ func checkHTTP(t *testing.T, srv *tamtest.TAM, c httpCase) {
 	if resp.StatusCode != c.status {
 		t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, c.status)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	if ct := resp.Header.Get("Content-Type"); ct != httpd.MediaTypeProblem {
 		t.Fatalf("error Content-Type %q", ct)
 	}
 	if !strings.Contains(string(body), c.reason) || len(body) > 300 || bytes.Contains(body, []byte("<")) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/appraiser"
@@ -111,9 +112,10 @@ func Start(t testing.TB, o Options) *TAM {
 	if o.TLS {
 		scheme = "https"
 		so.TLSCert, so.TLSKey, x.CAFile = x.certificates()
-		pool := x509.NewCertPool()
-		ca, _ := os.ReadFile(x.CAFile)
-		pool.AppendCertsFromPEM(ca)
+		pool, err := httpd.LoadCertPool(x.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
 		x.HTTPClient.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
 	srv, err := tamserver.Open(context.Background(), so)

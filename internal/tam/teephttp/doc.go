@@ -5,8 +5,9 @@
 // response headers, HTTPS), §6 (server behaviour: an empty POST is
 // ProcessConnect, a body is ProcessTeepMessage, 2xx with the next message or
 // without content when the session is over, 5xx on internal failure), with
-// 415 / 406 / 413 / 405 / 400 / 503 for requests it refuses. It also runs the
-// HTTP server (timeouts, TLS with optional client certificates, graceful
-// shutdown) that carries the TEEP endpoints next to the admin API and
-// metrics. statusFor is the one place mapping engine errors to HTTP.
+// 415 / 406 / 413 / 405 / 400 / 503 for requests it refuses. Refusals are
+// transport failures and answer RFC 9457 problem details (internal/httpd);
+// a message the TAM drops carries the TEEP err-code it maps to. problemFor
+// is the one place mapping engine errors to HTTP. The server that carries
+// these endpoints next to the admin API is internal/httpd's.
 package teephttp

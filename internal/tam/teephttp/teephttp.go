@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/teep"
 )
@@ -118,17 +118,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
-// SecurityHeaders are set on every response of the TAM's server
-// (draft-ietf-teep-otrp-over-http-15 §5 requires them on responses with
-// content; sending them always costs nothing). Cache-Control keeps
-// intermediaries from storing anything.
-func SecurityHeaders(h http.Header) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-}
-
 // ServeHTTP implements the server side of draft-ietf-teep-otrp-over-http-15 §5.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -141,40 +130,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.requests.WithLabelValues(numbering.String(), strconv.Itoa(rw.code())).Inc()
 		h.duration.WithLabelValues(numbering.String()).Observe(time.Since(start).Seconds())
 	}()
-	SecurityHeaders(rw.Header())
-	peer := Peer(r)
+	httpd.SecurityHeaders(rw.Header())
+	peer := httpd.Peer(r)
 	if r.URL.Path != h.cfg.Path && r.URL.Path != h.cfg.LegacyPath {
-		h.fail(rw, r, peer, http.StatusNotFound, "not found")
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusNotFound, "not found"))
 		return
 	}
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
-		h.fail(rw, r, peer, http.StatusMethodNotAllowed, "only POST is allowed")
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusMethodNotAllowed, "only POST is allowed"))
 		return
 	}
 	if !acceptsTEEP(r.Header.Values("Accept")) {
-		h.fail(rw, r, peer, http.StatusNotAcceptable, "the response is "+MediaType)
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusNotAcceptable, "the response is "+MediaType))
 		return
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
-		h.fail(rw, r, peer, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes))
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			h.fail(rw, r, peer, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes))
+			h.fail(rw, r, peer, httpd.NewProblem(http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)))
 			return
 		}
-		h.fail(rw, r, peer, http.StatusBadRequest, "could not read the body")
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusBadRequest, "could not read the body"))
 		return
 	}
 	ct := r.Header.Get("Content-Type")
 	// An empty POST starts a session and needs no Content-Type; a body
 	// must be declared as TEEP.
 	if (len(body) > 0 || ct != "") && !isTEEP(ct) {
-		h.fail(rw, r, peer, http.StatusUnsupportedMediaType, "Content-Type must be "+MediaType)
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusUnsupportedMediaType, "Content-Type must be "+MediaType))
 		return
 	}
 	select {
@@ -182,18 +171,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-h.slots }()
 	default:
 		rw.Header().Set("Retry-After", "1")
-		h.fail(rw, r, peer, http.StatusServiceUnavailable, "busy; retry later")
+		h.fail(rw, r, peer, httpd.NewProblem(http.StatusServiceUnavailable, "busy; retry later"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.HandleTimeout)
 	defer cancel()
 	out, err := h.cfg.Engine.Handle(ctx, body, tam.HandleOptions{Numbering: numbering, Peer: peer})
 	if err != nil {
-		code, reason := statusFor(err)
-		if code == http.StatusServiceUnavailable {
+		p := problemFor(err, numbering)
+		if p.Status == http.StatusServiceUnavailable {
 			rw.Header().Set("Retry-After", "5")
 		}
-		h.fail(rw, r, peer, code, reason)
+		h.fail(rw, r, peer, p)
 		return
 	}
 	if len(out) == 0 {
@@ -206,45 +195,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.Write(out)
 }
 
-// statusFor is the one place mapping engine errors to HTTP statuses. A
-// message the TAM drops (draft-ietf-teep-protocol-26 §4.1.2) gets 400 with a
-// short reason: the Broker then reports a failed session to its Agent.
-func statusFor(err error) (int, string) {
+// problemFor is the one place mapping engine errors to HTTP statuses and
+// problem details. A message the TAM drops (draft-ietf-teep-protocol-26
+// §4.1.2) gets 400 with a short reason and, when the failure maps to one, the
+// TEEP err-code an Agent would have sent for it (in the endpoint's
+// numbering): the Broker then reports a failed session to its Agent. The
+// reason is the engine's, safe for the peer; causes stay in the logs.
+func problemFor(err error, n teep.Numbering) *httpd.Problem {
 	var te *tam.Error
 	if errors.As(err, &te) {
 		switch te.Kind {
 		case tam.KindBadMessage, tam.KindUnauthorized, tam.KindReplay:
-			return http.StatusBadRequest, te.Reason
+			p := &httpd.Problem{Type: httpd.TypeTEEPMessage, Title: "TEEP message refused", Status: http.StatusBadRequest,
+				Detail: te.Reason}
+			if c := teep.CodeOf(te.Err); te.Err != nil && c != teep.ErrTemporaryError {
+				p.ErrCode = n.WireErrCode(c)
+			}
+			return p
 		case tam.KindUnavailable:
-			return http.StatusServiceUnavailable, te.Reason
+			return httpd.NewProblem(http.StatusServiceUnavailable, te.Reason)
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return http.StatusServiceUnavailable, "timed out; retry later"
+		return httpd.NewProblem(http.StatusServiceUnavailable, "timed out; retry later")
 	}
-	return http.StatusInternalServerError, "internal error"
+	return httpd.NewProblem(http.StatusInternalServerError, "internal error")
 }
 
-// fail writes a short plain-text error (never HTML) and logs it.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, peer string, code int, reason string) {
+// fail answers with a problem document (never HTML, never a TEEP message:
+// these are failures of the transport, draft-ietf-teep-otrp-over-http-15 §6)
+// and logs it.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, peer string, p *httpd.Problem) {
 	level := slog.LevelInfo
-	if code >= 500 {
+	if p.Status >= 500 {
 		level = slog.LevelError
 	}
 	h.log.Log(r.Context(), level, "TEEP HTTP request refused", "peer", peer, "method", r.Method, "path", r.URL.Path,
-		"status", code, "reason", reason)
-	TextError(w, code, reason)
-}
-
-// TextError writes a plain-text error body.
-func TextError(w http.ResponseWriter, code int, reason string) {
-	reason = strings.ToValidUTF8(reason, "?")
-	if len(reason) > 200 {
-		reason = reason[:200]
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(code)
-	io.WriteString(w, reason+"\n")
+		"status", p.Status, "reason", p.Detail)
+	httpd.WriteProblem(w, p)
 }
 
 func isTEEP(ct string) bool {
@@ -277,16 +265,6 @@ func acceptsTEEP(values []string) bool {
 	return false
 }
 
-// Peer names the client for logs: its address, plus the subject of a
-// verified client certificate.
-func Peer(r *http.Request) string {
-	p := r.RemoteAddr
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		p += " (" + r.TLS.VerifiedChains[0][0].Subject.String() + ")"
-	}
-	return p
-}
-
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -311,22 +289,4 @@ func (s *statusWriter) code() int {
 		return http.StatusOK
 	}
 	return s.status
-}
-
-// Recover turns a panic in next into a 500 (logged with its stack), so a
-// peer never sees one.
-func Recover(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				log.Error("handler panic", "peer", Peer(r), "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				SecurityHeaders(w.Header())
-				TextError(w, http.StatusInternalServerError, "internal error")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
 }

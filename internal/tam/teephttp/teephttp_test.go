@@ -3,29 +3,19 @@ package teephttp
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/teep"
 )
@@ -68,7 +58,7 @@ func newHandler(t *testing.T, fn func(context.Context, []byte) ([]byte, error), 
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	return fe, Recover(slogDiscard(), mux)
+	return fe, httpd.Recover(slog.New(slog.DiscardHandler), mux)
 }
 
 func do(h http.Handler, method, path, ct, accept string, body []byte) *httptest.ResponseRecorder {
@@ -100,13 +90,13 @@ func TestHandler(t *testing.T) {
 		{"Accept with q and a list", "POST", "/tam", MediaType, "text/html;q=1, application/*;q=0.5", "msg", 200, "re:msg", MediaType},
 		{"session over", "POST", "/tam", MediaType, "", "done", 204, "", ""},
 		{"media type with a parameter", "POST", "/tam", MediaType + "; foo=bar", "", "msg", 200, "re:msg", MediaType},
-		{"wrong media type", "POST", "/tam", "application/cbor", "", "msg", 415, "Content-Type must be", "text/plain; charset=utf-8"},
-		{"wrong media type on an empty body", "POST", "/tam", "text/plain", "", "", 415, "Content-Type must be", "text/plain; charset=utf-8"},
-		{"missing media type on a body", "POST", "/tam", "", "", "msg", 415, "Content-Type must be", "text/plain; charset=utf-8"},
-		{"Accept excludes TEEP", "POST", "/tam", MediaType, "application/json", "msg", 406, MediaType, "text/plain; charset=utf-8"},
-		{"Accept with q=0", "POST", "/tam", MediaType, "application/teep+cbor;q=0", "msg", 406, MediaType, "text/plain; charset=utf-8"},
-		{"GET", "GET", "/tam", "", "", "", 405, "only POST", "text/plain; charset=utf-8"},
-		{"PUT", "PUT", "/tam", MediaType, "", "msg", 405, "only POST", "text/plain; charset=utf-8"},
+		{"wrong media type", "POST", "/tam", "application/cbor", "", "msg", 415, "Content-Type must be", httpd.MediaTypeProblem},
+		{"wrong media type on an empty body", "POST", "/tam", "text/plain", "", "", 415, "Content-Type must be", httpd.MediaTypeProblem},
+		{"missing media type on a body", "POST", "/tam", "", "", "msg", 415, "Content-Type must be", httpd.MediaTypeProblem},
+		{"Accept excludes TEEP", "POST", "/tam", MediaType, "application/json", "msg", 406, MediaType, httpd.MediaTypeProblem},
+		{"Accept with q=0", "POST", "/tam", MediaType, "application/teep+cbor;q=0", "msg", 406, MediaType, httpd.MediaTypeProblem},
+		{"GET", "GET", "/tam", "", "", "", 405, "only POST", httpd.MediaTypeProblem},
+		{"PUT", "PUT", "/tam", MediaType, "", "msg", 405, "only POST", httpd.MediaTypeProblem},
 		{"legacy path", "POST", "/tam/legacy", MediaType, "", "msg", 200, "re:msg", MediaType},
 	}
 	for _, c := range cases {
@@ -243,16 +233,6 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("NewHandler(%+v) accepted", c)
 		}
 	}
-	for _, c := range []ServerConfig{
-		{},
-		{Handler: http.NotFoundHandler(), CertFile: "x"},
-		{Handler: http.NotFoundHandler(), ClientCAFile: "ca.pem"},
-		{Handler: http.NotFoundHandler(), CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"},
-	} {
-		if _, err := NewServer(c); err == nil {
-			t.Errorf("NewServer(%+v) accepted", c)
-		}
-	}
 }
 
 func TestAcceptsTEEP(t *testing.T) {
@@ -275,114 +255,36 @@ func TestAcceptsTEEP(t *testing.T) {
 	}
 }
 
-// TestServerTLSClientCertAndShutdown runs the real server: HTTPS with a
-// required client certificate, and a graceful shutdown that lets an
-// in-flight request finish.
-func TestServerTLSClientCertAndShutdown(t *testing.T) {
-	dir := t.TempDir()
-	ca, caKey := testCA(t)
-	certFile, keyFile := leaf(t, dir, "server", ca, caKey, true)
-	clientCert, clientKey := leaf(t, dir, "client", ca, caKey, false)
-	caFile := filepath.Join(dir, "ca.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644)
-
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	fe, h := newHandler(t, func(ctx context.Context, in []byte) ([]byte, error) {
-		if string(in) == "slow" {
-			entered <- struct{}{}
-			<-release
+// TestProblemFor checks the one mapping from engine errors to problem
+// documents: the TEEP err-code goes out only when the failure is the
+// peer's message, in the numbering of the endpoint it came to.
+func TestProblemFor(t *testing.T) {
+	manifest := &teep.ProtocolError{Code: teep.ErrManifestProcessingFailed, Msg: "bad manifest"}
+	if teep.Draft26.WireErrCode(teep.ErrManifestProcessingFailed) == teep.Legacy.WireErrCode(teep.ErrManifestProcessingFailed) {
+		t.Fatal("the numberings agree on this err-code; pick one where they differ")
+	}
+	cases := []struct {
+		name    string
+		err     error
+		n       teep.Numbering
+		status  int
+		typ     string
+		errCode uint64
+	}{
+		{"protocol error, draft-26", &tam.Error{Kind: tam.KindBadMessage, Reason: "r", Err: manifest}, teep.Draft26, 400,
+			httpd.TypeTEEPMessage, teep.Draft26.WireErrCode(teep.ErrManifestProcessingFailed)},
+		{"protocol error, legacy", &tam.Error{Kind: tam.KindBadMessage, Reason: "r", Err: manifest}, teep.Legacy, 400,
+			httpd.TypeTEEPMessage, teep.Legacy.WireErrCode(teep.ErrManifestProcessingFailed)},
+		{"no cause", &tam.Error{Kind: tam.KindReplay, Reason: "token already used"}, teep.Draft26, 400, httpd.TypeTEEPMessage, 0},
+		{"a cause that is not the peer's", &tam.Error{Kind: tam.KindUnauthorized, Reason: "r", Err: errors.New("store")}, teep.Draft26, 400,
+			httpd.TypeTEEPMessage, 0},
+		{"unavailable", &tam.Error{Kind: tam.KindUnavailable, Reason: "busy"}, teep.Draft26, 503, httpd.TypeBlank, 0},
+		{"internal", errors.New("disk"), teep.Draft26, 500, httpd.TypeBlank, 0},
+	}
+	for _, c := range cases {
+		p := problemFor(c.err, c.n)
+		if p.Status != c.status || p.Type != c.typ || p.ErrCode != c.errCode {
+			t.Errorf("%s: %+v, want %d %s err_code %d", c.name, p, c.status, c.typ, c.errCode)
 		}
-		return []byte("ok"), nil
-	})
-	srv, err := NewServer(ServerConfig{Handler: h, CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile, RequireClientCert: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	url := "https://" + ln.Addr().String() + "/tam"
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if _, err := noCert.Post(url, MediaType, strings.NewReader("x")); err == nil {
-		t.Fatal("a client without a certificate was served")
-	}
-	cert, err := tls.LoadX509KeyPair(clientCert, clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
-	resp, err := withCert.Post(url, MediaType, strings.NewReader("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(fe.calls[len(fe.calls)-1].Peer, "CN=client") {
-		t.Fatalf("with a client certificate: %d, peer %q", resp.StatusCode, fe.calls[len(fe.calls)-1].Peer)
-	}
-	// Graceful shutdown: the slow request in flight completes.
-	slow := make(chan int, 1)
-	go func() {
-		resp, err := withCert.Post(url, MediaType, strings.NewReader("slow"))
-		if err != nil {
-			slow <- 0
-			return
-		}
-		resp.Body.Close()
-		slow <- resp.StatusCode
-	}()
-	<-entered
-	cancel()
-	time.Sleep(50 * time.Millisecond)
-	close(release)
-	if code := <-slow; code != 200 {
-		t.Fatalf("in-flight request during shutdown: %d", code)
-	}
-	if err := <-served; err != nil {
-		t.Fatalf("Serve: %v", err)
-	}
-	if _, err := withCert.Post(url, MediaType, strings.NewReader("x")); err == nil {
-		t.Fatal("served after shutdown")
 	}
 }
-
-func testCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, k
-}
-
-func leaf(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, server bool) (string, string) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if server {
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, _ := x509.MarshalECPrivateKey(k)
-	cf, kf := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
-	return cf, kf
-}
-
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
