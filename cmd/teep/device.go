@@ -139,6 +139,7 @@ func deviceRun(e *env, args []string) error {
 	fs.Var(&f.tees, "tee", "software TEE to run (repeatable; default: those of the state directory, or \"default\")")
 	fs.BoolVar(&o.Once, "once", false, "run until the TAM has nothing more to do, then exit")
 	fs.DurationVar(&o.Interval, "interval", device.DefaultInterval, "time between policy checks of the daemon")
+	fs.DurationVar(&o.SessionTimeout, "session-timeout", broker.DefaultSessionTimeout, "deadline of one TEEP session, every attempt and restart included")
 	fs.Var(&f.tamKeys, "tam-key", "trust this TAM public key (COSE_Key, PEM or JWK; repeatable; persists)")
 	fs.Var(&f.signerKeys, "signer-key", "trust this Trusted Component signer key for SUIT manifests (repeatable; persists)")
 	fs.Var(&f.agentKeys, "agent-key", "import the Agent key from FILE into the first TEE on its first run, or NAME=FILE for TEE NAME (repeatable)")

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/fetch"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/suitmetrics"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit/processor"
@@ -72,6 +72,10 @@ type Options struct {
 
 	Logger *slog.Logger
 	Events func(agent.Event) // every Agent event, besides logging it
+
+	// SessionTimeout bounds one TEEP session, every attempt included (0:
+	// broker.DefaultSessionTimeout; negative: none).
+	SessionTimeout time.Duration
 
 	// Hooks for tests.
 	Retry     broker.Retry                              // replaces the TAM client's retry policy
@@ -238,8 +242,7 @@ func (d *Device) numbering() teep.Numbering {
 
 // openTEEs opens every TEE run in this process; each must trust a TAM.
 func (d *Device) openTEEs(names []string, agentKeys map[string]*cosekey.Key) error {
-	d.registry = prometheus.NewRegistry()
-	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.registry = httpd.NewRegistry()
 	procMetrics, err := suitmetrics.New(d.registry)
 	if err != nil {
 		return err
@@ -317,7 +320,7 @@ func (d *Device) wireBroker() error {
 			return err
 		}
 	}
-	d.broker = broker.New(broker.Options{Client: broker.NewClient(co), Logger: d.log, Metrics: brokerMetrics})
+	d.broker = broker.New(broker.Options{Client: broker.NewClient(co), Logger: d.log, Metrics: brokerMetrics, SessionTimeout: d.opts.SessionTimeout})
 	for _, t := range d.tees {
 		if err := d.broker.AddAgent(t.Name, broker.InProcess(t.Agent)); err != nil {
 			return err
