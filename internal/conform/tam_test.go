@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -265,5 +266,24 @@ func TestRemoteURLNeedsAllowRemote(t *testing.T) {
 	}
 	if _, err := RunTAM(context.Background(), TAMOptions{URL: "ftp://127.0.0.1/tam"}); err == nil {
 		t.Fatal("an ftp URL was accepted")
+	}
+}
+
+// docs/conformance.md lists every check of the catalogue, with its level
+// and section, so the document cannot drift from the code.
+func TestCatalogueIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/conformance.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range tamChecks {
+		level := "SHOULD"
+		if c.required {
+			level = "MUST"
+		}
+		row := "| `" + c.id + "` | " + level + " | " + c.title + " | " + c.section + " |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/conformance.md lacks the row\n%s", row)
+		}
 	}
 }

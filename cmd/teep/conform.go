@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/conform"
+	"github.com/teep-go/teep/internal/httpd"
+	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/teep"
+)
+
+func init() {
+	register(&command{path: "conform tam", summary: "run the conformance checks against a TAM", run: conformTAM})
+}
+
+func conformTAM(e *env, args []string) error {
+	fs := newFlags(e, "conform tam", "[--numbering draft-26|legacy|auto] [--agent-key FILE] [--tam-key FILE] [--tam-ca FILE] [--json] [--allow-remote] URL",
+		`Runs the catalogue of conformance checks (docs/conformance.md) against the TAM at URL,
+a TAM this command did not start: transport (draft-ietf-teep-otrp-over-http-15), the
+QueryRequest, refusals of bad sessions, and, with --agent-key (an Agent key the TAM
+trusts), a valid session and its Update. Prints pass / fail / skip per check with its
+section; exits 0 only if every required (MUST) check passed. It sends malformed and
+oversized requests, so only a loopback URL is accepted unless --allow-remote is given.`)
+	numbering := fs.String("numbering", "auto", "message numbering: draft-26, legacy, or auto (from the TAM's QueryRequest)")
+	agentKey := fs.String("agent-key", "", "private Agent key the TAM trusts (enables the session and Update checks)")
+	tamKey := fs.String("tam-key", "", "the TAM's public key (verifies its signatures)")
+	tamCA := fs.String("tam-ca", "", "PEM CA file for an https TAM URL")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	allowRemote := fs.Bool("allow-remote", false, "allow a TAM URL that is not on a loopback address")
+	timeout := fs.Duration("timeout", 5*time.Minute, "bound on the whole run")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one TAM URL")
+	}
+	o := conform.TAMOptions{URL: pos[0], AllowRemote: *allowRemote}
+	switch *numbering {
+	case "draft-26":
+		o.Numbering = teep.Draft26
+	case "legacy":
+		o.Numbering = teep.Legacy
+	case "auto":
+		o.Numbering = conform.NumberingAuto
+	default:
+		return usagef("--numbering: want draft-26, legacy or auto, not %q", *numbering)
+	}
+	if *agentKey != "" {
+		if o.AgentKey, err = keyfile.Load(*agentKey); err != nil {
+			return err
+		}
+		if o.AgentKey.PrivateSigner() == nil {
+			return usagef("--agent-key: %s holds no private key", *agentKey)
+		}
+	}
+	if *tamKey != "" {
+		var k *cosekey.Key
+		if k, err = keyfile.Load(*tamKey); err != nil {
+			return err
+		}
+		o.TAMKey = k.PublicKey()
+	}
+	if *tamCA != "" {
+		pool, err := httpd.LoadCertPool(*tamCA)
+		if err != nil {
+			return err
+		}
+		o.Client = &http.Client{Timeout: conform.DefaultRequestTimeout,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	rep, err := conform.RunTAM(ctx, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else if err := rep.WriteText(e.stdout); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return fmt.Errorf("%d required check(s) failed", rep.RequiredFailed)
+	}
+	return nil
+}
