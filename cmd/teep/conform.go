@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/teep-go/teep/cosekey"
@@ -92,6 +95,82 @@ oversized requests, so only a loopback URL is accepted unless --allow-remote is 
 	}
 	if !rep.OK() {
 		return fmt.Errorf("%d required check(s) failed", rep.RequiredFailed)
+	}
+	return nil
+}
+
+func init() {
+	register(&command{path: "conform agent", summary: "serve a scripted TAM that checks the device connecting to it", run: conformAgent})
+}
+
+func conformAgent(e *env, args []string) error {
+	fs := newFlags(e, "conform agent", "--keys DIR [--listen ADDR] [--numbering draft-26|legacy] [--json] [--timeout D]",
+		`Serves a scripted TAM at http://ADDR/tam for a device under test: each session the device
+starts runs the next scenario (unsupported version, unsupported cipher suite, untrusted TAM
+key, an install, a tampered manifest, an untrusted TC signer, another device class, a
+rollback, a bad token) and records what the Agent answered against what
+draft-ietf-teep-protocol-26 requires. Writes DIR/tam.pub and DIR/signer.pub first: the
+device must trust them as TAM key and TC signer key. Keep the device syncing (e.g.
+teep device run --interval) until the report prints; exits 0 only if every required
+scenario passed.`)
+	keys := fs.String("keys", "", "directory for tam.pub and signer.pub (required)")
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve on (loopback by default)")
+	numbering := fs.String("numbering", "draft-26", "message numbering: draft-26 or legacy")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	timeout := fs.Duration("timeout", 10*time.Minute, "stop waiting for the device after this long")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *keys == "" {
+		return usagef("--keys DIR is required")
+	}
+	o := conform.AgentOptions{Numbering: teep.Draft26}
+	switch *numbering {
+	case "draft-26":
+	case "legacy":
+		o.Numbering = teep.Legacy
+	default:
+		return usagef("--numbering: want draft-26 or legacy, not %q", *numbering)
+	}
+	s, err := conform.NewAgentSuite(o)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*keys, 0o755); err != nil {
+		return err
+	}
+	if err := keyfile.Save(filepath.Join(*keys, "tam.pub"), s.TAMPublicKey(), cosekey.FormatCOSE, false); err != nil {
+		return err
+	}
+	if err := keyfile.Save(filepath.Join(*keys, "signer.pub"), s.SignerPublicKey(), cosekey.FormatCOSE, false); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/tam"
+	fmt.Fprintf(e.stderr, "teep conform agent: serving %s; trust %s/tam.pub and %s/signer.pub on the device\n", url, *keys, *keys)
+	select {
+	case <-s.Done():
+	case <-time.After(*timeout):
+		fmt.Fprintf(e.stderr, "teep conform agent: timed out; scenarios not run are skipped\n")
+	}
+	rep := s.Report(url)
+	if *asJSON {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	} else if err := rep.WriteText(e.stdout); err != nil {
+		return err
+	}
+	if !rep.OK() || rep.Skipped > 0 {
+		return fmt.Errorf("%d required scenario(s) failed, %d not run", rep.RequiredFailed, rep.Skipped)
 	}
 	return nil
 }

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 )
@@ -61,5 +66,53 @@ func TestConformTAMCommand(t *testing.T) {
 	}
 	if _, errs, code := teepRun(t, nil, "conform", "tam", "https://tam.example.com/tam"); code != 1 || !strings.Contains(errs, "allow-remote") {
 		t.Errorf("remote URL: exit %d %q", code, errs)
+	}
+}
+
+// teep conform agent serves the scripted TAM; our device, trusting the keys
+// it wrote, passes every scenario and the command exits 0.
+func TestConformAgentCommand(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	keys := t.TempDir()
+	type result struct {
+		out  string
+		code int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, _, code := teepRun(t, nil, "conform", "agent", "--keys", keys, "--listen", addr, "--timeout", "2m")
+		done <- result{out, code}
+	}()
+	var tamKey, signerKey *cosekey.Key
+	for i := 0; i < 200 && signerKey == nil; i++ {
+		time.Sleep(10 * time.Millisecond)
+		tamKey, _ = keyfile.Load(filepath.Join(keys, "tam.pub"))
+		signerKey, _ = keyfile.Load(filepath.Join(keys, "signer.pub"))
+	}
+	if tamKey == nil || signerKey == nil {
+		t.Fatal("the key files were not written")
+	}
+	d, err := device.Open(context.Background(), device.Options{StateDir: filepath.Join(t.TempDir(), "state"), TAM: "http://" + addr + "/tam",
+		TEEs: []string{"dut"}, TAMKeys: []*cosekey.Key{tamKey}, SignerKeys: []*cosekey.Key{signerKey}, Once: true,
+		Retry: broker.Retry{MaxAttempts: 20, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for {
+		select {
+		case r := <-done:
+			if r.code != 0 || !strings.Contains(r.out, "10 passed, 0 failed, 0 skipped") {
+				t.Fatalf("exit %d\n%s", r.code, r.out)
+			}
+			return
+		default:
+			d.Run(context.Background()) // refused sessions fail runs: expected
+		}
 	}
 }

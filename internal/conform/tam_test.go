@@ -286,4 +286,14 @@ func TestCatalogueIsDocumented(t *testing.T) {
 			t.Errorf("docs/conformance.md lacks the row\n%s", row)
 		}
 	}
+	for _, c := range agentScenarios {
+		level := "SHOULD"
+		if c.required {
+			level = "MUST"
+		}
+		row := "| `" + c.id + "` | " + level + " | " + c.title + " | " + c.section + " |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/conformance.md lacks the row\n%s", row)
+		}
+	}
 }
