@@ -3,9 +3,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
-	"io"
 	"strings"
 	"sync"
 	"testing"
