@@ -84,13 +84,7 @@ oversized requests, so only a loopback URL is accepted unless --allow-remote is 
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s\n", b)
-	} else if err := rep.WriteText(e.stdout); err != nil {
+	if err := conformPrint(e, rep, *asJSON); err != nil {
 		return err
 	}
 	if !rep.OK() {
@@ -160,17 +154,24 @@ scenario passed.`)
 		fmt.Fprintf(e.stderr, "teep conform agent: timed out; scenarios not run are skipped\n")
 	}
 	rep := s.Report(url)
-	if *asJSON {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s\n", b)
-	} else if err := rep.WriteText(e.stdout); err != nil {
+	if err := conformPrint(e, rep, *asJSON); err != nil {
 		return err
 	}
 	if !rep.OK() || rep.Skipped > 0 {
 		return fmt.Errorf("%d required scenario(s) failed, %d not run", rep.RequiredFailed, rep.Skipped)
 	}
 	return nil
+}
+
+// conformPrint writes a report as JSON or for a terminal.
+func conformPrint(e *env, rep *conform.Report, asJSON bool) error {
+	if !asJSON {
+		return rep.WriteText(e.stdout)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
 }

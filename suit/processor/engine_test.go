@@ -64,11 +64,17 @@ func manifest(seqNo uint64, mid [][]byte, comps [][][]byte, shared []byte, secti
 // signed wraps and signs a manifest with the example key.
 func signed(t testing.TB, manifest []byte, integrated ...suit.Integrated) []byte {
 	t.Helper()
+	return signedBy(t, "example-p256-private.pem", manifest, integrated...)
+}
+
+// signedBy wraps and signs a manifest with a key of testdata/suit/keys.
+func signedBy(t testing.TB, keyFile string, manifest []byte, integrated ...suit.Integrated) []byte {
+	t.Helper()
 	e, err := suit.NewEnvelope(manifest, integrated, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cosekey.NewSigner(loadKey(t, "example-p256-private.pem"), 0)
+	s, err := cosekey.NewSigner(loadKey(t, keyFile), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,31 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/suit/processor"
 )
-
-// signedBy wraps and signs a manifest with the key in testdata/suit/keys.
-func signedBy(t *testing.T, keyFile string, manifest []byte) []byte {
-	t.Helper()
-	e, err := suit.NewEnvelope(manifest, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := cosekey.NewSigner(loadKey(t, keyFile), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Sign(s); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := e.Marshal(suit.MarshalOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
 
 // A peer that publishes each version under a new manifest id: the newer
 // manifest of the same trust anchor takes the component over; another
@@ -43,10 +21,10 @@ func TestVersionsUnderNewManifestIDs(t *testing.T) {
 		c.Trust = append(c.Trust, loadKey(t, "example-p256-public.pem"), loadKey(t, "tam-p256-public.pem"))
 	}
 	cases := []struct {
-		name        string
-		key         string
-		mid         string
-		seq         uint64
+		name      string
+		key       string
+		mid       string
+		seq       uint64
 		wantOwner string // manifest id that links app afterwards
 	}{
 		{"same signer, higher sequence", us, "app-v2.suit", 2, "app-v2.suit"},
