@@ -21,6 +21,7 @@ import (
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/internal/tee/teetest"
 )
 
 func openTEE(t *testing.T, dir string, o Options) *TEE {
@@ -33,36 +34,11 @@ func openTEE(t *testing.T, dir string, o Options) *TEE {
 	return tt
 }
 
-func put(t *testing.T, s tee.Storage, kv ...string) {
-	t.Helper()
-	err := tee.Update(context.Background(), s, func(tx tee.Tx) error {
-		for i := 0; i < len(kv); i += 2 {
-			if err := tx.Put(kv[i], []byte(kv[i+1])); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-}
-
-func mustGet(t *testing.T, s tee.Storage, name, want string) {
-	t.Helper()
-	got, err := s.Get(name)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", name, err)
-	}
-	if string(got) != want {
-		t.Fatalf("Get(%q) = %q, want %q", name, got, want)
-	}
-}
 
 func TestStoreRoundTripAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	tt := openTEE(t, dir, Options{})
-	put(t, tt.Storage(), "a/1", "one", "a/2", "two", "b", "")
+	teetest.Put(t, tt.Storage(), "a/1", "one", "a/2", "two", "b", "")
 	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error {
 		if err := tx.SetCounter("seq", 7); err != nil {
 			return err
@@ -78,8 +54,8 @@ func TestStoreRoundTripAndReopen(t *testing.T) {
 
 	tt2 := openTEE(t, dir, Options{})
 	s := tt2.Storage()
-	mustGet(t, s, "a/1", "one")
-	mustGet(t, s, "b", "")
+	teetest.MustGet(t, s, "a/1", "one")
+	teetest.MustGet(t, s, "b", "")
 	if _, err := s.Get("a/2"); !errors.Is(err, tee.ErrNotFound) {
 		t.Fatalf("deleted object: got %v, want ErrNotFound", err)
 	}
@@ -108,7 +84,7 @@ func TestStoreRoundTripAndReopen(t *testing.T) {
 func TestTransactionRollsBackOnError(t *testing.T) {
 	dir := t.TempDir()
 	tt := openTEE(t, dir, Options{})
-	put(t, tt.Storage(), "x", "old")
+	teetest.Put(t, tt.Storage(), "x", "old")
 	gen := tt.st.Generation()
 	boom := errors.New("boom")
 	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error {
@@ -126,7 +102,7 @@ func TestTransactionRollsBackOnError(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Update = %v, want boom", err)
 	}
-	mustGet(t, tt.Storage(), "x", "old")
+	teetest.MustGet(t, tt.Storage(), "x", "old")
 	if _, err := tt.Storage().Get("y"); !errors.Is(err, tee.ErrNotFound) {
 		t.Fatalf("y after aborted tx: %v", err)
 	}
@@ -252,12 +228,12 @@ func TestTamperingIsDetected(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tt := openTEE(t, dir, Options{})
-			put(t, tt.Storage(), "a", "version 1", "b", "other")
+			teetest.Put(t, tt.Storage(), "a", "version 1", "b", "other")
 			s := setup{dir: dir}
 			s.oldA, _ = os.ReadFile(objectFile(t, tt, "a"))
 			s.oldIndex, _ = os.ReadFile(filepath.Join(dir, indexFile))
 			s.oldCounter, _ = os.ReadFile(filepath.Join(dir, counterFile))
-			put(t, tt.Storage(), "a", "version 2")
+			teetest.Put(t, tt.Storage(), "a", "version 2")
 			s.a, s.b = objectFile(t, tt, "a"), objectFile(t, tt, "b")
 			tt.Close()
 			if c.name == "object rolled back to older sealed version" {
@@ -462,13 +438,13 @@ func TestFaultBeforeCommitKeepsOldState(t *testing.T) {
 		}
 		return nil
 	}})
-	put(t, tt.Storage(), "c", "v1")
+	teetest.Put(t, tt.Storage(), "c", "v1")
 	armed = true
 	err := tee.Update(context.Background(), tt.Storage(), func(tx tee.Tx) error { return tx.Put("c", []byte("v2")) })
 	if !errors.Is(err, stop) {
 		t.Fatalf("Update = %v", err)
 	}
-	mustGet(t, tt.Storage(), "c", "v1")
+	teetest.MustGet(t, tt.Storage(), "c", "v1")
 }
 
 func TestFaultAfterIndexCompletesOnReopen(t *testing.T) {
@@ -480,13 +456,13 @@ func TestFaultAfterIndexCompletesOnReopen(t *testing.T) {
 		}
 		return nil
 	}})
-	put(t, tt.Storage(), "c", "v1")
+	teetest.Put(t, tt.Storage(), "c", "v1")
 	armed = true
-	put(t, tt.Storage(), "c", "v2") // committed; counter lags
+	teetest.Put(t, tt.Storage(), "c", "v2") // committed; counter lags
 	tt.Close()
 	tt2 := openTEE(t, dir, Options{})
-	mustGet(t, tt2.Storage(), "c", "v2")
-	put(t, tt2.Storage(), "c", "v3")
+	teetest.MustGet(t, tt2.Storage(), "c", "v2")
+	teetest.Put(t, tt2.Storage(), "c", "v3")
 	tt2.Close()
 	openTEE(t, dir, Options{})
 }
@@ -511,7 +487,7 @@ func TestCrashBetweenStagingAndCommit(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tt := openTEE(t, dir, Options{})
-	put(t, tt.Storage(), "c", "v1")
+	teetest.Put(t, tt.Storage(), "c", "v1")
 	tt.Close()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashBetweenStagingAndCommit$")
@@ -523,7 +499,7 @@ func TestCrashBetweenStagingAndCommit(t *testing.T) {
 	}
 	files, _ := os.ReadDir(filepath.Join(dir, objectsDir))
 	tt2 := openTEE(t, dir, Options{})
-	mustGet(t, tt2.Storage(), "c", "v1")
+	teetest.MustGet(t, tt2.Storage(), "c", "v1")
 	after, _ := os.ReadDir(filepath.Join(dir, objectsDir))
 	if len(after) != len(tt2.st.List("")) || len(files) <= len(after) {
 		t.Fatalf("orphans: %d files before reopen, %d after, %d objects", len(files), len(after), len(tt2.st.List("")))
@@ -773,7 +749,7 @@ func TestStreamTampering(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			tt := openTEE(t, dir, Options{})
-			put(t, tt.Storage(), "big", string(data))
+			teetest.Put(t, tt.Storage(), "big", string(data))
 			path := objectFile(t, tt, "big")
 			b, _ := os.ReadFile(path)
 			os.WriteFile(path, mutate(b), 0o600)
@@ -795,7 +771,7 @@ func TestStreamTampering(t *testing.T) {
 // reads never look like tampering.
 func TestReadersDoNotBlockOnWriters(t *testing.T) {
 	tt := openTEE(t, t.TempDir(), Options{})
-	put(t, tt.Storage(), "x", "v0")
+	teetest.Put(t, tt.Storage(), "x", "v0")
 	txn, err := tt.Storage().Begin(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -803,7 +779,7 @@ func TestReadersDoNotBlockOnWriters(t *testing.T) {
 	if err := txn.Put("x", []byte("v1")); err != nil {
 		t.Fatal(err)
 	}
-	mustGet(t, tt.Storage(), "x", "v0") // does not block, sees committed state
+	teetest.MustGet(t, tt.Storage(), "x", "v0") // does not block, sees committed state
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := tt.Storage().Begin(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -813,7 +789,7 @@ func TestReadersDoNotBlockOnWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	txn.Abort() // no-op after Commit
-	mustGet(t, tt.Storage(), "x", "v1")
+	teetest.MustGet(t, tt.Storage(), "x", "v1")
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -12,7 +12,7 @@ import (
 // seed writes the state every atomicity test starts from.
 func seed(t *testing.T, h *harness) {
 	t.Helper()
-	put(t, h.st(), "at/a", "a1", "at/b", "b1")
+	Put(t, h.st(), "at/a", "a1", "at/b", "b1")
 	if err := tee.Update(ctx, h.st(), func(tx tee.Tx) error { return tx.SetCounter("at/c", 3) }); err != nil {
 		t.Fatal(err)
 	}
@@ -23,8 +23,8 @@ func unchanged(t *testing.T, h *harness) {
 	t.Helper()
 	for i := 0; i < 2; i++ {
 		st := h.st()
-		mustGet(t, st, "at/a", "a1")
-		mustGet(t, st, "at/b", "b1")
+		MustGet(t, st, "at/a", "a1")
+		MustGet(t, st, "at/b", "b1")
 		mustBeGone(t, st, "at/new")
 		mustBeGone(t, st, "at/stream")
 		if got := st.Counter("at/c"); got != 3 {
@@ -36,8 +36,8 @@ func unchanged(t *testing.T, h *harness) {
 		h.open(t)
 	}
 	// The store still works after the interruption.
-	put(t, h.st(), "at/a", "a2")
-	mustGet(t, h.st(), "at/a", "a2")
+	Put(t, h.st(), "at/a", "a2")
+	MustGet(t, h.st(), "at/a", "a2")
 }
 
 // everything writes, deletes, streams and counts: every kind of change a
@@ -174,8 +174,8 @@ func testIsolation(t *testing.T, h *harness) {
 	}
 	// ... and nobody else sees them before Commit.
 	st := h.st()
-	mustGet(t, st, "at/a", "a1")
-	mustGet(t, st, "at/b", "b1")
+	MustGet(t, st, "at/a", "a1")
+	MustGet(t, st, "at/b", "b1")
 	mustBeGone(t, st, "at/new")
 	if got := st.Counter("at/c"); got != 3 {
 		t.Fatalf("Counter before Commit = %d", got)
@@ -185,8 +185,8 @@ func testIsolation(t *testing.T, h *harness) {
 	}
 	for i := 0; i < 2; i++ {
 		st := h.st()
-		mustGet(t, st, "at/a", "a2")
-		mustGet(t, st, "at/new", "n")
+		MustGet(t, st, "at/a", "a2")
+		MustGet(t, st, "at/new", "n")
 		mustBeGone(t, st, "at/b")
 		if got := st.Counter("at/c"); got != 9 {
 			t.Fatalf("Counter after Commit = %d", got)

@@ -8,9 +8,9 @@ import (
 )
 
 func testRollbackReplay(t *testing.T, h *harness) {
-	put(t, h.st(), "rb/a", "v1")
+	Put(t, h.st(), "rb/a", "v1")
 	restore := h.b.Snapshot(t)
-	put(t, h.st(), "rb/a", "v2", "rb/b", "new")
+	Put(t, h.st(), "rb/a", "v2", "rb/b", "new")
 	h.close()
 	restore(t)
 	tt, err := h.reopen()

@@ -30,7 +30,7 @@ func rejected(t *testing.T, h *harness, name string, read func(tee.Storage) ([]b
 }
 
 func testTamperSmall(t *testing.T, h *harness) {
-	put(t, h.st(), "tamper/small", "sealed secret value", "tamper/other", "untouched")
+	Put(t, h.st(), "tamper/small", "sealed secret value", "tamper/other", "untouched")
 	h.b.Tamper(t, "tamper/small")
 	rejected(t, h, "tamper/small", func(st tee.Storage) ([]byte, error) { return st.Get("tamper/small") })
 }

@@ -143,7 +143,8 @@ func (h *harness) close() {
 
 func (h *harness) st() tee.Storage { return h.tt.Storage() }
 
-func put(t *testing.T, st tee.Storage, kv ...string) {
+// Put stores name/value pairs kv in one transaction, failing t on error.
+func Put(t *testing.T, st tee.Storage, kv ...string) {
 	t.Helper()
 	err := tee.Update(ctx, st, func(tx tee.Tx) error {
 		for i := 0; i < len(kv); i += 2 {
@@ -158,7 +159,8 @@ func put(t *testing.T, st tee.Storage, kv ...string) {
 	}
 }
 
-func mustGet(t *testing.T, st tee.Storage, name, want string) {
+// MustGet fails t unless name holds want.
+func MustGet(t *testing.T, st tee.Storage, name, want string) {
 	t.Helper()
 	got, err := st.Get(name)
 	if err != nil {
