@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
@@ -154,8 +155,11 @@ func brokenTAMs() []fault {
 // reuseFirstQueryRequest answers every empty POST with the first
 // QueryRequest the TAM sent.
 func reuseFirstQueryRequest() func(*http.Request, int, http.Header, []byte) (int, []byte) {
+	var mu sync.Mutex
 	var first []byte
 	return func(r *http.Request, st int, h http.Header, b []byte) (int, []byte) {
+		mu.Lock()
+		defer mu.Unlock()
 		if r.ContentLength == 0 && st == http.StatusOK {
 			if first == nil {
 				first = b
@@ -171,7 +175,10 @@ func reuseFirstQueryRequest() func(*http.Request, int, http.Header, []byte) (int
 func replayAsNew() func(*http.Request, int, http.Header, []byte) (int, []byte) {
 	answers := map[string][]byte{}
 	status := map[string]int{}
+	var mu sync.Mutex
 	return func(r *http.Request, st int, h http.Header, b []byte) (int, []byte) {
+		mu.Lock()
+		defer mu.Unlock()
 		key := r.Header.Get("X-Body-Digest")
 		if key == "" {
 			return st, b
