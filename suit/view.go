@@ -2,6 +2,7 @@ package suit
 
 import (
 	"encoding/hex"
+	"strconv"
 
 	"github.com/veraison/go-cose"
 
@@ -228,9 +229,18 @@ func ParamsView(ps []Param) map[string]any {
 		default:
 			v = x
 		}
-		out[ParamName(p.Key)] = v
+		out[paramKey(p.Key)] = v
 	}
 	return out
+}
+
+// paramKey is a parameter's draft name, or its label number when it has
+// none (a key is then still the protocol label, only unnamed).
+func paramKey(key int64) string {
+	if n, ok := paramNames[key]; ok {
+		return n
+	}
+	return strconv.FormatInt(key, 10)
 }
 
 func recordView(r Record) RecordView {

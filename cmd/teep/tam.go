@@ -72,6 +72,10 @@ const (
 // base URL and a function that stops it.
 var tamServeReady func(baseURL string, stop func())
 
+// tamServeOptions, when set (tests), adjusts the server options, e.g. a fixed
+// clock and random source for byte-exact golden output.
+var tamServeOptions func(*tamserver.Options)
+
 func tamServe(e *env, args []string) error {
 	fs := newFlags(e, "tam serve", "[--listen 127.0.0.1:8080] [--data DIR] [flags]",
 		`Runs the Trusted Application Manager. On first start it creates, in the data directory,
@@ -120,6 +124,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
 		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion()}
+	if tamServeOptions != nil {
+		tamServeOptions(&o)
+	}
 	switch *attest {
 	case "unknown":
 		o.Attestation = tam.AttestUnknown
