@@ -71,7 +71,7 @@ func msgDecode(e *env, args []string) error {
 	fs := newFlags(e, "msg decode", "[--key FILE]... [--legacy-numbering] [--hex] [FILE|-]",
 		"Reads one TEEP message - bare, or a COSE_Sign1 (tagged or untagged) or COSE_Sign\n"+
 			"carrying one - as raw CBOR or hex text, and prints it as a JSON object: type,\n"+
-			"signed, structure, alg, alg-id, kid, verified (only with --key) and message, the\n"+
+			"signed, structure, alg, alg_id, kid, verified (only with --key) and message, the\n"+
 			"options by their IANA label names (unknown labels by number), byte strings in\n"+
 			"lower-case hex, SUIT envelopes and reports summarised by size and SHA-256.\n"+
 			"With --key the signature must verify with one of the keys (COSE_Key, PEM or\n"+
