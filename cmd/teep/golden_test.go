@@ -17,6 +17,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/keyrule"
 	adminapi "github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/tamserver"
 	"github.com/teep-go/teep/internal/tam/tamtest"
@@ -38,7 +39,7 @@ func goldenCheck(t *testing.T, name, out string) {
 	if !json.Valid([]byte(out)) {
 		t.Fatalf("%s: output is not JSON:\n%s", name, out)
 	}
-	if bad := keyViolations([]byte(out)); len(bad) > 0 {
+	if bad := keyrule.Violations([]byte(out)); len(bad) > 0 {
 		t.Errorf("%s: keys break the naming rule: %v", name, bad)
 	}
 	if *goldenUpdate {
