@@ -197,6 +197,13 @@ func TestGoldenTAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, alg := range []string{"esp256", "ed25519"} {
+		out, errs, code := teepRun(t, nil, "tam", "key", "--data", data, "--format", "jwk", "--alg", alg)
+		if code != 0 {
+			t.Fatalf("tam key: %s", errs)
+		}
+		goldenCheck(t, "tam-key-jwk-"+alg, out)
+	}
 	base, _ := tamStart(t, data)
 	S := []string{"--json", "--server", base, "--data", data}
 	admin := func(name string, args ...string) {

@@ -50,6 +50,9 @@ func Allowed(key string) bool {
 // that is neither snake_case, a label number, nor an allowed protocol label
 // name. Invalid JSON is reported as a violation.
 func Violations(data []byte) []string {
+	if !json.Valid(data) {
+		return []string{"invalid JSON"}
+	}
 	seen := map[string]bool{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

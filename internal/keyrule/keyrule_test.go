@@ -1,7 +1,9 @@
 package keyrule
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -24,4 +26,47 @@ func TestKeyRule(t *testing.T) {
 			t.Errorf("%s: violations %q, want %q", c.doc, got, c.want)
 		}
 	}
+}
+
+func TestInvalidJSONIsAViolation(t *testing.T) {
+	for _, doc := range []string{`{"a":`, `{"a" 1}`, `[}`} {
+		if got := Violations([]byte(doc)); len(got) != 1 || !strings.HasPrefix(got[0], "invalid JSON") {
+			t.Errorf("%s: %q", doc, got)
+		}
+	}
+}
+
+// FuzzViolations: any input gives an answer, never a panic, and a document
+// re-encoded from what it decodes to has the same violations.
+func FuzzViolations(f *testing.F) {
+	for _, s := range []string{`{"sequence_number":1}`, `{"Bad":[{"x-y":{}}]}`, `[1,"a",{"b":null}]`, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got := Violations(data)
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		again, err := json.Marshal(v)
+		if err != nil {
+			return
+		}
+		// Duplicate keys collapse in the round trip, so compare sets.
+		if fmt.Sprint(dedupe(got)) != fmt.Sprint(dedupe(Violations(again))) {
+			t.Fatalf("%q: %q, re-encoded %q", data, got, Violations(again))
+		}
+	})
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range s {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
 }
