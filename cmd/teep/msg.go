@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/veraison/go-cose"
 
@@ -69,33 +67,11 @@ func msgNumbering(legacy bool) teep.Numbering {
 	return teep.Draft26
 }
 
-// msgDecodeOut is the JSON document of "msg decode".
-type msgDecodeOut struct {
-	Type       string           `json:"type"`
-	Numbering  string           `json:"numbering"`
-	Signed     bool             `json:"signed"`
-	Structure  string           `json:"structure,omitempty"`
-	Tagged     *bool            `json:"tagged,omitempty"`
-	Alg        string           `json:"alg,omitempty"`
-	AlgID      *int64           `json:"alg-id,omitempty"`
-	KID        string           `json:"kid,omitempty"`
-	Verified   *bool            `json:"verified,omitempty"`
-	Signatures []msgSignatureJS `json:"signatures,omitempty"`
-	Size       int              `json:"size"`
-	Message    map[string]any   `json:"message"`
-}
-
-type msgSignatureJS struct {
-	Alg   string `json:"alg"`
-	AlgID int64  `json:"alg-id"`
-	KID   string `json:"kid,omitempty"`
-}
-
 func msgDecode(e *env, args []string) error {
 	fs := newFlags(e, "msg decode", "[--key FILE]... [--legacy-numbering] [--hex] [FILE|-]",
 		"Reads one TEEP message - bare, or a COSE_Sign1 (tagged or untagged) or COSE_Sign\n"+
 			"carrying one - as raw CBOR or hex text, and prints it as a JSON object: type,\n"+
-			"signed, structure, alg, alg-id, kid, verified (only with --key) and message, the\n"+
+			"signed, structure, alg, alg_id, kid, verified (only with --key) and message, the\n"+
 			"options by their IANA label names (unknown labels by number), byte strings in\n"+
 			"lower-case hex, SUIT envelopes and reports summarised by size and SHA-256.\n"+
 			"With --key the signature must verify with one of the keys (COSE_Key, PEM or\n"+
@@ -119,8 +95,8 @@ func msgDecode(e *env, args []string) error {
 		return err
 	}
 	num := msgNumbering(*legacy)
-	out := msgDecodeOut{Numbering: num.String(), Size: len(data)}
 	var m teep.Message
+	var opened *teep.Opened
 	if teep.IsSigned(data) {
 		op, err := teep.Open(data, teep.OpenOptions{Numbering: num, Keys: trusted, SkipVerifyUnsafe: len(trusted) == 0})
 		if err != nil {
@@ -129,18 +105,7 @@ func msgDecode(e *env, args []string) error {
 			}
 			return err
 		}
-		m = op.Message
-		algID := int64(op.Alg)
-		out.Signed, out.Structure, out.Tagged = true, op.Structure.String(), &op.Tagged
-		out.Alg, out.AlgID, out.KID = cosekey.AlgName(op.Alg), &algID, hex.EncodeToString(op.KID)
-		if len(trusted) > 0 {
-			out.Verified = &op.Verified
-		}
-		if op.Structure == cosekey.StructureSign {
-			for _, s := range op.Signatures {
-				out.Signatures = append(out.Signatures, msgSignatureJS{Alg: cosekey.AlgName(s.Alg), AlgID: int64(s.Alg), KID: hex.EncodeToString(s.KID)})
-			}
-		}
+		m, opened = op.Message, op
 	} else {
 		if len(trusted) > 0 {
 			return errors.New("the message is not signed (no COSE_Sign1 or COSE_Sign), so --key cannot verify it")
@@ -149,207 +114,23 @@ func msgDecode(e *env, args []string) error {
 			return err
 		}
 	}
-	out.Type = m.Type().String()
-	out.Message = msgJSON(m, num)
+	return writeJSON(e, teep.NewView(m, opened, len(data), msgViewOptions(num, len(trusted) > 0)))
+}
+
+// msgViewOptions lets the TEEP view summarise SUIT envelopes and name digest
+// algorithms, which the teep package leaves to the suit package.
+func msgViewOptions(num teep.Numbering, verified bool) teep.ViewOptions {
+	return teep.ViewOptions{
+		Numbering: num, Verified: verified, DigestAlgName: suit.DigestAlgName,
+		Envelope: func(envelope []byte) (any, error) { return suit.Summarize(envelope) },
+	}
+}
+
+// writeJSON prints v as indented JSON, the form of every --json output.
+func writeJSON(e *env, v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func msgHex(b []byte) string { return hex.EncodeToString(b) }
-
-func msgCIDJSON(c teep.ComponentID) []string {
-	out := make([]string, len(c))
-	for i, s := range c {
-		out[i] = hex.EncodeToString(s)
-	}
-	return out
-}
-
-func msgCIDsJSON(list []teep.ComponentID) [][]string {
-	out := make([][]string, len(list))
-	for i, c := range list {
-		out[i] = msgCIDJSON(c)
-	}
-	return out
-}
-
-func msgSuitesJSON(suites []teep.CipherSuite) [][][2]int64 {
-	out := make([][][2]int64, len(suites))
-	for i, s := range suites {
-		out[i] = make([][2]int64, len(s))
-		for j, op := range s {
-			out[i][j] = [2]int64{int64(op.COSEType), op.Alg}
-		}
-	}
-	return out
-}
-
-func msgProfilesJSON(profiles []teep.SUITCOSEProfile) [][4]int64 {
-	out := make([][4]int64, len(profiles))
-	for i, p := range profiles {
-		out[i] = p
-	}
-	return out
-}
-
-func msgBlobJSON(b []byte) map[string]any {
-	sum := sha256.Sum256(b)
-	return map[string]any{"size": len(b), "sha256": hex.EncodeToString(sum[:]), "hex": hex.EncodeToString(b)}
-}
-
-func msgBlobsJSON(list [][]byte) []map[string]any {
-	out := make([]map[string]any, len(list))
-	for i, b := range list {
-		out[i] = msgBlobJSON(b)
-	}
-	return out
-}
-
-// msgManifestJSON summarises one manifest-list entry; what the suit package
-// can parse adds the manifest's identity, anything else is reported as
-// suit-error without failing the decode (the TEEP message itself is valid).
-func msgManifestJSON(envelope []byte) map[string]any {
-	sum := sha256.Sum256(envelope)
-	out := map[string]any{"size": len(envelope), "sha256": hex.EncodeToString(sum[:])}
-	env, err := suit.ParseEnvelope(envelope, suit.ParseOptions{})
-	if err != nil {
-		out["suit-error"] = err.Error()
-		return out
-	}
-	man := env.Manifest()
-	out["manifest-sequence-number"] = man.SequenceNumber
-	if man.ComponentID != nil {
-		out["manifest-component-id"] = man.ComponentID.Hex()
-	}
-	d := env.Digest()
-	out["manifest-digest"] = map[string]any{"alg": d.Alg, "alg-name": suit.DigestAlgName(d.Alg), "bytes": hex.EncodeToString(d.Bytes)}
-	return out
-}
-
-func msgClaimsJSON(c teep.SystemPropertyClaims) map[string]any {
-	out := map[string]any{"system-component-id": msgCIDJSON(c.ComponentID)}
-	if c.VendorID != nil {
-		out["vendor-id"] = msgHex(c.VendorID)
-	}
-	if c.ClassID != nil {
-		out["class-id"] = msgHex(c.ClassID)
-	}
-	if c.ImageDigest != nil {
-		out["image-digest"] = map[string]any{"alg": c.ImageDigest.Alg, "alg-name": suit.DigestAlgName(c.ImageDigest.Alg), "bytes": msgHex(c.ImageDigest.Bytes)}
-	}
-	if c.ImageSize != nil {
-		out["image-size"] = *c.ImageSize
-	}
-	for k, v := range c.Other {
-		out[suit.ParamName(k)] = map[string]any{"label": k, "cbor": msgHex(v)}
-	}
-	return out
-}
-
-// msgJSON renders a message's options by IANA label name, with the values
-// they have on the wire in numbering n (err-code differs between the two).
-func msgJSON(m teep.Message, n teep.Numbering) map[string]any {
-	out := map[string]any{}
-	set := func(l teep.Label, present bool, v any) {
-		if present {
-			out[l.String()] = v
-		}
-	}
-	ext := func(x teep.Extensions) {
-		for k, v := range x {
-			out[strconv.FormatUint(k, 10)] = map[string]any{"cbor": msgHex(v)}
-		}
-	}
-	payload := func(format string, p []byte) {
-		set(teep.LabelAttestationPayloadFormat, format != "", format)
-		if p != nil {
-			out[teep.LabelAttestationPayload.String()] = map[string]any{"size": len(p), "hex": msgHex(p)}
-		}
-	}
-	errCode := func(c teep.ErrCode) {
-		out[teep.LabelErrCode.String()] = n.WireErrCode(c)
-		out["err-code-name"] = c.String()
-	}
-	switch m := m.(type) {
-	case *teep.QueryRequest:
-		set(teep.LabelToken, m.Token != nil, msgHex(m.Token))
-		set(teep.LabelSupportedFreshnessMechanisms, m.SupportedFreshnessMechanisms != nil, m.SupportedFreshnessMechanisms)
-		set(teep.LabelChallenge, m.Challenge != nil, msgHex(m.Challenge))
-		set(teep.LabelVersions, m.Versions != nil, m.Versions)
-		payload(m.AttestationPayloadFormat, m.AttestationPayload)
-		set(teep.LabelSUITReports, m.SUITReports != nil, msgBlobsJSON(m.SUITReports))
-		out[teep.LabelSupportedCipherSuites.String()] = msgSuitesJSON(m.SupportedCipherSuites)
-		out[teep.LabelSupportedSUITCOSEProfiles.String()] = msgProfilesJSON(m.SupportedSUITCOSEProfiles)
-		out["data-item-requested"] = uint64(m.DataItemRequested)
-		ext(m.Extensions)
-	case *teep.QueryResponse:
-		set(teep.LabelToken, m.Token != nil, msgHex(m.Token))
-		if m.SelectedVersion != nil {
-			out[teep.LabelSelectedVersion.String()] = *m.SelectedVersion
-		}
-		payload(m.AttestationPayloadFormat, m.AttestationPayload)
-		set(teep.LabelSUITReports, m.SUITReports != nil, msgBlobsJSON(m.SUITReports))
-		if m.TCList != nil {
-			list := make([]map[string]any, len(m.TCList))
-			for i, c := range m.TCList {
-				list[i] = msgClaimsJSON(c)
-			}
-			out[teep.LabelTCList.String()] = list
-		}
-		if m.RequestedTCList != nil {
-			list := make([]map[string]any, len(m.RequestedTCList))
-			for i, r := range m.RequestedTCList {
-				e := map[string]any{teep.LabelComponentID.String(): msgCIDJSON(r.ComponentID)}
-				if r.SequenceNumber != nil {
-					e[teep.LabelTCManifestSequenceNumber.String()] = *r.SequenceNumber
-				}
-				if r.HaveBinary != nil {
-					e[teep.LabelHaveBinary.String()] = *r.HaveBinary
-				}
-				list[i] = e
-			}
-			out[teep.LabelRequestedTCList.String()] = list
-		}
-		set(teep.LabelUnneededManifestList, m.UnneededManifestList != nil, msgCIDsJSON(m.UnneededManifestList))
-		set(teep.LabelExtList, m.ExtList != nil, m.ExtList)
-		ext(m.Extensions)
-	case *teep.Update:
-		set(teep.LabelToken, m.Token != nil, msgHex(m.Token))
-		set(teep.LabelUnneededManifestList, m.UnneededManifestList != nil, msgCIDsJSON(m.UnneededManifestList))
-		if m.ManifestList != nil {
-			list := make([]map[string]any, len(m.ManifestList))
-			for i, env := range m.ManifestList {
-				list[i] = msgManifestJSON(env)
-			}
-			out[teep.LabelManifestList.String()] = list
-		}
-		payload(m.AttestationPayloadFormat, m.AttestationPayload)
-		if m.ErrCode != 0 {
-			errCode(m.ErrCode)
-		}
-		set(teep.LabelErrMsg, m.ErrMsg != "", m.ErrMsg)
-		set(teep.LabelErrLang, m.ErrLang != "", m.ErrLang)
-		ext(m.Extensions)
-	case *teep.Success:
-		set(teep.LabelToken, m.Token != nil, msgHex(m.Token))
-		set(teep.LabelMsg, m.Msg != "", m.Msg)
-		set(teep.LabelSUITReports, m.SUITReports != nil, msgBlobsJSON(m.SUITReports))
-		ext(m.Extensions)
-	case *teep.Error:
-		set(teep.LabelToken, m.Token != nil, msgHex(m.Token))
-		set(teep.LabelErrMsg, m.ErrMsg != "", m.ErrMsg)
-		set(teep.LabelErrLang, m.ErrLang != "", m.ErrLang)
-		set(teep.LabelSupportedCipherSuites, m.SupportedCipherSuites != nil, msgSuitesJSON(m.SupportedCipherSuites))
-		set(teep.LabelSupportedFreshnessMechanisms, m.SupportedFreshnessMechanisms != nil, m.SupportedFreshnessMechanisms)
-		set(teep.LabelSupportedSUITCOSEProfiles, m.SupportedSUITCOSEProfiles != nil, msgProfilesJSON(m.SupportedSUITCOSEProfiles))
-		set(teep.LabelChallenge, m.Challenge != nil, msgHex(m.Challenge))
-		set(teep.LabelVersions, m.Versions != nil, m.Versions)
-		set(teep.LabelSUITReports, m.SUITReports != nil, msgBlobsJSON(m.SUITReports))
-		errCode(m.ErrCode)
-		ext(m.Extensions)
-	}
-	return out
+	return enc.Encode(v)
 }
 
 func msgSign(e *env, args []string) error {

@@ -23,7 +23,7 @@ type msgOut struct {
 	Structure  string         `json:"structure"`
 	Tagged     *bool          `json:"tagged"`
 	Alg        string         `json:"alg"`
-	AlgID      *int64         `json:"alg-id"`
+	AlgID      *int64         `json:"alg_id"`
 	KID        string         `json:"kid"`
 	Verified   *bool          `json:"verified"`
 	Signatures []any          `json:"signatures"`
@@ -85,14 +85,14 @@ func TestMsgDecodeVectors(t *testing.T) {
 		if resp.Type != "query-response" || msgJSONPath(t, resp.Message, "selected-version") != 0.0 ||
 			msgJSONPath(t, resp.Message, "attestation-payload", "size") != 0.0 ||
 			msgJSONPath(t, resp.Message, "tc-list", 0, "system-component-id", 0) != "0102030405060708090a0b0c0d0e0f" ||
-			msgJSONPath(t, resp.Message, "tc-list", 0, "image-digest", "bytes") != "a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609" ||
-			msgJSONPath(t, resp.Message, "tc-list", 0, "image-digest", "alg") != -16.0 {
+			msgJSONPath(t, resp.Message, "tc-list", 0, "image-digest", "hex") != "a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609" ||
+			msgJSONPath(t, resp.Message, "tc-list", 0, "image-digest", "alg_id") != -16.0 {
 			t.Fatalf("%s query_response: %+v", c.dir, resp)
 		}
 		up := msgDecodeJSON(t, nil, append(c.args, filepath.Join(msgVectors, c.dir, "update.hex"))...)
 		if up.Type != "update" || msgJSONPath(t, up.Message, "manifest-list", 0, "size") != 334.0 ||
 			msgJSONPath(t, up.Message, "manifest-list", 0, "sha256") != "c3a7a193aefd297300d498b71e66ae84afa1d2a8d2802a929445073164c8fd6b" ||
-			msgJSONPath(t, up.Message, "manifest-list", 0, "manifest-sequence-number") != 3.0 {
+			msgJSONPath(t, up.Message, "manifest-list", 0, "summary", "sequence_number") != 3.0 {
 			t.Fatalf("%s update: %+v", c.dir, up)
 		}
 		su := msgDecodeJSON(t, nil, append(c.args, filepath.Join(msgVectors, c.dir, "success.hex"))...)
@@ -101,7 +101,7 @@ func TestMsgDecodeVectors(t *testing.T) {
 		}
 		er := msgDecodeJSON(t, nil, append(c.args, filepath.Join(msgVectors, c.dir, "error.hex"))...)
 		if er.Type != "error" || er.Message["err-msg"] != "disk-full" || er.Message["err-code"] != c.errCode ||
-			er.Message["err-code-name"] != "ERR_MANIFEST_PROCESSING_FAILED" {
+			er.Message["err_name"] != "ERR_MANIFEST_PROCESSING_FAILED" {
 			t.Fatalf("%s error: %+v", c.dir, er)
 		}
 	}
@@ -373,7 +373,7 @@ func TestMsgDecodeErrorCapabilities(t *testing.T) {
 	if o.Type != "error" || msgJSONPath(t, o.Message, "supported-suit-cose-profiles", 0, 1) != -19.0 ||
 		msgJSONPath(t, o.Message, "supported-suit-cose-profiles", 0, 3) != 24.0 ||
 		msgJSONPath(t, o.Message, "supported-teep-cipher-suites", 0, 0, 1) != -19.0 ||
-		o.Message["err-code-name"] != "ERR_UNSUPPORTED_SUIT_REPORT" {
+		o.Message["err_name"] != "ERR_UNSUPPORTED_SUIT_REPORT" {
 		t.Fatalf("%+v", o)
 	}
 	if _, ok := o.Message["supported-freshness-mechanisms"]; ok {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"github.com/teep-go/teep/internal/suitstore"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/suit/processor"
-	"github.com/veraison/go-cose"
 )
 
 func init() {
@@ -410,119 +408,7 @@ func suitAuthenticate(env *suit.Envelope, signers []*cosekey.Signer, macs []suit
 
 // ---- inspect ----
 
-type suitDigestJSON struct {
-	Alg string `json:"alg"`
-	Hex string `json:"hex"`
-}
-
-type suitDepJSON struct {
-	Index  uint64   `json:"index"`
-	Prefix []string `json:"prefix"`
-}
-
-type suitAuthJSON struct {
-	Type  string `json:"type"`
-	Alg   string `json:"alg"`
-	AlgID int64  `json:"alg-id"`
-	KID   string `json:"kid"`
-}
-
-type suitMemberJSON struct {
-	Name    string `json:"name"`
-	Severed bool   `json:"severed"`
-	Present bool   `json:"present"`
-}
-
-type suitIntegratedJSON struct {
-	Key  string `json:"key"`
-	Size int    `json:"size"`
-}
-
-type suitInspectJSON struct {
-	Tagged              bool                 `json:"tagged"`
-	SequenceNumber      uint64               `json:"manifest-sequence-number"`
-	ManifestComponentID []string             `json:"manifest-component-id"`
-	Components          [][]string           `json:"components"`
-	Dependencies        [][]string           `json:"dependencies"` // prefixes, hex segments
-	DependencySlots     []suitDepJSON        `json:"dependency-slots"`
-	ManifestDigest      string               `json:"manifest-digest"`
-	DigestAlg           string               `json:"manifest-digest-alg"`
-	ReferenceURI        *string              `json:"reference-uri,omitempty"`
-	Authentication      []suitAuthJSON       `json:"authentication"`
-	Sections            []string             `json:"sections"`
-	Severable           []suitMemberJSON     `json:"severable-members"`
-	SeverablePresent    []string             `json:"severable-present"`
-	Integrated          []suitIntegratedJSON `json:"integrated"`
-	Description         string               `json:"description,omitempty"`
-}
-
-func suitAlgName(alg int64) string {
-	if alg == suit.AlgHMAC256 {
-		return "HMAC-256"
-	}
-	if alg == suit.AlgHMAC384 {
-		return "HMAC-384"
-	}
-	if alg == suit.AlgHMAC512 {
-		return "HMAC-512"
-	}
-	return cosekey.AlgName(cose.Algorithm(alg))
-}
-
-func suitInspectData(env *suit.Envelope) suitInspectJSON {
-	m := env.Manifest()
-	out := suitInspectJSON{
-		Tagged: env.Tagged, SequenceNumber: m.SequenceNumber, ManifestComponentID: m.ComponentID.Hex(),
-		Components: [][]string{}, Dependencies: [][]string{}, DependencySlots: []suitDepJSON{}, Authentication: []suitAuthJSON{},
-		Sections: []string{}, Severable: []suitMemberJSON{}, SeverablePresent: []string{}, Integrated: []suitIntegratedJSON{},
-		ManifestDigest: hex.EncodeToString(env.Digest().Bytes), DigestAlg: suit.DigestAlgName(env.Digest().Alg),
-	}
-	if m.ComponentID == nil {
-		out.ManifestComponentID = nil
-	}
-	for _, c := range m.Common.Components {
-		out.Components = append(out.Components, c.Hex())
-	}
-	for _, d := range m.Common.Dependencies {
-		out.Dependencies = append(out.Dependencies, d.Prefix.Hex())
-		out.DependencySlots = append(out.DependencySlots, suitDepJSON{Index: d.Index, Prefix: d.Prefix.Hex()})
-	}
-	if m.HasReferenceURI {
-		u := m.ReferenceURI
-		out.ReferenceURI = &u
-	}
-	for _, b := range env.AuthBlocks() {
-		for _, s := range b.Signers {
-			out.Authentication = append(out.Authentication, suitAuthJSON{Type: b.Kind.String(), Alg: suitAlgName(s.Alg), AlgID: s.Alg, KID: hex.EncodeToString(s.KID)})
-		}
-	}
-	for _, sec := range []suit.Section{suit.SectionValidate, suit.SectionLoad, suit.SectionInvoke, suit.SectionDependencyResolution,
-		suit.SectionPayloadFetch, suit.SectionCandidateVerification, suit.SectionInstall, suit.SectionText, suit.SectionUninstall} {
-		if mem := m.Member(sec); mem != nil {
-			out.Sections = append(out.Sections, sec.String())
-			out.Severable = append(out.Severable, suitMemberJSON{Name: sec.String(), Severed: mem.Severed, Present: mem.Present})
-			if mem.Present {
-				out.SeverablePresent = append(out.SeverablePresent, sec.String())
-			}
-			continue
-		}
-		if s, _ := m.Sequence(sec); s != nil {
-			out.Sections = append(out.Sections, sec.String())
-		}
-	}
-	for _, p := range env.Integrated() {
-		out.Integrated = append(out.Integrated, suitIntegratedJSON{Key: p.Key, Size: len(p.Data)})
-	}
-	if m.Text != nil && m.Text.Present {
-		for _, l := range m.Text.Text.Languages {
-			if d := l.Manifest[1]; d != "" {
-				out.Description = d
-				break
-			}
-		}
-	}
-	return out
-}
+func suitAlgName(alg int64) string { return suit.AuthAlgName(alg) }
 
 func suitInspect(e *env, args []string) error {
 	fs := newFlags(e, "suit inspect", "[--json] FILE",
@@ -542,11 +428,9 @@ func suitInspect(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := suitInspectData(env)
+	d := suit.Inspect(env)
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(d)
+		return writeJSON(e, d)
 	}
 	w := e.stdout
 	m := env.Manifest()
@@ -556,7 +440,7 @@ func suitInspect(e *env, args []string) error {
 	} else {
 		fmt.Fprintln(w, "manifest-component-id: (none)")
 	}
-	fmt.Fprintf(w, "manifest-digest: %s (%s)\n", d.ManifestDigest, d.DigestAlg)
+	fmt.Fprintf(w, "manifest-digest: %s (%s)\n", d.ManifestDigest.Hex, d.ManifestDigest.Alg)
 	fmt.Fprintf(w, "tagged: %v\n", d.Tagged)
 	if d.ReferenceURI != nil {
 		fmt.Fprintf(w, "reference-uri: %s\n", *d.ReferenceURI)
@@ -582,7 +466,7 @@ func suitInspect(e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "sections: %s\n", strings.Join(d.Sections, ", "))
 	fmt.Fprintln(w, "severable-members:")
-	for _, s := range d.Severable {
+	for _, s := range d.SeverableMembers {
 		state := "inline"
 		switch {
 		case s.Severed && s.Present:
@@ -642,132 +526,14 @@ func suitVerify(e *env, args []string) error {
 
 // ---- process ----
 
-type suitComponentJSON struct {
-	ID     []string `json:"id"`
-	SHA256 string   `json:"sha256"`
-	Size   int64    `json:"size"`
-	Action string   `json:"action"`
-}
-
-type suitRecordJSON struct {
-	ManifestID     []uint64       `json:"manifest-id"`
-	Section        string         `json:"section"`
-	SectionKey     int64          `json:"section-key"`
-	Offset         uint64         `json:"offset"`
-	ComponentIndex uint64         `json:"component-index"`
-	Properties     map[string]any `json:"properties,omitempty"`
-}
-
-type suitReportJSON struct {
-	Reference struct {
-		URI    string         `json:"uri"`
-		Digest suitDigestJSON `json:"digest"`
-	} `json:"reference"`
-	Nonce   string `json:"nonce,omitempty"`
-	Records []any  `json:"records"`
-	Result  any    `json:"result"`
-	CBOR    string `json:"cbor"`
-}
-
-type suitRunJSON struct {
-	Envelope         string              `json:"envelope,omitempty"`
-	Result           string              `json:"result"`
-	ManifestID       []string            `json:"manifest-component-id"`
-	SequenceNumber   uint64              `json:"manifest-sequence-number"`
-	Components       []suitComponentJSON `json:"components"`
-	Manifests        [][]string          `json:"manifests,omitempty"`
-	RemovedManifests [][]string          `json:"removed-manifests,omitempty"`
-	Error            string              `json:"error,omitempty"`
-	Reason           string              `json:"reason,omitempty"`
-	Report           suitReportJSON      `json:"report"`
-}
-
+// suitProcessJSON is what suit process and suit uninstall print: the
+// overall result, every component changed, the last run's report and each
+// run.
 type suitProcessJSON struct {
-	Result     string              `json:"result"`
-	Components []suitComponentJSON `json:"components"`
-	Report     suitReportJSON      `json:"report"`
-	Runs       []suitRunJSON       `json:"runs"`
-}
-
-func suitParamsJSON(ps []suit.Param) map[string]any {
-	if len(ps) == 0 {
-		return nil
-	}
-	out := map[string]any{}
-	for _, p := range ps {
-		var v any
-		switch x := p.Value.(type) {
-		case []byte:
-			v = hex.EncodeToString(x)
-		case suit.PEN:
-			v = hex.EncodeToString(x)
-		case suit.Digest:
-			v = suitDigestJSON{Alg: suit.DigestAlgName(x.Alg), Hex: hex.EncodeToString(x.Bytes)}
-		case *suit.EncryptionInfo:
-			v = hex.EncodeToString(x.Raw)
-		case suit.RawValue:
-			v = hex.EncodeToString(x)
-		default:
-			v = x
-		}
-		out[suit.ParamName(p.Key)] = v
-	}
-	return out
-}
-
-func suitRecordToJSON(r suit.Record) suitRecordJSON {
-	id := r.ManifestID
-	if id == nil {
-		id = []uint64{}
-	}
-	return suitRecordJSON{ManifestID: id, Section: r.Section.String(), SectionKey: int64(r.Section), Offset: r.Offset,
-		ComponentIndex: r.ComponentIndex, Properties: suitParamsJSON(r.Properties)}
-}
-
-func suitReportToJSON(r *suit.Report, raw []byte) suitReportJSON {
-	var out suitReportJSON
-	out.Reference.URI = r.Reference.URI
-	out.Reference.Digest = suitDigestJSON{Alg: suit.DigestAlgName(r.Reference.Digest.Alg), Hex: hex.EncodeToString(r.Reference.Digest.Bytes)}
-	if r.Nonce != nil {
-		out.Nonce = hex.EncodeToString(r.Nonce)
-	}
-	out.Records = []any{}
-	for _, e := range r.Records {
-		if e.Record != nil {
-			out.Records = append(out.Records, suitRecordToJSON(*e.Record))
-		} else {
-			out.Records = append(out.Records, map[string]any{"system-component-id": e.System.ComponentID.Hex(), "properties": suitParamsJSON(e.System.Properties)})
-		}
-	}
-	if r.Failure == nil {
-		out.Result = true
-	} else {
-		out.Result = map[string]any{"code": r.Failure.Code, "reason": r.Failure.Reason.String(), "reason-code": int(r.Failure.Reason),
-			"record": suitRecordToJSON(r.Failure.Record)}
-	}
-	out.CBOR = hex.EncodeToString(raw)
-	return out
-}
-
-func suitRunToJSON(res *processor.Result) suitRunJSON {
-	out := suitRunJSON{Result: "success", ManifestID: res.ManifestID.Hex(), SequenceNumber: res.SequenceNumber,
-		Components: []suitComponentJSON{}, Report: suitReportToJSON(res.Report, res.ReportBytes)}
-	if res.Failure != nil {
-		out.Result, out.Error, out.Reason = "failure", res.Failure.Error(), res.Failure.Reason.String()
-	}
-	for _, c := range res.Installed {
-		out.Components = append(out.Components, suitComponentJSON{ID: c.ID.Hex(), SHA256: hex.EncodeToString(c.SHA256), Size: c.Size, Action: "installed"})
-	}
-	for _, c := range res.Removed {
-		out.Components = append(out.Components, suitComponentJSON{ID: c.ID.Hex(), SHA256: hex.EncodeToString(c.SHA256), Size: c.Size, Action: "removed"})
-	}
-	for _, m := range res.Manifests {
-		out.Manifests = append(out.Manifests, m.Hex())
-	}
-	for _, m := range res.RemovedManifests {
-		out.RemovedManifests = append(out.RemovedManifests, m.Hex())
-	}
-	return out
+	Result     string                    `json:"result"`
+	Components []processor.ComponentView `json:"components"`
+	Report     suit.ReportView           `json:"report"`
+	Runs       []processor.ResultView    `json:"runs"`
 }
 
 // suitProcessorFlags are the flags shared by process and uninstall.
@@ -910,11 +676,11 @@ envelope). Exits 1 on failure with the reason on stderr.`)
 	defer store.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	out := suitProcessJSON{Result: "success", Components: []suitComponentJSON{}}
+	out := suitProcessJSON{Result: "success", Components: []processor.ComponentView{}}
 	var failure error
 	for i, data := range envelopes {
 		res, err := p.Install(ctx, data, o)
-		run := suitRunToJSON(res)
+		run := processor.NewResultView(res)
 		run.Envelope = pos[i]
 		out.Runs = append(out.Runs, run)
 		out.Components = append(out.Components, run.Components...)
@@ -933,12 +699,10 @@ envelope). Exits 1 on failure with the reason on stderr.`)
 
 func suitPrintRuns(e *env, out suitProcessJSON, text bool) error {
 	if !text {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(e, out)
 	}
 	for _, r := range out.Runs {
-		fmt.Fprintf(e.stdout, "%s: %s (manifest [%s], sequence %d)\n", r.Envelope, r.Result, strings.Join(r.ManifestID, " "), r.SequenceNumber)
+		fmt.Fprintf(e.stdout, "%s: %s (manifest [%s], sequence %d)\n", r.Envelope, r.Result, strings.Join(r.ManifestComponentID, " "), r.SequenceNumber)
 		for _, c := range r.Components {
 			fmt.Fprintf(e.stdout, "  %s [%s] %d bytes sha256 %s\n", c.Action, strings.Join(c.ID, " "), c.Size, c.SHA256)
 		}
@@ -997,11 +761,11 @@ checks) runs before the uninstall sequence. Prints JSON like suit process.`)
 		return err
 	}
 	defer store.Close()
-	out := suitProcessJSON{Result: "success", Components: []suitComponentJSON{}}
+	out := suitProcessJSON{Result: "success", Components: []processor.ComponentView{}}
 	var failure error
 	for _, id := range ids {
 		res, err := p.Uninstall(context.Background(), id, o)
-		run := suitRunToJSON(res)
+		run := processor.NewResultView(res)
 		out.Runs = append(out.Runs, run)
 		out.Components = append(out.Components, run.Components...)
 		out.Report = run.Report
@@ -1041,40 +805,17 @@ func suitList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	type manifestJSON struct {
-		ID           []string   `json:"manifest-component-id"`
-		Sequence     uint64     `json:"manifest-sequence-number"`
-		Digest       string     `json:"manifest-digest"`
-		Root         bool       `json:"root"`
-		Dependents   [][]string `json:"dependents"`
-		Dependencies [][]string `json:"dependencies"`
-		Components   [][]string `json:"components"`
-	}
-	hexIDs := func(ids []suit.ComponentID) [][]string {
-		out := [][]string{}
-		for _, id := range ids {
-			out = append(out, id.Hex())
-		}
-		return out
-	}
-	type componentJSON struct {
-		ID   []string `json:"id"`
-		Size int64    `json:"size"`
-	}
 	out := struct {
-		Manifests  []manifestJSON  `json:"manifests"`
-		Components []componentJSON `json:"components"`
-	}{Manifests: []manifestJSON{}, Components: []componentJSON{}}
+		Manifests  []processor.ManifestView  `json:"manifests"`
+		Components []processor.ComponentView `json:"components"`
+	}{Manifests: []processor.ManifestView{}, Components: []processor.ComponentView{}}
 	for _, r := range recs {
-		out.Manifests = append(out.Manifests, manifestJSON{ID: r.ID.Hex(), Sequence: r.SequenceNumber, Digest: hex.EncodeToString(r.Digest.Bytes),
-			Root: r.Root, Dependents: hexIDs(r.Dependents), Dependencies: hexIDs(r.Dependencies), Components: hexIDs(r.Components)})
+		out.Manifests = append(out.Manifests, processor.NewManifestView(r))
 	}
 	for _, c := range comps {
-		out.Components = append(out.Components, componentJSON{c.ID.Hex(), c.Size})
+		out.Components = append(out.Components, processor.ComponentView{ID: c.ID.Hex(), Size: c.Size})
 	}
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(e, out)
 }
 
 func suitReportCmd(e *env, args []string) error {
@@ -1112,9 +853,7 @@ func suitReportCmd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(suitReportToJSON(r, raw))
+	return writeJSON(e, suit.NewReportView(r, raw))
 }
 
 func suitKIDText(kid []byte) string {

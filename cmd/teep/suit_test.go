@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/teep-go/teep/suit"
 )
 
 const suitVectors = "../../testdata/suit"
@@ -43,9 +45,9 @@ type suitProcessOut struct {
 		Action string   `json:"action"`
 	} `json:"components"`
 	Report struct {
-		Result any    `json:"result"`
-		CBOR   string `json:"cbor"`
-		Nonce  string `json:"nonce"`
+		Success bool   `json:"success"`
+		CBOR    string `json:"cbor"`
+		Nonce   string `json:"nonce"`
 	} `json:"report"`
 }
 
@@ -69,7 +71,7 @@ func TestSuitCreateInspectVerifyProcess(t *testing.T) {
 		"--payload", payload, "--integrated", "--sequence", "5", "--vendor-id", suitTEEPVendor,
 		"--class-id", suitTEEPClass, "--key", priv, "--out", env)
 
-	var ins suitInspectJSON
+	var ins suit.InspectView
 	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", env)), &ins); err != nil {
 		t.Fatal(err)
 	}
@@ -83,18 +85,18 @@ func TestSuitCreateInspectVerifyProcess(t *testing.T) {
 	if len(ins.Integrated) != 1 || ins.Integrated[0].Key != "#payload" {
 		t.Fatalf("integrated: %+v", ins.Integrated)
 	}
-	if len(ins.SeverablePresent) != 1 || ins.SeverablePresent[0] != "install" || len(ins.Dependencies) != 0 {
+	if len(ins.SeverableMembers) != 1 || ins.SeverableMembers[0].Name != "install" || !ins.SeverableMembers[0].Present || len(ins.Dependencies) != 0 {
 		t.Fatalf("severable/dependencies: %+v", ins)
 	}
-	var dep suitInspectJSON
+	var dep suit.InspectView
 	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", filepath.Join(suitVectors, "teep-protocol", "suit_personalization.hex"))), &dep); err != nil {
 		t.Fatal(err)
 	}
-	if len(dep.Dependencies) != 1 || dep.Dependencies[0][2] != "8d82573a926d4754935332dc29997f74" || dep.DependencySlots[0].Index != 1 {
+	if len(dep.Dependencies) != 1 || dep.Dependencies[0].Prefix[2] != "8d82573a926d4754935332dc29997f74" || dep.Dependencies[0].Index != 1 {
 		t.Fatalf("dependencies: %+v", dep.Dependencies)
 	}
 	text := suitMust(t, "suit", "inspect", env)
-	for _, want := range []string{"manifest-sequence-number: 5", "manifest-digest: " + ins.ManifestDigest, "COSE_Sign1 alg ESP256"} {
+	for _, want := range []string{"manifest-sequence-number: 5", "manifest-digest: " + ins.ManifestDigest.Hex, "COSE_Sign1 alg ESP256"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text inspect lacks %q:\n%s", want, text)
 		}
@@ -115,7 +117,7 @@ func TestSuitCreateInspectVerifyProcess(t *testing.T) {
 		p.Components[0].Size != 20 || strings.Join(p.Components[0].ID, ",") != strings.Join(wantComp, ",") {
 		t.Fatalf("process: %s", out)
 	}
-	if p.Report.Result != true || p.Report.Nonce != "a0a1" || p.Report.CBOR == "" {
+	if !p.Report.Success || p.Report.Nonce != "a0a1" || p.Report.CBOR == "" {
 		t.Fatalf("report: %+v", p.Report)
 	}
 
@@ -202,7 +204,7 @@ func TestSuitProcessFailures(t *testing.T) {
 			if code != 1 || !strings.Contains(errs, tc.reason) {
 				t.Fatalf("exit %d, stderr %q", code, errs)
 			}
-			if p := suitDecodeProcess(t, out); p.Result != "failure" || p.Report.Result == true {
+			if p := suitDecodeProcess(t, out); p.Result != "failure" || p.Report.Success {
 				t.Fatalf("output: %s", out)
 			}
 		})
@@ -219,7 +221,7 @@ func TestSuitSignAndUsage(t *testing.T) {
 	signed := filepath.Join(dir, "signed.suit")
 	suitMust(t, "suit", "sign", "--key", priv, "--out", signed, unsigned)
 	suitMust(t, "suit", "verify", "--key", pub, signed)
-	var ins suitInspectJSON
+	var ins suit.InspectView
 	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", signed)), &ins); err != nil {
 		t.Fatal(err)
 	}
@@ -289,9 +291,9 @@ func TestSuitReportCommand(t *testing.T) {
 	f := filepath.Join(dir, "report.hex")
 	os.WriteFile(f, []byte(p.Report.CBOR), 0o600)
 	var rep struct {
-		Result map[string]any `json:"result"`
+		Failure map[string]any `json:"failure"`
 	}
-	if err := json.Unmarshal([]byte(suitMust(t, "suit", "report", f)), &rep); err != nil || rep.Result["reason"] != "condition-failed" {
+	if err := json.Unmarshal([]byte(suitMust(t, "suit", "report", f)), &rep); err != nil || rep.Failure["reason"] != "condition-failed" {
 		t.Fatalf("report: %+v %v", rep, err)
 	}
 	legacy := filepath.Join("..", "..", "testdata", "teep", "derived", "suit_report_appendix_f1_success.hex")
@@ -333,11 +335,11 @@ func TestSuitDependsOnURIAndUninstallNext(t *testing.T) {
 		return out
 	}
 	taManifest := append(hexSeg("TEEP-Device", "SecureFS"), "8d82573a926d4754935332dc29997f74", hex.EncodeToString([]byte("suit")))
-	var ins suitInspectJSON
+	var ins suit.InspectView
 	if err := json.Unmarshal([]byte(suitMust(t, "suit", "inspect", "--json", conf)), &ins); err != nil {
 		t.Fatal(err)
 	}
-	if len(ins.Dependencies) != 1 || strings.Join(ins.Dependencies[0], ",") != strings.Join(taManifest, ",") ||
+	if len(ins.Dependencies) != 1 || strings.Join(ins.Dependencies[0].Prefix, ",") != strings.Join(taManifest, ",") ||
 		len(ins.Integrated) != 1 || ins.Integrated[0].Key != "#dependency" {
 		t.Fatalf("inspect: dependencies %v, integrated %+v", ins.Dependencies, ins.Integrated)
 	}
@@ -362,7 +364,7 @@ func TestSuitDependsOnURIAndUninstallNext(t *testing.T) {
 
 	var list struct {
 		Manifests []struct {
-			ID         []string   `json:"manifest-component-id"`
+			ID         []string   `json:"manifest_component_id"`
 			Root       bool       `json:"root"`
 			Dependents [][]string `json:"dependents"`
 		} `json:"manifests"`

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,6 +71,10 @@ const (
 // base URL and a function that stops it.
 var tamServeReady func(baseURL string, stop func())
 
+// tamServeOptions, when set (tests), adjusts the server options, e.g. a fixed
+// clock and random source for byte-exact golden output.
+var tamServeOptions func(*tamserver.Options)
+
 func tamServe(e *env, args []string) error {
 	fs := newFlags(e, "tam serve", "[--listen 127.0.0.1:8080] [--data DIR] [flags]",
 		`Runs the Trusted Application Manager. On first start it creates, in the data directory,
@@ -120,6 +123,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
 		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion()}
+	if tamServeOptions != nil {
+		tamServeOptions(&o)
+	}
 	switch *attest {
 	case "unknown":
 		o.Attestation = tam.AttestUnknown
@@ -322,14 +328,7 @@ func tamCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Minute)
 }
 
-func tamJSON(e *env, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
-	return err
-}
+func tamJSON(e *env, v any) error { return writeJSON(e, v) }
 
 // tamSimple parses a command taking the admin flags and exactly n
 // positional arguments; check (optional) validates the other flags before

@@ -187,7 +187,7 @@ type TEEStatus struct {
 // Component is one installed Trusted Component.
 type Component struct {
 	ID             ComponentID `json:"id"`
-	ManifestID     ComponentID `json:"manifest_id,omitempty"`
+	ManifestID     ComponentID `json:"manifest_component_id,omitempty"`
 	SequenceNumber uint64      `json:"sequence_number"`
 	SHA256         HexBytes    `json:"sha256"`
 	Size           uint64      `json:"size"`

@@ -22,6 +22,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/teep-go/teep/internal/keyrule"
 )
 
 // fastRetry keeps retry tests quick while still exercising backoff.
@@ -516,8 +518,18 @@ func TestLocalAPI(t *testing.T) {
 	if _, err := ListenUnix(sock); err == nil {
 		t.Fatal("second listener on a live socket")
 	}
-	// Raw bad requests.
 	hc := unixHTTPClient(sock)
+	// The status answer, as sent, follows the machine-output naming rule.
+	resp, err := hc.Get("http://x/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if bad := keyrule.Violations(body); len(bad) > 0 {
+		t.Errorf("status keys break the naming rule: %q\n%s", bad, body)
+	}
+	// Raw bad requests.
 	for _, body := range []string{`{"tee":1}`, `{"bogus":true}`, `{} {}`, `{"component_id":["zz"]}`, `{"tam":"ftp://x"}`} {
 		resp, err := hc.Post("http://x/v1/request", "application/json", strings.NewReader(body))
 		if err != nil {

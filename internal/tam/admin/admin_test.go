@@ -153,7 +153,7 @@ func TestComponentsAndPolicies(t *testing.T) {
 	}
 	_, err = c.SetPolicy(ctx, admin.Policy{Component: "TEEP-Device/none"})
 	status(t, err, 404)
-	resp, body := raw(t, srv, "POST", "/admin/v1/policies", srv.Token, []byte(`{"component":"x","surprise":1}`))
+	resp, body := raw(t, srv, "POST", "/admin/v1/policies", srv.Token, []byte(`{"component_id":"x","surprise":1}`))
 	if resp.StatusCode != 400 || !strings.Contains(body, "unknown field") {
 		t.Fatalf("unknown JSON field: %d %s", resp.StatusCode, body)
 	}

@@ -19,7 +19,7 @@ type Component struct {
 	ID             string    `json:"id"`       // hex of the CBOR SUIT_Component_Identifier
 	Name           string    `json:"name"`     // readable rendering
 	Segments       []string  `json:"segments"` // each segment in hex
-	LatestSequence uint64    `json:"latest_sequence"`
+	LatestSequence uint64    `json:"latest_sequence_number"`
 	Versions       int       `json:"versions"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
@@ -29,8 +29,8 @@ type Component struct {
 type Version struct {
 	ComponentID    string    `json:"component_id"`
 	Name           string    `json:"name"`
-	Sequence       uint64    `json:"sequence"`
-	Digest         string    `json:"digest"` // SUIT manifest digest (SHA-256)
+	Sequence       uint64    `json:"sequence_number"`
+	Digest         string    `json:"manifest_digest"` // SUIT manifest digest (SHA-256)
 	PayloadIDs     []string  `json:"payload_ids"`
 	PayloadDigests []string  `json:"payload_digests"`
 	Dependencies   []string  `json:"dependencies"`
@@ -49,7 +49,7 @@ type ComponentDetail struct {
 // Policy ties a component to devices.
 type Policy struct {
 	ID            int64     `json:"id"`
-	Component     string    `json:"component"`
+	Component     string    `json:"component_id"`
 	ComponentName string    `json:"component_name,omitempty"`
 	Mode          string    `json:"mode"`  // required | optional
 	Scope         string    `json:"scope"` // all | label | hwmodel | device
@@ -67,8 +67,8 @@ type InstalledComponent struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Segments  []string  `json:"segments"`
-	Sequence  uint64    `json:"sequence"` // 0 when unknown
-	Managed   bool      `json:"managed"`  // installed by this TAM
+	Sequence  uint64    `json:"sequence_number"` // 0 when unknown
+	Managed   bool      `json:"managed"`         // installed by this TAM
 	Requested bool      `json:"requested"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
@@ -113,9 +113,9 @@ type DeviceDetail struct {
 
 // Failure counts failed installs of one version.
 type Failure struct {
-	Component string    `json:"component"`
+	Component string    `json:"component_id"`
 	Name      string    `json:"name"`
-	Sequence  uint64    `json:"sequence"`
+	Sequence  uint64    `json:"sequence_number"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"last_error"`
 	LastAt    time.Time `json:"last_at"`
@@ -131,9 +131,9 @@ type Pending struct {
 
 // SentManifest is one manifest of a pending Update.
 type SentManifest struct {
-	Component       string `json:"component"`
+	Component       string `json:"component_id"`
 	Name            string `json:"name"`
-	Sequence        uint64 `json:"sequence"`
+	Sequence        uint64 `json:"sequence_number"`
 	Personalization bool   `json:"personalization,omitempty"`
 }
 
@@ -154,9 +154,9 @@ type Personalization struct {
 	Name        string    `json:"name"`
 	ComponentID string    `json:"component_id"`
 	PayloadID   string    `json:"payload_id"`
-	Sequence    uint64    `json:"sequence"`
+	Sequence    uint64    `json:"sequence_number"`
 	Size        int64     `json:"size"`
-	Digest      string    `json:"digest"`
+	Digest      string    `json:"manifest_digest"`
 	DependsOn   []string  `json:"depends_on"`
 	CreatedAt   time.Time `json:"created_at"`
 }
