@@ -130,6 +130,7 @@ type BlobView struct {
 type ManifestView struct {
 	Size         int    `json:"size"`
 	SHA256       string `json:"sha256"`
+	Hex          string `json:"hex"` // the envelope itself, so the view is lossless
 	Summary      any    `json:"summary,omitempty"`
 	SummaryError string `json:"summary_error,omitempty"`
 }
@@ -320,7 +321,7 @@ func (o ViewOptions) claims(c SystemPropertyClaims) ClaimsView {
 
 func (o ViewOptions) manifest(envelope []byte) ManifestView {
 	sum := sha256.Sum256(envelope)
-	v := ManifestView{Size: len(envelope), SHA256: hex.EncodeToString(sum[:])}
+	v := ManifestView{Size: len(envelope), SHA256: hex.EncodeToString(sum[:]), Hex: hex.EncodeToString(envelope)}
 	if o.Envelope != nil {
 		s, err := o.Envelope(envelope)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 func init() {
 	register(&command{path: "msg decode", summary: "decode a TEEP message (bare or signed) to JSON, verifying it with --key", run: msgDecode})
 	register(&command{path: "msg sign", summary: "wrap a bare TEEP message in a COSE_Sign1 (or COSE_Sign with several keys)", run: msgSign})
+	register(&command{path: "msg encode", summary: "encode a TEEP message from its JSON view (the inverse of msg decode)", run: msgEncode})
 }
 
 // msgInputLimit bounds what the msg commands read: the largest signed
@@ -155,27 +156,9 @@ func msgSign(e *env, args []string) error {
 	if len(keys) == 0 {
 		return usagef("want --key FILE")
 	}
-	var alg cose.Algorithm
-	if *algName != "" {
-		if len(keys) > 1 {
-			return usagef("--alg applies to a single --key; with several keys each signs with its default algorithm")
-		}
-		if alg, err = cosekey.ParseAlg(*algName); err != nil {
-			return usageError{err.Error()}
-		}
-	}
-	loaded, err := keyfile.LoadAll(keys)
+	signers, err := msgSigners(keys, *algName)
 	if err != nil {
 		return err
-	}
-	signers := make([]*cosekey.Signer, len(loaded))
-	for i, k := range loaded {
-		if !k.IsPrivate() {
-			return fmt.Errorf("key file %s holds a public key; signing needs the private key", keys[i])
-		}
-		if signers[i], err = cosekey.NewSigner(k, alg); err != nil {
-			return fmt.Errorf("key file %s: %w", keys[i], err)
-		}
 	}
 	payload, err := msgReadMessage(e, pos, false)
 	if err != nil {
@@ -187,22 +170,100 @@ func msgSign(e *env, args []string) error {
 	if _, err := teep.Decode(payload, teep.DecodeOptions{Numbering: msgNumbering(*legacy)}); err != nil {
 		return err
 	}
-	o := &cosekey.SignOptions{Untagged: *untagged}
-	var signed []byte
-	if len(signers) == 1 {
-		signed, err = cosekey.Sign1(payload, signers[0], o)
-	} else {
-		signed, err = cosekey.SignMulti(payload, signers, o)
+	return msgSignAndWrite(e, payload, signers, *untagged, *hexOut, *out)
+}
+
+// msgSigners loads private keys for signing; algName applies to one key.
+func msgSigners(keys []string, algName string) ([]*cosekey.Signer, error) {
+	var alg cose.Algorithm
+	var err error
+	if algName != "" {
+		if len(keys) > 1 {
+			return nil, usagef("--alg applies to a single --key; with several keys each signs with its default algorithm")
+		}
+		if alg, err = cosekey.ParseAlg(algName); err != nil {
+			return nil, usageError{err.Error()}
+		}
+	}
+	loaded, err := keyfile.LoadAll(keys)
+	if err != nil {
+		return nil, err
+	}
+	signers := make([]*cosekey.Signer, len(loaded))
+	for i, k := range loaded {
+		if !k.IsPrivate() {
+			return nil, fmt.Errorf("key file %s holds a public key; signing needs the private key", keys[i])
+		}
+		if signers[i], err = cosekey.NewSigner(k, alg); err != nil {
+			return nil, fmt.Errorf("key file %s: %w", keys[i], err)
+		}
+	}
+	return signers, nil
+}
+
+// msgSignAndWrite signs payload (COSE_Sign1 with one signer, COSE_Sign with
+// several, none: the bare message) and writes it raw or as hex.
+func msgSignAndWrite(e *env, payload []byte, signers []*cosekey.Signer, untagged, hexOut bool, out string) error {
+	o := &cosekey.SignOptions{Untagged: untagged}
+	data := payload
+	var err error
+	switch {
+	case len(signers) == 1:
+		data, err = cosekey.Sign1(payload, signers[0], o)
+	case len(signers) > 1:
+		data, err = cosekey.SignMulti(payload, signers, o)
 	}
 	if err != nil {
 		return err
 	}
-	if *hexOut {
-		signed = []byte(hex.EncodeToString(signed) + "\n")
+	if hexOut {
+		data = []byte(hex.EncodeToString(data) + "\n")
 	}
-	if *out != "" {
-		return keyfile.WriteAtomic(*out, signed, 0o644)
+	if out != "" {
+		return keyfile.WriteAtomic(out, data, 0o644)
 	}
-	_, err = e.stdout.Write(signed)
+	_, err = e.stdout.Write(data)
 	return err
+}
+
+// msgMaxJSON bounds the JSON view msg encode reads.
+const msgMaxJSON = 64 << 20
+
+func msgEncode(e *env, args []string) error {
+	fs := newFlags(e, "msg encode", "[--key FILE]... [--alg ALG] [--hex] [--untagged] [--out FILE] [FILE|-]",
+		"Reads the JSON view of a TEEP message, as msg decode --json prints it (type, numbering\n"+
+			"and message; the signature members are ignored), and writes the message in the\n"+
+			"deterministic CBOR encoding of its numbering: bare, or signed with --key (a COSE_Sign1,\n"+
+			"or a COSE_Sign with several keys). The message is validated as the encoder requires;\n"+
+			"SUIT envelopes and reports are read from their hex, summaries are ignored. docs/json.md\n"+
+			"describes the mapping.")
+	var keys listFlag
+	fs.Var(&keys, "key", "private key `FILE` to sign with; repeat for a COSE_Sign")
+	algName := fs.String("alg", "", "signature algorithm for a single --key")
+	hexOut := fs.Bool("hex", false, "write hex text instead of raw CBOR")
+	untagged := fs.Bool("untagged", false, "omit the COSE tag (18 / 98)")
+	out := fs.String("out", "", "write to `FILE` instead of stdout")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	var signers []*cosekey.Signer
+	if len(keys) > 0 {
+		if signers, err = msgSigners(keys, *algName); err != nil {
+			return err
+		}
+	}
+	in, err := readInput(e, pos, msgMaxJSON)
+	if err != nil {
+		return err
+	}
+	m, num, err := teep.ParseView(in)
+	if err != nil {
+		return err
+	}
+	payload, err := teep.Encode(m, teep.EncodeOptions{Numbering: num})
+	if err != nil {
+		return err
+	}
+	return msgSignAndWrite(e, payload, signers, *untagged, *hexOut, *out)
 }
