@@ -104,7 +104,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const devices = 8
+	const devices = 16
 	type device struct {
 		agent *tamtest.Agent
 		kid   []byte
