@@ -88,6 +88,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 "teep tam trust add-agent" are served. SIGINT or SIGTERM stop the TAM gracefully.`)
 	listen := fs.String("listen", tamDefaultListen, "address for TEEP, admin API and metrics")
 	data := fs.String("data", tamDefaultData, "data directory")
+	db := fs.String("db", "", "database: a postgres:// URL shared by replicas (or set TEEP_TAM_DB); default SQLite in --data")
 	path := fs.String("path", "/tam", "TEEP endpoint path (draft-26 numbering)")
 	legacyPath := fs.String("legacy-path", "", "also serve the numbering of drafts 18-25 on this path (e.g. /tam/legacy)")
 	adminListen := fs.String("admin-listen", "", "also serve the admin API and metrics here (e.g. a loopback address)")
@@ -119,7 +120,10 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	if err != nil {
 		return err
 	}
-	o := tamserver.Options{DataDir: *data, Path: *path, LegacyPath: *legacyPath, TLSCert: *tlsCert, TLSKey: *tlsKey,
+	if *db == "" {
+		*db = e.getenv("TEEP_TAM_DB")
+	}
+	o := tamserver.Options{DataDir: *data, DB: *db, Path: *path, LegacyPath: *legacyPath, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
 		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion()}

@@ -20,6 +20,7 @@ import (
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/appraiser"
+	"github.com/teep-go/teep/internal/tam/pgstore"
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
 	"github.com/teep-go/teep/internal/tam/teephttp"
 	"github.com/teep-go/teep/internal/verifier"
@@ -39,6 +40,7 @@ const (
 // Options configure a TAM. Only DataDir is required.
 type Options struct {
 	DataDir    string
+	DB         string // database: "" for SQLite (tam.db in DataDir), or a postgres:// URL (see OpenDB)
 	Path       string // TEEP path; default "/tam"
 	LegacyPath string // legacy-numbering TEEP path; "" disables it
 
@@ -74,7 +76,8 @@ type Options struct {
 // TAM is an assembled, not yet serving, TAM.
 type TAM struct {
 	Engine   *tam.Engine
-	Store    *sqlitestore.Store
+	Store    *sqlitestore.Store // the SQLite store; nil on PostgreSQL (Engine.Store() is either)
+	db       Database
 	Token    string
 	NewToken bool // the admin token was created by this Open: print it once
 	Handler  http.Handler
@@ -121,11 +124,12 @@ func Open(ctx context.Context, o Options) (*TAM, error) {
 		return nil, err
 	}
 	token := strings.TrimSpace(string(tok))
-	st, err := sqlitestore.Open(ctx, filepath.Join(o.DataDir, FileDB), sqlitestore.Options{})
+	st, err := OpenDB(ctx, o.DB, o.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	t := &TAM{Store: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry()}
+	sq, _ := st.(*sqlitestore.Store)
+	t := &TAM{Store: sq, db: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry()}
 	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
 		st.Close()
 		return nil, err
@@ -140,7 +144,7 @@ func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byt
 		return err
 	}
 	t.Engine, err = tam.New(tam.Config{
-		Store:                     t.Store,
+		Store:                     t.db,
 		Keys:                      []*cosekey.Key{p256, ed},
 		SessionKey:                sessionKey,
 		Appraiser:                 appraiser,
@@ -166,7 +170,7 @@ func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byt
 		return err
 	}
 	th.Register(mux)
-	if err := admin.Register(mux, admin.Config{Engine: t.Engine, Token: t.Token, Ping: t.Store.Ping, Gatherer: t.registry,
+	if err := admin.Register(mux, admin.Config{Engine: t.Engine, Token: t.Token, Ping: t.db.Ping, Gatherer: t.registry,
 		Version: o.Version, Logger: o.Logger}); err != nil {
 		return err
 	}
@@ -214,7 +218,38 @@ func (t *TAM) appraiser() (tam.Appraiser, error) {
 func (t *TAM) Registry() *prometheus.Registry { return t.registry }
 
 // Close closes the database.
-func (t *TAM) Close() error { return t.Store.Close() }
+func (t *TAM) Close() error { return t.db.Close() }
+
+// Database is a tam.Store with a health check: what OpenDB returns.
+type Database interface {
+	tam.Store
+	Ping(ctx context.Context) error
+}
+
+// OpenDB opens the TAM's database: with db empty, the SQLite database
+// tam.db in dataDir (the default, needing nothing installed); with a
+// postgres:// or postgresql:// URL, that PostgreSQL database, which
+// several replicas may share. Either is migrated to this binary's schema,
+// and a database from a newer release is refused.
+func OpenDB(ctx context.Context, db, dataDir string) (Database, error) {
+	switch {
+	case db == "":
+		s, err := sqlitestore.Open(ctx, filepath.Join(dataDir, FileDB), sqlitestore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case pgstore.IsDSN(db):
+		s, err := pgstore.Open(ctx, db, pgstore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	default:
+		// Not quoted: a mistyped URL may carry a password.
+		return nil, errors.New("tamserver: database: want empty (SQLite in the data directory) or a postgres:// URL")
+	}
+}
 
 // Read and write bounds of the TAM's connections: TEEP messages are small
 // and processed quickly, SUIT uploads to the admin API at most
