@@ -216,7 +216,11 @@ func (e *Engine) Handle(ctx context.Context, in []byte, o HandleOptions) (out []
 		}
 		var te *Error
 		if !errors.As(err, &te) {
-			err = reject(KindInternal, "internal error", err)
+			if errors.Is(err, ErrStoreBusy) {
+				err = reject(KindUnavailable, "busy; retry later", err)
+			} else {
+				err = reject(KindInternal, "internal error", err)
+			}
 			errors.As(err, &te)
 		}
 		e.met.rejected.WithLabelValues(te.Kind.String()).Inc()

@@ -783,3 +783,39 @@ func TestOpenFailureReasons(t *testing.T) {
 		})
 	}
 }
+
+// busyStore, once busy, fails every write as a replica that lost a race
+// would.
+type busyStore struct {
+	tam.Store
+	busy *bool
+}
+
+func (s busyStore) Update(ctx context.Context, fn func(tam.Tx) error) error {
+	if *s.busy {
+		return errors.Join(errors.New("pgstore: transaction conflict"), tam.ErrStoreBusy)
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// A transaction lost to another replica is "unavailable, retry", not an
+// internal error (HTTP 503, not 500).
+func TestStoreBusyIsUnavailable(t *testing.T) {
+	busy := false
+	f := newFixture(t, func(c *tam.Config) { c.Store = busyStore{c.Store, &busy} })
+	a := f.agent(tamtest.AgentOptions{})
+	runSession(t, a)
+	q, err := f.eng.Handle(ctx, nil, tam.HandleOptions{Peer: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.Answer(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy = true
+	_, err = f.eng.Handle(ctx, resp, tam.HandleOptions{Peer: "test"})
+	if tam.KindOf(err) != tam.KindUnavailable {
+		t.Fatalf("err = %v (kind %v), want KindUnavailable", err, tam.KindOf(err))
+	}
+}

@@ -14,6 +14,9 @@ var (
 	ErrSequence      = errors.New("tam: sequence number does not increase")
 	ErrTokenUsed     = errors.New("tam: token already used")
 	ErrStoreReadOnly = errors.New("tam: write in a read-only transaction")
+	// ErrStoreBusy: the transaction lost to a concurrent one (another
+	// replica) and kept nothing; the peer should retry (KindUnavailable).
+	ErrStoreBusy = errors.New("tam: store busy, retry")
 )
 
 // Store keeps the TAM's state. Every state change happens inside Update: if

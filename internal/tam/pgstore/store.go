@@ -234,7 +234,8 @@ const (
 // ErrConflict reports a transaction that lost to a concurrent one
 // (deadlock, lock timeout); nothing of it was kept and the caller may
 // retry.
-var ErrConflict = errors.New("pgstore: transaction conflict, retry")
+// It wraps tam.ErrStoreBusy, which the engine answers as unavailable.
+var ErrConflict = fmt.Errorf("pgstore: transaction conflict: %w", tam.ErrStoreBusy)
 
 // mapErr names the transient failures; other errors pass through.
 func mapErr(err error) error {
