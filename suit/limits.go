@@ -25,7 +25,7 @@ const (
 	DefaultMaxItems            = 4096
 	DefaultMaxComponents       = 256
 	DefaultMaxDependencies     = 64
-	DefaultMaxIDSegments       = 32
+	DefaultMaxIDSegments       = MaxComponentIDSegments
 	DefaultMaxCommands         = 1024
 	DefaultMaxSequenceNesting  = 4
 	DefaultMaxAuthBlocks       = 8
