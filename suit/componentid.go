@@ -38,6 +38,7 @@ const hexPrefix = "hex:"
 // joined by "/"; a segment is written as text when every byte is one of
 // A-Z a-z 0-9 - . _ ~ + = : @ , and it does not begin with "hex:", and as
 // "hex:" followed by its bytes in hex otherwise (the empty segment is "hex:").
+// The identifier without segments is written "[]".
 type ComponentID [][]byte
 
 // NewComponentID builds an identifier from text segments.
@@ -49,13 +50,11 @@ func NewComponentID(segments ...string) ComponentID {
 	return id
 }
 
-// Check reports whether c is within the limits: 1 to MaxComponentIDSegments
-// segments of at most MaxComponentIDSegmentSize bytes, at most
-// MaxComponentIDEncodedSize bytes encoded.
+// Check reports whether c is within the limits: at most
+// MaxComponentIDSegments segments of at most MaxComponentIDSegmentSize bytes,
+// at most MaxComponentIDEncodedSize bytes encoded. The identifier without
+// segments is valid, as in the CDDL ([* bstr]).
 func (c ComponentID) Check() error {
-	if len(c) == 0 {
-		return fmt.Errorf("%w: no segments", ErrComponentID)
-	}
 	if len(c) > MaxComponentIDSegments {
 		return fmt.Errorf("%w: %d segments, limit %d", ErrComponentID, len(c), MaxComponentIDSegments)
 	}
@@ -135,6 +134,9 @@ func (c ComponentID) Clone() ComponentID {
 
 // String renders the identifier in the text form ParseComponentID reads.
 func (c ComponentID) String() string {
+	if len(c) == 0 {
+		return "[]"
+	}
 	var sb strings.Builder
 	for i, s := range c {
 		if i > 0 {
@@ -180,14 +182,15 @@ func (c *ComponentID) UnmarshalJSON(b []byte) error {
 
 // ParseComponentID reads the text form of an identifier (see ComponentID)
 // and checks the limits. For compatibility it also reads a JSON list of hex
-// strings, one per segment (`["544545502d446576696365", "7461"]`): a text
-// segment cannot begin with '[', so the two forms do not overlap.
+// strings, one per segment (`["544545502d446576696365", "7461"]`, and "[]"
+// for the identifier without segments): a text segment cannot begin with
+// '[', so the two forms do not overlap.
 func ParseComponentID(s string) (ComponentID, error) {
 	if len(s) > MaxComponentIDTextSize {
 		return nil, fmt.Errorf("%w: %d bytes of text, limit %d", ErrComponentID, len(s), MaxComponentIDTextSize)
 	}
-	if strings.HasPrefix(s, "[") {
-		return parseHexList([]byte(s))
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "[") {
+		return parseHexList([]byte(t))
 	}
 	if s == "" {
 		return nil, fmt.Errorf("%w: empty", ErrComponentID)

@@ -21,6 +21,8 @@ func TestParseComponentID(t *testing.T) {
 		{"hex:6865783a78", ComponentID{[]byte("hex:x")}},
 		{"v1.2_x~y+z=w:q@r,s", NewComponentID("v1.2_x~y+z=w:q@r,s")},
 		{`["5445","","8d"]`, ComponentID{{0x54, 0x45}, {}, {0x8d}}},
+		{"[]", ComponentID{}},
+		{` [ "5445" , "" , "8D" ] `, ComponentID{{0x54, 0x45}, {}, {0x8d}}},
 		{long, NewComponentID(long)},
 		{strings.Repeat("x/", MaxComponentIDSegments-1) + "x", NewComponentID(strings.Split(strings.Repeat("x/", MaxComponentIDSegments-1)+"x", "/")...)},
 	} {
@@ -30,7 +32,7 @@ func TestParseComponentID(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		"", "/", "a/", "/a", "a//b", "a b", "é", "a\x00", "it's", "hex:zz", "hex:123", "[]", `[1]`, `["zz"]`, "[", `"a"`,
+		"", "/", "a/", "/a", "a//b", "a b", "é", "a\x00", "it's", "hex:zz", "hex:123", `[1]`, `["zz"]`, "[", `"a"`,
 		long + "a",
 		strings.Repeat("x/", MaxComponentIDSegments) + "x",
 		`["` + strings.Repeat("00", MaxComponentIDSegmentSize+1) + `"]`,
@@ -53,6 +55,7 @@ func TestComponentIDText(t *testing.T) {
 	}{
 		{NewComponentID("TEEP-Device", "SecureFS", "app", "ta"), "TEEP-Device/SecureFS/app/ta"},
 		{ComponentID{{0x8d, 0x82}, {}, []byte("a/b"), []byte("hex:1"), []byte("x y")}, "hex:8d82/hex:/hex:612f62/hex:6865783a31/hex:782079"},
+		{ComponentID{}, "[]"},
 	} {
 		if got := c.id.String(); got != c.want {
 			t.Errorf("String = %q, want %q", got, c.want)
@@ -77,7 +80,7 @@ func TestComponentIDText(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"ID":null}`), &v); err != nil || !v.ID.Equal(NewComponentID("TE")) {
 		t.Errorf("UnmarshalJSON(null) = %v, %v", v.ID, err)
 	}
-	for _, bad := range []string{`{"ID":""}`, `{"ID":"a b"}`, `{"ID":1}`, `{"ID":[]}`, `{"ID":{}}`} {
+	for _, bad := range []string{`{"ID":""}`, `{"ID":"a b"}`, `{"ID":1}`, `{"ID":["zz"]}`, `{"ID":{}}`} {
 		if err := json.Unmarshal([]byte(bad), &v); err == nil {
 			t.Errorf("UnmarshalJSON(%s) accepted", bad)
 		}
@@ -90,7 +93,7 @@ func TestComponentIDCheck(t *testing.T) {
 		id ComponentID
 		ok bool
 	}{
-		{nil, false},
+		{nil, true},
 		{ComponentID{{}}, true},
 		{ComponentID{seg, seg, seg}, true},
 		{ComponentID{seg, seg, seg, seg}, false},

@@ -24,7 +24,6 @@ import (
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit"
-	"github.com/teep-go/teep/teep"
 )
 
 func init() {
@@ -71,7 +70,7 @@ func (tl *demoTimeline) say(who, format string, a ...any) {
 // ['TEEP-Device', 'SecureFS', name, 'ta' or 'suit'] (the payload and the
 // manifest), shown as name; other ids as their printable segments joined
 // by "/", or the id itself.
-func demoName(id teep.ComponentID) string {
+func demoName(id suit.ComponentID) string {
 	var parts []string
 	for i, p := range id {
 		if (i < 2 && (string(p) == "TEEP-Device" || string(p) == "SecureFS")) ||
@@ -328,7 +327,7 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	}
 	tl.say("TAM", "extra-ta offered to devices that request it")
 	d3 := devices[2]
-	extraID := broker.ComponentID(demoPayloadID("extra-ta"))
+	extraID := demoPayloadID("extra-ta")
 	tl.say(d3.name+"/secure2", "an application calls RequestTA(extra-ta)")
 	if _, err := d3.b.RequestTA(ctx, "secure2", extraID, ""); err != nil {
 		return err

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
@@ -33,6 +32,7 @@ import (
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/internal/verifier"
+	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/suit/processor"
 	"github.com/teep-go/teep/teep"
 )
@@ -567,7 +567,7 @@ func deviceWriteStatus(w io.Writer, sts []broker.TEEStatus) {
 
 // deviceReadable shows a component id's segments as text when they all
 // are printable ("TEEP-Device/SecureFS/app/ta"), else "-".
-func deviceReadable(id broker.ComponentID) string {
+func deviceReadable(id suit.ComponentID) string {
 	parts := make([]string, len(id))
 	for i, p := range id {
 		if len(p) == 0 || strings.IndexFunc(string(p), func(r rune) bool { return r < 0x21 || r > 0x7e || r == '/' }) >= 0 {
@@ -727,7 +727,7 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one component ID")
 	}
-	id, err := broker.ParseComponentID(pos[0])
+	id, err := suit.ParseComponentID(pos[0])
 	if err != nil {
 		return usagef("component ID: %v", err)
 	}
@@ -759,9 +759,9 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 	defer d.tee.Close()
 	var r agent.Result
 	if want {
-		r, err = d.agent.RequestTA(ctx, teep.ComponentID(id), *tam)
+		r, err = d.agent.RequestTA(ctx, id, *tam)
 	} else {
-		r, err = d.agent.UnrequestTA(ctx, teep.ComponentID(id), *tam)
+		r, err = d.agent.UnrequestTA(ctx, id, *tam)
 	}
 	if err != nil {
 		return err

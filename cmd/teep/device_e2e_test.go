@@ -25,6 +25,7 @@ import (
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/internal/tee/softtee"
+	"github.com/teep-go/teep/suit"
 )
 
 // deviceChildMode runs the command in TEEP_DEVICE_ARGS (NUL-separated) and
@@ -122,7 +123,7 @@ func (f *deviceTAMFixture) upload(t *testing.T, name string, seq uint64, payload
 
 func deviceComponent(t *testing.T, sts []broker.TEEStatus, tee, name string) *broker.Component {
 	t.Helper()
-	want := broker.ComponentID(tamtest.PayloadID(name)).String()
+	want := tamtest.PayloadID(name).String()
 	for _, st := range sts {
 		if st.Name != tee {
 			continue
@@ -295,7 +296,7 @@ func TestDeviceDaemon(t *testing.T) {
 			t.Errorf("socket left behind: %v", err)
 		}
 	}()
-	id := broker.ComponentID(tamtest.PayloadID("opt")).String()
+	id := tamtest.PayloadID("opt").String()
 	out := deviceMust(t, "device", "request", "--state", state, "--tee", "aux", id)
 	if !strings.Contains(out, "session completed") {
 		t.Fatalf("request through the daemon: %s", out)
@@ -326,7 +327,7 @@ func TestDeviceDaemon(t *testing.T) {
 	if err := c.Sync(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Request(context.Background(), "nope", broker.ComponentID{{1}}, ""); err == nil {
+	if _, err := c.Request(context.Background(), "nope", suit.ComponentID{{1}}, ""); err == nil {
 		t.Fatal("request to an unknown TEE accepted")
 	}
 }
@@ -348,7 +349,7 @@ func TestDeviceTLSAndOfflineRequest(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "certificate") {
 		t.Fatalf("unknown CA: exit %d\n%s", code, errOut)
 	}
-	id := broker.ComponentID(tamtest.PayloadID("opt")).String()
+	id := tamtest.PayloadID("opt").String()
 	deviceMust(t, "device", "request", "--state", state, id)
 	out := deviceMust(t, "device", "run", "--state", state, "--tam-ca", f.srv.CAFile, "--once")
 	if !strings.Contains(out, deviceHexPrefix("over TLS")) {

@@ -9,12 +9,11 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
 )
 
 func init() {
@@ -158,7 +157,7 @@ func msgDecode(e *env, args []string) error {
 
 func msgHex(b []byte) string { return hex.EncodeToString(b) }
 
-func msgCIDJSON(c teep.ComponentID) []string {
+func msgCIDJSON(c suit.ComponentID) []string {
 	out := make([]string, len(c))
 	for i, s := range c {
 		out[i] = hex.EncodeToString(s)
@@ -166,7 +165,7 @@ func msgCIDJSON(c teep.ComponentID) []string {
 	return out
 }
 
-func msgCIDsJSON(list []teep.ComponentID) [][]string {
+func msgCIDsJSON(list []suit.ComponentID) [][]string {
 	out := make([][]string, len(list))
 	for i, c := range list {
 		out[i] = msgCIDJSON(c)

@@ -151,7 +151,7 @@ func (d *device) content(tee string, id suit.ComponentID) []byte {
 	return b
 }
 
-func payload(name string) string { return teep.ComponentID(tamtest.PayloadID(name)).String() }
+func payload(name string) string { return tamtest.PayloadID(name).String() }
 
 func startTAM(t *testing.T, endorse []*cosekey.Key) *tamtest.TAM {
 	t.Helper()
@@ -221,7 +221,7 @@ func TestE2ERequestedComponent(t *testing.T) {
 	if got := d.installed("tee0"); len(got) != 0 {
 		t.Fatalf("optional component installed unasked: %v", got)
 	}
-	id := broker.ComponentID(tamtest.PayloadID("opt"))
+	id := tamtest.PayloadID("opt")
 	if name, err := d.b.RequestTA(ctx, "", id, ""); err != nil || name != "tee0" {
 		t.Fatalf("RequestTA = %q, %v", name, err)
 	}
@@ -293,7 +293,7 @@ func TestE2ETwoTEEs(t *testing.T) {
 	// A request routed to one TEE does not touch the other.
 	opt := srv.Upload(tamtest.Envelope(t, signer, "opt", 1, []byte("o")))
 	srv.Offer(opt)
-	if _, err := d.b.RequestTA(ctx, "main", broker.ComponentID(tamtest.PayloadID("opt")), ""); err != nil {
+	if _, err := d.b.RequestTA(ctx, "main", tamtest.PayloadID("opt"), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.installed("main")[payload("opt")]; !ok {

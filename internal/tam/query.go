@@ -614,7 +614,7 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenLifetime)}
 	u := &teep.Update{Token: utok}
 	for _, id := range p.remove {
-		u.UnneededManifestList = append(u.UnneededManifestList, teep.ComponentID(id.Segments()))
+		u.UnneededManifestList = append(u.UnneededManifestList, suit.ComponentID(id.Segments()))
 	}
 	size := 0
 	err = e.store.View(ctx, func(tx Tx) error {

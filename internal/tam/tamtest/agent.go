@@ -51,7 +51,7 @@ type Agent struct {
 
 	mu        sync.Mutex
 	requested []teep.RequestedTC
-	unneeded  []teep.ComponentID
+	unneeded  []suit.ComponentID
 	// FailUpdates, when non-zero, answers every Update with an Error of
 	// this code instead of processing it.
 	FailUpdates teep.ErrCode
@@ -143,14 +143,14 @@ func (a *Agent) SetTransport(tr Transport) { a.opts.Transport = tr }
 func (a *Agent) Request(id suit.ComponentID, min *uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.requested = append(a.requested, teep.RequestedTC{ComponentID: teep.ComponentID(id), SequenceNumber: min})
+	a.requested = append(a.requested, teep.RequestedTC{ComponentID: suit.ComponentID(id), SequenceNumber: min})
 }
 
 // Unrequest declares a manifest unneeded at the next QueryResponse.
 func (a *Agent) Unrequest(manifestID suit.ComponentID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.unneeded = append(a.unneeded, teep.ComponentID(manifestID))
+	a.unneeded = append(a.unneeded, suit.ComponentID(manifestID))
 }
 
 // Trace records one session.
@@ -244,7 +244,7 @@ func (a *Agent) queryResponse(ctx context.Context, q *teep.QueryRequest) (*teep.
 			return nil, err
 		}
 		for _, sp := range inv {
-			c := teep.SystemPropertyClaims{ComponentID: teep.ComponentID(sp.ComponentID)}
+			c := teep.SystemPropertyClaims{ComponentID: suit.ComponentID(sp.ComponentID)}
 			for _, p := range sp.Properties {
 				if d, ok := p.Value.(suit.Digest); ok && p.Key == suit.ParamImageDigest {
 					c.ImageDigest = &teep.Digest{Alg: d.Alg, Bytes: d.Bytes}
