@@ -2,145 +2,90 @@ package tam
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/suit"
 )
 
-// ComponentID names a Trusted Component: the lowercase hex of the CBOR
-// encoding of its SUIT_Component_Identifier (an array of byte strings). For a
-// component registered from a SUIT envelope it is the manifest's
-// manifest-component-id, the id draft-ietf-teep-protocol-26 uses in
-// unneeded-manifest-list. The hex form is one unambiguous string usable in
-// URLs, database keys and command lines.
+// ComponentID is the TAM's storage key for a suit.ComponentID: the lowercase
+// hex of its CBOR encoding, comparable and usable in URLs and database rows.
+// It is not a second kind of identifier: ids are built, checked, parsed and
+// rendered by package suit (one syntax, one set of limits), and this key is
+// derived from and decoded to a suit.ComponentID. For a component registered
+// from a SUIT envelope it is the manifest's manifest-component-id, the id
+// draft-ietf-teep-protocol-26 uses in unneeded-manifest-list.
 type ComponentID string
 
-// Limits on component identifiers.
-const (
-	MaxComponentIDSegments    = 16  // segments in one SUIT_Component_Identifier
-	MaxComponentIDSegmentSize = 256 // bytes in one segment
-)
-
-var errComponentID = errors.New("tam: invalid component id")
-
-var cidEnc, cidDec = func() (cbor.EncMode, cbor.DecMode) {
-	em, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		MaxNestedLevels:  4,
-		MaxArrayElements: MaxComponentIDSegments,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return em, dm
-}()
-
-// NewComponentID builds the id of a SUIT_Component_Identifier.
-func NewComponentID(segments [][]byte) (ComponentID, error) {
-	if err := checkSegments(segments); err != nil {
+// NewComponentID returns the key of an identifier within the suit limits.
+func NewComponentID(id suit.ComponentID) (ComponentID, error) {
+	if err := id.Check(); err != nil {
 		return "", err
 	}
-	if segments == nil {
-		segments = [][]byte{}
+	if len(id) == 0 {
+		// A TEEP message may name the empty id; the TAM cannot manage it.
+		return "", fmt.Errorf("%w: no segments", suit.ErrComponentID)
 	}
-	b, err := cidEnc.Marshal(segments)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", errComponentID, err)
-	}
-	return ComponentID(hex.EncodeToString(b)), nil
+	return ComponentID(hex.EncodeToString(id.Marshal())), nil
 }
 
-func checkSegments(segments [][]byte) error {
-	if len(segments) == 0 {
-		return fmt.Errorf("%w: no segments", errComponentID)
-	}
-	if len(segments) > MaxComponentIDSegments {
-		return fmt.Errorf("%w: %d segments, limit %d", errComponentID, len(segments), MaxComponentIDSegments)
-	}
-	for i, s := range segments {
-		if len(s) > MaxComponentIDSegmentSize {
-			return fmt.Errorf("%w: segment %d has %d bytes, limit %d", errComponentID, i, len(s), MaxComponentIDSegmentSize)
-		}
-	}
-	return nil
-}
-
-// ParseComponentID checks that s is the hex of a CBOR array of byte strings
-// and returns it in canonical (lowercase) form.
+// ParseComponentID reads an identifier in the text form of package suit
+// (suit.ParseComponentID) or, for compatibility with ids this TAM printed
+// before, the hex of its CBOR encoding; the hex form wins when the text is
+// both (a single text segment made only of hex digits that decode to a
+// canonical CBOR array of byte strings).
 func ParseComponentID(s string) (ComponentID, error) {
-	raw, err := hex.DecodeString(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: not hex: %v", errComponentID, err)
+	if k, ok := hexKey(s); ok {
+		return k, nil
 	}
-	var segs [][]byte
-	if err := cidDec.Unmarshal(raw, &segs); err != nil {
-		return "", fmt.Errorf("%w: want a CBOR array of byte strings: %v", errComponentID, err)
-	}
-	id, err := NewComponentID(segs)
+	id, err := suit.ParseComponentID(s)
 	if err != nil {
 		return "", err
 	}
-	if string(id) != strings.ToLower(s) {
-		return "", fmt.Errorf("%w: not in deterministic CBOR encoding", errComponentID)
-	}
-	return id, nil
+	return NewComponentID(id)
 }
 
-// Segments decodes the id; an invalid id yields nil.
-func (c ComponentID) Segments() [][]byte {
+// hexKey reads s as the hex of the canonical encoding of a usable id.
+func hexKey(s string) (ComponentID, bool) {
+	raw, err := hex.DecodeString(s)
+	if err != nil || len(raw) == 0 {
+		return "", false
+	}
+	id, err := suit.DecodeComponentID(raw)
+	if err != nil {
+		return "", false
+	}
+	k, err := NewComponentID(id)
+	return k, err == nil && string(k) == strings.ToLower(s)
+}
+
+// ID decodes the key; a key not made by NewComponentID yields nil.
+func (c ComponentID) ID() suit.ComponentID {
 	raw, err := hex.DecodeString(string(c))
 	if err != nil {
 		return nil
 	}
-	var segs [][]byte
-	if cidDec.Unmarshal(raw, &segs) != nil {
+	id, err := suit.DecodeComponentID(raw)
+	if err != nil {
 		return nil
 	}
-	return segs
+	return id
 }
 
-// HexSegments returns each segment in lowercase hex, the form device-side
-// tools print.
-func (c ComponentID) HexSegments() []string {
-	segs := c.Segments()
-	out := make([]string, len(segs))
-	for i, s := range segs {
-		out[i] = hex.EncodeToString(s)
-	}
-	return out
-}
+// Segments returns the identifier's segments.
+func (c ComponentID) Segments() [][]byte { return c.ID() }
 
-// Name is a readable rendering for people: segments joined by "/", printable
-// ASCII segments as text and others as "0x" hex. It is not parsed back.
+// HexSegments returns each segment in lowercase hex.
+func (c ComponentID) HexSegments() []string { return c.ID().Hex() }
+
+// Name is the identifier in the text form of package suit, which
+// ParseComponentID reads back: a lone text segment that would read as the
+// hex key of another id is written in hex.
 func (c ComponentID) Name() string {
-	segs := c.Segments()
-	parts := make([]string, len(segs))
-	for i, s := range segs {
-		if printable(s) {
-			parts[i] = string(s)
-		} else {
-			parts[i] = "0x" + hex.EncodeToString(s)
-		}
+	id := c.ID()
+	s := id.String()
+	if k, ok := hexKey(s); ok && k != c {
+		return "hex:" + hex.EncodeToString(id[0])
 	}
-	return strings.Join(parts, "/")
-}
-
-func printable(s []byte) bool {
-	if len(s) == 0 || !utf8.Valid(s) {
-		return false
-	}
-	for _, b := range s {
-		if b < 0x21 || b > 0x7e || b == '/' {
-			return false
-		}
-	}
-	return true
+	return s
 }

@@ -144,7 +144,7 @@ func runSession(t *testing.T, a *tamtest.Agent, want ...string) *tamtest.Trace {
 func installedSeq(t *testing.T, a *tamtest.Agent, name string) (uint64, bool) {
 	t.Helper()
 	for id, seq := range a.Installed(ctx) {
-		if strings.Contains(id, "'"+name+"'") {
+		if strings.Contains(id, "/"+name+"/") {
 			return seq, true
 		}
 	}

@@ -138,29 +138,17 @@ func (e *Engine) TrustedPublicKeys(ctx context.Context, role KeyRole) ([]*coseke
 	return out, nil
 }
 
-// ResolveComponent accepts a component id (hex) or its readable name and
-// returns the registered component's id.
+// ResolveComponent reads a component id (the text form of package suit, or
+// the hex of its CBOR encoding) and checks that it is registered.
 func (e *Engine) ResolveComponent(ctx context.Context, ref string) (ComponentID, error) {
-	if id, err := ParseComponentID(ref); err == nil {
-		return id, e.store.View(ctx, func(tx Tx) error { _, err := tx.Component(ctx, id); return err })
+	id, err := ParseComponentID(ref)
+	if err != nil {
+		return "", invalidf("component %q: %v", ref, err)
 	}
-	var comps []Component
-	if err := e.store.View(ctx, func(tx Tx) (err error) { comps, err = tx.Components(ctx); return err }); err != nil {
-		return "", err
+	if err := e.store.View(ctx, func(tx Tx) error { _, err := tx.Component(ctx, id); return err }); err != nil {
+		return "", fmt.Errorf("component %q: %w", ref, err)
 	}
-	var match []ComponentID
-	for _, c := range comps {
-		if c.ID.Name() == ref {
-			match = append(match, c.ID)
-		}
-	}
-	switch len(match) {
-	case 0:
-		return "", fmt.Errorf("component %q: %w", ref, ErrNotFound)
-	case 1:
-		return match[0], nil
-	}
-	return "", invalidf("component name %q is ambiguous; use the hex id", ref)
+	return id, nil
 }
 
 // ComponentInfo is a component with its versions and the policies naming it.

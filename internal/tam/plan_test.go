@@ -1,11 +1,15 @@
 package tam
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/teep-go/teep/suit"
+	"github.com/teep-go/teep/teep"
 )
 
 func pid(t *testing.T, name string) ComponentID {
@@ -141,21 +145,30 @@ func TestPlanPersonalization(t *testing.T) {
 }
 
 func TestComponentID(t *testing.T) {
-	id, err := NewComponentID([][]byte{[]byte("TEEP-Device"), {0x8d, 0x82}, []byte("ta")})
+	id, err := NewComponentID(suit.ComponentID{[]byte("TEEP-Device"), {0x8d, 0x82}, []byte("ta")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(id) != "834b544545502d446576696365428d824274"+"61" || id.Name() != "TEEP-Device/0x8d82/ta" {
+	if string(id) != "834b544545502d446576696365428d824274"+"61" || id.Name() != "TEEP-Device/hex:8d82/ta" {
 		t.Fatalf("name %q", id.Name())
 	}
-	back, err := ParseComponentID(strings.ToUpper(string(id)))
-	if err != nil || back != id {
-		t.Fatalf("ParseComponentID: %v %v", back, err)
+	for _, ref := range []string{strings.ToUpper(string(id)), string(id), id.Name(), `["544545502d446576696365","8d82","7461"]`} {
+		back, err := ParseComponentID(ref)
+		if err != nil || back != id {
+			t.Fatalf("ParseComponentID(%q): %v %v", ref, back, err)
+		}
 	}
 	if got := id.HexSegments(); !reflect.DeepEqual(got, []string{"544545502d446576696365", "8d82", "7461"}) {
 		t.Fatalf("HexSegments %v", got)
 	}
-	for _, bad := range []string{"", "zz", "80", "a0", "9f41aaff", "81401", "821800", "8158010000"} {
+	// Hex that is not the canonical encoding of a usable id is a text segment.
+	for _, ref := range []string{"80", "a0", "9f41aaff", "8158010000", "zz"} {
+		got, err := ParseComponentID(ref)
+		if err != nil || !got.ID().Equal(suit.NewComponentID(ref)) {
+			t.Errorf("ParseComponentID(%q) = %v, %v; want the one text segment", ref, got.ID(), err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a//b", "hex:zz", "[]", "it's"} {
 		if _, err := ParseComponentID(bad); err == nil {
 			t.Errorf("ParseComponentID(%q) accepted", bad)
 		}
@@ -163,13 +176,49 @@ func TestComponentID(t *testing.T) {
 	if _, err := NewComponentID(nil); err == nil {
 		t.Error("empty component id accepted")
 	}
-	if _, err := NewComponentID(make([][]byte, MaxComponentIDSegments+1)); err == nil {
+	if _, err := NewComponentID(make(suit.ComponentID, suit.MaxComponentIDSegments+1)); err == nil {
 		t.Error("too many segments accepted")
 	}
 }
 
+// An id the TEEP decoder accepts in a message is one the TAM can store: the
+// two apply the same limits (package suit's).
+func TestComponentIDLimitsAgree(t *testing.T) {
+	seg := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	big := suit.ComponentID{seg(suit.MaxComponentIDSegmentSize, 'a'), seg(suit.MaxComponentIDSegmentSize, 'b'), seg(suit.MaxComponentIDSegmentSize, 'c')}
+	for big.Check() == nil {
+		big = append(big, []byte("x"))
+	}
+	cases := []suit.ComponentID{
+		suit.NewComponentID("TEEP-Device", "SecureFS", "app", "ta"),
+		make(suit.ComponentID, suit.MaxComponentIDSegments),
+		make(suit.ComponentID, suit.MaxComponentIDSegments+1),
+		{seg(suit.MaxComponentIDSegmentSize, 1)},
+		{seg(suit.MaxComponentIDSegmentSize+1, 1)},
+		big[:len(big)-1],
+		big,
+	}
+	for i, id := range cases {
+		msg, err := teep.Encode(&teep.QueryResponse{RequestedTCList: []teep.RequestedTC{{ComponentID: id}}}, teep.EncodeOptions{})
+		if err != nil {
+			t.Fatalf("case %d: encode: %v", i, err)
+		}
+		m, decErr := teep.Decode(msg, teep.DecodeOptions{})
+		_, storeErr := NewComponentID(id)
+		if (decErr == nil) != (storeErr == nil) {
+			t.Errorf("case %d (%d segments): TEEP decoder %v, TAM %v", i, len(id), decErr, storeErr)
+		}
+		if decErr == nil {
+			got := m.(*teep.QueryResponse).RequestedTCList[0].ComponentID
+			if k, err := NewComponentID(got); err != nil || !k.ID().Equal(id) {
+				t.Errorf("case %d: decoded id stored as %v, %v", i, k.ID(), err)
+			}
+		}
+	}
+}
+
 func FuzzParseComponentID(f *testing.F) {
-	for _, s := range []string{"834b544545502d4465766963654853656375726546534473756974", "8140", "80", "9f41aaff"} {
+	for _, s := range []string{"834b544545502d4465766963654853656375726546534473756974", "8140", "80", "9f41aaff", "TEEP-Device/hex:8d82", `["00"]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -177,10 +226,26 @@ func FuzzParseComponentID(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := NewComponentID(id.Segments())
+		again, err := NewComponentID(id.ID())
 		if err != nil || again != id {
 			t.Fatalf("round trip of %q: %q %v", s, again, err)
 		}
-		_ = id.Name()
+		if back, err := ParseComponentID(id.Name()); err != nil || back != id {
+			t.Fatalf("Name %q of %q parses to %q, %v", id.Name(), s, back, err)
+		}
 	})
+}
+
+func TestComponentIDNameHexLike(t *testing.T) {
+	// "8140" is also the hex key of [h'']: the name must not be read as that.
+	id, err := NewComponentID(suit.NewComponentID("8140"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Name() != "hex:38313430" {
+		t.Fatalf("Name = %q", id.Name())
+	}
+	if back, err := ParseComponentID(id.Name()); err != nil || back != id {
+		t.Fatalf("ParseComponentID(Name) = %q, %v", back, err)
+	}
 }
