@@ -36,7 +36,7 @@ const hexPrefix = "hex:"
 //
 // Its text form (String, ParseComponentID, MarshalJSON) is the segments
 // joined by "/"; a segment is written as text when every byte is one of
-// A-Z a-z 0-9 - . _ ~ + = : @ , and it does not begin with "hex:", and as
+// A-Z a-z 0-9 - . _ ~ + = : @ and it does not begin with "hex:", and as
 // "hex:" followed by its bytes in hex otherwise (the empty segment is "hex:").
 // The identifier without segments is written "[]".
 type ComponentID [][]byte
@@ -181,10 +181,12 @@ func (c *ComponentID) UnmarshalJSON(b []byte) error {
 }
 
 // ParseComponentID reads the text form of an identifier (see ComponentID)
-// and checks the limits. For compatibility it also reads a JSON list of hex
-// strings, one per segment (`["544545502d446576696365", "7461"]`, and "[]"
-// for the identifier without segments): a text segment cannot begin with
-// '[', so the two forms do not overlap.
+// and checks the limits. For compatibility it also reads the forms earlier
+// releases printed: a JSON list of hex strings, one per segment
+// (`["544545502d446576696365", "7461"]`, and "[]" for the identifier without
+// segments), and hex segments separated by commas
+// ("544545502d446576696365,7461"). Text segments hold neither '[' nor ',',
+// so the forms do not overlap.
 func ParseComponentID(s string) (ComponentID, error) {
 	if len(s) > MaxComponentIDTextSize {
 		return nil, fmt.Errorf("%w: %d bytes of text, limit %d", ErrComponentID, len(s), MaxComponentIDTextSize)
@@ -194,6 +196,9 @@ func ParseComponentID(s string) (ComponentID, error) {
 	}
 	if s == "" {
 		return nil, fmt.Errorf("%w: empty", ErrComponentID)
+	}
+	if strings.Contains(s, ",") {
+		return parseHexParts(strings.Split(s, ","))
 	}
 	parts := strings.Split(s, "/")
 	if len(parts) > MaxComponentIDSegments {
@@ -242,6 +247,10 @@ func parseHexList(b []byte) (ComponentID, error) {
 	if err := json.Unmarshal(b, &parts); err != nil {
 		return nil, fmt.Errorf("%w: want a list of hex strings: %v", ErrComponentID, err)
 	}
+	return parseHexParts(parts)
+}
+
+func parseHexParts(parts []string) (ComponentID, error) {
 	if len(parts) > MaxComponentIDSegments {
 		return nil, fmt.Errorf("%w: %d segments, limit %d", ErrComponentID, len(parts), MaxComponentIDSegments)
 	}
@@ -275,7 +284,7 @@ func textByte(b byte) bool {
 	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
 		return true
 	}
-	return strings.IndexByte("-._~+=:@,", b) >= 0
+	return strings.IndexByte("-._~+=:@", b) >= 0
 }
 
 // DecodeComponentID decodes a CBOR SUIT_Component_Identifier and checks the

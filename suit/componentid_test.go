@@ -19,7 +19,9 @@ func TestParseComponentID(t *testing.T) {
 		{"hex:", ComponentID{{}}},
 		{"a/hex:/b", ComponentID{[]byte("a"), {}, []byte("b")}},
 		{"hex:6865783a78", ComponentID{[]byte("hex:x")}},
-		{"v1.2_x~y+z=w:q@r,s", NewComponentID("v1.2_x~y+z=w:q@r,s")},
+		{"v1.2_x~y+z=w:q@r", NewComponentID("v1.2_x~y+z=w:q@r")},
+		{"5445,,8D", ComponentID{{0x54, 0x45}, {}, {0x8d}}},
+		{"5445,", ComponentID{{0x54, 0x45}, {}}},
 		{`["5445","","8d"]`, ComponentID{{0x54, 0x45}, {}, {0x8d}}},
 		{"[]", ComponentID{}},
 		{` [ "5445" , "" , "8D" ] `, ComponentID{{0x54, 0x45}, {}, {0x8d}}},
@@ -32,7 +34,7 @@ func TestParseComponentID(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		"", "/", "a/", "/a", "a//b", "a b", "é", "a\x00", "it's", "hex:zz", "hex:123", `[1]`, `["zz"]`, "[", `"a"`,
+		"", "/", "a/", "/a", "a//b", "a b", "é", "a\x00", "it's", "hex:zz", "hex:123", "a,b", "hex:00,01", "5445,8d/00", `[1]`, `["zz"]`, "[", `"a"`,
 		long + "a",
 		strings.Repeat("x/", MaxComponentIDSegments) + "x",
 		`["` + strings.Repeat("00", MaxComponentIDSegmentSize+1) + `"]`,
@@ -54,7 +56,7 @@ func TestComponentIDText(t *testing.T) {
 		want string
 	}{
 		{NewComponentID("TEEP-Device", "SecureFS", "app", "ta"), "TEEP-Device/SecureFS/app/ta"},
-		{ComponentID{{0x8d, 0x82}, {}, []byte("a/b"), []byte("hex:1"), []byte("x y")}, "hex:8d82/hex:/hex:612f62/hex:6865783a31/hex:782079"},
+		{ComponentID{{0x8d, 0x82}, {}, []byte("a/b"), []byte("hex:1"), []byte("x y"), []byte("a,b")}, "hex:8d82/hex:/hex:612f62/hex:6865783a31/hex:782079/hex:612c62"},
 		{ComponentID{}, "[]"},
 	} {
 		if got := c.id.String(); got != c.want {
@@ -115,7 +117,7 @@ func TestComponentIDCheck(t *testing.T) {
 }
 
 func FuzzParseComponentID(f *testing.F) {
-	for _, s := range []string{"TEEP-Device/SecureFS/app/ta", "a/hex:8d82/hex:", `["5445",""]`, "hex:zz", "a//b", "[", ""} {
+	for _, s := range []string{"TEEP-Device/SecureFS/app/ta", "a/hex:8d82/hex:", `["5445",""]`, "5445,8d", "hex:zz", "a//b", "[", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
