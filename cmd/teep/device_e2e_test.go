@@ -22,7 +22,6 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/keyfile"
-	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/suit"
@@ -116,7 +115,7 @@ func (f *deviceTAMFixture) trustArgs() []string {
 	return append(a, "--signer-key", f.signerKF)
 }
 
-func (f *deviceTAMFixture) upload(t *testing.T, name string, seq uint64, payload string) tam.ComponentID {
+func (f *deviceTAMFixture) upload(t *testing.T, name string, seq uint64, payload string) suit.ComponentID {
 	t.Helper()
 	return f.srv.Upload(tamtest.Envelope(t, f.signer, name, seq, []byte(payload)))
 }

@@ -254,7 +254,7 @@ func TestE2EPersonalization(t *testing.T) {
 	secret := []byte(`{"name":"FOO Bar","secret":"0123456789abfcdef0123456789abcd"}`)
 	p := srv.Personalize(d.agents["tee0"].PublicKey().KID(), "config", secret, app)
 	d.sync()
-	if got := d.content("tee0", suit.ComponentID(p.PayloadID.Segments())); !bytes.Equal(got, secret) {
+	if got := d.content("tee0", p.PayloadID); !bytes.Equal(got, secret) {
 		t.Fatalf("personalization data %q", got)
 	}
 	if got := d.content("tee0", tamtest.PayloadID("app")); string(got) != "the TA" {

@@ -8,83 +8,82 @@ import (
 	"github.com/teep-go/teep/suit"
 )
 
-// ComponentID is the TAM's storage key for a suit.ComponentID: the lowercase
-// hex of its CBOR encoding, comparable and usable in URLs and database rows.
-// It is not a second kind of identifier: ids are built, checked, parsed and
-// rendered by package suit (one syntax, one set of limits), and this key is
-// derived from and decoded to a suit.ComponentID. For a component registered
-// from a SUIT envelope it is the manifest's manifest-component-id, the id
-// draft-ietf-teep-protocol-26 uses in unneeded-manifest-list.
-type ComponentID string
+// Trusted Components are named by suit.ComponentID, built, checked, parsed
+// and rendered by package suit (one syntax, one set of limits). For a
+// component registered from a SUIT envelope the id is the manifest's
+// manifest-component-id, the id draft-ietf-teep-protocol-26 uses in
+// unneeded-manifest-list.
 
-// NewComponentID returns the key of an identifier within the suit limits.
-func NewComponentID(id suit.ComponentID) (ComponentID, error) {
-	if err := id.Check(); err != nil {
-		return "", err
-	}
-	if len(id) == 0 {
-		// A TEEP message may name the empty id; the TAM cannot manage it.
-		return "", fmt.Errorf("%w: no segments", suit.ErrComponentID)
-	}
-	return ComponentID(hex.EncodeToString(id.Marshal())), nil
-}
+// cidKey is a component id as a map key: its CBOR encoding (suit's Key),
+// which is canonical, so equal ids have equal keys and keys sort like the
+// hex the admin API shows.
+type cidKey string
 
-// ParseComponentID reads an identifier in the text form of package suit
-// (suit.ParseComponentID) or, for compatibility with ids this TAM printed
-// before, the hex of its CBOR encoding; the hex form wins when the text is
-// both (a single text segment made only of hex digits that decode to a
-// canonical CBOR array of byte strings).
-func ParseComponentID(s string) (ComponentID, error) {
-	if k, ok := hexKey(s); ok {
-		return k, nil
-	}
-	id, err := suit.ParseComponentID(s)
-	if err != nil {
-		return "", err
-	}
-	return NewComponentID(id)
-}
+func keyOf(id suit.ComponentID) cidKey { return cidKey(id.Key()) }
 
-// hexKey reads s as the hex of the canonical encoding of a usable id.
-func hexKey(s string) (ComponentID, bool) {
-	raw, err := hex.DecodeString(s)
-	if err != nil || len(raw) == 0 {
-		return "", false
-	}
-	id, err := suit.DecodeComponentID(raw)
-	if err != nil {
-		return "", false
-	}
-	k, err := NewComponentID(id)
-	return k, err == nil && string(k) == strings.ToLower(s)
-}
-
-// ID decodes the key; a key not made by NewComponentID yields nil.
-func (c ComponentID) ID() suit.ComponentID {
-	raw, err := hex.DecodeString(string(c))
-	if err != nil {
-		return nil
-	}
-	id, err := suit.DecodeComponentID(raw)
+// id decodes the key; keys are only made by keyOf, so this cannot fail.
+func (k cidKey) id() suit.ComponentID {
+	id, err := suit.DecodeComponentID([]byte(k))
 	if err != nil {
 		return nil
 	}
 	return id
 }
 
-// Segments returns the identifier's segments.
-func (c ComponentID) Segments() [][]byte { return c.ID() }
+// Name is the id in suit's text form, for notes and logs.
+func (k cidKey) Name() string { return k.id().String() }
 
-// HexSegments returns each segment in lowercase hex.
-func (c ComponentID) HexSegments() []string { return c.ID().Hex() }
+// checkID applies the suit limits and refuses the id without segments: a
+// TEEP message may name it, but it names nothing the TAM can manage.
+func checkID(id suit.ComponentID) error {
+	if err := id.Check(); err != nil {
+		return err
+	}
+	if len(id) == 0 {
+		return fmt.Errorf("%w: no segments", suit.ErrComponentID)
+	}
+	return nil
+}
 
-// Name is the identifier in the text form of package suit, which
-// ParseComponentID reads back: a lone text segment that would read as the
-// hex key of another id is written in hex.
-func (c ComponentID) Name() string {
-	id := c.ID()
+// ParseComponentID reads a component id in the text form of package suit
+// (suit.ParseComponentID) or, for ids this TAM showed before, the hex of its
+// CBOR encoding (what the admin API lists as a component's id); the hex form
+// wins when the text is both (a lone text segment of hex digits that decode
+// to the canonical encoding of an id).
+func ParseComponentID(s string) (suit.ComponentID, error) {
+	if id, ok := hexKey(s); ok {
+		return id, nil
+	}
+	id, err := suit.ParseComponentID(s)
+	if err != nil {
+		return nil, err
+	}
+	return id, checkID(id)
+}
+
+// hexKey reads s as the hex of the canonical encoding of a usable id.
+func hexKey(s string) (suit.ComponentID, bool) {
+	raw, err := hex.DecodeString(s)
+	if err != nil || len(raw) == 0 {
+		return nil, false
+	}
+	id, err := suit.DecodeComponentID(raw)
+	if err != nil || checkID(id) != nil || hex.EncodeToString(id.Marshal()) != strings.ToLower(s) {
+		return nil, false
+	}
+	return id, true
+}
+
+// IDHex is the hex of the id's CBOR encoding: how the admin API and the
+// database name a component.
+func IDHex(id suit.ComponentID) string { return hex.EncodeToString(id.Marshal()) }
+
+// IDName is the id in the text form of package suit, written so that
+// ParseComponentID reads it back: a lone text segment that would read as the
+// hex of another id's encoding is written in hex.
+func IDName(id suit.ComponentID) string {
 	s := id.String()
-	if k, ok := hexKey(s); ok && k != c {
+	if other, ok := hexKey(s); ok && !other.Equal(id) {
 		return "hex:" + hex.EncodeToString(id[0])
 	}
 	return s
