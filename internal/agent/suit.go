@@ -94,7 +94,7 @@ func outcome(res *processor.Result) Outcome {
 	if res == nil {
 		return Outcome{}
 	}
-	return Outcome{ManifestID: suit.ComponentID(res.ManifestID), Sequence: res.SequenceNumber, Report: res.ReportBytes}
+	return Outcome{ManifestID: res.ManifestID, Sequence: res.SequenceNumber, Report: res.ReportBytes}
 }
 
 // Install implements Installer.
@@ -109,7 +109,7 @@ func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, er
 		// Failed before the processor looked at the manifest (e.g. a
 		// rollback): name it for the logs, from the unverified envelope.
 		if e, perr := suit.ParseEnvelope(envelope, suit.ParseOptions{}); perr == nil && e.Manifest() != nil {
-			out.ManifestID = suit.ComponentID(e.Manifest().ComponentID)
+			out.ManifestID = e.Manifest().ComponentID
 			out.Sequence = e.Manifest().SequenceNumber
 		}
 	}
@@ -127,7 +127,7 @@ func (s *SUIT) Uninstall(ctx context.Context, id suit.ComponentID, nonce []byte)
 	if err != nil {
 		return Outcome{}, err
 	}
-	res, err := p.Uninstall(ctx, suit.ComponentID(id), processor.RunOptions{Nonce: nonce})
+	res, err := p.Uninstall(ctx, id, processor.RunOptions{Nonce: nonce})
 	return outcome(res), err
 }
 
@@ -163,7 +163,7 @@ func (s *SUIT) Installed() ([]Installed, error) {
 			}
 			live[c.Key()] = true
 			out = append(out, Installed{
-				ManifestID: suit.ComponentID(r.ID), ComponentID: suit.ComponentID(c), Sequence: r.SequenceNumber,
+				ManifestID: r.ID, ComponentID: c, Sequence: r.SequenceNumber,
 				SHA256: sha, Size: uint64(size), ManifestDigest: r.Digest.Bytes,
 			})
 		}

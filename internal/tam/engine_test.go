@@ -400,7 +400,7 @@ func TestUnofferedRequestDoesNotFlagDevice(t *testing.T) {
 	a := f.agent(tamtest.AgentOptions{})
 	a.Tamper = func(m teep.Message) {
 		if r, ok := m.(*teep.QueryResponse); ok {
-			r.RequestedTCList = []teep.RequestedTC{{ComponentID: suit.ComponentID(tamtest.ManifestID("failed-app"))}}
+			r.RequestedTCList = []teep.RequestedTC{{ComponentID: tamtest.ManifestID("failed-app")}}
 		}
 	}
 	runSession(t, a)

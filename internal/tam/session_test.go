@@ -177,7 +177,7 @@ func TestHaveBinaryAndUpdateSizeLimit(t *testing.T) {
 	q, _ := h(nil)
 	a.Tamper = func(m teep.Message) {
 		if r, ok := m.(*teep.QueryResponse); ok {
-			r.RequestedTCList = []teep.RequestedTC{{ComponentID: suit.ComponentID(tamtest.ManifestID("c")), SequenceNumber: &one, HaveBinary: &yes}}
+			r.RequestedTCList = []teep.RequestedTC{{ComponentID: tamtest.ManifestID("c"), SequenceNumber: &one, HaveBinary: &yes}}
 		}
 	}
 	r, _ := a.Answer(ctx, q)
