@@ -622,7 +622,7 @@ func deviceOpenOffline(state, name string) (*deviceTEE, error) {
 
 func deviceStatus(e *env, args []string) error {
 	fs := newFlags(e, "device status", "--state DIR [--json]",
-		"Lists, per TEE, the installed Trusted Components: id (list of hex strings), sequence number,\n"+
+		"Lists, per TEE, the installed Trusted Components: id (docs/suit.md text form), sequence number,\n"+
 			"size and SHA-256, and pending requests and releases. It asks the running daemon, or reads\n"+
 			"the sealed state directly when none runs; a TEE whose state was tampered with is reported\n"+
 			"and the command fails.")
@@ -715,7 +715,7 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 			"as unneeded to the TAM, at once when the daemon runs, else at the next session."
 	}
 	fs := newFlags(e, path, "--state DIR [--tee NAME] [--tam URL] ID",
-		about+"\n\nID is a SUIT component id as `teep device status` prints it, [\"hex\",\"hex\",...], or\nits hex parts separated by commas.")
+		about+"\n\nID is a SUIT component id as `teep device status` prints it (TEEP-Device/SecureFS/app/ta:\nsegments joined by \"/\", each text or hex:HEX; docs/suit.md); [\"hex\",...] and hex parts\nseparated by commas are read too.")
 	state := fs.String("state", deviceDefaultState(e), "device state directory")
 	teeName := fs.String("tee", "", "the TEE (default: the device's first)")
 	tam := fs.String("tam", "", "TAM URL hint (used if it is one the device trusts)")
