@@ -8,7 +8,7 @@ type Limits struct {
 	MaxItems            int // elements of one array or pairs of one map
 	MaxComponents       int // entries of suit-components
 	MaxDependencies     int // entries of suit-dependencies
-	MaxIDSegments       int // segments of one component identifier
+	MaxIDSegments       int // segments of one component identifier; MaxComponentIDSegments caps it
 	MaxCommands         int // commands in one sequence
 	MaxSequenceNesting  int // try-each / run-sequence nesting
 	MaxAuthBlocks       int // authentication blocks in the wrapper
