@@ -458,6 +458,11 @@ func (c *cur) componentID(name string, lim *Limits) (ComponentID, error) {
 			return nil, err
 		}
 	}
+	// The shared limits, so that every id in an accepted envelope is one the
+	// TAM and the TEEP codec accept too.
+	if err := id.Check(); err != nil {
+		return nil, limitErr(start, "%s: %v", name, err)
+	}
 	return id, nil
 }
 

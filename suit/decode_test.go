@@ -289,17 +289,17 @@ func TestCommandOffsets(t *testing.T) {
 
 func TestComponentID(t *testing.T) {
 	id := ComponentID{[]byte("TEEP-Device"), {0x8d, 0x82}, []byte("it's")}
-	if got := id.String(); got != `['TEEP-Device', h'8d82', h'69742773']` {
+	if got := id.String(); got != `TEEP-Device/hex:8d82/hex:69742773` {
 		t.Errorf("String = %s", got)
 	}
-	p, err := ParseComponentID(id.Marshal())
+	p, err := DecodeComponentID(id.Marshal())
 	if err != nil || !p.Equal(id) {
 		t.Fatalf("round trip: %v", err)
 	}
 	if !id.HasPrefix(id[:1]) || id.HasPrefix(ComponentID{[]byte("x")}) {
 		t.Error("HasPrefix")
 	}
-	if _, err := ParseComponentID(hexb("81 01")); err == nil {
+	if _, err := DecodeComponentID(hexb("81 01")); err == nil {
 		t.Error("non-bstr segment accepted")
 	}
 }

@@ -8,7 +8,7 @@ type Limits struct {
 	MaxItems            int // elements of one array or pairs of one map
 	MaxComponents       int // entries of suit-components
 	MaxDependencies     int // entries of suit-dependencies
-	MaxIDSegments       int // segments of one component identifier
+	MaxIDSegments       int // segments of one component identifier; MaxComponentIDSegments caps it
 	MaxCommands         int // commands in one sequence
 	MaxSequenceNesting  int // try-each / run-sequence nesting
 	MaxAuthBlocks       int // authentication blocks in the wrapper
@@ -25,7 +25,7 @@ const (
 	DefaultMaxItems            = 4096
 	DefaultMaxComponents       = 256
 	DefaultMaxDependencies     = 64
-	DefaultMaxIDSegments       = 32
+	DefaultMaxIDSegments       = MaxComponentIDSegments
 	DefaultMaxCommands         = 1024
 	DefaultMaxSequenceNesting  = 4
 	DefaultMaxAuthBlocks       = 8

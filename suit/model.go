@@ -1,14 +1,6 @@
 package suit
 
-import (
-	"bytes"
-	"encoding/hex"
-	"strconv"
-	"strings"
-	"unicode"
-
-	"github.com/teep-go/teep/cborwire"
-)
+import "strconv"
 
 // CBOR tags of draft-ietf-suit-manifest.
 const (
@@ -218,120 +210,6 @@ const (
 	SysinfoOnFailure = 1 << 3
 	ReportAll        = 15
 )
-
-// ComponentID is a SUIT_Component_Identifier: a path of byte strings.
-type ComponentID [][]byte
-
-// NewComponentID builds an identifier from text segments.
-func NewComponentID(segments ...string) ComponentID {
-	id := make(ComponentID, len(segments))
-	for i, s := range segments {
-		id[i] = []byte(s)
-	}
-	return id
-}
-
-// Equal reports whether two identifiers have the same segments.
-func (c ComponentID) Equal(o ComponentID) bool {
-	if len(c) != len(o) {
-		return false
-	}
-	for i := range c {
-		if !bytes.Equal(c[i], o[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// HasPrefix reports whether p is a leading part of c.
-func (c ComponentID) HasPrefix(p ComponentID) bool {
-	return len(p) <= len(c) && c[:len(p)].Equal(p)
-}
-
-// Marshal returns the CBOR encoding ([* bstr]).
-func (c ComponentID) Marshal() []byte { return c.appendTo(nil) }
-
-func (c ComponentID) appendTo(b []byte) []byte {
-	b = cborwire.AppendArrayHead(b, len(c))
-	for _, s := range c {
-		b = cborwire.AppendBytes(b, s)
-	}
-	return b
-}
-
-// Key is a string usable as a map key: the CBOR encoding.
-func (c ComponentID) Key() string { return string(c.Marshal()) }
-
-// Hex returns each segment in lower-case hex, the form the CLI prints.
-func (c ComponentID) Hex() []string {
-	out := make([]string, len(c))
-	for i, s := range c {
-		out[i] = hex.EncodeToString(s)
-	}
-	return out
-}
-
-// Clone returns a deep copy.
-func (c ComponentID) Clone() ComponentID {
-	if c == nil {
-		return nil
-	}
-	out := make(ComponentID, len(c))
-	for i, s := range c {
-		out[i] = bytes.Clone(s)
-	}
-	return out
-}
-
-// String renders the identifier in diagnostic style: printable segments as
-// 'text', others as h'hex'.
-func (c ComponentID) String() string {
-	var sb strings.Builder
-	sb.WriteByte('[')
-	for i, s := range c {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		if printable(s) {
-			sb.WriteByte('\'')
-			sb.Write(s)
-			sb.WriteByte('\'')
-		} else {
-			sb.WriteString("h'")
-			sb.WriteString(hex.EncodeToString(s))
-			sb.WriteByte('\'')
-		}
-	}
-	sb.WriteByte(']')
-	return sb.String()
-}
-
-func printable(s []byte) bool {
-	if len(s) == 0 {
-		return false
-	}
-	for _, r := range string(s) {
-		if r == unicode.ReplacementChar || !unicode.IsPrint(r) || r == '\'' {
-			return false
-		}
-	}
-	return true
-}
-
-// ParseComponentID decodes a CBOR SUIT_Component_Identifier.
-func ParseComponentID(data []byte) (ComponentID, error) {
-	lim := DefaultLimits()
-	if err := wellFormed(data, &lim); err != nil {
-		return nil, in("component id", err)
-	}
-	c := newCur(data, "component id")
-	id, err := c.componentID("component id", &lim)
-	if err != nil {
-		return nil, err
-	}
-	return id, c.end()
-}
 
 // Dependency is one entry of suit-dependencies (draft-ietf-suit-trust-domains §5).
 type Dependency struct {

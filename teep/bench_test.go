@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
-
 	"github.com/teep-go/teep/cosekey"
 )
 

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
+	"github.com/veraison/go-cose"
 )
 
 // SignOptions control Sign and SignMulti. The zero value gives a tagged

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/suit"
 )
 
 // DecodeOptions select the numbering and the limits of Decode.
@@ -373,23 +374,30 @@ func (d *decoder) suitReports() ([][]byte, error) {
 	return out, nil
 }
 
-func (d *decoder) componentID() (ComponentID, error) {
+// componentID reads a SUIT_Component_Identifier within the limits of package
+// suit, the ones the TAM's store and the command line apply: an id a
+// message may carry is one they accept.
+func (d *decoder) componentID() (suit.ComponentID, error) {
 	r := &d.r
-	n, err := r.array(d.lim.MaxComponentIDParts, "component identifier")
+	start := r.Off
+	n, err := r.array(suit.MaxComponentIDSegments, "component identifier")
 	if err != nil {
 		return nil, err
 	}
-	out := make(ComponentID, n)
+	out := make(suit.ComponentID, n)
 	for i := range out {
-		if out[i], err = r.bytes(d.lim.MaxComponentIDPartSize, "component identifier part"); err != nil {
+		if out[i], err = r.bytes(suit.MaxComponentIDSegmentSize, "component identifier part"); err != nil {
 			return nil, atIndex("", i, err)
 		}
+	}
+	if err := out.Check(); err != nil {
+		return nil, r.fail(start, ErrLimit, "component identifier: %v", err)
 	}
 	return out, nil
 }
 
-func (d *decoder) componentIDs() ([]ComponentID, error) {
-	return list(d, "component list", func(c *ComponentID) (err error) {
+func (d *decoder) componentIDs() ([]suit.ComponentID, error) {
+	return list(d, "component list", func(c *suit.ComponentID) (err error) {
 		*c, err = d.componentID()
 		return err
 	})
@@ -471,11 +479,11 @@ func (d *decoder) claims(c *SystemPropertyClaims) error {
 				return at("system-component-id", err)
 			}
 		case SUITParamVendorID:
-			if c.VendorID, err = r.bytes(d.lim.MaxComponentIDPartSize, "vendor-id"); err != nil {
+			if c.VendorID, err = r.bytes(maxClassIDSize, "vendor-id"); err != nil {
 				return at("vendor-id", err)
 			}
 		case SUITParamClassID:
-			if c.ClassID, err = r.bytes(d.lim.MaxComponentIDPartSize, "class-id"); err != nil {
+			if c.ClassID, err = r.bytes(maxClassIDSize, "class-id"); err != nil {
 				return at("class-id", err)
 			}
 		case SUITParamImageDigest:

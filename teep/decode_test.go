@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/teep-go/teep/suit"
 )
 
 var token16 = []byte{0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf}
@@ -73,7 +75,7 @@ func expectedVectors(t *testing.T) map[string]Message {
 			SelectedVersion:    u32(0),
 			AttestationPayload: []byte{},
 			TCList: []SystemPropertyClaims{{
-				ComponentID: ComponentID{mustHex(t, "0102030405060708090a0b0c0d0e0f")},
+				ComponentID: suit.ComponentID{mustHex(t, "0102030405060708090a0b0c0d0e0f")},
 				ImageDigest: &Digest{Alg: -16, Bytes: mustHex(t, "a7fd6593eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b93030609")},
 			}},
 		},
@@ -225,7 +227,7 @@ func assertStable(t *testing.T, m Message, num Numbering) {
 func TestEveryMessageFieldRoundTrips(t *testing.T) {
 	env := readHex(t, "teep/suit/suit_uri.hex")
 	report := readHex(t, "teep/derived/suit_report_appendix_f1_success.hex")
-	cid := ComponentID{[]byte("TEEP-Device"), []byte("SecureFS"), mustHex(t, "8d82573a926d4754935332dc29997f74"), []byte("ta")}
+	cid := suit.ComponentID{[]byte("TEEP-Device"), []byte("SecureFS"), mustHex(t, "8d82573a926d4754935332dc29997f74"), []byte("ta")}
 	msgs := []Message{
 		&QueryRequest{
 			Token:                        token16,
@@ -250,19 +252,19 @@ func TestEveryMessageFieldRoundTrips(t *testing.T) {
 				{ComponentID: cid, VendorID: bytes.Repeat([]byte{1}, 16), ClassID: bytes.Repeat([]byte{2}, 16),
 					ImageDigest: &Digest{Alg: -16, Bytes: bytes.Repeat([]byte{3}, 32)}, ImageSize: u64(20),
 					Other: map[int64][]byte{-1: {0x01}, 24: {0x64, 'v', '1', '.', '0'}}},
-				{ComponentID: ComponentID{}},
+				{ComponentID: suit.ComponentID{}},
 			},
 			RequestedTCList: []RequestedTC{
 				{ComponentID: cid},
 				{ComponentID: cid, SequenceNumber: u64(3), HaveBinary: boolp(true)},
 				{ComponentID: cid, HaveBinary: boolp(false)},
 			},
-			UnneededManifestList: []ComponentID{cid, {[]byte{}}},
+			UnneededManifestList: []suit.ComponentID{cid, {[]byte{}}},
 			ExtList:              []uint32{7},
 		},
 		&Update{
 			Token:                    token16,
-			UnneededManifestList:     []ComponentID{cid},
+			UnneededManifestList:     []suit.ComponentID{cid},
 			ManifestList:             [][]byte{env, readHex(t, "teep/suit/suit_integrated.hex")},
 			AttestationPayloadFormat: "application/eat+cwt",
 			AttestationPayload:       []byte{0xd2},

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/teep-go/teep/cborwire"
+	"github.com/teep-go/teep/suit"
 )
 
 // EncodeOptions select the numbering and the map key order of Encode.
@@ -178,9 +179,9 @@ func appendByteStrings(b []byte, v [][]byte) []byte {
 	return b
 }
 
-func appendComponentID(b []byte, c ComponentID) []byte { return appendByteStrings(b, c) }
+func appendComponentID(b []byte, c suit.ComponentID) []byte { return appendByteStrings(b, c) }
 
-func appendComponentIDs(b []byte, v []ComponentID) []byte {
+func appendComponentIDs(b []byte, v []suit.ComponentID) []byte {
 	b = cborwire.AppendHead(b, cborwire.MajorArray, uint64(len(v)))
 	for _, c := range v {
 		b = appendComponentID(b, c)

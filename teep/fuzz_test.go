@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/suit"
 )
 
 func vectorSeeds(f *testing.F, dirs ...string) [][]byte {
@@ -109,8 +110,8 @@ func randomMessage(r *rand.Rand) Message {
 		}
 		return nil
 	}
-	cid := func() ComponentID {
-		c := make(ComponentID, r.IntN(4))
+	cid := func() suit.ComponentID {
+		c := make(suit.ComponentID, r.IntN(4))
 		for i := range c {
 			c[i] = bs(0, 20)
 		}
@@ -203,7 +204,7 @@ func randomMessage(r *rand.Rand) Message {
 			m.RequestedTCList = append(m.RequestedTCList, t)
 		}
 		if maybe() {
-			m.UnneededManifestList = []ComponentID{cid()}
+			m.UnneededManifestList = []suit.ComponentID{cid()}
 		}
 		return m
 	case 2:
@@ -212,7 +213,7 @@ func randomMessage(r *rand.Rand) Message {
 			m.ManifestList = [][]byte{{0xa2, 0x02, 0x40, 0x03, 0x41, byte(r.Uint32())}}
 		}
 		if maybe() {
-			m.UnneededManifestList = []ComponentID{cid(), cid()}
+			m.UnneededManifestList = []suit.ComponentID{cid(), cid()}
 		}
 		if maybe() {
 			m.ErrCode, m.ErrMsg, m.ErrLang = ErrCode(1+r.IntN(30)), text(MaxErrMsgSize), "de-CH"

@@ -24,8 +24,6 @@ type Limits struct {
 	MaxSUITReportSize         int // one suit-reports entry
 	MaxAttestationPayloadSize int // attestation-payload
 	MaxTextSize               int // attestation-payload-format and other text without a CDDL size
-	MaxComponentIDParts       int // byte strings in one SUIT_Component_Identifier
-	MaxComponentIDPartSize    int // bytes in one component-id part
 	MaxExtensionSize          int // one unknown option or unknown claim value
 	MaxNesting                int // array/map/tag nesting depth of any CBOR item
 	MaxCOSEOverhead           int // bytes a COSE_Sign1/COSE_Sign may add around the payload (Open)
@@ -44,8 +42,6 @@ var DefaultLimits = Limits{
 	MaxSUITReportSize:         256 << 10,
 	MaxAttestationPayloadSize: 256 << 10,
 	MaxTextSize:               1024,
-	MaxComponentIDParts:       32,
-	MaxComponentIDPartSize:    1024,
 	MaxExtensionSize:          64 << 10,
 	MaxNesting:                16,
 	MaxCOSEOverhead:           16 << 10,
@@ -69,11 +65,13 @@ func (l Limits) withDefaults() Limits {
 	pick(&l.MaxSUITReportSize, d.MaxSUITReportSize)
 	pick(&l.MaxAttestationPayloadSize, d.MaxAttestationPayloadSize)
 	pick(&l.MaxTextSize, d.MaxTextSize)
-	pick(&l.MaxComponentIDParts, d.MaxComponentIDParts)
-	pick(&l.MaxComponentIDPartSize, d.MaxComponentIDPartSize)
 	pick(&l.MaxExtensionSize, d.MaxExtensionSize)
 	pick(&l.MaxNesting, d.MaxNesting)
 	pick(&l.MaxCOSEOverhead, d.MaxCOSEOverhead)
 	pick(&l.MaxSignatures, d.MaxSignatures)
 	return l
 }
+
+// maxClassIDSize bounds vendor-id and class-id (RFC 9124 uses 16-byte UUIDs;
+// the margin admits other identifiers).
+const maxClassIDSize = 1024

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/suit"
 )
 
 func TestCodeOf(t *testing.T) {
@@ -121,7 +122,7 @@ func TestNames(t *testing.T) {
 	if SUITProfileSHA256ESP256ECDHA128GCM.String() != "suit-sha256-esp256-ecdh-a128gcm" || (SUITCOSEProfile{1, 2, 3, 4}).String() != "[1, 2, 3, 4]" {
 		t.Fatal("profile names")
 	}
-	if got := (ComponentID{[]byte("TEEP-Device"), {0x8d, 0x82}}).String(); got != "['TEEP-Device', h'8d82']" {
+	if got := (suit.ComponentID{[]byte("TEEP-Device"), {0x8d, 0x82}}).String(); got != "TEEP-Device/hex:8d82" {
 		t.Fatal(got)
 	}
 	if CipherSuiteESP256.String() != "[[18, -9]]" || FreshnessTimestamp.String() != "FRESHNESS_TIMESTAMP" {

@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
+	"github.com/veraison/go-cose"
 )
 
 func TestOpenRejects(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/teep-go/teep/suit"
 )
 
 const (
@@ -175,8 +177,8 @@ func TestEncodeRejects(t *testing.T) {
 		{"envelope malformed", &Update{ManifestList: [][]byte{{0xa1, 0x01}}}, "manifest-list[0]"},
 		{"report malformed", &Success{SUITReports: [][]byte{{0x82, 0x01}}}, "suit-reports[0]"},
 		{"claims without id", &QueryResponse{TCList: []SystemPropertyClaims{{}}}, "system-component-id is missing"},
-		{"claims other shadows typed", &QueryResponse{TCList: []SystemPropertyClaims{{ComponentID: ComponentID{}, Other: map[int64][]byte{14: {0x01}}}}}, "parameter 14"},
-		{"claims other malformed", &QueryResponse{TCList: []SystemPropertyClaims{{ComponentID: ComponentID{}, Other: map[int64][]byte{99: {0x82}}}}}, "parameter 99"},
+		{"claims other shadows typed", &QueryResponse{TCList: []SystemPropertyClaims{{ComponentID: suit.ComponentID{}, Other: map[int64][]byte{14: {0x01}}}}}, "parameter 14"},
+		{"claims other malformed", &QueryResponse{TCList: []SystemPropertyClaims{{ComponentID: suit.ComponentID{}, Other: map[int64][]byte{99: {0x82}}}}}, "parameter 99"},
 		{"invalid utf-8", &Success{Msg: "\xff"}, "not valid UTF-8"},
 		{"err-msg too long", &Update{ErrCode: 1, ErrMsg: strings.Repeat("x", 129)}, "err-msg: 129 bytes"},
 		{"err-lang too long", &Update{ErrCode: 1, ErrMsg: "x", ErrLang: strings.Repeat("a", 36)}, "err-lang: 36 bytes"},

@@ -1,9 +1,10 @@
 package teep
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/teep-go/teep/suit"
 )
 
 // Version is the TEEP protocol version defined by draft-ietf-teep-protocol-26
@@ -62,7 +63,7 @@ type QueryResponse struct {
 	SUITReports          [][]byte               // label 18
 	TCList               []SystemPropertyClaims // label 7
 	RequestedTCList      []RequestedTC          // label 13
-	UnneededManifestList []ComponentID          // label 14
+	UnneededManifestList []suit.ComponentID     // label 14
 	ExtList              []uint32               // label 8
 	Extensions           Extensions
 
@@ -73,8 +74,8 @@ type QueryResponse struct {
 // Attestation Result for the Agent, or a TAM-side error (§4.4).
 // Wire: [3, {options}].
 type Update struct {
-	Token                []byte        // label 19
-	UnneededManifestList []ComponentID // label 14
+	Token                []byte             // label 19
+	UnneededManifestList []suit.ComponentID // label 14
 	// ManifestList is label 9: each entry is the content of the bstr, an
 	// encoded (untagged) SUIT_Envelope.
 	ManifestList             [][]byte
@@ -121,48 +122,6 @@ func (QueryResponse) Type() Type { return TypeQueryResponse }
 func (Update) Type() Type        { return TypeUpdate }
 func (Success) Type() Type       { return TypeSuccess }
 func (Error) Type() Type         { return TypeError }
-
-// ComponentID is a SUIT_Component_Identifier: an array of byte strings.
-type ComponentID [][]byte
-
-// Equal reports whether c and d have the same parts.
-func (c ComponentID) Equal(d ComponentID) bool {
-	if len(c) != len(d) {
-		return false
-	}
-	for i := range c {
-		if !bytes.Equal(c[i], d[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// String renders the parts as printable text where possible, hex otherwise:
-// ['TEEP-Device', 'SecureFS', h'8d82…', 'ta'].
-func (c ComponentID) String() string {
-	parts := make([]string, len(c))
-	for i, p := range c {
-		if printable(p) {
-			parts[i] = "'" + string(p) + "'"
-		} else {
-			parts[i] = fmt.Sprintf("h'%x'", p)
-		}
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-func printable(p []byte) bool {
-	if len(p) == 0 {
-		return false
-	}
-	for _, b := range p {
-		if b < 0x20 || b > 0x7e || b == '\'' {
-			return false
-		}
-	}
-	return true
-}
 
 // COSE structure types used in cipher-suite operations (the CBOR tags).
 const (
@@ -374,7 +333,7 @@ const (
 // The common parameters are typed; every other parameter is kept as encoded
 // CBOR in Other, keyed by its label.
 type SystemPropertyClaims struct {
-	ComponentID ComponentID      // key 0, required
+	ComponentID suit.ComponentID // key 0, required
 	VendorID    []byte           // parameter 1 (RFC 9562 UUID); nil = absent
 	ClassID     []byte           // parameter 2; nil = absent
 	ImageDigest *Digest          // parameter 3, bstr-wrapped SUIT_Digest
@@ -386,9 +345,9 @@ type SystemPropertyClaims struct {
 
 // RequestedTC is one requested-tc-list entry (requested-tc-info).
 type RequestedTC struct {
-	ComponentID    ComponentID // label 15
-	SequenceNumber *uint64     // label 16: minimum acceptable manifest sequence number; nil = any
-	HaveBinary     *bool       // label 17: Agent already has the binary; needs SequenceNumber
+	ComponentID    suit.ComponentID // label 15
+	SequenceNumber *uint64          // label 16: minimum acceptable manifest sequence number; nil = any
+	HaveBinary     *bool            // label 17: Agent already has the binary; needs SequenceNumber
 
 	order []uint64 // wire labels in order, for PreserveOrder
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/teep-go/teep/suit"
 	"sort"
 	"strconv"
 
@@ -220,7 +221,7 @@ func hexPtr(b []byte) *string {
 
 // hexSegments renders a component id as one lowercase hex string per
 // segment, the form every machine output of the project uses.
-func hexSegments(c ComponentID) []string {
+func hexSegments(c suit.ComponentID) []string {
 	out := make([]string, len(c))
 	for i, s := range c {
 		out[i] = hex.EncodeToString(s)
@@ -228,7 +229,7 @@ func hexSegments(c ComponentID) []string {
 	return out
 }
 
-func cidsView(list []ComponentID) [][]string {
+func cidsView(list []suit.ComponentID) [][]string {
 	if list == nil {
 		return nil
 	}

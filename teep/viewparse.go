@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/teep-go/teep/suit"
 	"strconv"
 )
 
@@ -138,19 +139,19 @@ func (r *viewReader) hex(name string, s *string) []byte {
 	return b
 }
 
-func (r *viewReader) cid(name string, segs []string) ComponentID {
-	out := make(ComponentID, len(segs))
+func (r *viewReader) cid(name string, segs []string) suit.ComponentID {
+	out := make(suit.ComponentID, len(segs))
 	for i, s := range segs {
 		out[i] = r.hex(fmt.Sprintf("%s[%d]", name, i), &s)
 	}
 	return out
 }
 
-func (r *viewReader) cids(name string, list [][]string) []ComponentID {
+func (r *viewReader) cids(name string, list [][]string) []suit.ComponentID {
 	if list == nil {
 		return nil
 	}
-	out := make([]ComponentID, len(list))
+	out := make([]suit.ComponentID, len(list))
 	for i, c := range list {
 		out[i] = r.cid(fmt.Sprintf("%s[%d]", name, i), c)
 	}

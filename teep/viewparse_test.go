@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/teep-go/teep/suit"
 )
 
 // roundTrip renders m as the JSON view, reads it back, and returns the
@@ -46,11 +48,11 @@ func TestViewIsLossless(t *testing.T) {
 			SupportedSUITCOSEProfiles: MandatorySUITCOSEProfiles(), DataItemRequested: DataItemAttestation | DataItemTrustedComponents,
 			Extensions: Extensions{900: {0x63, 'a', 'b', 'c'}}},
 		&QueryResponse{Token: bytes.Repeat([]byte{3}, 8), SelectedVersion: &sel, AttestationPayload: []byte{},
-			TCList: []SystemPropertyClaims{{ComponentID: ComponentID{[]byte("TEEP-Device"), {0x01}}, VendorID: bytes.Repeat([]byte{4}, 16),
+			TCList: []SystemPropertyClaims{{ComponentID: suit.ComponentID{[]byte("TEEP-Device"), {0x01}}, VendorID: bytes.Repeat([]byte{4}, 16),
 				ImageDigest: &Digest{Alg: -16, Bytes: bytes.Repeat([]byte{5}, 32)}, ImageSize: &size, Other: map[int64][]byte{-257: {0x01}}}},
-			RequestedTCList:      []RequestedTC{{ComponentID: ComponentID{[]byte("app")}, SequenceNumber: &seq, HaveBinary: &yes}},
-			UnneededManifestList: []ComponentID{{[]byte("old")}}, ExtList: []uint32{1}},
-		&Update{Token: bytes.Repeat([]byte{6}, 8), UnneededManifestList: []ComponentID{{[]byte("gone")}}, ManifestList: [][]byte{{0xa1, 0x02, 0x40}},
+			RequestedTCList:      []RequestedTC{{ComponentID: suit.ComponentID{[]byte("app")}, SequenceNumber: &seq, HaveBinary: &yes}},
+			UnneededManifestList: []suit.ComponentID{{[]byte("old")}}, ExtList: []uint32{1}},
+		&Update{Token: bytes.Repeat([]byte{6}, 8), UnneededManifestList: []suit.ComponentID{{[]byte("gone")}}, ManifestList: [][]byte{{0xa1, 0x02, 0x40}},
 			ErrCode: ErrManifestProcessingFailed, ErrMsg: "partly", ErrLang: "en"},
 		&Success{Token: bytes.Repeat([]byte{7}, 8), Msg: "done", SUITReports: [][]byte{{0xa0}}},
 		&Error{Token: bytes.Repeat([]byte{8}, 8), ErrCode: ErrUnsupportedMsgVersion, Versions: []uint32{0}, ErrMsg: "no version"},

@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/agent"
-	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/fleet"
 	"github.com/teep-go/teep/internal/tam"
-	"github.com/teep-go/teep/teep"
+	"github.com/teep-go/teep/suit"
 )
 
 func init() {
@@ -58,7 +57,7 @@ func (tl *demoTimeline) say(who, format string, a ...any) {
 // ['TEEP-Device', 'SecureFS', name, 'ta' or 'suit'] (the payload and the
 // manifest), shown as name; other ids as their printable segments joined
 // by "/", or the id itself.
-func demoName(id teep.ComponentID) string {
+func demoName(id suit.ComponentID) string {
 	var parts []string
 	for i, p := range id {
 		if (i < 2 && (string(p) == "TEEP-Device" || string(p) == "SecureFS")) ||
@@ -155,7 +154,7 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	for _, step := range []func(context.Context, tam.ComponentID) error{s.update, s.optional, s.withdraw} {
+	for _, step := range []func(context.Context, suit.ComponentID) error{s.update, s.optional, s.withdraw} {
 		if err := step(ctx, hello); err != nil {
 			return err
 		}
@@ -168,26 +167,26 @@ func (s *demoScene) event(ctx context.Context) func(string, agent.Event) {
 }
 
 // publish: a Trusted Component, built and signed now, required everywhere.
-func (s *demoScene) publish(ctx context.Context) (tam.ComponentID, error) {
+func (s *demoScene) publish(ctx context.Context) (suit.ComponentID, error) {
 	s.tl.step(1, "A Trusted Component is published; every device attests and installs it")
 	hello1, err := fleet.Envelope(s.w.Signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	hello, err := s.w.TAM.Engine.AddComponent(ctx, hello1)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.tl.say("signer", "built and signed SUIT manifest hello-ta v1 (%d bytes, payload integrated)", len(hello1))
 	if _, err := s.w.TAM.Engine.SetPolicy(ctx, tam.Policy{Component: hello.ComponentID, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
-		return "", err
+		return nil, err
 	}
 	s.tl.say("TAM", "hello-ta is required on every device")
 	return hello.ComponentID, demoSyncAll(ctx, s.w.Devices)
 }
 
 // update: version 2, which every device installs.
-func (s *demoScene) update(ctx context.Context, _ tam.ComponentID) error {
+func (s *demoScene) update(ctx context.Context, _ suit.ComponentID) error {
 	s.tl.step(2, "Version 2 is published; every device updates")
 	hello2, err := fleet.Envelope(s.w.Signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
 	if err != nil {
@@ -201,7 +200,7 @@ func (s *demoScene) update(ctx context.Context, _ tam.ComponentID) error {
 }
 
 // optional: a component installed only where an application asks.
-func (s *demoScene) optional(ctx context.Context, _ tam.ComponentID) error {
+func (s *demoScene) optional(ctx context.Context, _ suit.ComponentID) error {
 	s.tl.step(3, "An optional component: installed only where an application asks for it")
 	extraEnv, err := fleet.Envelope(s.w.Signer, "extra-ta", 1, []byte("an optional helper"))
 	if err != nil {
@@ -217,12 +216,12 @@ func (s *demoScene) optional(ctx context.Context, _ tam.ComponentID) error {
 	s.tl.say("TAM", "extra-ta offered to devices that request it")
 	d3 := s.w.Devices[2]
 	s.tl.say(d3.Name+"/secure2", "an application calls RequestTA(extra-ta)")
-	_, err = d3.Broker().RequestTA(ctx, "secure2", broker.ComponentID(fleet.PayloadID("extra-ta")), "")
+	_, err = d3.Broker().RequestTA(ctx, "secure2", fleet.PayloadID("extra-ta"), "")
 	return err
 }
 
 // withdraw: the first component's policy goes; every device removes it.
-func (s *demoScene) withdraw(ctx context.Context, hello tam.ComponentID) error {
+func (s *demoScene) withdraw(ctx context.Context, hello suit.ComponentID) error {
 	s.tl.step(4, "hello-ta is withdrawn; every device removes it")
 	if _, err := s.w.TAM.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: hello}); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/suit"
 )
 
 func init() {
@@ -247,7 +248,7 @@ func deviceWriteStatus(w io.Writer, sts []broker.TEEStatus) {
 
 // deviceReadable shows a component id's segments as text when they all
 // are printable ("TEEP-Device/SecureFS/app/ta"), else "-".
-func deviceReadable(id broker.ComponentID) string {
+func deviceReadable(id suit.ComponentID) string {
 	parts := make([]string, len(id))
 	for i, p := range id {
 		if len(p) == 0 || strings.IndexFunc(string(p), func(r rune) bool { return r < 0x21 || r > 0x7e || r == '/' }) >= 0 {
@@ -260,7 +261,7 @@ func deviceReadable(id broker.ComponentID) string {
 
 func deviceStatus(e *env, args []string) error {
 	fs := newFlags(e, "device status", "--state DIR [--json]",
-		"Lists, per TEE, the installed Trusted Components: id (list of hex strings), sequence number,\n"+
+		"Lists, per TEE, the installed Trusted Components: id (docs/suit.md text form), sequence number,\n"+
 			"size and SHA-256, and pending requests and releases. It asks the running daemon, or reads\n"+
 			"the sealed state directly when none runs; a TEE whose state was tampered with is reported\n"+
 			"and the command fails.")
@@ -312,7 +313,7 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 			"as unneeded to the TAM, at once when the daemon runs, else at the next session."
 	}
 	fs := newFlags(e, path, "--state DIR [--tee NAME] [--tam URL] ID",
-		about+"\n\nID is a SUIT component id as `teep device status` prints it, [\"hex\",\"hex\",...], or\nits hex parts separated by commas.")
+		about+"\n\nID is a SUIT component id as `teep device status` prints it (TEEP-Device/SecureFS/app/ta:\nsegments joined by \"/\", each text or hex:HEX; docs/suit.md); [\"hex\",...] and hex parts\nseparated by commas are read too.")
 	state := fs.String("state", device.DefaultStateDir(e.getenv), "device state directory")
 	teeName := fs.String("tee", "", "the TEE (default: the device's first)")
 	tam := fs.String("tam", "", "TAM URL hint (used if it is one the device trusts)")
@@ -324,7 +325,7 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one component ID")
 	}
-	id, err := broker.ParseComponentID(pos[0])
+	id, err := suit.ParseComponentID(pos[0])
 	if err != nil {
 		return usagef("component ID: %v", err)
 	}

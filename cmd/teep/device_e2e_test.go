@@ -23,9 +23,9 @@ import (
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/keyfile"
-	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/internal/tee/softtee"
+	"github.com/teep-go/teep/suit"
 )
 
 // deviceChildMode runs the command in TEEP_DEVICE_ARGS (NUL-separated) and
@@ -118,14 +118,14 @@ func (f *deviceTAMFixture) trustArgs() []string {
 	return append(a, "--signer-key", f.signerKF)
 }
 
-func (f *deviceTAMFixture) upload(t *testing.T, name string, seq uint64, payload string) tam.ComponentID {
+func (f *deviceTAMFixture) upload(t *testing.T, name string, seq uint64, payload string) suit.ComponentID {
 	t.Helper()
 	return f.srv.Upload(tamtest.Envelope(t, f.signer, name, seq, []byte(payload)))
 }
 
 func deviceComponent(t *testing.T, sts []broker.TEEStatus, tee, name string) *broker.Component {
 	t.Helper()
-	want := broker.ComponentID(tamtest.PayloadID(name)).String()
+	want := tamtest.PayloadID(name).String()
 	for _, st := range sts {
 		if st.Name != tee {
 			continue
@@ -295,7 +295,7 @@ func TestDeviceDaemon(t *testing.T) {
 			t.Errorf("socket left behind: %v", err)
 		}
 	}()
-	id := broker.ComponentID(tamtest.PayloadID("opt")).String()
+	id := tamtest.PayloadID("opt").String()
 	out := deviceMust(t, "device", "request", "--state", state, "--tee", "aux", id)
 	if !strings.Contains(out, "session completed") {
 		t.Fatalf("request through the daemon: %s", out)
@@ -326,7 +326,7 @@ func TestDeviceDaemon(t *testing.T) {
 	if err := c.Sync(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Request(context.Background(), "nope", broker.ComponentID{{1}}, ""); err == nil {
+	if _, err := c.Request(context.Background(), "nope", suit.ComponentID{{1}}, ""); err == nil {
 		t.Fatal("request to an unknown TEE accepted")
 	}
 }
@@ -348,7 +348,7 @@ func TestDeviceTLSAndOfflineRequest(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "certificate") {
 		t.Fatalf("unknown CA: exit %d\n%s", code, errOut)
 	}
-	id := broker.ComponentID(tamtest.PayloadID("opt")).String()
+	id := tamtest.PayloadID("opt").String()
 	deviceMust(t, "device", "request", "--state", state, id)
 	out := deviceMust(t, "device", "run", "--state", state, "--tam-ca", f.srv.CAFile, "--once")
 	if !strings.Contains(out, deviceHexPrefix("over TLS")) {

@@ -93,7 +93,7 @@ func TestDeviceUsageErrors(t *testing.T) {
 		{[]string{"device", "run", "--state", state, "--tam", "http://127.0.0.1:1/tam", "--tee", "Bad/Name", "--tam-key", tamPub, "--once"}, "TEE name"},
 		{[]string{"device", "run", "--state", state, "--interval", "1ms"}, "--interval"},
 		{[]string{"device", "request", "--state", state}, "exactly one component ID"},
-		{[]string{"device", "request", "--state", state, "zz"}, "component ID"},
+		{[]string{"device", "request", "--state", state, "hex:zz"}, "component ID"},
 		{[]string{"device", "agent", "--state", state}, "--listen"},
 	} {
 		_, errOut, code := deviceCmd(t, c.args...)
@@ -159,11 +159,11 @@ func TestDeviceOffline(t *testing.T) {
 		t.Fatalf("an offline request created the unknown TEE: %v", err)
 	}
 	sts, _ = deviceStatusJSON(t, state)
-	if len(sts[1].Requested) != 1 || sts[1].Requested[0].String() != id {
+	if len(sts[1].Requested) != 1 || sts[1].Requested[0].String() != "TEEP-Device/app-1" {
 		t.Fatalf("requested after offline request: %+v", sts[1])
 	}
 	text := deviceMust(t, "device", "status", "--state", state)
-	if !strings.Contains(text, "TEE second") || !strings.Contains(text, "requested: "+id) {
+	if !strings.Contains(text, "TEE second") || !strings.Contains(text, "requested: TEEP-Device/app-1") {
 		t.Fatalf("status text:\n%s", text)
 	}
 

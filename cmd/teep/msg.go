@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
 )
 
 func init() {

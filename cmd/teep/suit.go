@@ -64,26 +64,21 @@ func suitReadEnvelope(e *env, name string) ([]byte, *suit.Envelope, error) {
 	return data, env, nil
 }
 
-// suitSegment parses a component id segment: text, or hex after "hex:".
-func suitSegment(s string) ([]byte, error) {
-	if h, ok := strings.CutPrefix(s, "hex:"); ok {
-		b, err := hex.DecodeString(h)
+// suitComponentID joins repeated --component-id (or --manifest-id) values
+// into one id. Each value is a component id in the text form of package suit
+// (docs/suit.md, "Component ids"): one segment ("hex:8d82", "ta") or several
+// joined by "/".
+func suitComponentID(vals []string) (suit.ComponentID, error) {
+	var id suit.ComponentID
+	for _, v := range vals {
+		part, err := suit.ParseComponentID(v)
 		if err != nil {
-			return nil, usagef("bad hex segment %q: %v", s, err)
+			return nil, usagef("component id %q: %v", v, err)
 		}
-		return b, nil
+		id = append(id, part...)
 	}
-	return []byte(s), nil
-}
-
-func suitComponentID(segs []string) (suit.ComponentID, error) {
-	id := make(suit.ComponentID, 0, len(segs))
-	for _, s := range segs {
-		b, err := suitSegment(s)
-		if err != nil {
-			return nil, err
-		}
-		id = append(id, b)
+	if err := id.Check(); err != nil {
+		return nil, usagef("component id: %v", err)
 	}
 	return id, nil
 }
@@ -160,10 +155,11 @@ var suitContentAlgs = map[string]int64{
 
 func suitCreate(e *env, args []string) error {
 	fs := newFlags(e, "suit create",
-		"--component-id SEG [--component-id SEG]... --payload FILE (--integrated | --uri URL | --inline) --sequence N [--vendor-id UUID] [--class-id UUID] [--depends-on ENVELOPE]... --key FILE --out FILE",
+		"--component-id ID [--component-id ID]... --payload FILE (--integrated | --uri URL | --inline) --sequence N [--vendor-id UUID] [--class-id UUID] [--depends-on ENVELOPE]... --key FILE --out FILE",
 		`Builds a SUIT envelope for one component and signs it (COSE_Sign1, ESP256 or
-Ed25519 by key type; kid = RFC 9679 thumbprint). SEG is a text segment, or hex
-after "hex:". Without --vendor-id and --class-id the manifest has no identity
+Ed25519 by key type; kid = RFC 9679 thumbprint). ID is a component id:
+segments joined by "/", each text or hex after "hex:" (docs/suit.md); repeated
+values are joined. Without --vendor-id and --class-id the manifest has no identity
 conditions. The image digest (SHA-256) and size are computed from the payload;
 with --uri a large payload is hashed as a stream and never loaded whole.
 
@@ -174,8 +170,8 @@ Text (--description) is severed. Encrypted payloads (--encrypt-to, --encrypt-kek
 keep the digest over the plaintext; with --uri the ciphertext is written to
 --encrypted-out for publishing.`)
 	var comp, mcid, deps, keys, macKeys, sever listFlag
-	fs.Var(&comp, "component-id", "component id segment (repeat for each segment; required)")
-	fs.Var(&mcid, "manifest-component-id", "manifest component id segment (repeatable; default: the component id with a final 'ta' segment replaced by 'suit', as TEEP does, else with 'suit' appended)")
+	fs.Var(&comp, "component-id", "component id: segments joined by \"/\", each text or hex:HEX (repeat to append segments; required)")
+	fs.Var(&mcid, "manifest-component-id", "manifest component id, in the --component-id syntax (repeatable; default: the component id with a final 'ta' segment replaced by 'suit', as TEEP does, else with 'suit' appended)")
 	payload := fs.String("payload", "", "payload file (required)")
 	integrated := fs.Bool("integrated", false, "carry the payload in the envelope")
 	integratedKey := fs.String("integrated-key", "", `envelope key of an integrated payload (default "#payload")`)
@@ -714,17 +710,18 @@ func suitPrintRuns(e *env, out suitProcessJSON, text bool) error {
 }
 
 func suitUninstall(e *env, args []string) error {
-	fs := newFlags(e, "suit uninstall", "--store DIR --manifest-id SEG [--manifest-id SEG]... [--next --manifest-id SEG...]...",
+	fs := newFlags(e, "suit uninstall", "--store DIR --manifest-id ID [--manifest-id ID]... [--next --manifest-id ID...]...",
 		`Removes the root reference to an installed manifest (TEEP unneeded-manifest-list).
 When nothing else references it, its suit-uninstall sequence runs and what only it
-linked is removed. Give the manifest component id as repeated --manifest-id
-segments (text, or hex after "hex:"); separate several manifests with --next.
+linked is removed. Give the manifest component id with --manifest-id
+(segments joined by "/", each text or hex after "hex:"; repeat the flag to
+append segments); separate several manifests with --next.
 The device identity flags matter: the shared sequence (with its identity
 checks) runs before the uninstall sequence. Prints JSON like suit process.`)
 	var f suitProcessorFlags
 	suitAddProcessorFlags(fs, &f)
 	var segs listFlag
-	fs.Var(&segs, "manifest-id", "manifest component id segment (repeatable)")
+	fs.Var(&segs, "manifest-id", "manifest component id, in the --component-id syntax (repeatable)")
 	fs.BoolFunc("next", "start the next manifest component id", func(string) error {
 		segs = append(segs, "\x00next")
 		return nil
@@ -734,7 +731,7 @@ checks) runs before the uninstall sequence. Prints JSON like suit process.`)
 		return err
 	}
 	if len(pos) != 0 || len(segs) == 0 {
-		return usagef("want --manifest-id SEG and no arguments")
+		return usagef("want --manifest-id ID and no arguments")
 	}
 	o, err := suitRunOptions(&f)
 	if err != nil {

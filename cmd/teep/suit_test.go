@@ -408,3 +408,22 @@ func TestSuitDependsOnURIAndUninstallNext(t *testing.T) {
 		t.Fatalf("store not empty: %+v", list)
 	}
 }
+
+func TestSuitComponentIDFlags(t *testing.T) {
+	want := suit.ComponentID{[]byte("TEEP-Device"), []byte("SecureFS"), {0x8d, 0x82}, []byte("ta")}
+	for _, vals := range [][]string{
+		{"TEEP-Device", "SecureFS", "hex:8d82", "ta"},
+		{"TEEP-Device/SecureFS/hex:8d82/ta"},
+		{"TEEP-Device/SecureFS", "hex:8D82/ta"},
+	} {
+		got, err := suitComponentID(vals)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("suitComponentID(%q) = %v, %v", vals, got, err)
+		}
+	}
+	for _, bad := range [][]string{{"a b"}, {"hex:zz"}, {"a//b"}, {""}, {strings.Repeat("a/", suit.MaxComponentIDSegments-1) + "a", "b"}} {
+		if _, err := suitComponentID(bad); err == nil {
+			t.Errorf("suitComponentID(%.40q) accepted", bad)
+		}
+	}
+}

@@ -10,11 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
 )
 
 // Installer runs SUIT manifests against the TEE's component store: the SUIT
@@ -27,14 +27,14 @@ type Installer interface {
 	Install(ctx context.Context, envelope []byte, nonce []byte) (Outcome, error)
 	// Uninstall unlinks the manifest whose manifest-component-id is id
 	// (and, by reference counting, what it alone installed).
-	Uninstall(ctx context.Context, id teep.ComponentID, nonce []byte) (Outcome, error)
+	Uninstall(ctx context.Context, id suit.ComponentID, nonce []byte) (Outcome, error)
 	// Installed lists what the store holds.
 	Installed() ([]Installed, error)
 }
 
 // Outcome is what one Install or Uninstall did.
 type Outcome struct {
-	ManifestID teep.ComponentID // nil when the envelope could not be read
+	ManifestID suit.ComponentID // nil when the envelope could not be read
 	Sequence   uint64
 	Report     []byte // encoded SUIT_Report; nil when none could be made
 	// Unchanged: the envelope was the installed manifest, whose images
@@ -44,8 +44,8 @@ type Outcome struct {
 
 // Installed describes one installed Trusted Component.
 type Installed struct {
-	ManifestID     teep.ComponentID // suit-manifest-component-id
-	ComponentID    teep.ComponentID // the component the manifest installs
+	ManifestID     suit.ComponentID // suit-manifest-component-id
+	ComponentID    suit.ComponentID // the component the manifest installs
 	Sequence       uint64           // suit-manifest-sequence-number
 	SHA256         []byte           // of the installed image
 	Size           uint64
@@ -89,7 +89,7 @@ type Event struct {
 	TEE       string
 	Kind      EventKind
 	TAM       string
-	Component teep.ComponentID
+	Component suit.ComponentID
 	Sequence  uint64
 	Detail    string
 }
@@ -230,7 +230,7 @@ func (a *Agent) sign(m teep.Message, alg cose.Algorithm) ([]byte, error) {
 }
 
 // findInstalled finds an installed component by component or manifest id.
-func findInstalled(list []Installed, id teep.ComponentID) *Installed {
+func findInstalled(list []Installed, id suit.ComponentID) *Installed {
 	for i := range list {
 		if list[i].ComponentID.Equal(id) || list[i].ManifestID.Equal(id) {
 			return &list[i]
@@ -254,7 +254,7 @@ type Result struct {
 // §6.2.1; draft-26 §6.1 item 1). An installed component needs nothing;
 // otherwise the request joins the requested-tc-list and the TAM to contact
 // is returned.
-func (a *Agent) RequestTA(ctx context.Context, id teep.ComponentID, tamHint string) (Result, error) {
+func (a *Agent) RequestTA(ctx context.Context, id suit.ComponentID, tamHint string) (Result, error) {
 	if len(id) == 0 {
 		return Result{}, errors.New("agent: empty component id")
 	}
@@ -297,7 +297,7 @@ func (a *Agent) RequestTA(ctx context.Context, id teep.ComponentID, tamHint stri
 // UnrequestTA records that no application needs the component id any
 // more (draft-26 §6.1 item 2): a pending request is dropped; an installed
 // component's manifest joins the unneeded-manifest-list.
-func (a *Agent) UnrequestTA(ctx context.Context, id teep.ComponentID, tamHint string) (Result, error) {
+func (a *Agent) UnrequestTA(ctx context.Context, id suit.ComponentID, tamHint string) (Result, error) {
 	if len(id) == 0 {
 		return Result{}, errors.New("agent: empty component id")
 	}
@@ -417,8 +417,8 @@ func (a *Agent) ProcessError(ctx context.Context, tam string, cause error) {
 type Status struct {
 	AgentKID  []byte
 	Installed []Installed
-	Requested []teep.ComponentID
-	Unneeded  []teep.ComponentID
+	Requested []suit.ComponentID
+	Unneeded  []suit.ComponentID
 	LastSync  *time.Time
 }
 

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/tee"
@@ -18,6 +16,7 @@ import (
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
 )
 
 const tamURI = "http://127.0.0.1:1/tam"
@@ -330,7 +329,7 @@ func TestUpdateInstallUpgradeRollbackRemove(t *testing.T) {
 			}
 			reportsOK(t, s.SUITReports, tok, true)
 			inst := f.installed()
-			if len(inst) != 1 || inst[0].Sequence != 1 || !inst[0].ComponentID.Equal(teep.ComponentID(appID)) {
+			if len(inst) != 1 || inst[0].Sequence != 1 || !inst[0].ComponentID.Equal(appID) {
 				t.Fatalf("installed %+v", inst)
 			}
 			// The tc-list reports it with the image digest.
@@ -372,7 +371,7 @@ func TestUpdateInstallUpgradeRollbackRemove(t *testing.T) {
 
 			// Removal through unneeded-manifest-list.
 			tok = f.token()
-			s, ok = f.update(&teep.Update{Token: tok, UnneededManifestList: []teep.ComponentID{teep.ComponentID(appMan)}}).(*teep.Success)
+			s, ok = f.update(&teep.Update{Token: tok, UnneededManifestList: []suit.ComponentID{appMan}}).(*teep.Success)
 			if !ok {
 				t.Fatal("removal failed")
 			}
@@ -426,13 +425,13 @@ func TestUpdateWithTAMError(t *testing.T) {
 func TestRequestedAndUnneededLists(t *testing.T) {
 	f := newFixture(t, teep.Draft26)
 	ctx := context.Background()
-	r, err := f.a.RequestTA(ctx, teep.ComponentID(appID), "https://elsewhere.example/tam")
+	r, err := f.a.RequestTA(ctx, appID, "https://elsewhere.example/tam")
 	if err != nil || r.TAMURI != tamURI {
 		t.Fatalf("RequestTA = %+v, %v (an unknown TAM hint falls back to the configured TAM)", r, err)
 	}
-	f.a.RequestTA(ctx, teep.ComponentID(appID), "") // twice: one entry
+	f.a.RequestTA(ctx, appID, "") // twice: one entry
 	qr := f.query(&teep.QueryRequest{Token: f.token()}).(*teep.QueryResponse)
-	if len(qr.RequestedTCList) != 1 || !qr.RequestedTCList[0].ComponentID.Equal(teep.ComponentID(appID)) {
+	if len(qr.RequestedTCList) != 1 || !qr.RequestedTCList[0].ComponentID.Equal(appID) {
 		t.Fatalf("requested-tc-list %+v", qr.RequestedTCList)
 	}
 	f.update(&teep.Update{ManifestList: [][]byte{f.envelope(appMan, appID, 1, []byte("x"))}})
@@ -441,28 +440,28 @@ func TestRequestedAndUnneededLists(t *testing.T) {
 		t.Fatalf("satisfied request still listed: %+v", qr.RequestedTCList)
 	}
 	// Installed: RequestTA needs nothing.
-	if r, _ := f.a.RequestTA(ctx, teep.ComponentID(appID), ""); r.TAMURI != "" {
+	if r, _ := f.a.RequestTA(ctx, appID, ""); r.TAMURI != "" {
 		t.Fatalf("RequestTA of an installed component: %+v", r)
 	}
 	// Release by component id: its manifest becomes unneeded.
-	if r, _ := f.a.UnrequestTA(ctx, teep.ComponentID(appID), ""); r.TAMURI != tamURI {
+	if r, _ := f.a.UnrequestTA(ctx, appID, ""); r.TAMURI != tamURI {
 		t.Fatalf("UnrequestTA: %+v", r)
 	}
 	qr = f.query(&teep.QueryRequest{Token: f.token()}).(*teep.QueryResponse)
-	if len(qr.UnneededManifestList) != 1 || !qr.UnneededManifestList[0].Equal(teep.ComponentID(appMan)) {
+	if len(qr.UnneededManifestList) != 1 || !qr.UnneededManifestList[0].Equal(appMan) {
 		t.Fatalf("unneeded-manifest-list %+v", qr.UnneededManifestList)
 	}
-	f.update(&teep.Update{UnneededManifestList: []teep.ComponentID{teep.ComponentID(appMan)}})
+	f.update(&teep.Update{UnneededManifestList: []suit.ComponentID{appMan}})
 	st, _ := f.a.Status(ctx)
 	if len(st.Unneeded) != 0 || len(st.Installed) != 0 {
 		t.Fatalf("after removal: %+v", st)
 	}
 	// Releasing something never installed and never requested: nothing to do.
-	if r, _ := f.a.UnrequestTA(ctx, teep.ComponentID(configID), ""); r.TAMURI != "" {
+	if r, _ := f.a.UnrequestTA(ctx, configID, ""); r.TAMURI != "" {
 		t.Fatalf("UnrequestTA of unknown: %+v", r)
 	}
 	// Requests survive a restart (they are sealed in the TEE).
-	f.a.RequestTA(ctx, teep.ComponentID(configID), "")
+	f.a.RequestTA(ctx, configID, "")
 	a2, _ := New(Config{TEE: f.tt, Installer: f.suit, TAMs: []string{tamURI}})
 	st, _ = a2.Status(ctx)
 	if len(st.Requested) != 1 {

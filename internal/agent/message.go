@@ -8,12 +8,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/veraison/go-cose"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
+	"github.com/veraison/go-cose"
 )
 
 // Errors an Agent reports for messages it refuses; CodeOf maps them.
@@ -240,12 +240,12 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 		reports  [][]byte
 		failures []string
 		code     = teep.ErrManifestProcessingFailed
-		removed  []teep.ComponentID
+		removed  []suit.ComponentID
 		// unchanged counts Updates of what was installed already: they
 		// change nothing, so they do not keep the policy round going.
 		unchanged int
 	)
-	fail := func(what string, id teep.ComponentID, err error) {
+	fail := func(what string, id suit.ComponentID, err error) {
 		failures = append(failures, fmt.Sprintf("%s %s: %v", what, id, err))
 		if errors.Is(err, tee.ErrTampered) || errors.Is(err, tee.ErrRollback) {
 			// The TEE's own state is broken: no retry will fix it.
@@ -277,7 +277,7 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 		if err != nil {
 			id := out.ManifestID
 			if id == nil {
-				id = teep.ComponentID{[]byte(fmt.Sprintf("manifest-list[%d]", i))}
+				id = suit.ComponentID{[]byte(fmt.Sprintf("manifest-list[%d]", i))}
 			}
 			fail("install", id, err)
 			continue
@@ -331,7 +331,7 @@ func (a *Agent) reportInstalls(tam string, before, after []Installed) {
 }
 
 // settle drops requests that are now satisfied and releases that are done.
-func (a *Agent) settle(inst []Installed, removed []teep.ComponentID) error {
+func (a *Agent) settle(inst []Installed, removed []suit.ComponentID) error {
 	return tee.Update(context.Background(), a.tee.Storage(), func(tx tee.Tx) error {
 		req, err := loadPending(tx, objRequested)
 		if err != nil {
@@ -349,7 +349,7 @@ func (a *Agent) settle(inst []Installed, removed []teep.ComponentID) error {
 			return err
 		}
 		un = slices.DeleteFunc(un, func(p pending) bool {
-			return findInstalled(inst, p.ID) == nil || slices.ContainsFunc(removed, func(id teep.ComponentID) bool { return id.Equal(p.ID) })
+			return findInstalled(inst, p.ID) == nil || slices.ContainsFunc(removed, func(id suit.ComponentID) bool { return id.Equal(p.ID) })
 		})
 		return savePending(tx, objUnneeded, un)
 	})

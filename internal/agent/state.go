@@ -8,10 +8,9 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tee"
-	"github.com/teep-go/teep/teep"
+	"github.com/teep-go/teep/suit"
 )
 
 // The Agent keeps its state in the TEE's sealed storage under these names,
@@ -157,9 +156,9 @@ func savePending(tx tee.Tx, name string, list []pending) error {
 	return tx.Put(name, enc)
 }
 
-func indexOf(list []pending, id teep.ComponentID) int {
+func indexOf(list []pending, id suit.ComponentID) int {
 	for i, p := range list {
-		if teep.ComponentID(p.ID).Equal(id) {
+		if suit.ComponentID(p.ID).Equal(id) {
 			return i
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/suit/processor"
-	"github.com/teep-go/teep/teep"
 )
 
 // ErrNoSigners: no Trusted Component signer key is configured, so no
@@ -95,7 +94,7 @@ func outcome(res *processor.Result) Outcome {
 	if res == nil {
 		return Outcome{}
 	}
-	return Outcome{ManifestID: teep.ComponentID(res.ManifestID), Sequence: res.SequenceNumber, Report: res.ReportBytes, Unchanged: res.Unchanged}
+	return Outcome{ManifestID: res.ManifestID, Sequence: res.SequenceNumber, Report: res.ReportBytes, Unchanged: res.Unchanged}
 }
 
 // Install implements Installer.
@@ -110,7 +109,7 @@ func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, er
 		// Failed before the processor looked at the manifest (e.g. a
 		// rollback): name it for the logs, from the unverified envelope.
 		if e, perr := suit.ParseEnvelope(envelope, suit.ParseOptions{}); perr == nil && e.Manifest() != nil {
-			out.ManifestID = teep.ComponentID(e.Manifest().ComponentID)
+			out.ManifestID = e.Manifest().ComponentID
 			out.Sequence = e.Manifest().SequenceNumber
 		}
 	}
@@ -118,7 +117,7 @@ func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, er
 }
 
 // Uninstall implements Installer.
-func (s *SUIT) Uninstall(ctx context.Context, id teep.ComponentID, nonce []byte) (Outcome, error) {
+func (s *SUIT) Uninstall(ctx context.Context, id suit.ComponentID, nonce []byte) (Outcome, error) {
 	p, err := s.processor()
 	if errors.Is(err, ErrNoSigners) {
 		// Removing needs no signer trust; a processor still needs an
@@ -128,7 +127,7 @@ func (s *SUIT) Uninstall(ctx context.Context, id teep.ComponentID, nonce []byte)
 	if err != nil {
 		return Outcome{}, err
 	}
-	res, err := p.Uninstall(ctx, suit.ComponentID(id), processor.RunOptions{Nonce: nonce})
+	res, err := p.Uninstall(ctx, id, processor.RunOptions{Nonce: nonce})
 	return outcome(res), err
 }
 
@@ -164,7 +163,7 @@ func (s *SUIT) Installed() ([]Installed, error) {
 			}
 			live[c.Key()] = true
 			out = append(out, Installed{
-				ManifestID: teep.ComponentID(r.ID), ComponentID: teep.ComponentID(c), Sequence: r.SequenceNumber,
+				ManifestID: r.ID, ComponentID: c, Sequence: r.SequenceNumber,
 				SHA256: sha, Size: uint64(size), ManifestDigest: r.Digest.Bytes,
 			})
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/teep-go/teep/suit"
 )
 
 // Limits of one Broker.
@@ -36,9 +38,9 @@ const (
 type Agent interface {
 	// RequestTA: an application needs the Trusted Component id; tamURI is
 	// an optional hint. A Result with a TAM URI asks for a session.
-	RequestTA(ctx context.Context, id ComponentID, tamURI string) (Result, error)
+	RequestTA(ctx context.Context, id suit.ComponentID, tamURI string) (Result, error)
 	// UnrequestTA: no application needs the component any more.
-	UnrequestTA(ctx context.Context, id ComponentID, tamURI string) (Result, error)
+	UnrequestTA(ctx context.Context, id suit.ComponentID, tamURI string) (Result, error)
 	// RequestPolicyCheck: time to check with the TAMs; returns one TAM per
 	// call, and nothing (with the round's Problems) when done.
 	RequestPolicyCheck(ctx context.Context) (Result, error)
@@ -65,93 +67,6 @@ type Result struct {
 	Refused string
 }
 
-// ComponentID is a SUIT_Component_Identifier; in JSON a list of hex strings.
-type ComponentID [][]byte
-
-// MarshalJSON encodes the id as a list of hex strings.
-func (c ComponentID) MarshalJSON() ([]byte, error) {
-	parts := make([]string, len(c))
-	for i, p := range c {
-		parts[i] = hex.EncodeToString(p)
-	}
-	return json.Marshal(parts)
-}
-
-// UnmarshalJSON decodes a list of hex strings.
-func (c *ComponentID) UnmarshalJSON(b []byte) error {
-	var parts []string
-	if err := json.Unmarshal(b, &parts); err != nil {
-		return fmt.Errorf("component id: want a list of hex strings: %w", err)
-	}
-	id, err := componentIDFromHex(parts)
-	if err != nil {
-		return err
-	}
-	*c = id
-	return nil
-}
-
-// Limits on component ids from applications.
-const (
-	MaxComponentIDParts    = 16
-	MaxComponentIDPartSize = 256
-)
-
-func componentIDFromHex(parts []string) (ComponentID, error) {
-	if len(parts) == 0 {
-		return nil, errors.New("component id: empty")
-	}
-	if len(parts) > MaxComponentIDParts {
-		return nil, fmt.Errorf("component id: %d parts, more than %d", len(parts), MaxComponentIDParts)
-	}
-	id := make(ComponentID, len(parts))
-	for i, p := range parts {
-		b, err := hex.DecodeString(p)
-		if err != nil {
-			return nil, fmt.Errorf("component id part %d: %w", i, err)
-		}
-		if len(b) > MaxComponentIDPartSize {
-			return nil, fmt.Errorf("component id part %d: %d bytes, more than %d", i, len(b), MaxComponentIDPartSize)
-		}
-		id[i] = b
-	}
-	return id, nil
-}
-
-// ParseComponentID reads a component id as users type it: a JSON list of
-// hex strings (as `teep device status` prints it), or hex parts separated
-// by commas or slashes.
-func ParseComponentID(s string) (ComponentID, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "[") {
-		var id ComponentID
-		if err := json.Unmarshal([]byte(s), &id); err != nil {
-			return nil, err
-		}
-		return id, nil
-	}
-	return componentIDFromHex(strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '/' }))
-}
-
-// String renders the id as the JSON list the CLI accepts.
-func (c ComponentID) String() string {
-	b, _ := c.MarshalJSON()
-	return string(b)
-}
-
-// Equal reports whether c and d have the same parts.
-func (c ComponentID) Equal(d ComponentID) bool {
-	if len(c) != len(d) {
-		return false
-	}
-	for i := range c {
-		if string(c[i]) != string(d[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // HexBytes is a byte string shown in JSON as hex.
 type HexBytes []byte
 
@@ -174,23 +89,23 @@ func (h *HexBytes) UnmarshalJSON(b []byte) error {
 
 // TEEStatus is what one TEE holds.
 type TEEStatus struct {
-	Name       string        `json:"name"`
-	AgentKID   HexBytes      `json:"agent_kid,omitempty"`
-	TAM        string        `json:"tam,omitempty"`
-	Components []Component   `json:"components"`
-	Requested  []ComponentID `json:"requested,omitempty"`
-	Unneeded   []ComponentID `json:"unneeded,omitempty"`
-	LastSync   *time.Time    `json:"last_sync,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	Name       string             `json:"name"`
+	AgentKID   HexBytes           `json:"agent_kid,omitempty"`
+	TAM        string             `json:"tam,omitempty"`
+	Components []Component        `json:"components"`
+	Requested  []suit.ComponentID `json:"requested,omitempty"`
+	Unneeded   []suit.ComponentID `json:"unneeded,omitempty"`
+	LastSync   *time.Time         `json:"last_sync,omitempty"`
+	Error      string             `json:"error,omitempty"`
 }
 
 // Component is one installed Trusted Component.
 type Component struct {
-	ID             ComponentID `json:"id"`
-	ManifestID     ComponentID `json:"manifest_component_id,omitempty"`
-	SequenceNumber uint64      `json:"sequence_number"`
-	SHA256         HexBytes    `json:"sha256"`
-	Size           uint64      `json:"size"`
+	ID             suit.ComponentID `json:"id"`
+	ManifestID     suit.ComponentID `json:"manifest_component_id,omitempty"`
+	SequenceNumber uint64           `json:"sequence_number"`
+	SHA256         HexBytes         `json:"sha256"`
+	Size           uint64           `json:"size"`
 }
 
 // Options configure a Broker.
@@ -437,16 +352,16 @@ func dedupe(problems []string) []string {
 
 // RequestTA asks the Agent of tee ("" = default) for a Trusted Component
 // and runs the session it asks for. It returns the TEE that handled it.
-func (b *Broker) RequestTA(ctx context.Context, tee string, id ComponentID, tamURI string) (string, error) {
+func (b *Broker) RequestTA(ctx context.Context, tee string, id suit.ComponentID, tamURI string) (string, error) {
 	return b.request(ctx, tee, id, tamURI, true)
 }
 
 // UnrequestTA tells the Agent of tee that id is no longer needed.
-func (b *Broker) UnrequestTA(ctx context.Context, tee string, id ComponentID, tamURI string) (string, error) {
+func (b *Broker) UnrequestTA(ctx context.Context, tee string, id suit.ComponentID, tamURI string) (string, error) {
 	return b.request(ctx, tee, id, tamURI, false)
 }
 
-func (b *Broker) request(ctx context.Context, tee string, id ComponentID, tamURI string, want bool) (string, error) {
+func (b *Broker) request(ctx context.Context, tee string, id suit.ComponentID, tamURI string, want bool) (string, error) {
 	name, s, err := b.slot(tee)
 	if err != nil {
 		return "", err

@@ -24,6 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/teep-go/teep/internal/keyrule"
+	"github.com/teep-go/teep/suit"
 )
 
 // fastRetry keeps retry tests quick while still exercising backoff.
@@ -303,18 +304,18 @@ type fakeAgent struct {
 	problems  []string
 	messages  []string
 	errors    []string
-	requested []ComponentID
-	released  []ComponentID
+	requested []suit.ComponentID
+	released  []suit.ComponentID
 }
 
-func (a *fakeAgent) RequestTA(_ context.Context, id ComponentID, tam string) (Result, error) {
+func (a *fakeAgent) RequestTA(_ context.Context, id suit.ComponentID, tam string) (Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.requested = append(a.requested, id)
 	return Result{TAMURI: a.tam}, nil
 }
 
-func (a *fakeAgent) UnrequestTA(_ context.Context, id ComponentID, tam string) (Result, error) {
+func (a *fakeAgent) UnrequestTA(_ context.Context, id suit.ComponentID, tam string) (Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.released = append(a.released, id)
@@ -353,7 +354,7 @@ func (a *fakeAgent) Status(context.Context) (*TEEStatus, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return &TEEStatus{TAM: a.tam, Components: []Component{{
-		ID: ComponentID{[]byte("TEEP-Device"), {0x8d, 0x82}}, SequenceNumber: 3, SHA256: make([]byte, 32), Size: 20,
+		ID: suit.ComponentID{[]byte("TEEP-Device"), {0x8d, 0x82}}, SequenceNumber: 3, SHA256: make([]byte, 32), Size: 20,
 	}}, Requested: a.requested}, nil
 }
 
@@ -435,7 +436,7 @@ func TestRoutingToTEEs(t *testing.T) {
 	if err := b.AddAgent("a", c); err == nil {
 		t.Fatal("duplicate TEE name accepted")
 	}
-	id := ComponentID{[]byte("x")}
+	id := suit.ComponentID{[]byte("x")}
 	if name, err := b.RequestTA(context.Background(), "c", id, ""); err != nil || name != "c" {
 		t.Fatalf("RequestTA(c) = %q, %v", name, err)
 	}
@@ -490,7 +491,7 @@ func TestLocalAPI(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := NewLocalClient(sock)
-	id := ComponentID{[]byte("TEEP-Device"), {1, 2}}
+	id := suit.ComponentID{[]byte("TEEP-Device"), {1, 2}}
 	if name, err := c.Request(ctx, "", id, ""); err != nil || name != "main" {
 		t.Fatalf("Request = %q, %v", name, err)
 	}
@@ -585,7 +586,7 @@ func TestRemoteAgentAcrossSocket(t *testing.T) {
 	if len(reqs) != 2 || string(reqs[1].body) != "re:QueryRequest" {
 		t.Fatalf("TAM saw %+v", reqs)
 	}
-	if _, err := b.RequestTA(context.Background(), "remote", ComponentID{{0xff}}, ""); err != nil {
+	if _, err := b.RequestTA(context.Background(), "remote", suit.ComponentID{{0xff}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if len(inner.requested) != 1 || inner.requested[0][0][0] != 0xff {
@@ -603,30 +604,6 @@ func TestRemoteAgentAcrossSocket(t *testing.T) {
 	dead := DialAgent(filepath.Join(t.TempDir(), "dead.sock"))
 	if _, err := dead.RequestPolicyCheck(context.Background()); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("dead agent: %v", err)
-	}
-}
-
-func TestParseComponentID(t *testing.T) {
-	want := ComponentID{{0x54, 0x45}, {}, {0x8d}}
-	for _, s := range []string{`["5445","","8d"]`, ` [ "5445" , "" , "8D" ] `} {
-		got, err := ParseComponentID(s)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("ParseComponentID(%q) = %v, %v", s, got, err)
-		}
-	}
-	for _, s := range []string{"5445,8d", "5445/8d"} {
-		got, err := ParseComponentID(s)
-		if err != nil || !got.Equal(ComponentID{{0x54, 0x45}, {0x8d}}) {
-			t.Errorf("ParseComponentID(%q) = %v, %v", s, got, err)
-		}
-	}
-	for _, s := range []string{"", "[]", "zz", `["zz"]`, `[1]`, strings.Repeat("00,", MaxComponentIDParts+1)} {
-		if _, err := ParseComponentID(s); err == nil {
-			t.Errorf("ParseComponentID(%q) accepted", s)
-		}
-	}
-	if s := want.String(); s != `["5445","","8d"]` {
-		t.Errorf("String = %s", s)
 	}
 }
 
@@ -667,22 +644,6 @@ func FuzzDecodeAgentCall(f *testing.F) {
 		c2, err := DecodeAgentCall(b)
 		if err != nil || !bytes.Equal(c.Message, c2.Message) || c.TAM != c2.TAM || c.Error != c2.Error {
 			t.Fatalf("round trip: %+v → %s → %+v, %v", c, b, c2, err)
-		}
-	})
-}
-
-func FuzzParseComponentID(f *testing.F) {
-	for _, s := range []string{`["5445","8d"]`, "5445,8d", "a/b", "[", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		id, err := ParseComponentID(s)
-		if err != nil {
-			return
-		}
-		again, err := ParseComponentID(id.String())
-		if err != nil || !again.Equal(id) {
-			t.Fatalf("%q → %s → %v, %v", s, id, again, err)
 		}
 	})
 }

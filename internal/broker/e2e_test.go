@@ -27,7 +27,6 @@ import (
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/suit"
-	"github.com/teep-go/teep/teep"
 )
 
 var ctx = context.Background()
@@ -120,7 +119,7 @@ func (d *simDevice) content(tee string, id suit.ComponentID) []byte {
 	return b
 }
 
-func payload(name string) string { return teep.ComponentID(tamtest.PayloadID(name)).String() }
+func payload(name string) string { return tamtest.PayloadID(name).String() }
 
 func startTAM(t *testing.T, endorse []*cosekey.Key) *tamtest.TAM {
 	t.Helper()
@@ -190,7 +189,7 @@ func TestE2ERequestedComponent(t *testing.T) {
 	if got := d.installed("tee0"); len(got) != 0 {
 		t.Fatalf("optional component installed unasked: %v", got)
 	}
-	id := broker.ComponentID(tamtest.PayloadID("opt"))
+	id := tamtest.PayloadID("opt")
 	if name, err := d.Broker().RequestTA(ctx, "", id, ""); err != nil || name != "tee0" {
 		t.Fatalf("RequestTA = %q, %v", name, err)
 	}
@@ -223,7 +222,7 @@ func TestE2EPersonalization(t *testing.T) {
 	secret := []byte(`{"name":"FOO Bar","secret":"0123456789abfcdef0123456789abcd"}`)
 	p := srv.Personalize(d.TEE("tee0").Agent.PublicKey().KID(), "config", secret, app)
 	d.sync()
-	if got := d.content("tee0", suit.ComponentID(p.PayloadID.Segments())); !bytes.Equal(got, secret) {
+	if got := d.content("tee0", p.PayloadID); !bytes.Equal(got, secret) {
 		t.Fatalf("personalization data %q", got)
 	}
 	if got := d.content("tee0", tamtest.PayloadID("app")); string(got) != "the TA" {
@@ -262,7 +261,7 @@ func TestE2ETwoTEEs(t *testing.T) {
 	// A request routed to one TEE does not touch the other.
 	opt := srv.Upload(tamtest.Envelope(t, signer, "opt", 1, []byte("o")))
 	srv.Offer(opt)
-	if _, err := d.Broker().RequestTA(ctx, "main", broker.ComponentID(tamtest.PayloadID("opt")), ""); err != nil {
+	if _, err := d.Broker().RequestTA(ctx, "main", tamtest.PayloadID("opt"), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.installed("main")[payload("opt")]; !ok {

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/teep-go/teep/internal/agent"
-	"github.com/teep-go/teep/teep"
+	"github.com/teep-go/teep/suit"
 )
 
 // InProcess adapts an Agent running in this process to the Broker's Agent
@@ -17,12 +17,12 @@ func result(r agent.Result, err error) (Result, error) {
 	return Result{TAMURI: r.TAMURI, Message: r.Message, Problems: r.Problems, Refused: r.Refused}, err
 }
 
-func (p inProcess) RequestTA(ctx context.Context, id ComponentID, tam string) (Result, error) {
-	return result(p.a.RequestTA(ctx, teep.ComponentID(id), tam))
+func (p inProcess) RequestTA(ctx context.Context, id suit.ComponentID, tam string) (Result, error) {
+	return result(p.a.RequestTA(ctx, id, tam))
 }
 
-func (p inProcess) UnrequestTA(ctx context.Context, id ComponentID, tam string) (Result, error) {
-	return result(p.a.UnrequestTA(ctx, teep.ComponentID(id), tam))
+func (p inProcess) UnrequestTA(ctx context.Context, id suit.ComponentID, tam string) (Result, error) {
+	return result(p.a.UnrequestTA(ctx, id, tam))
 }
 
 func (p inProcess) RequestPolicyCheck(ctx context.Context) (Result, error) {
@@ -50,15 +50,11 @@ func StatusOf(name string, st *agent.Status) *TEEStatus {
 	out := &TEEStatus{Name: name, AgentKID: st.AgentKID, Components: []Component{}, LastSync: st.LastSync}
 	for _, c := range st.Installed {
 		out.Components = append(out.Components, Component{
-			ID: ComponentID(c.ComponentID), ManifestID: ComponentID(c.ManifestID),
+			ID: c.ComponentID, ManifestID: c.ManifestID,
 			SequenceNumber: c.Sequence, SHA256: c.SHA256, Size: c.Size,
 		})
 	}
-	for _, id := range st.Requested {
-		out.Requested = append(out.Requested, ComponentID(id))
-	}
-	for _, id := range st.Unneeded {
-		out.Unneeded = append(out.Unneeded, ComponentID(id))
-	}
+	out.Requested = append(out.Requested, st.Requested...)
+	out.Unneeded = append(out.Unneeded, st.Unneeded...)
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/httpd"
+	"github.com/teep-go/teep/suit"
 )
 
 // The local API lets rich-OS applications (and the teep CLI) ask the Broker
@@ -40,9 +41,9 @@ const MaxSocketPath = 103
 
 // LocalRequest is the body of the local API's POST requests.
 type LocalRequest struct {
-	TEE         string      `json:"tee,omitempty"`
-	ComponentID ComponentID `json:"component_id,omitempty"`
-	TAM         string      `json:"tam,omitempty"`
+	TEE         string           `json:"tee,omitempty"`
+	ComponentID suit.ComponentID `json:"component_id,omitempty"`
+	TAM         string           `json:"tam,omitempty"`
 }
 
 // DecodeLocalRequest parses a local API request strictly: one JSON object,
@@ -317,7 +318,7 @@ func (c *LocalClient) Status(ctx context.Context) ([]TEEStatus, error) {
 }
 
 // Request asks for a Trusted Component; it returns the TEE that handled it.
-func (c *LocalClient) Request(ctx context.Context, tee string, id ComponentID, tam string) (string, error) {
+func (c *LocalClient) Request(ctx context.Context, tee string, id suit.ComponentID, tam string) (string, error) {
 	var out struct {
 		TEE string `json:"tee"`
 	}
@@ -326,7 +327,7 @@ func (c *LocalClient) Request(ctx context.Context, tee string, id ComponentID, t
 }
 
 // Release says a Trusted Component is no longer needed.
-func (c *LocalClient) Release(ctx context.Context, tee string, id ComponentID, tam string) (string, error) {
+func (c *LocalClient) Release(ctx context.Context, tee string, id suit.ComponentID, tam string) (string, error) {
 	var out struct {
 		TEE string `json:"tee"`
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/teep-go/teep/internal/httpd"
+	"github.com/teep-go/teep/suit"
 )
 
 // The Broker/Agent boundary across a process boundary: an Agent process
@@ -29,10 +30,10 @@ const MaxAgentCallSize = DefaultMaxMessageSize*4/3 + 4096
 
 // AgentCall is the body of a call to a remote Agent.
 type AgentCall struct {
-	ComponentID ComponentID `json:"component_id,omitempty"`
-	TAM         string      `json:"tam,omitempty"`
-	Message     []byte      `json:"message,omitempty"`
-	Error       string      `json:"error,omitempty"`
+	ComponentID suit.ComponentID `json:"component_id,omitempty"`
+	TAM         string           `json:"tam,omitempty"`
+	Message     []byte           `json:"message,omitempty"`
+	Error       string           `json:"error,omitempty"`
 }
 
 // AgentResult is the answer of a remote Agent.
@@ -165,12 +166,12 @@ func (r *RemoteAgent) result(ctx context.Context, op string, in *AgentCall) (Res
 }
 
 // RequestTA implements Agent.
-func (r *RemoteAgent) RequestTA(ctx context.Context, id ComponentID, tam string) (Result, error) {
+func (r *RemoteAgent) RequestTA(ctx context.Context, id suit.ComponentID, tam string) (Result, error) {
 	return r.result(ctx, "request-ta", &AgentCall{ComponentID: id, TAM: tam})
 }
 
 // UnrequestTA implements Agent.
-func (r *RemoteAgent) UnrequestTA(ctx context.Context, id ComponentID, tam string) (Result, error) {
+func (r *RemoteAgent) UnrequestTA(ctx context.Context, id suit.ComponentID, tam string) (Result, error) {
 	return r.result(ctx, "unrequest-ta", &AgentCall{ComponentID: id, TAM: tam})
 }
 

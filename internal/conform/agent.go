@@ -109,7 +109,7 @@ var agentScenarios = []agentScenario{
 		}, judge: wantRefusal(teep.ErrManifestProcessingFailed)},
 	{id: "agent.bad-token", title: "an Update with a token of 4 bytes is not accepted", section: "protocol-26 §4.1.1", required: true, update: true,
 		message: func(s *AgentSuite, tok []byte) (teep.Message, *cosekey.Signer, error) {
-			return &teep.Update{Token: tok[:4], UnneededManifestList: []teep.ComponentID{teep.ComponentID(conformManifestID())}}, s.tam, nil
+			return &teep.Update{Token: tok[:4], UnneededManifestList: []suit.ComponentID{conformManifestID()}}, s.tam, nil
 		}, judge: wantRefusal(teep.ErrPermanentError)},
 }
 

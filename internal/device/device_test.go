@@ -17,6 +17,7 @@ import (
 	"github.com/teep-go/teep/internal/tam/tamtest"
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/softtee"
+	"github.com/teep-go/teep/suit"
 )
 
 var fastRetry = broker.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
@@ -57,7 +58,7 @@ func (f *fixture) open(t *testing.T, o device.Options) *device.Device {
 }
 
 func installed(sts []broker.TEEStatus, tee, name string) *broker.Component {
-	want := broker.ComponentID(tamtest.PayloadID(name)).String()
+	want := tamtest.PayloadID(name).String()
 	for _, st := range sts {
 		for i, c := range st.Components {
 			if st.Name == tee && c.ID.String() == want {
@@ -153,7 +154,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("daemon ended: %v", err)
 	}
 	ctx := context.Background()
-	id := broker.ComponentID(tamtest.PayloadID("opt"))
+	id := tamtest.PayloadID("opt")
 	r, err := device.Request(ctx, f.state, "", id, "", true)
 	if err != nil || !r.Daemon || r.TEE != "main" {
 		t.Fatalf("request through the daemon: %+v %v", r, err)
@@ -189,16 +190,16 @@ func TestOffline(t *testing.T) {
 	if err != nil || len(sts) != 1 || !strings.Contains(sts[0].Error, "already running") {
 		t.Fatalf("status of a held TEE: %+v %v", sts, err)
 	}
-	if _, err := device.Request(ctx, f.state, "main", broker.ComponentID{{1}}, "", true); !errors.Is(err, tee.ErrBusy) {
+	if _, err := device.Request(ctx, f.state, "main", suit.ComponentID{{1}}, "", true); !errors.Is(err, tee.ErrBusy) {
 		t.Fatalf("request on a held TEE: %v", err)
 	}
 	d.Close()
-	id := broker.ComponentID(tamtest.PayloadID("opt"))
+	id := tamtest.PayloadID("opt")
 	r, err := device.Request(ctx, f.state, "", id, "", true)
 	if err != nil || r.Daemon || r.Nothing || r.TEE != "main" {
 		t.Fatalf("offline request: %+v %v", r, err)
 	}
-	r, err = device.Request(ctx, f.state, "", broker.ComponentID(tamtest.PayloadID("other")), "", false)
+	r, err = device.Request(ctx, f.state, "", tamtest.PayloadID("other"), "", false)
 	if err != nil || !r.Nothing {
 		t.Fatalf("offline release of what is not installed: %+v %v", r, err)
 	}

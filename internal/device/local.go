@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/teep-go/teep/internal/broker"
+	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
 
@@ -85,7 +86,7 @@ type RequestResult struct {
 // Request asks for a Trusted Component (RFC 9397 RequestTA), or with
 // want false says it is no longer needed (UnrequestTA), on TEE tee (""
 // for the first). tamHint is a TAM URL used if the device trusts it.
-func Request(ctx context.Context, state, tee string, id broker.ComponentID, tamHint string, want bool) (RequestResult, error) {
+func Request(ctx context.Context, state, tee string, id suit.ComponentID, tamHint string, want bool) (RequestResult, error) {
 	c := localClient(state)
 	call := c.Request
 	if !want {
@@ -101,7 +102,7 @@ func Request(ctx context.Context, state, tee string, id broker.ComponentID, tamH
 	return requestOffline(ctx, state, tee, id, tamHint, want)
 }
 
-func requestOffline(ctx context.Context, state, tee string, id broker.ComponentID, tamHint string, want bool) (RequestResult, error) {
+func requestOffline(ctx context.Context, state, tee string, id suit.ComponentID, tamHint string, want bool) (RequestResult, error) {
 	name, err := FirstTEE(state, tee)
 	if err != nil {
 		return RequestResult{}, err
@@ -115,7 +116,7 @@ func requestOffline(ctx context.Context, state, tee string, id broker.ComponentI
 	if !want {
 		call = t.Agent.UnrequestTA
 	}
-	r, err := call(ctx, teep.ComponentID(id), tamHint)
+	r, err := call(ctx, id, tamHint)
 	if err != nil {
 		return RequestResult{}, err
 	}

@@ -2,145 +2,89 @@ package tam
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/teep-go/teep/suit"
 )
 
-// ComponentID names a Trusted Component: the lowercase hex of the CBOR
-// encoding of its SUIT_Component_Identifier (an array of byte strings). For a
-// component registered from a SUIT envelope it is the manifest's
+// Trusted Components are named by suit.ComponentID, built, checked, parsed
+// and rendered by package suit (one syntax, one set of limits). For a
+// component registered from a SUIT envelope the id is the manifest's
 // manifest-component-id, the id draft-ietf-teep-protocol-26 uses in
-// unneeded-manifest-list. The hex form is one unambiguous string usable in
-// URLs, database keys and command lines.
-type ComponentID string
+// unneeded-manifest-list.
 
-// Limits on component identifiers.
-const (
-	MaxComponentIDSegments    = 16  // segments in one SUIT_Component_Identifier
-	MaxComponentIDSegmentSize = 256 // bytes in one segment
-)
+// cidKey is a component id as a map key: its CBOR encoding (suit's Key),
+// which is canonical, so equal ids have equal keys and keys sort like the
+// hex the admin API shows.
+type cidKey string
 
-var errComponentID = errors.New("tam: invalid component id")
+func keyOf(id suit.ComponentID) cidKey { return cidKey(id.Key()) }
 
-var cidEnc, cidDec = func() (cbor.EncMode, cbor.DecMode) {
-	em, err := cbor.CoreDetEncOptions().EncMode()
+// id decodes the key; keys are only made by keyOf, so this cannot fail.
+func (k cidKey) id() suit.ComponentID {
+	id, err := suit.DecodeComponentID([]byte(k))
 	if err != nil {
-		panic(err)
+		return nil
 	}
-	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		MaxNestedLevels:  4,
-		MaxArrayElements: MaxComponentIDSegments,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return em, dm
-}()
-
-// NewComponentID builds the id of a SUIT_Component_Identifier.
-func NewComponentID(segments [][]byte) (ComponentID, error) {
-	if err := checkSegments(segments); err != nil {
-		return "", err
-	}
-	if segments == nil {
-		segments = [][]byte{}
-	}
-	b, err := cidEnc.Marshal(segments)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", errComponentID, err)
-	}
-	return ComponentID(hex.EncodeToString(b)), nil
+	return id
 }
 
-func checkSegments(segments [][]byte) error {
-	if len(segments) == 0 {
-		return fmt.Errorf("%w: no segments", errComponentID)
+// Name is the id in suit's text form, for notes and logs.
+func (k cidKey) Name() string { return k.id().String() }
+
+// checkID applies the suit limits and refuses the id without segments: a
+// TEEP message may name it, but it names nothing the TAM can manage.
+func checkID(id suit.ComponentID) error {
+	if err := id.Check(); err != nil {
+		return err
 	}
-	if len(segments) > MaxComponentIDSegments {
-		return fmt.Errorf("%w: %d segments, limit %d", errComponentID, len(segments), MaxComponentIDSegments)
-	}
-	for i, s := range segments {
-		if len(s) > MaxComponentIDSegmentSize {
-			return fmt.Errorf("%w: segment %d has %d bytes, limit %d", errComponentID, i, len(s), MaxComponentIDSegmentSize)
-		}
+	if len(id) == 0 {
+		return fmt.Errorf("%w: no segments", suit.ErrComponentID)
 	}
 	return nil
 }
 
-// ParseComponentID checks that s is the hex of a CBOR array of byte strings
-// and returns it in canonical (lowercase) form.
-func ParseComponentID(s string) (ComponentID, error) {
+// ParseComponentID reads a component id in the text form of package suit
+// (suit.ParseComponentID) or, for ids this TAM showed before, the hex of its
+// CBOR encoding (what the admin API lists as a component's id); the hex form
+// wins when the text is both (a lone text segment of hex digits that decode
+// to the canonical encoding of an id).
+func ParseComponentID(s string) (suit.ComponentID, error) {
+	if id, ok := hexKey(s); ok {
+		return id, nil
+	}
+	id, err := suit.ParseComponentID(s)
+	if err != nil {
+		return nil, err
+	}
+	return id, checkID(id)
+}
+
+// hexKey reads s as the hex of the canonical encoding of a usable id.
+func hexKey(s string) (suit.ComponentID, bool) {
 	raw, err := hex.DecodeString(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: not hex: %v", errComponentID, err)
+	if err != nil || len(raw) == 0 {
+		return nil, false
 	}
-	var segs [][]byte
-	if err := cidDec.Unmarshal(raw, &segs); err != nil {
-		return "", fmt.Errorf("%w: want a CBOR array of byte strings: %v", errComponentID, err)
+	id, err := suit.DecodeComponentID(raw)
+	if err != nil || checkID(id) != nil || hex.EncodeToString(id.Marshal()) != strings.ToLower(s) {
+		return nil, false
 	}
-	id, err := NewComponentID(segs)
-	if err != nil {
-		return "", err
-	}
-	if string(id) != strings.ToLower(s) {
-		return "", fmt.Errorf("%w: not in deterministic CBOR encoding", errComponentID)
-	}
-	return id, nil
+	return id, true
 }
 
-// Segments decodes the id; an invalid id yields nil.
-func (c ComponentID) Segments() [][]byte {
-	raw, err := hex.DecodeString(string(c))
-	if err != nil {
-		return nil
-	}
-	var segs [][]byte
-	if cidDec.Unmarshal(raw, &segs) != nil {
-		return nil
-	}
-	return segs
-}
+// IDHex is the hex of the id's CBOR encoding: how the admin API and the
+// database name a component.
+func IDHex(id suit.ComponentID) string { return hex.EncodeToString(id.Marshal()) }
 
-// HexSegments returns each segment in lowercase hex, the form device-side
-// tools print.
-func (c ComponentID) HexSegments() []string {
-	segs := c.Segments()
-	out := make([]string, len(segs))
-	for i, s := range segs {
-		out[i] = hex.EncodeToString(s)
+// IDName is the id in the text form of package suit, written so that
+// ParseComponentID reads it back: a lone text segment that would read as the
+// hex of another id's encoding is written in hex.
+func IDName(id suit.ComponentID) string {
+	s := id.String()
+	if other, ok := hexKey(s); ok && !other.Equal(id) {
+		return "hex:" + hex.EncodeToString(id[0])
 	}
-	return out
-}
-
-// Name is a readable rendering for people: segments joined by "/", printable
-// ASCII segments as text and others as "0x" hex. It is not parsed back.
-func (c ComponentID) Name() string {
-	segs := c.Segments()
-	parts := make([]string, len(segs))
-	for i, s := range segs {
-		if printable(s) {
-			parts[i] = string(s)
-		} else {
-			parts[i] = "0x" + hex.EncodeToString(s)
-		}
-	}
-	return strings.Join(parts, "/")
-}
-
-func printable(s []byte) bool {
-	if len(s) == 0 || !utf8.Valid(s) {
-		return false
-	}
-	for _, b := range s {
-		if b < 0x21 || b > 0x7e || b == '/' {
-			return false
-		}
-	}
-	return true
+	return s
 }

@@ -95,7 +95,7 @@ func (f *fixture) tc(name string, seq uint64, payload []byte, deps ...[]byte) []
 	return tamtest.Envelope(f.t, f.signer, name, seq, payload, deps...)
 }
 
-func (f *fixture) add(env []byte) tam.ComponentID {
+func (f *fixture) add(env []byte) suit.ComponentID {
 	f.t.Helper()
 	v, err := f.eng.AddComponent(ctx, env)
 	if err != nil {
@@ -104,7 +104,7 @@ func (f *fixture) add(env []byte) tam.ComponentID {
 	return v.ComponentID
 }
 
-func (f *fixture) require(id tam.ComponentID, mode tam.PolicyMode, scope tam.ScopeKind, value string) {
+func (f *fixture) require(id suit.ComponentID, mode tam.PolicyMode, scope tam.ScopeKind, value string) {
 	f.t.Helper()
 	if _, err := f.eng.SetPolicy(ctx, tam.Policy{Component: id, Mode: mode, Scope: scope, Value: value}); err != nil {
 		f.t.Fatal(err)
@@ -144,7 +144,7 @@ func runSession(t *testing.T, a *tamtest.Agent, want ...string) *tamtest.Trace {
 func installedSeq(t *testing.T, a *tamtest.Agent, name string) (uint64, bool) {
 	t.Helper()
 	for id, seq := range a.Installed(ctx) {
-		if strings.Contains(id, "'"+name+"'") {
+		if strings.Contains(id, "/"+name+"/") {
 			return seq, true
 		}
 	}
@@ -171,7 +171,7 @@ func TestLifecycle(t *testing.T) {
 	if d.Status != tam.StatusOK || d.Attestation != tam.AttestationAffirming || string(d.HWModel) != "tamtest-model" {
 		t.Fatalf("device after first contact: status %s attestation %s hwmodel %q", d.Status, d.Attestation, d.HWModel)
 	}
-	if len(d.Installed) != 1 || d.Installed[0].ComponentID != id || d.Installed[0].Sequence != 1 || !d.Installed[0].Managed {
+	if len(d.Installed) != 1 || !d.Installed[0].ComponentID.Equal(id) || d.Installed[0].Sequence != 1 || !d.Installed[0].Managed {
 		t.Fatalf("inventory %+v", d.Installed)
 	}
 
@@ -227,7 +227,7 @@ func TestReconcileRecognisesDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	runSession(t, a, "query-request", "query-response")
-	if d := f.device(a.KID()); len(d.Installed) != 1 || d.Installed[0].ComponentID != id || d.Installed[0].Sequence != 2 {
+	if d := f.device(a.KID()); len(d.Installed) != 1 || !d.Installed[0].ComponentID.Equal(id) || d.Installed[0].Sequence != 2 {
 		t.Fatalf("inventory rebuilt from the tc-list: %+v", d.Installed)
 	}
 }
@@ -259,7 +259,7 @@ func TestRequestedOptionalComponent(t *testing.T) {
 		t.Fatal("a component no policy offers was installed on request")
 	}
 	d := f.device(a.KID())
-	if len(d.Installed) != 1 || d.Installed[0].ComponentID != id || !d.Installed[0].Requested {
+	if len(d.Installed) != 1 || !d.Installed[0].ComponentID.Equal(id) || !d.Installed[0].Requested {
 		t.Fatalf("inventory %+v", d.Installed)
 	}
 	// It stays while offered, and goes when the Agent declares it unneeded.
@@ -315,7 +315,7 @@ func TestPersonalization(t *testing.T) {
 		t.Fatal("personalization data stored in the clear")
 	}
 	runSession(t, a, "query-request", "query-response", "update", "success")
-	got, ok := a.Component(ctx, suit.ComponentID(p.PayloadID.Segments()))
+	got, ok := a.Component(ctx, p.PayloadID)
 	if !ok || !bytes.Equal(got, secret) {
 		t.Fatalf("device got %q", got)
 	}
@@ -325,7 +325,7 @@ func TestPersonalization(t *testing.T) {
 		t.Fatalf("second version: %+v %v", p2.Sequence, err)
 	}
 	runSession(t, a, "query-request", "query-response", "update", "success")
-	if got, _ := a.Component(ctx, suit.ComponentID(p.PayloadID.Segments())); string(got) != "second" {
+	if got, _ := a.Component(ctx, p.PayloadID); string(got) != "second" {
 		t.Fatalf("device got %q after replacement", got)
 	}
 	// Deleting it removes it from the device.
@@ -333,7 +333,7 @@ func TestPersonalization(t *testing.T) {
 		t.Fatal(err)
 	}
 	runSession(t, a, "query-request", "query-response", "update", "success")
-	if _, ok := a.Component(ctx, suit.ComponentID(p.PayloadID.Segments())); ok {
+	if _, ok := a.Component(ctx, p.PayloadID); ok {
 		t.Fatal("personalization data still on the device")
 	}
 
@@ -400,7 +400,7 @@ func TestUnofferedRequestDoesNotFlagDevice(t *testing.T) {
 	a := f.agent(tamtest.AgentOptions{})
 	a.Tamper = func(m teep.Message) {
 		if r, ok := m.(*teep.QueryResponse); ok {
-			r.RequestedTCList = []teep.RequestedTC{{ComponentID: teep.ComponentID(tamtest.ManifestID("failed-app"))}}
+			r.RequestedTCList = []teep.RequestedTC{{ComponentID: tamtest.ManifestID("failed-app")}}
 		}
 	}
 	runSession(t, a)

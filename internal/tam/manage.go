@@ -49,15 +49,15 @@ func (e *Engine) AddComponent(ctx context.Context, envelope []byte) (ComponentVe
 		}
 		idSegs = man.Common.Components[0]
 	}
-	if v.ComponentID, err = NewComponentID(idSegs); err != nil {
+	if err := checkID(idSegs); err != nil {
 		return v, invalidf("%v", err)
 	}
+	v.ComponentID = idSegs.Clone()
 	for _, c := range man.Common.Components {
-		pid, err := NewComponentID(c)
-		if err != nil {
+		if err := checkID(c); err != nil {
 			return v, invalidf("component: %v", err)
 		}
-		v.PayloadIDs = append(v.PayloadIDs, pid)
+		v.PayloadIDs = append(v.PayloadIDs, c.Clone())
 	}
 	v.PayloadDigests = imageDigests(man)
 	for _, d := range man.Common.Dependencies {
@@ -68,11 +68,10 @@ func (e *Engine) AddComponent(ctx context.Context, envelope []byte) (ComponentVe
 		if segs == nil {
 			continue
 		}
-		did, err := NewComponentID(segs)
-		if err != nil {
+		if err := checkID(segs); err != nil {
 			return v, invalidf("dependency: %v", err)
 		}
-		v.Dependencies = append(v.Dependencies, did)
+		v.Dependencies = append(v.Dependencies, segs.Clone())
 	}
 	normalized, err := env.Marshal(suit.MarshalOptions{Tag: suit.TagNever})
 	if err != nil {
@@ -86,7 +85,7 @@ func (e *Engine) AddComponent(ctx context.Context, envelope []byte) (ComponentVe
 	if err := e.store.Update(ctx, func(tx Tx) error { return tx.AddComponentVersion(ctx, v, normalized) }); err != nil {
 		return v, err
 	}
-	e.log.InfoContext(ctx, "component registered", "id", string(v.ComponentID), "name", v.ComponentID.Name(), "sequence", v.Sequence,
+	e.log.InfoContext(ctx, "component registered", "id", IDHex(v.ComponentID), "name", IDName(v.ComponentID), "sequence", v.Sequence,
 		"signer", hexOrNil(v.SignerKID), "size", v.Size)
 	return v, nil
 }
@@ -138,29 +137,20 @@ func (e *Engine) TrustedPublicKeys(ctx context.Context, role KeyRole) ([]*coseke
 	return out, nil
 }
 
-// ResolveComponent accepts a component id (hex) or its readable name and
-// returns the registered component's id.
-func (e *Engine) ResolveComponent(ctx context.Context, ref string) (ComponentID, error) {
-	if id, err := ParseComponentID(ref); err == nil {
-		return id, e.store.View(ctx, func(tx Tx) error { _, err := tx.Component(ctx, id); return err })
+// ResolveComponent reads a component id (the text form of package suit, or
+// the hex of its CBOR encoding) and checks that it is registered.
+func (e *Engine) ResolveComponent(ctx context.Context, ref string) (suit.ComponentID, error) {
+	id, err := ParseComponentID(ref)
+	if err != nil {
+		return nil, invalidf("component %q: %v", ref, err)
 	}
-	var comps []Component
-	if err := e.store.View(ctx, func(tx Tx) (err error) { comps, err = tx.Components(ctx); return err }); err != nil {
-		return "", err
-	}
-	var match []ComponentID
-	for _, c := range comps {
-		if c.ID.Name() == ref {
-			match = append(match, c.ID)
+	if err := e.store.View(ctx, func(tx Tx) error { _, err := tx.Component(ctx, id); return err }); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			err = ErrNotFound // the store's message names the id again
 		}
+		return nil, fmt.Errorf("component %q: %w", ref, err)
 	}
-	switch len(match) {
-	case 0:
-		return "", fmt.Errorf("component %q: %w", ref, ErrNotFound)
-	case 1:
-		return match[0], nil
-	}
-	return "", invalidf("component name %q is ambiguous; use the hex id", ref)
+	return id, nil
 }
 
 // ComponentInfo is a component with its versions and the policies naming it.
@@ -178,7 +168,7 @@ func (e *Engine) Components(ctx context.Context) ([]Component, error) {
 }
 
 // ComponentInfo returns one component with its versions and policies.
-func (e *Engine) ComponentInfo(ctx context.Context, id ComponentID) (ComponentInfo, error) {
+func (e *Engine) ComponentInfo(ctx context.Context, id suit.ComponentID) (ComponentInfo, error) {
 	var ci ComponentInfo
 	err := e.store.View(ctx, func(tx Tx) (err error) {
 		if ci.Component, err = tx.Component(ctx, id); err != nil {
@@ -189,7 +179,7 @@ func (e *Engine) ComponentInfo(ctx context.Context, id ComponentID) (ComponentIn
 		}
 		ps, err := tx.Policies(ctx)
 		for _, p := range ps {
-			if p.Component == id {
+			if p.Component.Equal(id) {
 				ci.Policies = append(ci.Policies, p)
 			}
 		}
@@ -199,7 +189,7 @@ func (e *Engine) ComponentInfo(ctx context.Context, id ComponentID) (ComponentIn
 }
 
 // Envelope returns a stored version's envelope (untagged, as sent).
-func (e *Engine) Envelope(ctx context.Context, id ComponentID, seq uint64) ([]byte, error) {
+func (e *Engine) Envelope(ctx context.Context, id suit.ComponentID, seq uint64) ([]byte, error) {
 	var env []byte
 	err := e.store.View(ctx, func(tx Tx) (err error) { env, err = tx.Envelope(ctx, id, seq); return err })
 	return env, err
@@ -207,11 +197,11 @@ func (e *Engine) Envelope(ctx context.Context, id ComponentID, seq uint64) ([]by
 
 // DeleteComponent forgets a component, its versions and its policies. Devices
 // that got it from this TAM have it removed at their next session.
-func (e *Engine) DeleteComponent(ctx context.Context, id ComponentID) error {
+func (e *Engine) DeleteComponent(ctx context.Context, id suit.ComponentID) error {
 	if err := e.store.Update(ctx, func(tx Tx) error { return tx.DeleteComponent(ctx, id) }); err != nil {
 		return err
 	}
-	e.log.InfoContext(ctx, "component deleted", "id", string(id), "name", id.Name())
+	e.log.InfoContext(ctx, "component deleted", "id", IDHex(id), "name", IDName(id))
 	return nil
 }
 
@@ -230,7 +220,7 @@ func (e *Engine) SetPolicy(ctx context.Context, p Policy) (Policy, error) {
 	var out Policy
 	err := e.store.Update(ctx, func(tx Tx) (err error) { out, err = tx.PutPolicy(ctx, p); return err })
 	if err == nil {
-		e.log.InfoContext(ctx, "policy set", "component", p.Component.Name(), "mode", p.Mode, "scope", p.Scope, "value", p.Value)
+		e.log.InfoContext(ctx, "policy set", "component", IDName(p.Component), "mode", p.Mode, "scope", p.Scope, "value", p.Value)
 	}
 	return out, err
 }
@@ -273,7 +263,7 @@ func (e *Engine) RemovePolicies(ctx context.Context, f PolicyFilter) (int, error
 	var n int
 	err := e.store.Update(ctx, func(tx Tx) (err error) { n, err = tx.DeletePolicies(ctx, f); return err })
 	if err == nil {
-		e.log.InfoContext(ctx, "policies removed", "count", n, "component", f.Component.Name(), "scope", f.Scope, "value", f.Value)
+		e.log.InfoContext(ctx, "policies removed", "count", n, "component", IDName(f.Component), "scope", f.Scope, "value", f.Value)
 	}
 	return n, err
 }

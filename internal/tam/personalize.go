@@ -18,17 +18,17 @@ type PersonalizationOptions struct {
 	// TA that reads it); their latest envelopes are pinned by digest and
 	// carried as integrated dependencies, as in draft-ietf-teep-protocol-26
 	// Appendix E Example 3.
-	DependsOn []ComponentID
+	DependsOn []suit.ComponentID
 	// ComponentID is where the device stores the data; default
 	// ["personalization", name]. The manifest's own id is this plus "suit".
-	ComponentID [][]byte
+	ComponentID suit.ComponentID
 }
 
 // PersonalizationComponent returns the default payload and manifest
 // component ids of a personalization item.
-func PersonalizationComponent(name string) (payload, manifest [][]byte) {
-	payload = [][]byte{[]byte("personalization"), []byte(name)}
-	return payload, append(append([][]byte{}, payload...), []byte("suit"))
+func PersonalizationComponent(name string) (payload, manifest suit.ComponentID) {
+	payload = suit.NewComponentID("personalization", name)
+	return payload, append(payload.Clone(), []byte("suit"))
 }
 
 // SetPersonalization stores per-device data as a SUIT manifest that writes
@@ -52,20 +52,16 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 	payload, manifest := PersonalizationComponent(name)
 	if o.ComponentID != nil {
 		payload = o.ComponentID
-		manifest = append(append([][]byte{}, payload...), []byte("suit"))
+		manifest = append(payload.Clone(), []byte("suit"))
 	}
-	pid, err := NewComponentID(payload)
-	if err != nil {
+	if err := checkID(manifest); err != nil {
 		return p, invalidf("%v", err)
 	}
-	mid, err := NewComponentID(manifest)
-	if err != nil {
-		return p, invalidf("%v", err)
-	}
+	pid, mid := payload.Clone(), manifest
 	var dev Device
 	var prev *Personalization
 	var deps []suit.DependencySpec
-	err = e.store.View(ctx, func(tx Tx) error {
+	err := e.store.View(ctx, func(tx Tx) error {
 		var err error
 		if dev, err = tx.Device(ctx, kid); err != nil {
 			return err
@@ -80,7 +76,7 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 		for _, d := range o.DependsOn {
 			c, err := tx.Component(ctx, d)
 			if err != nil {
-				return fmt.Errorf("dependency %s: %w", d.Name(), err)
+				return fmt.Errorf("dependency %s: %w", IDName(d), err)
 			}
 			env, err := tx.Envelope(ctx, d, c.Latest)
 			if err != nil {
@@ -110,10 +106,10 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 		seq = prev.Sequence + 1
 	}
 	env, err := suit.Build(suit.ManifestSpec{
-		ManifestComponentID: suit.ComponentID(manifest),
+		ManifestComponentID: manifest,
 		SequenceNumber:      seq,
 		Components: []suit.ComponentSpec{{
-			ID:      suit.ComponentID(payload),
+			ID:      payload,
 			Payload: data,
 			Inline:  true,
 			Encrypt: &suit.EncryptOptions{ContentAlg: e.cfg.PersonalizationContentAlg, RecipientKey: pub, KID: kid, Rand: e.cfg.Rand},

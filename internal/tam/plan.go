@@ -9,25 +9,25 @@ import (
 
 // catalog is the registered components as the planner needs them.
 type catalog struct {
-	versions  map[ComponentID][]ComponentVersion // ascending sequence
-	byPayload map[ComponentID]ComponentID        // payload component id -> component
-	byDigest  map[string]versionRef              // manifest or image digest (raw bytes) -> version
+	versions  map[cidKey][]ComponentVersion // ascending sequence
+	byPayload map[cidKey]cidKey             // payload component id -> component
+	byDigest  map[string]versionRef         // manifest or image digest (raw bytes) -> version
 }
 
 type versionRef struct {
-	id  ComponentID
+	id  cidKey
 	seq uint64
 }
 
-func newCatalog(all map[ComponentID][]ComponentVersion) *catalog {
-	c := &catalog{versions: all, byPayload: map[ComponentID]ComponentID{}, byDigest: map[string]versionRef{}}
+func newCatalog(all map[cidKey][]ComponentVersion) *catalog {
+	c := &catalog{versions: all, byPayload: map[cidKey]cidKey{}, byDigest: map[string]versionRef{}}
 	for id, vs := range all {
 		for _, v := range vs {
 			// An Agent reports either the manifest digest (what a SUIT
 			// processor keeps per manifest) or a payload's image digest.
 			c.byDigest[string(v.Digest)] = versionRef{id, v.Sequence}
 			for _, p := range v.PayloadIDs {
-				c.byPayload[p] = id
+				c.byPayload[keyOf(p)] = id
 			}
 			for _, d := range v.PayloadDigests {
 				c.byDigest[string(d)] = versionRef{id, v.Sequence}
@@ -37,7 +37,7 @@ func newCatalog(all map[ComponentID][]ComponentVersion) *catalog {
 	return c
 }
 
-func (c *catalog) latest(id ComponentID) (ComponentVersion, bool) {
+func (c *catalog) latest(id cidKey) (ComponentVersion, bool) {
 	vs := c.versions[id]
 	if len(vs) == 0 {
 		return ComponentVersion{}, false
@@ -47,7 +47,7 @@ func (c *catalog) latest(id ComponentID) (ComponentVersion, bool) {
 
 // resolve maps a component id an Agent reported (a manifest component id or
 // a payload component id) to the registered component, if any.
-func (c *catalog) resolve(id ComponentID) (ComponentID, bool) {
+func (c *catalog) resolve(id cidKey) (cidKey, bool) {
 	if _, ok := c.versions[id]; ok {
 		return id, true
 	}
@@ -77,31 +77,31 @@ func covers(p Policy, d *Device) bool {
 }
 
 type requestedTC struct {
-	id         ComponentID
+	id         cidKey
 	min        uint64 // minimum sequence number; 0 = any
 	haveBinary bool
 }
 
 type failKey struct {
-	id  ComponentID
+	id  cidKey
 	seq uint64
 }
 
 type planInput struct {
 	dev         *Device
-	installed   map[ComponentID]Installed
+	installed   map[cidKey]Installed
 	catalog     *catalog
 	policies    []Policy
 	personal    []Personalization
 	failures    map[failKey]int
 	requested   []requestedTC
-	unneeded    []ComponentID // from the Agent's unneeded-manifest-list
+	unneeded    []cidKey // from the Agent's unneeded-manifest-list
 	maxAttempts int
 }
 
 // planStep is one manifest to send.
 type planStep struct {
-	id         ComponentID
+	id         cidKey
 	seq        uint64
 	requested  bool
 	haveBinary bool
@@ -110,7 +110,7 @@ type planStep struct {
 
 type plan struct {
 	install []planStep // dependencies before what needs them
-	remove  []ComponentID
+	remove  []cidKey
 	notes   []string // why something wanted is not sent
 	// exhausted: a wanted version failed maxAttempts times on the device
 	// and is no longer offered (the device is flagged failed).
@@ -134,16 +134,16 @@ func (p *plan) empty() bool { return len(p.install) == 0 && len(p.remove) == 0 }
 //     the Agent declared unneeded and no policy requires.
 func makePlan(in planInput) plan {
 	var p plan
-	required, available := map[ComponentID]bool{}, map[ComponentID]bool{}
+	required, available := map[cidKey]bool{}, map[cidKey]bool{}
 	for _, pol := range in.policies {
 		if covers(pol, in.dev) {
-			available[pol.Component] = true
+			available[keyOf(pol.Component)] = true
 			if pol.Mode == Required {
-				required[pol.Component] = true
+				required[keyOf(pol.Component)] = true
 			}
 		}
 	}
-	unneeded := map[ComponentID]bool{}
+	unneeded := map[cidKey]bool{}
 	for _, u := range in.unneeded {
 		if resolved, ok := in.catalog.resolve(u); ok {
 			u = resolved
@@ -158,7 +158,7 @@ func makePlan(in planInput) plan {
 		min        uint64
 		haveBinary bool
 	}
-	wanted := map[ComponentID]*want{}
+	wanted := map[cidKey]*want{}
 	for id := range required {
 		wanted[id] = &want{}
 	}
@@ -186,13 +186,13 @@ func makePlan(in planInput) plan {
 		}
 	}
 
-	keep := map[ComponentID]bool{}
-	done := map[ComponentID]bool{}
-	var visit func(id ComponentID, w want, depth int)
+	keep := map[cidKey]bool{}
+	done := map[cidKey]bool{}
+	var visit func(id cidKey, w want, depth int)
 	// visitDep sends a dependency registered here (as requested by the Agent
 	// if it also asked for it); unknown dependencies are the device's to
 	// resolve, possibly from another TAM.
-	visitDep := func(dep ComponentID, depth int) {
+	visitDep := func(dep cidKey, depth int) {
 		if _, known := in.catalog.latest(dep); !known {
 			return
 		}
@@ -202,7 +202,7 @@ func makePlan(in planInput) plan {
 		}
 		visit(dep, w, depth)
 	}
-	visit = func(id ComponentID, w want, depth int) {
+	visit = func(id cidKey, w want, depth int) {
 		keep[id] = true
 		if done[id] {
 			return
@@ -220,7 +220,7 @@ func makePlan(in planInput) plan {
 			return
 		}
 		for _, dep := range target.Dependencies {
-			visitDep(dep, depth+1)
+			visitDep(keyOf(dep), depth+1)
 		}
 		if inst, ok := in.installed[id]; ok && inst.Sequence >= target.Sequence {
 			return
@@ -232,7 +232,7 @@ func makePlan(in planInput) plan {
 		}
 		p.install = append(p.install, planStep{id: id, seq: target.Sequence, requested: w.requested && !required[id], haveBinary: w.haveBinary})
 	}
-	ids := make([]ComponentID, 0, len(wanted))
+	ids := make([]cidKey, 0, len(wanted))
 	for id := range wanted {
 		ids = append(ids, id)
 	}
@@ -242,23 +242,24 @@ func makePlan(in planInput) plan {
 	}
 	for i := range in.personal {
 		pz := &in.personal[i]
-		keep[pz.ComponentID] = true
+		pzID := keyOf(pz.ComponentID)
+		keep[pzID] = true
 		for _, dep := range pz.DependsOn {
-			visitDep(dep, 1)
+			visitDep(keyOf(dep), 1)
 		}
-		if inst, ok := in.installed[pz.ComponentID]; ok && inst.Sequence >= pz.Sequence {
+		if inst, ok := in.installed[pzID]; ok && inst.Sequence >= pz.Sequence {
 			continue
 		}
-		if n := in.failures[failKey{pz.ComponentID, pz.Sequence}]; in.maxAttempts > 0 && n >= in.maxAttempts {
+		if n := in.failures[failKey{pzID, pz.Sequence}]; in.maxAttempts > 0 && n >= in.maxAttempts {
 			p.notes = append(p.notes, fmt.Sprintf("personalization %q sequence %d failed %d times; not offered again until replaced or a reset", pz.Name, pz.Sequence, n))
 			p.exhausted = true
 			continue
 		}
-		p.install = append(p.install, planStep{id: pz.ComponentID, seq: pz.Sequence, personal: pz})
+		p.install = append(p.install, planStep{id: pzID, seq: pz.Sequence, personal: pz})
 	}
 
-	removing := map[ComponentID]bool{}
-	inst := make([]ComponentID, 0, len(in.installed))
+	removing := map[cidKey]bool{}
+	inst := make([]cidKey, 0, len(in.installed))
 	for id := range in.installed {
 		inst = append(inst, id)
 	}

@@ -379,7 +379,7 @@ func truncate(s string, max int) string {
 
 // state is what decide reads from the store.
 type state struct {
-	installed map[ComponentID]Installed
+	installed map[cidKey]Installed
 	catalog   *catalog
 	policies  []Policy
 	personal  []Personalization
@@ -397,14 +397,14 @@ type stateTx interface {
 }
 
 func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state, error) {
-	st := &state{installed: map[ComponentID]Installed{}, failures: map[failKey]int{}}
-	all := map[ComponentID][]ComponentVersion{}
+	st := &state{installed: map[cidKey]Installed{}, failures: map[failKey]int{}}
+	all := map[cidKey][]ComponentVersion{}
 	vs, err := tx.AllVersions(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range vs {
-		all[v.ComponentID] = append(all[v.ComponentID], v)
+		all[keyOf(v.ComponentID)] = append(all[keyOf(v.ComponentID)], v)
 	}
 	st.catalog = newCatalog(all)
 	if st.policies, err = tx.Policies(ctx); err != nil {
@@ -418,7 +418,7 @@ func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state,
 		return nil, err
 	}
 	for _, in := range inst {
-		st.installed[in.ComponentID] = in
+		st.installed[keyOf(in.ComponentID)] = in
 	}
 	if st.personal, err = tx.Personalizations(ctx, kid); err != nil {
 		return nil, err
@@ -428,7 +428,7 @@ func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state,
 		return nil, err
 	}
 	for _, f := range fs {
-		st.failures[failKey{f.ComponentID, f.Sequence}] = f.Attempts
+		st.failures[failKey{keyOf(f.ComponentID), f.Sequence}] = f.Attempts
 	}
 	return st, nil
 }
@@ -437,27 +437,27 @@ func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state,
 // everything installed, §4.3): entries are mapped to registered components
 // (by manifest or payload component id) and their sequence number
 // recognised from the image digest; flags this TAM recorded are kept.
-func reconcile(now time.Time, st *state, tcList []teep.SystemPropertyClaims) (map[ComponentID]Installed, error) {
-	out := map[ComponentID]Installed{}
-	pzByID := map[ComponentID]*Personalization{}
+func reconcile(now time.Time, st *state, tcList []teep.SystemPropertyClaims) (map[cidKey]Installed, error) {
+	out := map[cidKey]Installed{}
+	pzByID := map[cidKey]*Personalization{}
 	for i := range st.personal {
 		pz := &st.personal[i]
-		pzByID[pz.ComponentID] = pz
-		if pz.PayloadID != "" {
-			pzByID[pz.PayloadID] = pz
+		pzByID[keyOf(pz.ComponentID)] = pz
+		if pz.PayloadID != nil {
+			pzByID[keyOf(pz.PayloadID)] = pz
 		}
 	}
 	for i, c := range tcList {
-		raw, err := NewComponentID(c.ComponentID)
-		if err != nil {
+		if err := checkID(c.ComponentID); err != nil {
 			return nil, fmt.Errorf("tc-list[%d]: %w", i, err)
 		}
+		raw := keyOf(c.ComponentID)
 		id, known := st.catalog.resolve(raw)
 		var pz *Personalization
 		if !known {
 			id = raw
 			if pz = pzByID[raw]; pz != nil {
-				id = pz.ComponentID
+				id = keyOf(pz.ComponentID)
 			}
 		}
 		if _, dup := out[id]; dup {
@@ -465,7 +465,7 @@ func reconcile(now time.Time, st *state, tcList []teep.SystemPropertyClaims) (ma
 		}
 		in, had := st.installed[id]
 		if !had {
-			in = Installed{ComponentID: id}
+			in = Installed{ComponentID: id.id()}
 		}
 		switch {
 		case c.ImageDigest == nil:
@@ -476,7 +476,7 @@ func reconcile(now time.Time, st *state, tcList []teep.SystemPropertyClaims) (ma
 		case pz != nil && bytes.Equal(c.ImageDigest.Bytes, pz.Digest):
 			in.Sequence = pz.Sequence
 		}
-		if !had || in != st.installed[id] {
+		if !had || !sameInstalled(in, st.installed[id]) {
 			in.UpdatedAt = now
 		}
 		out[id] = in
@@ -511,10 +511,10 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 	in := planInput{dev: &s.dev, installed: inv, catalog: st.catalog, policies: st.policies, personal: st.personal,
 		failures: st.failures, maxAttempts: e.cfg.MaxInstallAttempts}
 	for i, r := range m.RequestedTCList {
-		id, err := NewComponentID(r.ComponentID)
-		if err != nil {
+		if err := checkID(r.ComponentID); err != nil {
 			return e.refuse(ctx, s, teep.ErrPermanentError, fmt.Sprintf("requested-tc-list[%d]: %v", i, err), StatusError)
 		}
+		id := keyOf(r.ComponentID)
 		if resolved, ok := st.catalog.resolve(id); ok {
 			id = resolved
 		}
@@ -526,11 +526,10 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		in.requested = append(in.requested, rq)
 	}
 	for i, u := range m.UnneededManifestList {
-		id, err := NewComponentID(u)
-		if err != nil {
+		if err := checkID(u); err != nil {
 			return e.refuse(ctx, s, teep.ErrPermanentError, fmt.Sprintf("unneeded-manifest-list[%d]: %v", i, err), StatusError)
 		}
-		in.unneeded = append(in.unneeded, id)
+		in.unneeded = append(in.unneeded, keyOf(u))
 	}
 	p := makePlan(in)
 	status := StatusOK
@@ -563,13 +562,13 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		}
 		for id := range st.installed {
 			if _, still := inv[id]; !still {
-				if err := tx.DeleteInstalled(ctx, s.dev.KID, id); err != nil && !errors.Is(err, ErrNotFound) {
+				if err := tx.DeleteInstalled(ctx, s.dev.KID, id.id()); err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
 			}
 		}
 		for id, in := range inv {
-			if old, had := st.installed[id]; had && old == in {
+			if old, had := st.installed[id]; had && sameInstalled(old, in) {
 				continue
 			}
 			if err := tx.PutInstalled(ctx, s.dev.KID, in); err != nil {
@@ -610,11 +609,12 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 		return nil, nil, err
 	}
 	now := e.now()
-	pu := &PendingUpdate{Token: utok, DeviceKID: s.dev.KID, Numbering: s.o.Numbering.String(), Remove: p.remove,
+	pu := &PendingUpdate{Token: utok, DeviceKID: s.dev.KID, Numbering: s.o.Numbering.String(),
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenLifetime)}
 	u := &teep.Update{Token: utok}
-	for _, id := range p.remove {
-		u.UnneededManifestList = append(u.UnneededManifestList, teep.ComponentID(id.Segments()))
+	for _, k := range p.remove {
+		pu.Remove = append(pu.Remove, k.id())
+		u.UnneededManifestList = append(u.UnneededManifestList, k.id())
 	}
 	size := 0
 	err = e.store.View(ctx, func(tx Tx) error {
@@ -624,14 +624,14 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 				env = step.personal.Envelope
 			} else {
 				var err error
-				if env, err = tx.Envelope(ctx, step.id, step.seq); err != nil {
+				if env, err = tx.Envelope(ctx, step.id.id(), step.seq); err != nil {
 					return err
 				}
 			}
 			if step.haveBinary {
 				parsed, err := suit.ParseEnvelope(env, suit.ParseOptions{Limits: e.cfg.SUITLimits})
 				if err != nil {
-					return fmt.Errorf("stored envelope %s/%d: %w", step.id, step.seq, err)
+					return fmt.Errorf("stored envelope %s/%d: %w", step.id.Name(), step.seq, err)
 				}
 				if env, err = parsed.Marshal(suit.MarshalOptions{Tag: suit.TagNever, DropIntegrated: true}); err != nil {
 					return err
@@ -643,7 +643,7 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 			}
 			size += len(env)
 			u.ManifestList = append(u.ManifestList, env)
-			pu.Install = append(pu.Install, SentManifest{ComponentID: step.id, Sequence: step.seq, Requested: step.requested, Personalization: step.personal != nil})
+			pu.Install = append(pu.Install, SentManifest{ComponentID: step.id.id(), Sequence: step.seq, Requested: step.requested, Personalization: step.personal != nil})
 		}
 		return nil
 	})
@@ -658,4 +658,10 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 		return nil, nil, fmt.Errorf("sign Update: %w", err)
 	}
 	return out, pu, nil
+}
+
+// sameInstalled reports whether two inventory entries are the same.
+func sameInstalled(a, b Installed) bool {
+	return a.ComponentID.Equal(b.ComponentID) && a.Sequence == b.Sequence && a.Managed == b.Managed &&
+		a.Requested == b.Requested && a.UpdatedAt == b.UpdatedAt
 }

@@ -157,7 +157,7 @@ func (e *Engine) onError(ctx context.Context, in []byte, op *teep.Opened, m *tee
 			for _, s := range p.Install {
 				f := InstallFailure{DeviceKID: p.DeviceKID, ComponentID: s.ComponentID, Sequence: s.Sequence}
 				for _, old := range fs {
-					if old.ComponentID == s.ComponentID && old.Sequence == s.Sequence {
+					if old.ComponentID.Equal(s.ComponentID) && old.Sequence == s.Sequence {
 						f = old
 					}
 				}

@@ -152,7 +152,7 @@ func TestTokenExpiry(t *testing.T) {
 
 func TestHaveBinaryAndUpdateSizeLimit(t *testing.T) {
 	f := newFixture(t, func(c *tam.Config) { c.MaxUpdateBytes = 3000 })
-	var ids []tam.ComponentID
+	var ids []suit.ComponentID
 	for _, n := range []string{"a", "b", "c"} {
 		id := f.add(f.tc(n, 1, make([]byte, 2000)))
 		f.require(id, tam.Optional, tam.ScopeAll, "")
@@ -177,7 +177,7 @@ func TestHaveBinaryAndUpdateSizeLimit(t *testing.T) {
 	q, _ := h(nil)
 	a.Tamper = func(m teep.Message) {
 		if r, ok := m.(*teep.QueryResponse); ok {
-			r.RequestedTCList = []teep.RequestedTC{{ComponentID: teep.ComponentID(tamtest.ManifestID("c")), SequenceNumber: &one, HaveBinary: &yes}}
+			r.RequestedTCList = []teep.RequestedTC{{ComponentID: tamtest.ManifestID("c"), SequenceNumber: &one, HaveBinary: &yes}}
 		}
 	}
 	r, _ := a.Answer(ctx, q)

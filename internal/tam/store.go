@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/teep-go/teep/suit"
 )
 
 // Store errors. Implementations return them (possibly wrapped) so the engine
@@ -59,14 +61,14 @@ type ComponentTx interface {
 	// with ErrSequence unless v.Sequence is greater than every stored
 	// version of the component.
 	AddComponentVersion(ctx context.Context, v ComponentVersion, envelope []byte) error
-	Component(ctx context.Context, id ComponentID) (Component, error)
-	Components(ctx context.Context) ([]Component, error)                               // by id
-	ComponentVersions(ctx context.Context, id ComponentID) ([]ComponentVersion, error) // ascending sequence; ErrNotFound if no such component
-	ComponentVersion(ctx context.Context, id ComponentID, seq uint64) (ComponentVersion, error)
+	Component(ctx context.Context, id suit.ComponentID) (Component, error)
+	Components(ctx context.Context) ([]Component, error)                                    // by id
+	ComponentVersions(ctx context.Context, id suit.ComponentID) ([]ComponentVersion, error) // ascending sequence; ErrNotFound if no such component
+	ComponentVersion(ctx context.Context, id suit.ComponentID, seq uint64) (ComponentVersion, error)
 	AllVersions(ctx context.Context) ([]ComponentVersion, error) // every version of every component, by id then sequence
-	Envelope(ctx context.Context, id ComponentID, seq uint64) ([]byte, error)
+	Envelope(ctx context.Context, id suit.ComponentID, seq uint64) ([]byte, error)
 	// DeleteComponent removes every version and the policies naming it.
-	DeleteComponent(ctx context.Context, id ComponentID) error
+	DeleteComponent(ctx context.Context, id suit.ComponentID) error
 }
 
 // PolicyTx keeps the policies saying which devices get which components.
@@ -100,7 +102,7 @@ type DeviceTx interface {
 type InstalledTx interface {
 	Installed(ctx context.Context, kid []byte) ([]Installed, error) // by component id
 	PutInstalled(ctx context.Context, kid []byte, in Installed) error
-	DeleteInstalled(ctx context.Context, kid []byte, id ComponentID) error
+	DeleteInstalled(ctx context.Context, kid []byte, id suit.ComponentID) error
 }
 
 // FailureTx keeps the installs a device reported as failed.

@@ -3,6 +3,8 @@ package tam
 import (
 	"encoding/hex"
 	"time"
+
+	"github.com/teep-go/teep/suit"
 )
 
 // DeviceStatus summarises where a device stands with this TAM.
@@ -62,7 +64,7 @@ func (d *Device) KIDHex() string { return hex.EncodeToString(d.KID) }
 // Installed is one component on a device as the TAM knows it: from the
 // Agent's tc-list and from Updates the Agent confirmed.
 type Installed struct {
-	ComponentID ComponentID
+	ComponentID suit.ComponentID
 	Sequence    uint64 // manifest sequence number; 0 when unknown
 	Managed     bool   // installed by this TAM, so this TAM may remove it
 	Requested   bool   // installed because the Agent asked for it (requested-tc-list)
@@ -71,7 +73,7 @@ type Installed struct {
 
 // Component summarises a registered Trusted Component.
 type Component struct {
-	ID        ComponentID
+	ID        suit.ComponentID
 	Latest    uint64 // highest sequence number
 	Versions  int
 	CreatedAt time.Time
@@ -81,14 +83,14 @@ type Component struct {
 // ComponentVersion is one uploaded, verified SUIT envelope of a component.
 // Every version is kept.
 type ComponentVersion struct {
-	ComponentID    ComponentID
-	Sequence       uint64        // suit-manifest-sequence-number
-	Digest         []byte        // SUIT manifest digest (SHA-256)
-	PayloadIDs     []ComponentID // components the manifest writes
-	PayloadDigests [][]byte      // their image digests, to recognise tc-list entries
-	Dependencies   []ComponentID // manifest-component-ids of manifests it depends on
-	SignerKID      []byte        // the trusted TC signer key that verified it
-	Size           int64         // envelope size in bytes
+	ComponentID    suit.ComponentID
+	Sequence       uint64             // suit-manifest-sequence-number
+	Digest         []byte             // SUIT manifest digest (SHA-256)
+	PayloadIDs     []suit.ComponentID // components the manifest writes
+	PayloadDigests [][]byte           // their image digests, to recognise tc-list entries
+	Dependencies   []suit.ComponentID // manifest-component-ids of manifests it depends on
+	SignerKID      []byte             // the trusted TC signer key that verified it
+	Size           int64              // envelope size in bytes
 	CreatedAt      time.Time
 }
 
@@ -117,7 +119,7 @@ const (
 // removed (unneeded-manifest-list).
 type Policy struct {
 	ID        int64
-	Component ComponentID
+	Component suit.ComponentID
 	Mode      PolicyMode
 	Scope     ScopeKind
 	Value     string // empty for ScopeAll
@@ -127,7 +129,7 @@ type Policy struct {
 // PolicyFilter selects policies to delete; zero fields match anything.
 type PolicyFilter struct {
 	ID        int64
-	Component ComponentID
+	Component suit.ComponentID
 	Scope     ScopeKind
 	Value     string
 }
@@ -152,7 +154,7 @@ type TrustedKey struct {
 
 // SentManifest is one manifest carried by an Update.
 type SentManifest struct {
-	ComponentID     ComponentID
+	ComponentID     suit.ComponentID
 	Sequence        uint64
 	Requested       bool // the Agent asked for it
 	Personalization bool // per-device personalization data
@@ -166,7 +168,7 @@ type PendingUpdate struct {
 	DeviceKID []byte
 	Numbering string
 	Install   []SentManifest
-	Remove    []ComponentID
+	Remove    []suit.ComponentID
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -174,7 +176,7 @@ type PendingUpdate struct {
 // InstallFailure counts failed attempts to install one version on one device.
 type InstallFailure struct {
 	DeviceKID   []byte
-	ComponentID ComponentID
+	ComponentID suit.ComponentID
 	Sequence    uint64
 	Attempts    int
 	LastError   string
@@ -199,12 +201,12 @@ type Report struct {
 type Personalization struct {
 	DeviceKID   []byte
 	Name        string
-	ComponentID ComponentID // manifest-component-id of the generated manifest
-	PayloadID   ComponentID // the component the manifest writes the data to
+	ComponentID suit.ComponentID // manifest-component-id of the generated manifest
+	PayloadID   suit.ComponentID // the component the manifest writes the data to
 	Sequence    uint64
 	Envelope    []byte
 	Digest      []byte
-	DependsOn   []ComponentID
+	DependsOn   []suit.ComponentID
 	Size        int64 // plaintext size
 	CreatedAt   time.Time
 }

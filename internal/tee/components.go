@@ -52,7 +52,7 @@ func idFromName(prefix, name string) (suit.ComponentID, error) {
 	if err != nil {
 		return nil, err
 	}
-	return suit.ParseComponentID(b)
+	return suit.DecodeComponentID(b)
 }
 
 func notFound(what string, id suit.ComponentID, err error) error {

@@ -397,7 +397,7 @@ func TestInvocationProcedure(t *testing.T) {
 	if err != nil || !res.Success {
 		t.Fatal(err)
 	}
-	if len(inv.calls) != 1 || inv.calls[0] != "['app'] --run" {
+	if len(inv.calls) != 1 || inv.calls[0] != "app --run" {
 		t.Fatalf("calls %v", inv.calls)
 	}
 	// Tampered content fails validate before invoke.

@@ -54,7 +54,7 @@ func (s *MemStore) Components(context.Context) ([]ComponentInfo, error) {
 	defer s.mu.Unlock()
 	out := make([]ComponentInfo, 0, len(s.comps))
 	for k, b := range s.comps {
-		id, err := suit.ParseComponentID([]byte(k))
+		id, err := suit.DecodeComponentID([]byte(k))
 		if err != nil {
 			return nil, err
 		}

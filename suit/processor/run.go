@@ -663,7 +663,7 @@ func (r *run) commit() {
 		var err error
 		if r.deleted[k] {
 			var id suit.ComponentID
-			if id, err = suit.ParseComponentID([]byte(k)); err == nil {
+			if id, err = suit.DecodeComponentID([]byte(k)); err == nil {
 				err = r.txn.DeleteManifest(r.ctx, id)
 			}
 		} else {

@@ -21,6 +21,7 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 // Prefix is the path prefix of the API.
@@ -261,7 +262,7 @@ func (s *server) info(w http.ResponseWriter, r *http.Request) error {
 
 // ---- components
 
-func (s *server) component(r *http.Request) (tam.ComponentID, error) {
+func (s *server) component(r *http.Request) (suit.ComponentID, error) {
 	return s.cfg.Engine.ResolveComponent(r.Context(), r.PathValue("id"))
 }
 
@@ -290,7 +291,7 @@ func (s *server) addComponent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", Prefix+"components/"+string(v.ComponentID))
+	w.Header().Set("Location", Prefix+"components/"+tam.IDHex(v.ComponentID))
 	writeJSON(w, http.StatusCreated, toVersion(v))
 	return nil
 }
@@ -412,7 +413,7 @@ func (s *server) removePolicies(w http.ResponseWriter, r *http.Request) error {
 		f.Component = id
 	}
 	f.Scope, f.Value = tam.ScopeKind(q.Get("scope")), q.Get("value")
-	if f.ID == 0 && f.Component == "" {
+	if f.ID == 0 && f.Component == nil {
 		return status(http.StatusBadRequest, "name the policies to remove: id or component (and optionally scope and value)")
 	}
 	n, err := s.cfg.Engine.RemovePolicies(r.Context(), f)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 	"github.com/veraison/go-cose"
 )
@@ -193,12 +194,21 @@ func hexList(bs [][]byte) []string {
 	return out
 }
 
-func idList(ids []tam.ComponentID) []string {
+func idList(ids []suit.ComponentID) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = string(id)
+		out[i] = idHex(id)
 	}
 	return out
+}
+
+// idHex is how the API names a component: the hex of the id's CBOR
+// encoding; "" for none.
+func idHex(id suit.ComponentID) string {
+	if id == nil {
+		return ""
+	}
+	return tam.IDHex(id)
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -224,18 +234,18 @@ func text(b []byte) string {
 }
 
 func toComponent(c tam.Component) Component {
-	return Component{ID: string(c.ID), Name: c.ID.Name(), Segments: c.ID.HexSegments(), LatestSequence: c.Latest,
+	return Component{ID: idHex(c.ID), Name: tam.IDName(c.ID), Segments: c.ID.Hex(), LatestSequence: c.Latest,
 		Versions: c.Versions, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 func toVersion(v tam.ComponentVersion) Version {
-	return Version{ComponentID: string(v.ComponentID), Name: v.ComponentID.Name(), Sequence: v.Sequence, Digest: hx(v.Digest),
+	return Version{ComponentID: idHex(v.ComponentID), Name: tam.IDName(v.ComponentID), Sequence: v.Sequence, Digest: hx(v.Digest),
 		PayloadIDs: idList(v.PayloadIDs), PayloadDigests: hexList(v.PayloadDigests), Dependencies: idList(v.Dependencies),
 		SignerKID: hx(v.SignerKID), Size: v.Size, CreatedAt: v.CreatedAt}
 }
 
 func toPolicy(p tam.Policy) Policy {
-	return Policy{ID: p.ID, Component: string(p.Component), ComponentName: p.Component.Name(), Mode: string(p.Mode),
+	return Policy{ID: p.ID, Component: idHex(p.Component), ComponentName: tam.IDName(p.Component), Mode: string(p.Mode),
 		Scope: string(p.Scope), Value: p.Value, CreatedAt: p.CreatedAt}
 }
 
@@ -257,8 +267,8 @@ func toDevice(d tam.Device, inst []tam.Installed) Device {
 		out.LastErrorName = teep.ErrCode(d.LastErrorCode).String()
 	}
 	for _, in := range inst {
-		out.Components = append(out.Components, InstalledComponent{ID: string(in.ComponentID), Name: in.ComponentID.Name(),
-			Segments: in.ComponentID.HexSegments(), Sequence: in.Sequence, Managed: in.Managed, Requested: in.Requested, UpdatedAt: in.UpdatedAt})
+		out.Components = append(out.Components, InstalledComponent{ID: idHex(in.ComponentID), Name: tam.IDName(in.ComponentID),
+			Segments: in.ComponentID.Hex(), Sequence: in.Sequence, Managed: in.Managed, Requested: in.Requested, UpdatedAt: in.UpdatedAt})
 	}
 	return out
 }
@@ -267,7 +277,7 @@ func toDetail(di tam.DeviceInfo) DeviceDetail {
 	out := DeviceDetail{Device: toDevice(di.Device, di.Installed), Failures: []Failure{}, Personalization: []Personalization{},
 		Pending: []Pending{}, Reports: []Report{}}
 	for _, f := range di.Failures {
-		out.Failures = append(out.Failures, Failure{Component: string(f.ComponentID), Name: f.ComponentID.Name(), Sequence: f.Sequence,
+		out.Failures = append(out.Failures, Failure{Component: idHex(f.ComponentID), Name: tam.IDName(f.ComponentID), Sequence: f.Sequence,
 			Attempts: f.Attempts, LastError: f.LastError, LastAt: f.LastAt})
 	}
 	for _, p := range di.Personalization {
@@ -276,7 +286,7 @@ func toDetail(di tam.DeviceInfo) DeviceDetail {
 	for _, p := range di.Pending {
 		pj := Pending{Remove: idList(p.Remove), CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, Install: []SentManifest{}}
 		for _, s := range p.Install {
-			pj.Install = append(pj.Install, SentManifest{Component: string(s.ComponentID), Name: s.ComponentID.Name(), Sequence: s.Sequence, Personalization: s.Personalization})
+			pj.Install = append(pj.Install, SentManifest{Component: idHex(s.ComponentID), Name: tam.IDName(s.ComponentID), Sequence: s.Sequence, Personalization: s.Personalization})
 		}
 		out.Pending = append(out.Pending, pj)
 	}
@@ -291,7 +301,7 @@ func toDetail(di tam.DeviceInfo) DeviceDetail {
 }
 
 func toPersonalization(p tam.Personalization) Personalization {
-	return Personalization{Name: p.Name, ComponentID: string(p.ComponentID), PayloadID: string(p.PayloadID), Sequence: p.Sequence,
+	return Personalization{Name: p.Name, ComponentID: idHex(p.ComponentID), PayloadID: idHex(p.PayloadID), Sequence: p.Sequence,
 		Size: p.Size, Digest: hx(p.Digest), DependsOn: idList(p.DependsOn), CreatedAt: p.CreatedAt}
 }
 

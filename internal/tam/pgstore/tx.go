@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 // tx implements every aggregate interface of tam.Tx; the methods below are
@@ -105,24 +107,51 @@ func seq(n uint64) (int64, error) {
 	return int64(n), nil
 }
 
+// Component ids are stored as the hex of their CBOR encoding (tam.IDHex),
+// as the SQLite store does.
+func idCol(id suit.ComponentID) string {
+	if id == nil {
+		return ""
+	}
+	return tam.IDHex(id)
+}
+
+func idFromCol(s string) (suit.ComponentID, error) {
+	if s == "" {
+		return nil, nil
+	}
+	raw, err := hex.DecodeString(s)
+	if err == nil {
+		var id suit.ComponentID
+		if id, err = suit.DecodeComponentID(raw); err == nil {
+			return id, nil
+		}
+	}
+	return nil, fmt.Errorf("pgstore: corrupt component id %q: %w", s, err)
+}
+
 // ids converts component ids to a text[] argument; never NULL.
-func ids(in []tam.ComponentID) []string {
+func ids(in []suit.ComponentID) []string {
 	out := make([]string, len(in))
 	for i, id := range in {
-		out[i] = string(id)
+		out[i] = idCol(id)
 	}
 	return out
 }
 
-func fromIDs(in []string) []tam.ComponentID {
+func fromIDs(in []string) ([]suit.ComponentID, error) {
 	if len(in) == 0 {
-		return nil
+		return nil, nil
 	}
-	out := make([]tam.ComponentID, len(in))
+	out := make([]suit.ComponentID, len(in))
 	for i, s := range in {
-		out[i] = tam.ComponentID(s)
+		id, err := idFromCol(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = id
 	}
-	return out
+	return out, nil
 }
 
 // byteList is a bytea[] argument; never NULL.
@@ -184,20 +213,20 @@ func (t *tx) AddComponentVersion(ctx context.Context, v tam.ComponentVersion, en
 	}
 	created := ts(v.CreatedAt)
 	if _, err := t.exec(ctx, `INSERT INTO components (id, created_at, updated_at) VALUES ($1, $2, $2)
-		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, string(v.ComponentID), created); err != nil {
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, idCol(v.ComponentID), created); err != nil {
 		return err
 	}
 	var latest *int64
-	if err := t.tx.QueryRow(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = $1`, string(v.ComponentID)).Scan(&latest); err != nil {
+	if err := t.tx.QueryRow(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = $1`, idCol(v.ComponentID)).Scan(&latest); err != nil {
 		return mapErr(err)
 	}
 	if latest != nil && s <= *latest {
-		return fmt.Errorf("component %s: sequence %d, stored %d: %w", v.ComponentID, v.Sequence, *latest, tam.ErrSequence)
+		return fmt.Errorf("component %s: sequence %d, stored %d: %w", tam.IDName(v.ComponentID), v.Sequence, *latest, tam.ErrSequence)
 	}
 	_, err = t.exec(ctx, `INSERT INTO component_versions
 		(component_id, sequence, digest, payload_ids, payload_digests, dependencies, signer_kid, size, envelope, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		string(v.ComponentID), s, nonNil(v.Digest), ids(v.PayloadIDs), byteList(v.PayloadDigests), ids(v.Dependencies),
+		idCol(v.ComponentID), s, nonNil(v.Digest), ids(v.PayloadIDs), byteList(v.PayloadDigests), ids(v.Dependencies),
 		nonNil(v.SignerKID), v.Size, nonNil(envelope), created)
 	return err
 }
@@ -212,13 +241,15 @@ func scanComponent(sc pgx.Row) (tam.Component, error) {
 	if err := sc.Scan(&id, &latest, &c.Versions, &created, &updated); err != nil {
 		return c, err
 	}
-	c.ID, c.Latest, c.CreatedAt, c.UpdatedAt = tam.ComponentID(id), uint64(latest), fromTS(created), fromTS(updated)
-	return c, nil
+	c.Latest, c.CreatedAt, c.UpdatedAt = uint64(latest), fromTS(created), fromTS(updated)
+	var err error
+	c.ID, err = idFromCol(id)
+	return c, err
 }
 
-func (t *tx) Component(ctx context.Context, id tam.ComponentID) (tam.Component, error) {
-	c, err := scanComponent(t.tx.QueryRow(ctx, componentSelect+` WHERE c.id = $1 GROUP BY c.id`, string(id)))
-	return c, notFound(mapErr(err), "component "+string(id))
+func (t *tx) Component(ctx context.Context, id suit.ComponentID) (tam.Component, error) {
+	c, err := scanComponent(t.tx.QueryRow(ctx, componentSelect+` WHERE c.id = $1 GROUP BY c.id`, idCol(id)))
+	return c, notFound(mapErr(err), "component "+tam.IDName(id))
 }
 
 func (t *tx) Components(ctx context.Context) ([]tam.Component, error) {
@@ -235,13 +266,20 @@ func scanVersion(sc pgx.Row) (tam.ComponentVersion, error) {
 	if err := sc.Scan(&id, &s, &v.Digest, &pids, &v.PayloadDigests, &deps, &v.SignerKID, &v.Size, &created); err != nil {
 		return v, err
 	}
-	v.ComponentID, v.Sequence, v.CreatedAt = tam.ComponentID(id), uint64(s), fromTS(created)
-	v.PayloadIDs, v.Dependencies = fromIDs(pids), fromIDs(deps)
-	return v, nil
+	v.Sequence, v.CreatedAt = uint64(s), fromTS(created)
+	var err error
+	if v.ComponentID, err = idFromCol(id); err != nil {
+		return v, err
+	}
+	if v.PayloadIDs, err = fromIDs(pids); err != nil {
+		return v, err
+	}
+	v.Dependencies, err = fromIDs(deps)
+	return v, err
 }
 
-func (t *tx) ComponentVersions(ctx context.Context, id tam.ComponentID) ([]tam.ComponentVersion, error) {
-	out, err := queryAll(ctx, t, scanVersion, versionSelect+` WHERE component_id = $1 ORDER BY sequence`, string(id))
+func (t *tx) ComponentVersions(ctx context.Context, id suit.ComponentID) ([]tam.ComponentVersion, error) {
+	out, err := queryAll(ctx, t, scanVersion, versionSelect+` WHERE component_id = $1 ORDER BY sequence`, idCol(id))
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("component %s: %w", id, tam.ErrNotFound)
 	}
@@ -252,31 +290,31 @@ func (t *tx) AllVersions(ctx context.Context) ([]tam.ComponentVersion, error) {
 	return queryAll(ctx, t, scanVersion, versionSelect+` ORDER BY component_id, sequence`)
 }
 
-func (t *tx) ComponentVersion(ctx context.Context, id tam.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
+func (t *tx) ComponentVersion(ctx context.Context, id suit.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
 	s, err := seq(sequence)
 	if err != nil {
 		return tam.ComponentVersion{}, err
 	}
-	v, err := scanVersion(t.tx.QueryRow(ctx, versionSelect+` WHERE component_id = $1 AND sequence = $2`, string(id), s))
+	v, err := scanVersion(t.tx.QueryRow(ctx, versionSelect+` WHERE component_id = $1 AND sequence = $2`, idCol(id), s))
 	return v, notFound(mapErr(err), fmt.Sprintf("component %s version %d", id, sequence))
 }
 
-func (t *tx) Envelope(ctx context.Context, id tam.ComponentID, sequence uint64) ([]byte, error) {
+func (t *tx) Envelope(ctx context.Context, id suit.ComponentID, sequence uint64) ([]byte, error) {
 	s, err := seq(sequence)
 	if err != nil {
 		return nil, err
 	}
 	var env []byte
-	err = t.tx.QueryRow(ctx, `SELECT envelope FROM component_versions WHERE component_id = $1 AND sequence = $2`, string(id), s).Scan(&env)
+	err = t.tx.QueryRow(ctx, `SELECT envelope FROM component_versions WHERE component_id = $1 AND sequence = $2`, idCol(id), s).Scan(&env)
 	return env, notFound(mapErr(err), fmt.Sprintf("component %s version %d", id, sequence))
 }
 
-func (t *tx) DeleteComponent(ctx context.Context, id tam.ComponentID) error {
-	tag, err := t.exec(ctx, `DELETE FROM components WHERE id = $1`, string(id))
+func (t *tx) DeleteComponent(ctx context.Context, id suit.ComponentID) error {
+	tag, err := t.exec(ctx, `DELETE FROM components WHERE id = $1`, idCol(id))
 	if err != nil {
 		return err
 	}
-	return affected(tag, "component "+string(id))
+	return affected(tag, "component "+tam.IDName(id))
 }
 
 // ---- policies
@@ -289,13 +327,13 @@ func (t *tx) PutPolicy(ctx context.Context, p tam.Policy) (tam.Policy, error) {
 		return p, tam.ErrStoreReadOnly
 	}
 	var one int
-	if err := t.tx.QueryRow(ctx, `SELECT 1 FROM components WHERE id = $1 FOR KEY SHARE`, string(p.Component)).Scan(&one); err != nil {
-		return p, notFound(mapErr(err), "component "+string(p.Component))
+	if err := t.tx.QueryRow(ctx, `SELECT 1 FROM components WHERE id = $1 FOR KEY SHARE`, idCol(p.Component)).Scan(&one); err != nil {
+		return p, notFound(mapErr(err), "component "+tam.IDName(p.Component))
 	}
 	row := t.tx.QueryRow(ctx, `INSERT INTO policies (component_id, mode, scope, value, created_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (component_id, scope, value) DO UPDATE SET mode = excluded.mode
 		RETURNING id, component_id, mode, scope, value, created_at`,
-		string(p.Component), string(p.Mode), string(p.Scope), p.Value, ts(p.CreatedAt))
+		idCol(p.Component), string(p.Mode), string(p.Scope), p.Value, ts(p.CreatedAt))
 	out, err := scanPolicy(row)
 	return out, mapErr(err)
 }
@@ -307,8 +345,10 @@ func scanPolicy(sc pgx.Row) (tam.Policy, error) {
 	if err := sc.Scan(&p.ID, &comp, &mode, &scope, &p.Value, &created); err != nil {
 		return p, err
 	}
-	p.Component, p.Mode, p.Scope, p.CreatedAt = tam.ComponentID(comp), tam.PolicyMode(mode), tam.ScopeKind(scope), fromTS(created)
-	return p, nil
+	p.Mode, p.Scope, p.CreatedAt = tam.PolicyMode(mode), tam.ScopeKind(scope), fromTS(created)
+	var err error
+	p.Component, err = idFromCol(comp)
+	return p, err
 }
 
 func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error) {
@@ -321,8 +361,8 @@ func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error
 	if f.ID != 0 {
 		add("id", f.ID)
 	}
-	if f.Component != "" {
-		add("component_id", string(f.Component))
+	if f.Component != nil {
+		add("component_id", idCol(f.Component))
 	}
 	if f.Scope != "" {
 		add("scope", string(f.Scope))
@@ -460,8 +500,10 @@ func scanInstalled(sc pgx.Row) (tam.Installed, error) {
 	if err := sc.Scan(&id, &s, &in.Managed, &in.Requested, &updated); err != nil {
 		return in, err
 	}
-	in.ComponentID, in.Sequence, in.UpdatedAt = tam.ComponentID(id), uint64(s), fromTS(updated)
-	return in, nil
+	in.Sequence, in.UpdatedAt = uint64(s), fromTS(updated)
+	var err error
+	in.ComponentID, err = idFromCol(id)
+	return in, err
 }
 
 func (t *tx) PutInstalled(ctx context.Context, kid []byte, in tam.Installed) error {
@@ -475,18 +517,18 @@ func (t *tx) PutInstalled(ctx context.Context, kid []byte, in tam.Installed) err
 	_, err = t.exec(ctx, `INSERT INTO installed (device_kid, component_id, sequence, managed, requested, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (device_kid, component_id) DO UPDATE SET sequence = excluded.sequence, managed = excluded.managed,
 		requested = excluded.requested, updated_at = excluded.updated_at`,
-		nonNil(kid), string(in.ComponentID), s, in.Managed, in.Requested, ts(in.UpdatedAt))
+		nonNil(kid), idCol(in.ComponentID), s, in.Managed, in.Requested, ts(in.UpdatedAt))
 	return deviceErr(err, kid)
 }
 
-func (t *tx) DeleteInstalled(ctx context.Context, kid []byte, id tam.ComponentID) error {
+func (t *tx) DeleteInstalled(ctx context.Context, kid []byte, id suit.ComponentID) error {
 	if err := t.lockDevice(ctx, kid); err != nil {
 		if errors.Is(err, tam.ErrNotFound) {
 			return fmt.Errorf("device %x component %s: %w", kid, id, tam.ErrNotFound)
 		}
 		return err
 	}
-	tag, err := t.exec(ctx, `DELETE FROM installed WHERE device_kid = $1 AND component_id = $2`, nonNil(kid), string(id))
+	tag, err := t.exec(ctx, `DELETE FROM installed WHERE device_kid = $1 AND component_id = $2`, nonNil(kid), idCol(id))
 	if err != nil {
 		return err
 	}
@@ -506,7 +548,7 @@ func (t *tx) PutFailure(ctx context.Context, f tam.InstallFailure) error {
 	_, err = t.exec(ctx, `INSERT INTO install_failures (device_kid, component_id, sequence, attempts, last_error, last_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (device_kid, component_id, sequence) DO UPDATE SET attempts = excluded.attempts,
 		last_error = excluded.last_error, last_at = excluded.last_at`,
-		nonNil(f.DeviceKID), string(f.ComponentID), s, f.Attempts, f.LastError, ts(f.LastAt))
+		nonNil(f.DeviceKID), idCol(f.ComponentID), s, f.Attempts, f.LastError, ts(f.LastAt))
 	return deviceErr(err, f.DeviceKID)
 }
 
@@ -522,8 +564,10 @@ func scanFailure(sc pgx.Row) (tam.InstallFailure, error) {
 	if err := sc.Scan(&f.DeviceKID, &id, &s, &f.Attempts, &f.LastError, &at); err != nil {
 		return f, err
 	}
-	f.ComponentID, f.Sequence, f.LastAt = tam.ComponentID(id), uint64(s), fromTS(at)
-	return f, nil
+	f.Sequence, f.LastAt = uint64(s), fromTS(at)
+	var err error
+	f.ComponentID, err = idFromCol(id)
+	return f, err
 }
 
 func (t *tx) ClearFailures(ctx context.Context, kid []byte) error {
@@ -583,10 +627,10 @@ func scanReport(sc pgx.Row) (tam.Report, error) {
 // ---- sessions
 
 type sentJSON struct {
-	ComponentID     tam.ComponentID `json:"component_id"`
-	Sequence        uint64          `json:"sequence"`
-	Requested       bool            `json:"requested,omitempty"`
-	Personalization bool            `json:"personalization,omitempty"`
+	ComponentID     string `json:"component_id"` // idCol
+	Sequence        uint64 `json:"sequence"`
+	Requested       bool   `json:"requested,omitempty"`
+	Personalization bool   `json:"personalization,omitempty"`
 }
 
 // PutPending holds the device lock, so the cap counts this transaction's
@@ -598,7 +642,7 @@ func (t *tx) PutPending(ctx context.Context, p tam.PendingUpdate, maxPerDevice i
 	}
 	install := make([]sentJSON, len(p.Install))
 	for i, m := range p.Install {
-		install[i] = sentJSON(m)
+		install[i] = sentJSON{ComponentID: idCol(m.ComponentID), Sequence: m.Sequence, Requested: m.Requested, Personalization: m.Personalization}
 	}
 	ij, err := json.Marshal(install)
 	if err != nil {
@@ -639,9 +683,16 @@ func scanPending(sc pgx.Row) (tam.PendingUpdate, error) {
 		return p, fmt.Errorf("pgstore: corrupt pending update: %w", err)
 	}
 	for _, m := range install {
-		p.Install = append(p.Install, tam.SentManifest(m))
+		id, err := idFromCol(m.ComponentID)
+		if err != nil {
+			return p, err
+		}
+		p.Install = append(p.Install, tam.SentManifest{ComponentID: id, Sequence: m.Sequence, Requested: m.Requested, Personalization: m.Personalization})
 	}
-	p.Remove = fromIDs(remove)
+	var err error
+	if p.Remove, err = fromIDs(remove); err != nil {
+		return p, err
+	}
 	p.CreatedAt, p.ExpiresAt = fromTS(created), fromTS(expires)
 	return p, nil
 }
@@ -713,7 +764,7 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
 		envelope = excluded.envelope, digest = excluded.digest, depends_on = excluded.depends_on, size = excluded.size,
 		created_at = excluded.created_at`,
-		nonNil(p.DeviceKID), p.Name, string(p.ComponentID), string(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), ids(p.DependsOn), p.Size, ts(p.CreatedAt))
+		nonNil(p.DeviceKID), p.Name, idCol(p.ComponentID), idCol(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), ids(p.DependsOn), p.Size, ts(p.CreatedAt))
 	return deviceErr(err, p.DeviceKID)
 }
 
@@ -727,9 +778,16 @@ func scanPersonalization(sc pgx.Row) (tam.Personalization, error) {
 	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
 		return p, err
 	}
-	p.ComponentID, p.PayloadID, p.Sequence, p.CreatedAt = tam.ComponentID(id), tam.ComponentID(pid), uint64(s), fromTS(created)
-	p.DependsOn = fromIDs(deps)
-	return p, nil
+	p.Sequence, p.CreatedAt = uint64(s), fromTS(created)
+	var err error
+	if p.ComponentID, err = idFromCol(id); err != nil {
+		return p, err
+	}
+	if p.PayloadID, err = idFromCol(pid); err != nil {
+		return p, err
+	}
+	p.DependsOn, err = fromIDs(deps)
+	return p, err
 }
 
 func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.Personalization, error) {

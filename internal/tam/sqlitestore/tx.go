@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -195,18 +196,18 @@ func (t *tx) AddComponentVersion(ctx context.Context, v tam.ComponentVersion, en
 		return err
 	}
 	var latest sql.NullInt64
-	if err := t.queryRow(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = ?`, string(v.ComponentID)).Scan(&latest); err != nil {
+	if err := t.queryRow(ctx, `SELECT MAX(sequence) FROM component_versions WHERE component_id = ?`, idCol(v.ComponentID)).Scan(&latest); err != nil {
 		return mapErr(err)
 	}
 	if latest.Valid && s <= latest.Int64 {
-		return fmt.Errorf("component %s: sequence %d, stored %d: %w", v.ComponentID, v.Sequence, latest.Int64, tam.ErrSequence)
+		return fmt.Errorf("component %s: sequence %d, stored %d: %w", tam.IDName(v.ComponentID), v.Sequence, latest.Int64, tam.ErrSequence)
 	}
 	created := ts(v.CreatedAt)
 	if _, err := t.exec(ctx, `INSERT INTO components (id, created_at, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, string(v.ComponentID), created, created); err != nil {
+		ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`, idCol(v.ComponentID), created, created); err != nil {
 		return err
 	}
-	pids, err := jsonText(nonNilIDs(v.PayloadIDs))
+	pids, err := idsCol(v.PayloadIDs)
 	if err != nil {
 		return err
 	}
@@ -214,22 +215,64 @@ func (t *tx) AddComponentVersion(ctx context.Context, v tam.ComponentVersion, en
 	if err != nil {
 		return err
 	}
-	deps, err := jsonText(nonNilIDs(v.Dependencies))
+	deps, err := idsCol(v.Dependencies)
 	if err != nil {
 		return err
 	}
 	_, err = t.exec(ctx, `INSERT INTO component_versions
 		(component_id, sequence, digest, payload_ids, payload_digests, dependencies, signer_kid, size, envelope, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		string(v.ComponentID), s, nonNil(v.Digest), pids, pdig, deps, nonNil(v.SignerKID), v.Size, nonNil(envelope), created)
+		idCol(v.ComponentID), s, nonNil(v.Digest), pids, pdig, deps, nonNil(v.SignerKID), v.Size, nonNil(envelope), created)
 	return err
 }
 
-func nonNilIDs(ids []tam.ComponentID) []tam.ComponentID {
-	if ids == nil {
-		return []tam.ComponentID{}
+// Component ids are stored as the hex of their CBOR encoding (tam.IDHex),
+// lists of them as JSON lists of such hex: the columns earlier releases
+// wrote, so existing databases read unchanged.
+func idCol(id suit.ComponentID) string {
+	if id == nil {
+		return ""
 	}
-	return ids
+	return tam.IDHex(id)
+}
+
+func idFromCol(s string) (suit.ComponentID, error) {
+	if s == "" {
+		return nil, nil
+	}
+	raw, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: corrupt component id %q: %w", s, err)
+	}
+	id, err := suit.DecodeComponentID(raw)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: corrupt component id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+func idsCol(ids []suit.ComponentID) (string, error) {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = idCol(id)
+	}
+	return jsonText(out)
+}
+
+func idsFromCol(s string) ([]suit.ComponentID, error) {
+	var hexes []string
+	if err := fromJSON(s, &hexes); err != nil {
+		return nil, err
+	}
+	var out []suit.ComponentID
+	for _, h := range hexes {
+		id, err := idFromCol(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 const componentSelect = `SELECT c.id, COALESCE(MAX(v.sequence), 0), COUNT(v.sequence), c.created_at, c.updated_at
@@ -242,13 +285,15 @@ func scanComponent(sc scanner) (tam.Component, error) {
 	if err := sc.Scan(&id, &latest, &c.Versions, &created, &updated); err != nil {
 		return c, err
 	}
-	c.ID, c.Latest, c.CreatedAt, c.UpdatedAt = tam.ComponentID(id), uint64(latest), fromTS(created), fromTS(updated)
-	return c, nil
+	c.Latest, c.CreatedAt, c.UpdatedAt = uint64(latest), fromTS(created), fromTS(updated)
+	var err error
+	c.ID, err = idFromCol(id)
+	return c, err
 }
 
-func (t *tx) Component(ctx context.Context, id tam.ComponentID) (tam.Component, error) {
-	c, err := scanComponent(t.queryRow(ctx, componentSelect+` WHERE c.id = ? GROUP BY c.id`, string(id)))
-	return c, notFound(err, "component "+string(id))
+func (t *tx) Component(ctx context.Context, id suit.ComponentID) (tam.Component, error) {
+	c, err := scanComponent(t.queryRow(ctx, componentSelect+` WHERE c.id = ? GROUP BY c.id`, idCol(id)))
+	return c, notFound(err, "component "+tam.IDName(id))
 }
 
 func (t *tx) Components(ctx context.Context) ([]tam.Component, error) {
@@ -264,23 +309,27 @@ func scanVersion(sc scanner) (tam.ComponentVersion, error) {
 	if err := sc.Scan(&id, &s, &v.Digest, &pids, &pdig, &deps, &v.SignerKID, &v.Size, &created); err != nil {
 		return v, err
 	}
-	v.ComponentID, v.Sequence, v.CreatedAt = tam.ComponentID(id), uint64(s), fromTS(created)
-	if err := fromJSON(pids, &v.PayloadIDs); err != nil {
+	v.Sequence, v.CreatedAt = uint64(s), fromTS(created)
+	var err error
+	if v.ComponentID, err = idFromCol(id); err != nil {
+		return v, err
+	}
+	if v.PayloadIDs, err = idsFromCol(pids); err != nil {
 		return v, err
 	}
 	var dig []string
 	if err := fromJSON(pdig, &dig); err != nil {
 		return v, err
 	}
-	var err error
 	if v.PayloadDigests, err = unhexList(dig); err != nil {
 		return v, err
 	}
-	return v, fromJSON(deps, &v.Dependencies)
+	v.Dependencies, err = idsFromCol(deps)
+	return v, err
 }
 
-func (t *tx) ComponentVersions(ctx context.Context, id tam.ComponentID) ([]tam.ComponentVersion, error) {
-	out, err := queryAll(ctx, t, scanVersion, versionSelect+` WHERE component_id = ? ORDER BY sequence`, string(id))
+func (t *tx) ComponentVersions(ctx context.Context, id suit.ComponentID) ([]tam.ComponentVersion, error) {
+	out, err := queryAll(ctx, t, scanVersion, versionSelect+` WHERE component_id = ? ORDER BY sequence`, idCol(id))
 	if err == nil && len(out) == 0 {
 		err = fmt.Errorf("component %s: %w", id, tam.ErrNotFound)
 	}
@@ -291,31 +340,31 @@ func (t *tx) AllVersions(ctx context.Context) ([]tam.ComponentVersion, error) {
 	return queryAll(ctx, t, scanVersion, versionSelect+` ORDER BY component_id, sequence`)
 }
 
-func (t *tx) ComponentVersion(ctx context.Context, id tam.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
+func (t *tx) ComponentVersion(ctx context.Context, id suit.ComponentID, sequence uint64) (tam.ComponentVersion, error) {
 	s, err := seq(sequence)
 	if err != nil {
 		return tam.ComponentVersion{}, err
 	}
-	v, err := scanVersion(t.queryRow(ctx, versionSelect+` WHERE component_id = ? AND sequence = ?`, string(id), s))
+	v, err := scanVersion(t.queryRow(ctx, versionSelect+` WHERE component_id = ? AND sequence = ?`, idCol(id), s))
 	return v, notFound(err, fmt.Sprintf("component %s version %d", id, sequence))
 }
 
-func (t *tx) Envelope(ctx context.Context, id tam.ComponentID, sequence uint64) ([]byte, error) {
+func (t *tx) Envelope(ctx context.Context, id suit.ComponentID, sequence uint64) ([]byte, error) {
 	s, err := seq(sequence)
 	if err != nil {
 		return nil, err
 	}
 	var env []byte
-	err = t.queryRow(ctx, `SELECT envelope FROM component_versions WHERE component_id = ? AND sequence = ?`, string(id), s).Scan(&env)
+	err = t.queryRow(ctx, `SELECT envelope FROM component_versions WHERE component_id = ? AND sequence = ?`, idCol(id), s).Scan(&env)
 	return env, notFound(err, fmt.Sprintf("component %s version %d", id, sequence))
 }
 
-func (t *tx) DeleteComponent(ctx context.Context, id tam.ComponentID) error {
-	r, err := t.exec(ctx, `DELETE FROM components WHERE id = ?`, string(id))
+func (t *tx) DeleteComponent(ctx context.Context, id suit.ComponentID) error {
+	r, err := t.exec(ctx, `DELETE FROM components WHERE id = ?`, idCol(id))
 	if err != nil {
 		return err
 	}
-	return affected(r, "component "+string(id))
+	return affected(r, "component "+idCol(id))
 }
 
 // ---- policies
@@ -323,7 +372,7 @@ func (t *tx) DeleteComponent(ctx context.Context, id tam.ComponentID) error {
 func (t *tx) PutPolicy(ctx context.Context, p tam.Policy) (tam.Policy, error) {
 	_, err := t.exec(ctx, `INSERT INTO policies (component_id, mode, scope, value, created_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (component_id, scope, value) DO UPDATE SET mode = excluded.mode`,
-		string(p.Component), string(p.Mode), string(p.Scope), p.Value, ts(p.CreatedAt))
+		idCol(p.Component), string(p.Mode), string(p.Scope), p.Value, ts(p.CreatedAt))
 	if err != nil {
 		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
 			return p, fmt.Errorf("component %s: %w", p.Component, tam.ErrNotFound)
@@ -331,7 +380,7 @@ func (t *tx) PutPolicy(ctx context.Context, p tam.Policy) (tam.Policy, error) {
 		return p, err
 	}
 	row := t.queryRow(ctx, `SELECT id, component_id, mode, scope, value, created_at FROM policies
-		WHERE component_id = ? AND scope = ? AND value = ?`, string(p.Component), string(p.Scope), p.Value)
+		WHERE component_id = ? AND scope = ? AND value = ?`, idCol(p.Component), string(p.Scope), p.Value)
 	return scanPolicy(row)
 }
 
@@ -342,8 +391,10 @@ func scanPolicy(sc scanner) (tam.Policy, error) {
 	if err := sc.Scan(&p.ID, &comp, &mode, &scope, &p.Value, &created); err != nil {
 		return p, err
 	}
-	p.Component, p.Mode, p.Scope, p.CreatedAt = tam.ComponentID(comp), tam.PolicyMode(mode), tam.ScopeKind(scope), fromTS(created)
-	return p, nil
+	p.Mode, p.Scope, p.CreatedAt = tam.PolicyMode(mode), tam.ScopeKind(scope), fromTS(created)
+	var err error
+	p.Component, err = idFromCol(comp)
+	return p, err
 }
 
 func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error) {
@@ -353,9 +404,9 @@ func (t *tx) DeletePolicies(ctx context.Context, f tam.PolicyFilter) (int, error
 		q += ` AND id = ?`
 		args = append(args, f.ID)
 	}
-	if f.Component != "" {
+	if f.Component != nil {
 		q += ` AND component_id = ?`
-		args = append(args, string(f.Component))
+		args = append(args, idCol(f.Component))
 	}
 	if f.Scope != "" {
 		q += ` AND scope = ?`
@@ -496,8 +547,10 @@ func scanInstalled(sc scanner) (tam.Installed, error) {
 	if err := sc.Scan(&id, &s, &managed, &requested, &updated); err != nil {
 		return in, err
 	}
-	in.ComponentID, in.Sequence, in.Managed, in.Requested, in.UpdatedAt = tam.ComponentID(id), uint64(s), managed != 0, requested != 0, fromTS(updated)
-	return in, nil
+	in.Sequence, in.Managed, in.Requested, in.UpdatedAt = uint64(s), managed != 0, requested != 0, fromTS(updated)
+	var err error
+	in.ComponentID, err = idFromCol(id)
+	return in, err
 }
 
 func (t *tx) PutInstalled(ctx context.Context, kid []byte, in tam.Installed) error {
@@ -508,12 +561,12 @@ func (t *tx) PutInstalled(ctx context.Context, kid []byte, in tam.Installed) err
 	_, err = t.exec(ctx, `INSERT INTO installed (device_kid, component_id, sequence, managed, requested, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_kid, component_id) DO UPDATE SET sequence = excluded.sequence, managed = excluded.managed,
 		requested = excluded.requested, updated_at = excluded.updated_at`,
-		nonNil(kid), string(in.ComponentID), s, boolInt(in.Managed), boolInt(in.Requested), ts(in.UpdatedAt))
+		nonNil(kid), idCol(in.ComponentID), s, boolInt(in.Managed), boolInt(in.Requested), ts(in.UpdatedAt))
 	return deviceErr(err, kid)
 }
 
-func (t *tx) DeleteInstalled(ctx context.Context, kid []byte, id tam.ComponentID) error {
-	r, err := t.exec(ctx, `DELETE FROM installed WHERE device_kid = ? AND component_id = ?`, nonNil(kid), string(id))
+func (t *tx) DeleteInstalled(ctx context.Context, kid []byte, id suit.ComponentID) error {
+	r, err := t.exec(ctx, `DELETE FROM installed WHERE device_kid = ? AND component_id = ?`, nonNil(kid), idCol(id))
 	if err != nil {
 		return err
 	}
@@ -530,7 +583,7 @@ func (t *tx) PutFailure(ctx context.Context, f tam.InstallFailure) error {
 	_, err = t.exec(ctx, `INSERT INTO install_failures (device_kid, component_id, sequence, attempts, last_error, last_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_kid, component_id, sequence) DO UPDATE SET attempts = excluded.attempts,
 		last_error = excluded.last_error, last_at = excluded.last_at`,
-		nonNil(f.DeviceKID), string(f.ComponentID), s, f.Attempts, f.LastError, ts(f.LastAt))
+		nonNil(f.DeviceKID), idCol(f.ComponentID), s, f.Attempts, f.LastError, ts(f.LastAt))
 	return deviceErr(err, f.DeviceKID)
 }
 
@@ -546,8 +599,10 @@ func scanFailure(sc scanner) (tam.InstallFailure, error) {
 	if err := sc.Scan(&f.DeviceKID, &id, &s, &f.Attempts, &f.LastError, &at); err != nil {
 		return f, err
 	}
-	f.ComponentID, f.Sequence, f.LastAt = tam.ComponentID(id), uint64(s), fromTS(at)
-	return f, nil
+	f.Sequence, f.LastAt = uint64(s), fromTS(at)
+	var err error
+	f.ComponentID, err = idFromCol(id)
+	return f, err
 }
 
 func (t *tx) ClearFailures(ctx context.Context, kid []byte) error {
@@ -612,10 +667,10 @@ func scanReport(sc scanner) (tam.Report, error) {
 // ---- sessions
 
 type sentJSON struct {
-	ComponentID     tam.ComponentID `json:"component_id"`
-	Sequence        uint64          `json:"sequence"`
-	Requested       bool            `json:"requested,omitempty"`
-	Personalization bool            `json:"personalization,omitempty"`
+	ComponentID     string `json:"component_id"` // idCol
+	Sequence        uint64 `json:"sequence"`
+	Requested       bool   `json:"requested,omitempty"`
+	Personalization bool   `json:"personalization,omitempty"`
 }
 
 func (t *tx) PutPending(ctx context.Context, p tam.PendingUpdate, maxPerDevice int) error {
@@ -624,13 +679,13 @@ func (t *tx) PutPending(ctx context.Context, p tam.PendingUpdate, maxPerDevice i
 	}
 	install := make([]sentJSON, len(p.Install))
 	for i, m := range p.Install {
-		install[i] = sentJSON(m)
+		install[i] = sentJSON{ComponentID: idCol(m.ComponentID), Sequence: m.Sequence, Requested: m.Requested, Personalization: m.Personalization}
 	}
 	ij, err := jsonText(install)
 	if err != nil {
 		return err
 	}
-	rj, err := jsonText(nonNilIDs(p.Remove))
+	rj, err := idsCol(p.Remove)
 	if err != nil {
 		return err
 	}
@@ -664,10 +719,16 @@ func scanPending(sc scanner) (tam.PendingUpdate, error) {
 		return p, err
 	}
 	for _, m := range install {
-		p.Install = append(p.Install, tam.SentManifest(m))
+		id, err := idFromCol(m.ComponentID)
+		if err != nil {
+			return p, err
+		}
+		p.Install = append(p.Install, tam.SentManifest{ComponentID: id, Sequence: m.Sequence, Requested: m.Requested, Personalization: m.Personalization})
 	}
 	p.CreatedAt, p.ExpiresAt = fromTS(created), fromTS(expires)
-	return p, fromJSON(rj, &p.Remove)
+	var err error
+	p.Remove, err = idsFromCol(rj)
+	return p, err
 }
 
 func (t *tx) Pending(ctx context.Context, token []byte) (tam.PendingUpdate, error) {
@@ -718,7 +779,7 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 	if err != nil {
 		return err
 	}
-	deps, err := jsonText(nonNilIDs(p.DependsOn))
+	deps, err := idsCol(p.DependsOn)
 	if err != nil {
 		return err
 	}
@@ -727,7 +788,7 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
 		envelope = excluded.envelope, digest = excluded.digest, depends_on = excluded.depends_on, size = excluded.size,
 		created_at = excluded.created_at`,
-		nonNil(p.DeviceKID), p.Name, string(p.ComponentID), string(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
+		nonNil(p.DeviceKID), p.Name, idCol(p.ComponentID), idCol(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
 	return deviceErr(err, p.DeviceKID)
 }
 
@@ -740,8 +801,16 @@ func scanPersonalization(sc scanner) (tam.Personalization, error) {
 	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
 		return p, err
 	}
-	p.ComponentID, p.PayloadID, p.Sequence, p.CreatedAt = tam.ComponentID(id), tam.ComponentID(pid), uint64(s), fromTS(created)
-	return p, fromJSON(deps, &p.DependsOn)
+	p.Sequence, p.CreatedAt = uint64(s), fromTS(created)
+	var err error
+	if p.ComponentID, err = idFromCol(id); err != nil {
+		return p, err
+	}
+	if p.PayloadID, err = idFromCol(pid); err != nil {
+		return p, err
+	}
+	p.DependsOn, err = idsFromCol(deps)
+	return p, err
 }
 
 func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.Personalization, error) {

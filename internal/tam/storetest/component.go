@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 func testComponents(t *testing.T, s tam.Store) {
@@ -24,11 +25,11 @@ func testComponents(t *testing.T, s tam.Store) {
 		if err != nil {
 			return err
 		}
-		ids := []tam.ComponentID{a, b}
-		if b < a {
-			ids = []tam.ComponentID{b, a}
+		ids := []suit.ComponentID{a, b}
+		if tam.IDHex(b) < tam.IDHex(a) { // stores list by the hex of the encoding
+			ids = []suit.ComponentID{b, a}
 		}
-		if len(cs) != 2 || cs[0].ID != ids[0] || cs[1].ID != ids[1] {
+		if len(cs) != 2 || !cs[0].ID.Equal(ids[0]) || !cs[1].ID.Equal(ids[1]) {
 			t.Fatalf("Components = %+v, want ids %v", cs, ids)
 		}
 		c, err := tx.Component(ctx, a)
@@ -47,7 +48,7 @@ func testComponents(t *testing.T, s tam.Store) {
 			return err
 		}
 		wantAll := []tam.ComponentVersion{version(t, b, 2), version(t, a, 1), version(t, a, 5)}
-		if a < b {
+		if tam.IDHex(a) < tam.IDHex(b) {
 			wantAll = []tam.ComponentVersion{version(t, a, 1), version(t, a, 5), version(t, b, 2)}
 		}
 		equal(t, "AllVersions", all, wantAll)
@@ -98,7 +99,7 @@ func testComponentSequence(t *testing.T, s tam.Store) {
 func testDeleteComponent(t *testing.T, s tam.Store) {
 	a, b := cid(t, "a"), cid(t, "b")
 	update(t, s, func(tx tam.Tx) error {
-		for _, id := range []tam.ComponentID{a, b} {
+		for _, id := range []suit.ComponentID{a, b} {
 			if err := tx.AddComponentVersion(ctx, version(t, id, 1), []byte("e")); err != nil {
 				return err
 			}
@@ -118,7 +119,7 @@ func testDeleteComponent(t *testing.T, s tam.Store) {
 		if err != nil {
 			return err
 		}
-		if len(ps) != 1 || ps[0].Component != b {
+		if len(ps) != 1 || !ps[0].Component.Equal(b) {
 			t.Fatalf("policies after delete = %+v, want only %s's", ps, b)
 		}
 		return nil

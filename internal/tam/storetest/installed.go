@@ -30,7 +30,7 @@ func testInstalled(t *testing.T, s tam.Store) {
 	view(t, s, func(tx tam.Tx) error {
 		got, err := tx.Installed(ctx, d.KID)
 		want := []tam.Installed{ia, ib}
-		if b < a {
+		if tam.IDHex(b) < tam.IDHex(a) { // stores list by the hex of the encoding
 			want = []tam.Installed{ib, ia}
 		}
 		equal(t, "Installed", got, want)

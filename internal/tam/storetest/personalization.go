@@ -4,12 +4,13 @@ import (
 	"testing"
 
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 func testPersonalization(t *testing.T, s tam.Store) {
 	d := device(1)
 	p := tam.Personalization{DeviceKID: d.KID, Name: "config", ComponentID: cid(t, "pz", "config", "suit"), PayloadID: cid(t, "pz", "config"), Sequence: 1,
-		Envelope: []byte{0xd8, 0x6b}, Digest: []byte{1, 2}, DependsOn: []tam.ComponentID{cid(t, "ta")}, Size: 42, CreatedAt: base}
+		Envelope: []byte{0xd8, 0x6b}, Digest: []byte{1, 2}, DependsOn: []suit.ComponentID{cid(t, "ta")}, Size: 42, CreatedAt: base}
 	wantErr(t, s.Update(ctx, func(tx tam.Tx) error { return tx.PutPersonalization(ctx, p) }), tam.ErrNotFound, "personalization for an unknown device")
 	q := p
 	q.Name, q.DependsOn = "a-key", nil

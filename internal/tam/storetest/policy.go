@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 func testPolicies(t *testing.T, s tam.Store) {
 	a, b := cid(t, "a"), cid(t, "b")
 	update(t, s, func(tx tam.Tx) error {
-		for _, id := range []tam.ComponentID{a, b} {
+		for _, id := range []suit.ComponentID{a, b} {
 			if err := tx.AddComponentVersion(ctx, version(t, id, 1), []byte("e")); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 func pending(kid []byte, token string, created time.Duration, t *testing.T) tam.PendingUpdate {
@@ -17,7 +18,7 @@ func pending(kid []byte, token string, created time.Duration, t *testing.T) tam.
 			{ComponentID: cid(t, "a"), Sequence: 2, Requested: true},
 			{ComponentID: cid(t, "p"), Sequence: 9, Personalization: true},
 		},
-		Remove:    []tam.ComponentID{cid(t, "old")},
+		Remove:    []suit.ComponentID{cid(t, "old")},
 		CreatedAt: at(created),
 		ExpiresAt: at(created + time.Hour),
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/suit"
 )
 
 // NewStore returns a fresh, empty store; the suite closes it.
@@ -82,14 +83,10 @@ var base = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 
 func at(d time.Duration) time.Time { return base.Add(d) }
 
-func cid(t *testing.T, segs ...string) tam.ComponentID {
+func cid(t *testing.T, segs ...string) suit.ComponentID {
 	t.Helper()
-	bs := make([][]byte, len(segs))
-	for i, s := range segs {
-		bs[i] = []byte(s)
-	}
-	id, err := tam.NewComponentID(bs)
-	if err != nil {
+	id := suit.NewComponentID(segs...)
+	if err := id.Check(); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -172,14 +169,14 @@ func device(kid byte) tam.Device {
 	}
 }
 
-func version(t *testing.T, id tam.ComponentID, seq uint64) tam.ComponentVersion {
+func version(t *testing.T, id suit.ComponentID, seq uint64) tam.ComponentVersion {
 	return tam.ComponentVersion{
 		ComponentID:    id,
 		Sequence:       seq,
 		Digest:         bytes.Repeat([]byte{byte(seq)}, 32),
-		PayloadIDs:     []tam.ComponentID{cid(t, "payload", fmt.Sprint(seq))},
+		PayloadIDs:     []suit.ComponentID{cid(t, "payload", fmt.Sprint(seq))},
 		PayloadDigests: [][]byte{bytes.Repeat([]byte{0xee, byte(seq)}, 16)},
-		Dependencies:   []tam.ComponentID{cid(t, "dep")},
+		Dependencies:   []suit.ComponentID{cid(t, "dep")},
 		SignerKID:      bytes.Repeat([]byte{0x5}, 32),
 		Size:           int64(100 + seq),
 		CreatedAt:      at(time.Duration(seq) * time.Second),

@@ -55,7 +55,7 @@ type Agent struct {
 
 	mu        sync.Mutex
 	requested []teep.RequestedTC
-	unneeded  []teep.ComponentID
+	unneeded  []suit.ComponentID
 	// FailUpdates, when non-zero, answers every Update with an Error of
 	// this code instead of processing it.
 	FailUpdates teep.ErrCode
@@ -147,14 +147,14 @@ func (a *Agent) SetTransport(tr Transport) { a.opts.Transport = tr }
 func (a *Agent) Request(id suit.ComponentID, min *uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.requested = append(a.requested, teep.RequestedTC{ComponentID: teep.ComponentID(id), SequenceNumber: min})
+	a.requested = append(a.requested, teep.RequestedTC{ComponentID: id, SequenceNumber: min})
 }
 
 // Unrequest declares a manifest unneeded at the next QueryResponse.
 func (a *Agent) Unrequest(manifestID suit.ComponentID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.unneeded = append(a.unneeded, teep.ComponentID(manifestID))
+	a.unneeded = append(a.unneeded, manifestID)
 }
 
 // Trace records one session.
@@ -268,7 +268,7 @@ func (a *Agent) queryResponse(ctx context.Context, q *teep.QueryRequest) (*teep.
 			return nil, err
 		}
 		for _, sp := range inv {
-			c := teep.SystemPropertyClaims{ComponentID: teep.ComponentID(sp.ComponentID)}
+			c := teep.SystemPropertyClaims{ComponentID: sp.ComponentID}
 			for _, p := range sp.Properties {
 				if d, ok := p.Value.(suit.Digest); ok && p.Key == suit.ParamImageDigest {
 					c.ImageDigest = &teep.Digest{Alg: d.Alg, Bytes: d.Bytes}
@@ -294,7 +294,7 @@ func (a *Agent) update(ctx context.Context, u *teep.Update) (teep.Message, error
 	}
 	var reports [][]byte
 	for _, id := range u.UnneededManifestList {
-		res, err := a.proc.Uninstall(ctx, suit.ComponentID(id), processor.RunOptions{Nonce: u.Token})
+		res, err := a.proc.Uninstall(ctx, id, processor.RunOptions{Nonce: u.Token})
 		if err != nil {
 			return &teep.Error{Token: u.Token, ErrCode: teep.ErrManifestProcessingFailed, ErrMsg: "uninstall failed", SUITReports: [][]byte{res.ReportBytes}}, nil
 		}

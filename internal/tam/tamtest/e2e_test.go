@@ -84,7 +84,7 @@ func TestEndToEnd(t *testing.T) {
 			// Personalization data, encrypted to the Agent key.
 			p := srv.Personalize(a.KID(), "config", []byte("per-device secret"))
 			sync(t, a, "query-request", "query-response", "update", "success")
-			if got, ok := a.Component(ctx, p.PayloadID.Segments()); !ok || string(got) != "per-device secret" {
+			if got, ok := a.Component(ctx, p.PayloadID); !ok || string(got) != "per-device secret" {
 				t.Fatalf("personalization on the device: %q", got)
 			}
 

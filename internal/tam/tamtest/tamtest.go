@@ -30,6 +30,7 @@ import (
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
 	"github.com/teep-go/teep/internal/tam/tamserver"
 	"github.com/teep-go/teep/internal/verifier"
+	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
 
@@ -176,7 +177,7 @@ func (x *TAM) AddAgent(k *cosekey.Key, labels ...string) {
 }
 
 // Upload registers a signed SUIT envelope and returns the component id.
-func (x *TAM) Upload(envelope []byte) tam.ComponentID {
+func (x *TAM) Upload(envelope []byte) suit.ComponentID {
 	x.t.Helper()
 	v, err := x.Engine.AddComponent(ctx, envelope)
 	x.check(err)
@@ -184,22 +185,22 @@ func (x *TAM) Upload(envelope []byte) tam.ComponentID {
 }
 
 // Require makes a component required on every device.
-func (x *TAM) Require(id tam.ComponentID) {
+func (x *TAM) Require(id suit.ComponentID) {
 	x.Policy(tam.Policy{Component: id, Mode: tam.Required, Scope: tam.ScopeAll})
 }
 
 // RequireLabel makes a component required on devices with a label.
-func (x *TAM) RequireLabel(id tam.ComponentID, label string) {
+func (x *TAM) RequireLabel(id suit.ComponentID, label string) {
 	x.Policy(tam.Policy{Component: id, Mode: tam.Required, Scope: tam.ScopeLabel, Value: label})
 }
 
 // RequireDevice makes a component required on one device.
-func (x *TAM) RequireDevice(id tam.ComponentID, kid []byte) {
+func (x *TAM) RequireDevice(id suit.ComponentID, kid []byte) {
 	x.Policy(tam.Policy{Component: id, Mode: tam.Required, Scope: tam.ScopeDevice, Value: fmt.Sprintf("%x", kid)})
 }
 
 // Offer makes a component available to every device that requests it.
-func (x *TAM) Offer(id tam.ComponentID) {
+func (x *TAM) Offer(id suit.ComponentID) {
 	x.Policy(tam.Policy{Component: id, Mode: tam.Optional, Scope: tam.ScopeAll})
 }
 
@@ -212,7 +213,7 @@ func (x *TAM) Policy(p tam.Policy) {
 
 // Unrequire removes every policy of a component (devices then get it
 // removed).
-func (x *TAM) Unrequire(id tam.ComponentID) {
+func (x *TAM) Unrequire(id suit.ComponentID) {
 	x.t.Helper()
 	_, err := x.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: id})
 	x.check(err)
@@ -220,7 +221,7 @@ func (x *TAM) Unrequire(id tam.ComponentID) {
 
 // Personalize stores personalization data for a device (which must be
 // registered, with a P-256 Agent key).
-func (x *TAM) Personalize(kid []byte, name string, data []byte, dependsOn ...tam.ComponentID) tam.Personalization {
+func (x *TAM) Personalize(kid []byte, name string, data []byte, dependsOn ...suit.ComponentID) tam.Personalization {
 	x.t.Helper()
 	p, err := x.Engine.SetPersonalization(ctx, kid, name, data, tam.PersonalizationOptions{DependsOn: dependsOn})
 	x.check(err)

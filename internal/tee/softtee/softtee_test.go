@@ -34,7 +34,6 @@ func openTEE(t *testing.T, dir string, o Options) *TEE {
 	return tt
 }
 
-
 func TestStoreRoundTripAndReopen(t *testing.T) {
 	dir := t.TempDir()
 	tt := openTEE(t, dir, Options{})
