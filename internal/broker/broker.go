@@ -186,6 +186,9 @@ type Component struct {
 // Options configure a Broker.
 type Options struct {
 	Client *Client // TEEP/HTTP client (nil: NewClient with defaults)
+	// CoAP is the TEEP/CoAP client for coap://, coaps://, coap+tcp:// and
+	// coaps+tcp:// TAMs (nil: NewCoAPClient with defaults).
+	CoAP *CoAPClient
 	Logger *slog.Logger
 	// Metrics, when set, counts sessions and messages.
 	Metrics *Metrics
@@ -195,6 +198,7 @@ type Options struct {
 // (RFC 9397 §4.3, draft-ietf-teep-otrp-over-http-15 §5), one Agent per TEE.
 type Broker struct {
 	client  *Client
+	coap    *CoAPClient
 	log     *slog.Logger
 	metrics *Metrics
 
@@ -212,12 +216,15 @@ type teeSlot struct {
 
 // New returns a Broker with no Agents.
 func New(o Options) *Broker {
-	b := &Broker{client: o.Client, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}}
+	b := &Broker{client: o.Client, coap: o.CoAP, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.client == nil {
 		b.client = NewClient(ClientOptions{Logger: b.log})
+	}
+	if b.coap == nil {
+		b.coap = NewCoAPClient(CoAPOptions{Logger: b.log})
 	}
 	return b
 }
@@ -268,13 +275,18 @@ func (b *Broker) slot(name string) (string, *teeSlot, error) {
 // without content or the Agent has nothing to send.
 func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result) error {
 	uri, msg := start.TAMURI, start.Message
-	if _, err := CheckTAMURI(uri); err != nil {
+	u, err := CheckTAMURI(uri)
+	if err != nil {
 		return err
+	}
+	post := b.client.Post
+	if IsCoAPScheme(u.Scheme) {
+		post = b.coap.Post
 	}
 	b.log.Debug("session start", "tee", tee, "tam", uri)
 	b.metrics.sessionStarted(tee)
 	for i := 0; i < MaxExchangesPerSession; i++ {
-		resp, err := b.client.Post(ctx, uri, msg)
+		resp, err := post(ctx, uri, msg)
 		b.metrics.posted(tee, err)
 		if err != nil {
 			a.ProcessError(ctx, uri, err)

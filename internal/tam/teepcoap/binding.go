@@ -114,7 +114,9 @@ func (f forTransport) ServeCOAP(w mux.ResponseWriter, r *mux.Message) {
 
 // Handler returns the mux.Handler for a transport ("udp", "dtls", "tcp",
 // "tls"), which labels its metrics.
-func (h *Handler) Handler(transport string) mux.Handler { return forTransport{h: h, transport: transport} }
+func (h *Handler) Handler(transport string) mux.Handler {
+	return forTransport{h: h, transport: transport}
+}
 
 // refusal is a transport-level error answer.
 type refusal struct {
@@ -248,4 +250,3 @@ func (h *Handler) refuse(w mux.ResponseWriter, peer string, ref refusal) {
 		w.Message().SetOptionUint32(message.Size1, ref.size1)
 	}
 }
-

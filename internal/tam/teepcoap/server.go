@@ -77,7 +77,7 @@ const (
 // ServerConfig configures the CoAP listeners of the TAM. An empty address
 // leaves that listener off.
 type ServerConfig struct {
-	Handler *Handler
+	Handler                             *Handler
 	UDPAddr, DTLSAddr, TCPAddr, TLSAddr string
 
 	// Certificate serves DTLS (ECDSA, RFC 7925 §4.4.2) and TLS. DTLS may
