@@ -188,7 +188,7 @@ type Options struct {
 	Client *Client // TEEP/HTTP client (nil: NewClient with defaults)
 	// CoAP is the TEEP/CoAP client for coap://, coaps://, coap+tcp:// and
 	// coaps+tcp:// TAMs (nil: NewCoAPClient with defaults).
-	CoAP *CoAPClient
+	CoAP   *CoAPClient
 	Logger *slog.Logger
 	// Metrics, when set, counts sessions and messages.
 	Metrics *Metrics
