@@ -7,6 +7,7 @@ package broker_test
 // loopback sockets.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,12 +15,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/broker"
@@ -36,6 +40,41 @@ type coapTAM struct {
 	roots    *x509.CertPool
 	pskID    string
 	psk      []byte
+}
+
+// blocks reads the TAM's counter of Block-wise messages received.
+func (c *coapTAM) blocks(transport, option string) prometheus.Collector {
+	return counterOf(c.registry, "teep_tam_coap_blocks_total", map[string]string{"transport": transport, "option": option})
+}
+
+// counterOf finds one labelled counter in a registry, as a Collector for
+// testutil.ToFloat64.
+func counterOf(reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
+	mfs, _ := reg.Gather()
+	v := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if matches(m, labels) {
+				v = m.GetCounter().GetValue()
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "value"})
+	g.Set(v)
+	return g
+}
+
+func matches(m *dto.Metric, labels map[string]string) bool {
+	n := 0
+	for _, lp := range m.GetLabel() {
+		if labels[lp.GetName()] == lp.GetValue() {
+			n++
+		}
+	}
+	return n == len(labels)
 }
 
 // url is the TEEP resource of the TAM over a scheme.
@@ -230,5 +269,35 @@ func TestCoAPE2E(t *testing.T) {
 				t.Fatalf("after release: %v", got)
 			}
 		})
+	}
+}
+
+// TestCoAPLargeComponent: a 5 MiB Trusted Component reaches the device
+// inside an Update over CoAP/UDP, in 1024-byte Block2 blocks.
+func TestCoAPLargeComponent(t *testing.T) {
+	srv, d, signer := coapSetup(t, broker.SchemeCoAP, false)
+	big := make([]byte, 5<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	srv.Require(srv.Upload(tamtest.Envelope(t, signer, "big", 1, big)))
+	start := time.Now()
+	d.sync()
+	t.Logf("5 MiB over CoAP/UDP: %v", time.Since(start))
+	if got := d.installed(); got[payload("big")] != 1 {
+		t.Fatalf("installed: %v", got)
+	}
+	r, _, err := d.suit.Store().Open(ctx, tamtest.PayloadID("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("content differs (%d bytes, %v)", len(got), err)
+	}
+	blocks := testutil.ToFloat64(srv.blocks("udp", "block2"))
+	if blocks < float64(len(big)/1024) {
+		t.Fatalf("%v Block2 continuations for a %d-byte Update", blocks, len(big))
 	}
 }
