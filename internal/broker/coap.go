@@ -23,6 +23,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
 	"github.com/plgd-dev/go-coap/v3/tcp"
 	tcpClient "github.com/plgd-dev/go-coap/v3/tcp/client"
 	"github.com/plgd-dev/go-coap/v3/udp"
@@ -54,6 +55,10 @@ const (
 	// CoAPBlockTransferTimeout bounds a block-wise transfer inside the
 	// stack.
 	CoAPBlockTransferTimeout = 5 * time.Minute
+	// CoAPMinTick and CoAPMaxTick bound the tick of retransmission checks
+	// (a quarter of ACK_TIMEOUT).
+	CoAPMinTick = 5 * time.Millisecond
+	CoAPMaxTick = 500 * time.Millisecond
 )
 
 // IsCoAPScheme reports whether a TAM URI scheme is one of CoAP's.
@@ -117,6 +122,10 @@ type CoAPClient struct {
 
 	mu    sync.Mutex
 	conns map[string]*coapConn
+	// runner drives the stack's retransmissions and expiries for every
+	// connection; stop ends it (Close).
+	runner periodic.Func
+	stop   chan struct{}
 }
 
 // NewCoAPClient returns a TEEP/CoAP client.
@@ -136,17 +145,25 @@ func NewCoAPClient(o CoAPOptions) *CoAPClient {
 	}
 	r.BaseDelay = orDuration(r.BaseDelay, DefaultBaseDelay)
 	r.MaxDelay = orDuration(r.MaxDelay, DefaultMaxDelay)
-	c := &CoAPClient{o: o, retry: r, log: o.Logger, sleep: sleepCtx, conns: map[string]*coapConn{}}
+	c := &CoAPClient{o: o, retry: r, log: o.Logger, sleep: sleepCtx, conns: map[string]*coapConn{}, stop: make(chan struct{})}
+	// The stack checks for due retransmissions on this tick (its default
+	// is 4 s, far coarser than ACK_TIMEOUT).
+	c.runner = periodic.New(c.stop, min(max(o.AckTimeout/4, CoAPMinTick), CoAPMaxTick))
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
 
-// Close closes the client's connections.
+// Close closes the client's connections; the client is not usable after.
 func (c *CoAPClient) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
 	for k, cc := range c.conns {
 		cc.close()
 		delete(c.conns, k)
@@ -339,6 +356,16 @@ func (c *CoAPClient) dial(u *url.URL) (*coapConn, error) {
 	// dialer is bounded, not the connection's context.
 	dialer := &net.Dialer{Timeout: c.o.DialTimeout}
 	cc := &coapConn{}
+	// The stack gives up on a request whose retransmissions are exhausted
+	// without telling the waiting caller; closing the connection then
+	// ends the wait, and Post retries on a new one.
+	onError := func(err error) {
+		c.log.Debug("CoAP stack", "tam", host, "err", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.log.Debug("CoAP exchange expired; closing the connection", "tam", host, "err", err)
+			go cc.close()
+		}
+	}
 	maxBody := c.o.MaxMessageSize
 	switch scheme {
 	case SchemeCoAP, SchemeCoAPS:
@@ -349,6 +376,8 @@ func (c *CoAPClient) dial(u *url.URL) (*coapConn, error) {
 			options.WithMaxMessageSize(CoAPMaxDatagramBytes),
 			options.WithRequestMonitor(monitor),
 			options.WithTransmission(1, c.o.AckTimeout, c.o.MaxRetransmit),
+			options.WithPeriodicRunner(c.runner),
+			options.WithErrors(onError),
 		}
 		var err error
 		if scheme == SchemeCoAP {
@@ -366,6 +395,8 @@ func (c *CoAPClient) dial(u *url.URL) (*coapConn, error) {
 			options.WithDialer(dialer),
 			options.WithBlockwise(true, blockwise.SZXBERT, CoAPBlockTransferTimeout),
 			options.WithMaxMessageSize(CoAPMaxTCPMessageBytes),
+			options.WithPeriodicRunner(c.runner),
+			options.WithErrors(onError),
 		}
 		if scheme == SchemeCoAPSTCP {
 			tc := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: c.o.RootCAs, ServerName: u.Hostname()}

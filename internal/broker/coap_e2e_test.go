@@ -301,3 +301,17 @@ func TestCoAPLargeComponent(t *testing.T) {
 		t.Fatalf("%v Block2 continuations for a %d-byte Update", blocks, len(big))
 	}
 }
+
+// testutilValue sums a counter family of a registry.
+func testutilValue(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}

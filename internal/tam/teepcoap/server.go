@@ -21,6 +21,7 @@ import (
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/pkg/runner/periodic"
 	"github.com/plgd-dev/go-coap/v3/tcp"
 	tcpClient "github.com/plgd-dev/go-coap/v3/tcp/client"
 	tcpServer "github.com/plgd-dev/go-coap/v3/tcp/server"
@@ -69,6 +70,11 @@ const (
 	MaxTCPMessageBytes = 1 << 20
 	// DefaultHandshakeTimeout bounds a DTLS handshake.
 	DefaultHandshakeTimeout = 10 * time.Second
+	// Tick is how often the stack checks for due retransmissions (of
+	// separate responses), expired response-cache entries, block
+	// transfers and idle peers; its own default (4 s) is far coarser than
+	// ACK_TIMEOUT.
+	Tick = 100 * time.Millisecond
 	// MaxTrackedMIDs is how many recent message IDs per peer are remembered
 	// to count retransmissions (the metric only; the stack deduplicates).
 	MaxTrackedMIDs = 256
@@ -108,6 +114,8 @@ type Server struct {
 	tcp   *coapnet.TCPListener
 	tls   *coapnet.TLSListener
 	addrs map[string]net.Addr
+
+	runner periodic.Func
 
 	mu   sync.Mutex
 	mids map[any]*midRing
@@ -262,6 +270,8 @@ func (s *Server) tlsCloser() interface{ Close() error } {
 // (requests in progress are dropped; the peers retransmit) and returns nil,
 // or the first listener's error.
 func (s *Server) Serve(ctx context.Context) error {
+	runner := periodic.New(ctx.Done(), Tick)
+	s.runner = runner
 	type stopper interface{ Stop() }
 	var stops []stopper
 	errc := make(chan error, 4)
@@ -320,6 +330,7 @@ func (s *Server) udpOptions(transport string) []any {
 		options.WithRequestMonitor(s.udpMonitor(transport)),
 		options.WithOnNewConn(s.udpOnNewConn(transport)),
 		options.WithErrors(s.errors(transport)),
+		options.WithPeriodicRunner(s.runner),
 	}
 }
 
@@ -341,6 +352,7 @@ func (s *Server) tcpOptions(transport string) []tcpServer.Option {
 		options.WithRequestMonitor(s.tcpMonitor(transport)),
 		options.WithOnNewConn(s.tcpOnNewConn(transport)),
 		options.WithErrors(s.errors(transport)),
+		options.WithPeriodicRunner(s.runner),
 	}
 }
 
