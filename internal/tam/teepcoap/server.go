@@ -117,8 +117,9 @@ type Server struct {
 
 	runner periodic.Func
 
-	mu   sync.Mutex
-	mids map[any]*midRing
+	mu    sync.Mutex
+	mids  map[any]*midRing
+	peers map[string]int // admitted peers per transport (MaxPeers)
 }
 
 // Listen checks cfg and binds the configured listeners now, so that
@@ -144,7 +145,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, h: cfg.Handler, log: cfg.Logger, addrs: map[string]net.Addr{}, mids: map[any]*midRing{}}
+	s := &Server{cfg: cfg, h: cfg.Handler, log: cfg.Logger, addrs: map[string]net.Addr{}, mids: map[any]*midRing{}, peers: map[string]int{}}
 	if cfg.DTLSAddr != "" && cfg.Certificate == nil && len(cfg.PSK) == 0 {
 		return nil, errors.New("teepcoap: DTLS needs a certificate or PSKs")
 	}
@@ -358,24 +359,20 @@ func (s *Server) tcpOptions(transport string) []tcpServer.Option {
 
 func (s *Server) admit(transport string, key any, closeFn func() error, onClose func(func())) {
 	s.mu.Lock()
-	count := 0
-	for k := range s.mids {
-		if p, ok := k.(peerKey); ok && p.transport == transport {
-			count++
-		}
-	}
-	if count >= s.cfg.MaxPeers {
+	if s.peers[transport] >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.h.metrics.rejected.WithLabelValues(transport, "max_peers").Inc()
 		closeFn()
 		return
 	}
+	s.peers[transport]++
 	pk := peerKey{transport: transport, conn: key}
 	s.mids[pk] = &midRing{seen: map[int32]struct{}{}}
 	s.mu.Unlock()
 	onClose(func() {
 		s.mu.Lock()
 		delete(s.mids, pk)
+		s.peers[transport]--
 		s.mu.Unlock()
 	})
 }
