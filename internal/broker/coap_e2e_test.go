@@ -315,3 +315,32 @@ func testutilValue(reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// TestCoAPSessionLatency logs the mean time of a policy-check session with
+// nothing to install (empty POST, QueryRequest, QueryResponse, end) over
+// each transport against the same TAM, next to HTTP. Figures only: it
+// asserts that every session succeeds, not how fast.
+func TestCoAPSessionLatency(t *testing.T) {
+	const rounds = 20
+	tees := openTEEs(t, t.TempDir(), "h", "u", "d", "p", "t", "s")
+	srv := startCoAPTAM(t, attestationKeys(tees))
+	for _, c := range []struct {
+		tee, name, url string
+		co             broker.CoAPOptions
+	}{
+		{"h", "http", srv.URL, broker.CoAPOptions{}},
+		{"u", "coap (udp)", srv.url(broker.SchemeCoAP), broker.CoAPOptions{}},
+		{"d", "coaps (dtls, certificate)", srv.url(broker.SchemeCoAPS), broker.CoAPOptions{RootCAs: srv.roots}},
+		{"p", "coaps (dtls, psk)", srv.url(broker.SchemeCoAPS), broker.CoAPOptions{PSKIdentity: srv.pskID, PSK: srv.psk}},
+		{"t", "coap+tcp", srv.url(broker.SchemeCoAPTCP), broker.CoAPOptions{}},
+		{"s", "coaps+tcp (tls)", srv.url(broker.SchemeCoAPSTCP), broker.CoAPOptions{RootCAs: srv.roots}},
+	} {
+		d := newCoAPDevice(t, tees[c.tee], c.url, srv.Keys(), srv.Keys(), c.co)
+		d.sync() // first contact: attestation, connection set-up
+		start := time.Now()
+		for i := 0; i < rounds; i++ {
+			d.sync()
+		}
+		t.Logf("%-26s %v per session (mean of %d)", c.name, time.Since(start)/rounds, rounds)
+	}
+}

@@ -193,7 +193,7 @@ func TestCoAPLossyNetwork(t *testing.T) {
 		f    faults
 	}{
 		{"single-datagram/all-faults", 200, faults{drop: 0.15, dup: 0.10, reorder: 0.10}},
-		{"block-wise/duplicates-and-reordering", 100 << 10, faults{dup: 0.10, reorder: 0.10}},
+		{"block-wise/duplicates-and-reordering", 32 << 10, faults{dup: 0.10, reorder: 0.10}},
 	} {
 		for _, seed := range []uint64{1, 2, 3} {
 			t.Run(c.name+"/seed="+strconv.FormatUint(seed, 10), func(t *testing.T) {
