@@ -25,6 +25,7 @@ import (
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/tamserver"
+	"github.com/teep-go/teep/internal/tam/teepcoap"
 	"github.com/teep-go/teep/suit"
 )
 
@@ -107,6 +108,13 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	tokenLife := fs.Duration("token-lifetime", tam.DefaultTokenLifetime, "how long tokens and challenges stay valid")
 	maxBody := fs.Int64("max-body", 4<<20, "largest TEEP request body in bytes")
 	pzCipher := fs.String("personalization-cipher", "a128ctr", "personalization data encryption: a128ctr or a128gcm")
+	coapAddr := fs.String("coap", "", "also serve TEEP over CoAP/UDP here (e.g. 127.0.0.1:5683)")
+	coapsAddr := fs.String("coaps", "", "also serve TEEP over CoAP/DTLS here (e.g. 127.0.0.1:5684; certificate and/or PSKs)")
+	coapTCPAddr := fs.String("coap-tcp", "", "also serve TEEP over CoAP/TCP here (e.g. 127.0.0.1:5683)")
+	coapsTCPAddr := fs.String("coaps-tcp", "", "also serve TEEP over CoAP/TLS here (e.g. 127.0.0.1:5684)")
+	coapCert := fs.String("coap-cert", "", "certificate (PEM) for --coaps and --coaps-tcp (default: --tls-cert, else coap-cert.pem in the data directory)")
+	coapKey := fs.String("coap-key", "", "private key (PEM) of --coap-cert")
+	coapPSK := fs.String("coap-psk", "", `DTLS PSK file, lines "identity hex-key" (default: coap-psk in the data directory, if present)`)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	pos, err := parse(fs, args)
@@ -126,7 +134,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	o := tamserver.Options{DataDir: *data, DB: *db, Path: *path, LegacyPath: *legacyPath, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
-		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion()}
+		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion(),
+		CoAPAddr: *coapAddr, CoAPSAddr: *coapsAddr, CoAPTCPAddr: *coapTCPAddr, CoAPSTCPAddr: *coapsTCPAddr,
+		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK}
 	if tamServeOptions != nil {
 		tamServeOptions(&o)
 	}
@@ -189,6 +199,14 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		fmt.Fprintf(e.stdout, "admin API: %s://%s%s\n", scheme, adminLn.Addr(), admin.Prefix)
 	} else {
 		fmt.Fprintf(e.stdout, "admin API: %s%s\n", base, admin.Prefix)
+	}
+	if srv.CoAP != nil {
+		for _, tr := range []struct{ name, scheme string }{{teepcoap.TransportUDP, "coap"}, {teepcoap.TransportDTLS, "coaps"},
+			{teepcoap.TransportTCP, "coap+tcp"}, {teepcoap.TransportTLS, "coaps+tcp"}} {
+			if a := srv.CoAP.Addr(tr.name); a != nil {
+				fmt.Fprintf(e.stdout, "TEEP endpoint: %s://%s%s\n", tr.scheme, a, *path)
+			}
+		}
 	}
 	keys := srv.Engine.PublicKeys()
 	log.Info("TAM started", "listen", ln.Addr().String(), "data", *data, "kid_esp256", hex.EncodeToString(keys[0].KID()),

@@ -111,6 +111,9 @@ type Component struct {
 // Options configure a Broker.
 type Options struct {
 	Client *Client // TEEP/HTTP client (nil: NewClient with defaults)
+	// CoAP is the TEEP/CoAP client for coap://, coaps://, coap+tcp:// and
+	// coaps+tcp:// TAMs (nil: NewCoAPClient with defaults).
+	CoAP   *CoAPClient
 	Logger *slog.Logger
 	// Metrics, when set, counts sessions and messages.
 	Metrics *Metrics
@@ -124,6 +127,7 @@ type Options struct {
 type Broker struct {
 	sessionTimeout time.Duration
 	client         *Client
+	coap           *CoAPClient
 	log            *slog.Logger
 	metrics        *Metrics
 
@@ -141,7 +145,7 @@ type teeSlot struct {
 
 // New returns a Broker with no Agents.
 func New(o Options) *Broker {
-	b := &Broker{client: o.Client, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}, sessionTimeout: o.SessionTimeout}
+	b := &Broker{client: o.Client, coap: o.CoAP, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}, sessionTimeout: o.SessionTimeout}
 	if b.sessionTimeout == 0 {
 		b.sessionTimeout = DefaultSessionTimeout
 	}
@@ -150,6 +154,9 @@ func New(o Options) *Broker {
 	}
 	if b.client == nil {
 		b.client = NewClient(ClientOptions{Logger: b.log})
+	}
+	if b.coap == nil {
+		b.coap = NewCoAPClient(CoAPOptions{Logger: b.log})
 	}
 	return b
 }
@@ -206,8 +213,13 @@ func (b *Broker) slot(name string) (string, *teeSlot, error) {
 // without content or the Agent has nothing to send.
 func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result) error {
 	uri, msg := start.TAMURI, start.Message
-	if _, err := CheckTAMURI(uri); err != nil {
+	u, err := CheckTAMURI(uri)
+	if err != nil {
 		return err
+	}
+	post := b.client.Post
+	if IsCoAPScheme(u.Scheme) {
+		post = b.coap.Post
 	}
 	b.log.Debug("session start", "tee", tee, "tam", uri)
 	b.metrics.sessionStarted(tee)
@@ -220,7 +232,7 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 	refused := "" // the Agent's reason for refusing the TAM's last message
 	restarts := 0
 	for i := 0; i < MaxExchangesPerSession; i++ {
-		resp, err := b.client.Post(ctx, uri, msg)
+		resp, err := post(ctx, uri, msg)
 		b.metrics.posted(tee, err)
 		if err != nil && len(msg) > 0 && retryable(err) && restarts < MaxSessionRestarts && ctx.Err() == nil {
 			// The message may have reached the TAM, which then consumed its

@@ -27,7 +27,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"tee"}),
 		posts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "teep_broker_http_posts_total",
-			Help: "HTTP POSTs to TAMs by TEE and outcome (ok, redirect, http_error, error).",
+			Help: "POSTs to TAMs (HTTP and CoAP) by TEE and outcome (ok, redirect, http_error, coap_error, error).",
 		}, []string{"tee", "outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.sessions, m.active, m.posts} {
@@ -56,6 +56,7 @@ func (m *Metrics) posted(tee string, err error) {
 		return
 	}
 	var he *HTTPError
+	var ce *CoAPError
 	outcome := "ok"
 	switch {
 	case err == nil:
@@ -63,6 +64,8 @@ func (m *Metrics) posted(tee string, err error) {
 		outcome = "redirect"
 	case errors.As(err, &he):
 		outcome = "http_error"
+	case errors.As(err, &ce):
+		outcome = "coap_error"
 	default:
 		outcome = "error"
 	}

@@ -182,14 +182,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// CheckTAMURI validates a TAM URI: absolute http or https, with a host.
+// CheckTAMURI validates a TAM URI: absolute http, https or one of the CoAP
+// schemes (docs/coap-binding.md), with a host.
 func CheckTAMURI(uri string) (*url.URL, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return nil, fmt.Errorf("TAM URI %q: %w", uri, err)
 	}
-	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("TAM URI %q: scheme must be https or http", uri)
+	if u.Scheme != "https" && u.Scheme != "http" && !IsCoAPScheme(u.Scheme) {
+		return nil, fmt.Errorf("TAM URI %q: scheme must be https, http, coaps, coap, coaps+tcp or coap+tcp", uri)
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("TAM URI %q: no host", uri)
@@ -207,8 +208,10 @@ func CheckTAMURI(uri string) (*url.URL, error) {
 // non-empty one carries a TEEP message. It returns the TAM's message, or
 // nil when the TAM answered without content (the session is over).
 func (c *Client) Post(ctx context.Context, uri string, msg []byte) ([]byte, error) {
-	if _, err := CheckTAMURI(uri); err != nil {
+	if u, err := CheckTAMURI(uri); err != nil {
 		return nil, err
+	} else if IsCoAPScheme(u.Scheme) {
+		return nil, fmt.Errorf("TAM URI %q: a CoAP URI needs the CoAP client", uri)
 	}
 	var last error
 	attempts := c.retry.MaxAttempts
@@ -247,13 +250,18 @@ func (c *Client) Post(ctx context.Context, uri string, msg []byte) ([]byte, erro
 // with "equal jitter" (a uniform draw from the upper half), or the server's
 // Retry-After when that is longer (still capped).
 func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := c.retry.BaseDelay << min(attempt-1, 30)
-	if d <= 0 || d > c.retry.MaxDelay {
-		d = c.retry.MaxDelay
+	return c.retry.delay(attempt, retryAfter)
+}
+
+// delay is the backoff of both transports (HTTP and CoAP).
+func (r Retry) delay(attempt int, retryAfter time.Duration) time.Duration {
+	d := r.BaseDelay << min(attempt-1, 30)
+	if d <= 0 || d > r.MaxDelay {
+		d = r.MaxDelay
 	}
 	d = d/2 + rand.N(d/2+1)
 	if retryAfter > d {
-		d = min(retryAfter, c.retry.MaxDelay)
+		d = min(retryAfter, r.MaxDelay)
 	}
 	return d
 }

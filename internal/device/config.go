@@ -36,6 +36,7 @@ type Config struct {
 	TEEs            []string `json:"tees"`
 	LegacyNumbering bool     `json:"legacy_numbering,omitempty"`
 	TAMCA           string   `json:"tam_ca,omitempty"`
+	TAMPSK          string   `json:"tam_psk,omitempty"`
 	Verifier        string   `json:"verifier,omitempty"`
 }
 

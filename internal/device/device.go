@@ -58,8 +58,15 @@ type Options struct {
 	// LegacyNumbering, when set, chooses the numbering of drafts -18 to -25
 	// (true) or draft-26 (false); nil keeps device.json's (persists).
 	LegacyNumbering *bool
-	TAMCA           string // PEM CA file for the TAM's TLS certificate (persists, as an absolute path)
-	Verifier        string // Verifier URL for the passport model (persists)
+	TAMCA           string // PEM CA file for the TAM's TLS (and DTLS) certificate (persists, as an absolute path)
+	// TAMPSK is a file holding "IDENTITY HEX-KEY", the DTLS pre-shared key
+	// for a coaps:// TAM (persists, as an absolute path; the file, not the
+	// key, is recorded).
+	TAMPSK string
+	// CoAP configures the client for coap, coaps, coap+tcp and coaps+tcp
+	// TAM URLs; TAMCA and TAMPSK fill its roots and key when it has none.
+	CoAP     broker.CoAPOptions
+	Verifier string // Verifier URL for the passport model (persists)
 
 	FetchHTTPUnsafe bool              // allow http:// payload URIs
 	Fetcher         processor.Fetcher // replaces the HTTPS fetcher
@@ -90,6 +97,7 @@ type Device struct {
 	log      *slog.Logger
 	tees     []*TEE
 	broker   *broker.Broker
+	coap     *broker.CoAPClient
 	registry *prometheus.Registry
 }
 
@@ -185,6 +193,13 @@ func mergeConfig(cfg *Config, o Options) error {
 			return err
 		}
 		cfg.TAMCA = abs
+	}
+	if o.TAMPSK != "" {
+		abs, err := filepath.Abs(o.TAMPSK)
+		if err != nil {
+			return err
+		}
+		cfg.TAMPSK = abs
 	}
 	return nil
 }
@@ -320,7 +335,23 @@ func (d *Device) wireBroker() error {
 			return err
 		}
 	}
-	d.broker = broker.New(broker.Options{Client: broker.NewClient(co), Logger: d.log, Metrics: brokerMetrics, SessionTimeout: d.opts.SessionTimeout})
+	cc := d.opts.CoAP
+	if cc.Logger == nil {
+		cc.Logger = d.log
+	}
+	if cc.Retry == (broker.Retry{}) {
+		cc.Retry = d.opts.Retry
+	}
+	if cc.RootCAs == nil {
+		cc.RootCAs = co.RootCAs
+	}
+	if d.cfg.TAMPSK != "" && cc.PSK == nil {
+		if cc.PSKIdentity, cc.PSK, err = LoadPSK(d.cfg.TAMPSK); err != nil {
+			return err
+		}
+	}
+	d.coap = broker.NewCoAPClient(cc)
+	d.broker = broker.New(broker.Options{Client: broker.NewClient(co), CoAP: d.coap, Logger: d.log, Metrics: brokerMetrics, SessionTimeout: d.opts.SessionTimeout})
 	for _, t := range d.tees {
 		if err := d.broker.AddAgent(t.Name, broker.InProcess(t.Agent)); err != nil {
 			return err
@@ -344,6 +375,10 @@ func (d *Device) Close() error {
 		errs = append(errs, t.TEE.Close())
 	}
 	d.tees = nil
+	if d.coap != nil {
+		d.coap.Close()
+		d.coap = nil
+	}
 	return errors.Join(errs...)
 }
 

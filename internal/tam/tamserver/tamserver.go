@@ -22,6 +22,7 @@ import (
 	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/pgstore"
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
+	"github.com/teep-go/teep/internal/tam/teepcoap"
 	"github.com/teep-go/teep/internal/tam/teephttp"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/teep"
@@ -35,6 +36,11 @@ const (
 	FileSessionKey = "session.key"
 	FileToken      = "admin.token"
 	FileDB         = "tam.db"
+	// CoAP (docs/coap-binding.md): the certificate for coaps:// and
+	// coaps+tcp:// when no TLS certificate is configured, and the DTLS PSKs.
+	FileCoAPCert = "coap-cert.pem"
+	FileCoAPKey  = "coap-key.pem"
+	FileCoAPPSK  = "coap-psk"
 )
 
 // Options configure a TAM. Only DataDir is required.
@@ -68,6 +74,14 @@ type Options struct {
 	MaxPendingPerDevice       int
 	MaxInstallAttempts        int
 
+	// CoAP listeners (docs/coap-binding.md); "" leaves one off. coaps://
+	// (DTLS) and coaps+tcp:// (TLS) use CoAPCert/CoAPKey, else TLSCert/
+	// TLSKey, else coap-cert.pem/coap-key.pem in the data directory; DTLS
+	// also accepts the PSKs of CoAPPSKFile (default: coap-psk in the data
+	// directory, when present). ClientCA and RequireClientCert apply too.
+	CoAPAddr, CoAPSAddr, CoAPTCPAddr, CoAPSTCPAddr string
+	CoAPCert, CoAPKey, CoAPPSKFile                 string
+
 	Logger  *slog.Logger
 	Version string
 	Clock   func() time.Time
@@ -81,6 +95,8 @@ type TAM struct {
 	Token    string
 	NewToken bool // the admin token was created by this Open: print it once
 	Handler  http.Handler
+	// CoAP is the bound CoAP listeners (nil when none is configured).
+	CoAP     *teepcoap.Server
 	opts     Options
 	registry *prometheus.Registry
 	log      *slog.Logger
@@ -175,7 +191,7 @@ func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byt
 		return err
 	}
 	t.Handler = httpd.Routes(mux)
-	return nil
+	return t.listenCoAP()
 }
 
 func freshness(timestamp bool) []teep.FreshnessMechanism {
@@ -217,8 +233,13 @@ func (t *TAM) appraiser() (tam.Appraiser, error) {
 // Registry is the Prometheus registry of this TAM.
 func (t *TAM) Registry() *prometheus.Registry { return t.registry }
 
-// Close closes the database.
-func (t *TAM) Close() error { return t.db.Close() }
+// Close closes the database (and CoAP listeners that never served).
+func (t *TAM) Close() error {
+	if t.CoAP != nil {
+		t.CoAP.Close()
+	}
+	return t.db.Close()
+}
 
 // Database is a tam.Store with a health check: what OpenDB returns.
 type Database interface {
@@ -273,15 +294,21 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go t.janitor(ctx)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ctx, ln) }()
 	n := 1
+	if t.CoAP != nil {
+		n++
+		go func() { errc <- t.CoAP.Serve(ctx) }()
+	}
 	if adminLn != nil {
 		srvCfg.RequireClientCert = false
 		asrv, err := httpd.NewServer(srvCfg)
 		if err != nil {
 			cancel()
-			<-errc
+			for ; n > 0; n-- {
+				<-errc
+			}
 			return err
 		}
 		n++
