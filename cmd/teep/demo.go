@@ -22,14 +22,15 @@ import (
 )
 
 func init() {
-	register(&command{path: "demo", summary: "a TAM and three devices in one process: attestation, install, update, request, removal", run: demoRun})
+	register(&command{path: "demo", summary: "a TAM and four devices (one over CoAP) in one process: attestation, install, update, request, removal", run: demoRun})
 }
 
-// The demo's fleet: three devices, the third with two TEEs.
+// The demo's fleet: four devices, the third with two TEEs, the fourth on CoAP.
 var demoFleet = []fleet.DeviceSpec{
 	{Name: "device-1", TEEs: []string{"tee"}},
 	{Name: "device-2", TEEs: []string{"tee"}},
 	{Name: "device-3", TEEs: []string{"main", "secure2"}},
+	{Name: "device-4", TEEs: []string{"tee"}, CoAP: true},
 }
 
 // demoTEE is one simulated TEE as the story shows it.
@@ -74,8 +75,8 @@ func demoName(id suit.ComponentID) string {
 
 func demoRun(e *env, args []string) error {
 	fs := newFlags(e, "demo", "[--keep DIR] [--verbose]",
-		"Runs, in this process, a TAM (SQLite in a temporary directory, TEEP over HTTP on 127.0.0.1)\n"+
-			"and three simulated devices with software TEEs (the third has two), and prints the story:\n"+
+		"Runs, in this process, a TAM (SQLite in a temporary directory, TEEP over HTTP and CoAP on\n"+
+			"127.0.0.1) and four simulated devices with software TEEs (the third has two, the fourth\ntalks CoAP over UDP), and prints the story:\n"+
 			"attestation at first contact, install of a freshly built and signed Trusted Component, an\n"+
 			"update to a new version, an optional component an application requests, and a removal.\n"+
 			"Everything is deleted at the end unless --keep is given.")
@@ -132,7 +133,7 @@ type demoScene struct {
 }
 
 func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logger) (err error) {
-	fmt.Fprintln(tl.w, "teep demo: a TAM and three devices (four TEEs) in one process, over real HTTP on 127.0.0.1")
+	fmt.Fprintln(tl.w, "teep demo: a TAM and four devices (five TEEs) in one process, over real HTTP and CoAP on 127.0.0.1")
 	s := &demoScene{tl: tl, tees: map[string]*demoTEE{}}
 	if s.w, err = fleet.Start(ctx, fleet.Options{Dir: dir, Fleet: demoFleet, Logger: log, UserAgent: "teep-demo", Events: s.event(ctx)}); err != nil {
 		return err
@@ -147,7 +148,7 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 			s.tees[d.Name+"/"+t.Name] = &demoTEE{TEE: t, label: d.Name + "/" + t.Name}
 		}
 	}
-	tl.say("TAM", "serving %s (SQLite database in %s)", s.w.URL, filepath.Join(dir, "tam"))
+	tl.say("TAM", "serving %s and %s (SQLite database in %s)", s.w.URL, s.w.CoAPURL, filepath.Join(dir, "tam"))
 	tl.say("devices", "%d devices, %d software TEEs, each with its own Agent key, attestation key and sealed storage",
 		len(s.w.Devices), len(s.tees))
 	hello, err := s.publish(ctx)

@@ -20,14 +20,16 @@ func TestDemo(t *testing.T) {
 		line  string
 		count int
 	}{
-		{"attestation: Evidence", 4},
-		{"appraised device-", 4},
-		{": affirming;", 4},
-		{"installed hello-ta v1", 4},
-		{"updated hello-ta to v2", 4},
+		{"attestation: Evidence", 5},
+		{"appraised device-", 5},
+		{": affirming;", 5},
+		{"installed hello-ta v1", 5},
+		{"updated hello-ta to v2", 5},
 		{"installed extra-ta v1", 1},
-		{"removed hello-ta", 4},
+		{"removed hello-ta", 5},
 		{"PROBLEM", 0},
+		{"device-4/tee       installed hello-ta v1", 1}, // the CoAP device
+		{"and coap://127.0.0.1:", 1},
 		{"device-3/secure2  extra-ta   1", 1},
 	} {
 		if n := strings.Count(out, c.line); n != c.count {

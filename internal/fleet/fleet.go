@@ -13,6 +13,7 @@ import (
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/tamserver"
+	"github.com/teep-go/teep/internal/tam/teepcoap"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit"
@@ -22,6 +23,8 @@ import (
 type DeviceSpec struct {
 	Name string
 	TEEs []string
+	// CoAP: the device reaches the TAM over coap:// (UDP) instead of HTTP.
+	CoAP bool
 }
 
 // Options configure Start.
@@ -45,6 +48,7 @@ type Device struct {
 type World struct {
 	TAM       *tamserver.TAM
 	URL       string // the TAM's TEEP URL
+	CoAPURL   string // the TAM's coap:// URL
 	SignerKey *cosekey.Key
 	Signer    *cosekey.Signer
 	Devices   []*Device
@@ -107,7 +111,7 @@ func (w *World) startTAM(ctx context.Context, o Options, endorse []verifier.Endo
 		return err
 	}
 	srv, err := tamserver.Open(ctx, tamserver.Options{DataDir: filepath.Join(o.Dir, "tam"), Logger: o.Logger, Version: "demo",
-		Appraiser: &appraiser.Verifier{Local: v}})
+		Appraiser: &appraiser.Verifier{Local: v}, CoAPAddr: "127.0.0.1:0"})
 	if err != nil {
 		return err
 	}
@@ -120,6 +124,7 @@ func (w *World) startTAM(ctx context.Context, o Options, endorse []verifier.Endo
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, nil) }()
 	w.TAM, w.URL = srv, "http://"+ln.Addr().String()+"/tam"
+	w.CoAPURL = "coap://" + srv.CoAP.Addr(teepcoap.TransportUDP).String() + "/tam"
 	w.stop = func() error {
 		cancel()
 		err := <-served
@@ -145,7 +150,11 @@ func (w *World) makeSigner(ctx context.Context) error {
 }
 
 func (w *World) openDevice(ctx context.Context, o Options, f DeviceSpec) error {
-	do := device.Options{StateDir: deviceDir(o, f.Name), TAM: w.URL, TEEs: f.TEEs, Once: true,
+	url := w.URL
+	if f.CoAP {
+		url = w.CoAPURL
+	}
+	do := device.Options{StateDir: deviceDir(o, f.Name), TAM: url, TEEs: f.TEEs, Once: true,
 		TAMKeys: w.TAM.Engine.PublicKeys(), SignerKeys: []*cosekey.Key{w.SignerKey.PublicKey()},
 		UserAgent: o.UserAgent, Logger: o.Logger}
 	if o.Events != nil {
