@@ -77,6 +77,16 @@ type InspectView struct {
 	SeverableMembers    []MemberView     `json:"severable_members"`
 	Integrated          []IntegratedView `json:"integrated"`
 	Description         string           `json:"description,omitempty"`
+	// Unknown lists members this package does not know (parsed with
+	// ParseOptions.KeepUnknownUnsafe), where they are and their size.
+	Unknown []UnknownView `json:"unknown_members,omitempty"`
+}
+
+// UnknownView is one member Inspect could only show, not interpret.
+type UnknownView struct {
+	In   string `json:"in"` // "envelope" or "manifest"
+	Key  int64  `json:"key"`
+	Size int    `json:"size"`
 }
 
 // DependencyView is one suit-dependencies entry: its component index and
@@ -118,6 +128,12 @@ func Inspect(env *Envelope) InspectView {
 	}
 	if m.ComponentID != nil {
 		out.ManifestComponentID = m.ComponentID.Hex()
+	}
+	for _, u := range env.Unknown {
+		out.Unknown = append(out.Unknown, UnknownView{In: "envelope", Key: u.Key, Size: u.Size})
+	}
+	for _, u := range m.Unknown {
+		out.Unknown = append(out.Unknown, UnknownView{In: "manifest", Key: u.Key, Size: u.Size})
 	}
 	for _, c := range m.Common.Components {
 		out.Components = append(out.Components, c.Hex())

@@ -52,12 +52,18 @@ func suitDecodeInput(data []byte) []byte {
 }
 
 func suitReadEnvelope(e *env, name string) ([]byte, *suit.Envelope, error) {
+	return suitReadEnvelopeWith(e, name, suit.ParseOptions{})
+}
+
+// suitReadEnvelopeWith reads an envelope with parse options o (inspect keeps
+// members it does not know; everything else refuses them).
+func suitReadEnvelopeWith(e *env, name string, o suit.ParseOptions) ([]byte, *suit.Envelope, error) {
 	data, err := suitReadFile(e, name, suitMaxInput)
 	if err != nil {
 		return nil, nil, err
 	}
 	data = suitDecodeInput(data)
-	env, err := suit.ParseEnvelope(data, suit.ParseOptions{})
+	env, err := suit.ParseEnvelope(data, o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -411,7 +417,9 @@ func suitInspect(e *env, args []string) error {
 		"Prints the envelope: sequence number, manifest component id, components and\n"+
 			"dependencies (each as a list of hex segments), the manifest digest, each\n"+
 			"authentication block's algorithm and kid, and the severable members. FILE may be\n"+
-			"raw CBOR or hex; \"-\" reads stdin. Signatures are not checked (use suit verify).")
+			"raw CBOR or hex; \"-\" reads stdin. Signatures are not checked (use suit verify).\n"+
+			"Members it does not know (e.g. suit-coswid, 14) are listed by key and size; verify\n"+
+			"and process refuse such an envelope, naming the member.")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -420,7 +428,7 @@ func suitInspect(e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one FILE")
 	}
-	_, env, err := suitReadEnvelope(e, pos[0])
+	_, env, err := suitReadEnvelopeWith(e, pos[0], suit.ParseOptions{KeepUnknownUnsafe: true})
 	if err != nil {
 		return err
 	}
@@ -480,6 +488,12 @@ func suitInspect(e *env, args []string) error {
 	}
 	if d.Description != "" {
 		fmt.Fprintf(w, "description: %s\n", d.Description)
+	}
+	if len(d.Unknown) > 0 {
+		fmt.Fprintln(w, "unknown members (not interpreted; verify and process refuse them):")
+		for _, u := range d.Unknown {
+			fmt.Fprintf(w, "  %s member %d: %d bytes\n", u.In, u.Key, u.Size)
+		}
 	}
 	return nil
 }
