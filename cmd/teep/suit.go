@@ -548,9 +548,9 @@ type suitProcessJSON struct {
 
 // suitProcessorFlags are the flags shared by process and uninstall.
 type suitProcessorFlags struct {
-	trust, macKeys, vendor, class, device, kek, fetchMap listFlag
-	store, deviceKey, fetchDir, nonce                    *string
-	offline, allowHTTP, text                             *bool
+	trust, macKeys, vendor, class, device, kek, fetchMap, slots listFlag
+	store, deviceKey, fetchDir, nonce                           *string
+	offline, allowHTTP, text                                    *bool
 }
 
 func suitAddProcessorFlags(fs *flag.FlagSet, f *suitProcessorFlags) {
@@ -562,6 +562,7 @@ func suitAddProcessorFlags(fs *flag.FlagSet, f *suitProcessorFlags) {
 	fs.Var(&f.vendor, "vendor-id", "vendor UUID the device asserts (repeatable)")
 	fs.Var(&f.class, "class-id", "class UUID the device asserts (repeatable)")
 	fs.Var(&f.device, "device-id", "device UUID the device asserts (repeatable)")
+	fs.Var(&f.slots, "slot", "COMPONENT=N: the component slot the device has for COMPONENT (text form of docs/suit.md), for condition-component-slot (repeatable)")
 	f.fetchDir = fs.String("fetch-dir", "", "serve URIs from DIR/<last path segment> before the network")
 	fs.Var(&f.fetchMap, "fetch-map", "URI=FILE served from a local file (repeatable)")
 	f.offline = fs.Bool("offline", false, "never use the network (only integrated payloads and --fetch-dir/--fetch-map)")
@@ -579,6 +580,9 @@ func suitOpenProcessor(e *env, f *suitProcessorFlags, needTrust bool) (*processo
 	}
 	cfg := processor.Config{SkipFetchIfPresent: true}
 	var err error
+	if cfg.Slot, err = suitSlots(f.slots); err != nil {
+		return nil, nil, err
+	}
 	if cfg.Trust, err = keyfile.LoadAll(f.trust); err != nil {
 		return nil, nil, err
 	}
@@ -884,4 +888,36 @@ func suitDefaultManifestID(cid suit.ComponentID) suit.ComponentID {
 		return out
 	}
 	return append(out, []byte("suit"))
+}
+
+// suitSlots reads --slot COMPONENT=N flags into the processor's answer to
+// condition-component-slot; without any, the condition fails as on a device
+// that has no slots.
+func suitSlots(specs []string) (func(suit.ComponentID) (uint64, bool), error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	slots := map[string]uint64{}
+	for _, s := range specs {
+		comp, n, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, usagef("--slot %q: want COMPONENT=N", s)
+		}
+		id, err := suit.ParseComponentID(comp)
+		if err != nil {
+			return nil, usagef("--slot %q: %v", s, err)
+		}
+		v, err := strconv.ParseUint(n, 10, 64)
+		if err != nil {
+			return nil, usagef("--slot %q: slot %q is not a number", s, n)
+		}
+		if _, dup := slots[id.Key()]; dup {
+			return nil, usagef("--slot: %s given twice", id)
+		}
+		slots[id.Key()] = v
+	}
+	return func(id suit.ComponentID) (uint64, bool) {
+		v, ok := slots[id.Key()]
+		return v, ok
+	}, nil
 }
