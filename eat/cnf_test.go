@@ -14,6 +14,8 @@ import (
 // thumbprint, and a kid that is not the key's thumbprint is a warning.
 func TestCNFShowsWireKIDAndWarnsOnMismatch(t *testing.T) {
 	key, _ := newSigner(t, "esp256")
+	// Deterministic input: the re-encoding below is compared byte for byte.
+	det, _ := cbor.CoreDetEncOptions().EncMode()
 	tp := key.Thumbprint()
 	coseKey := func(kid []byte) cbor.RawMessage {
 		raw, err := key.PublicKey().MarshalCOSEKey(false)
@@ -26,9 +28,9 @@ func TestCNFShowsWireKIDAndWarnsOnMismatch(t *testing.T) {
 		}
 		delete(m, 2)
 		if kid != nil {
-			m[2], _ = cbor.Marshal(kid)
+			m[2], _ = det.Marshal(kid)
 		}
-		out, _ := cbor.Marshal(m)
+		out, _ := det.Marshal(m)
 		return out
 	}
 	cases := []struct {
@@ -46,7 +48,7 @@ func TestCNFShowsWireKIDAndWarnsOnMismatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			in, err := cbor.Marshal(map[int64]any{ClaimCnf: c.cnf})
+			in, err := det.Marshal(map[int64]any{ClaimCnf: c.cnf})
 			if err != nil {
 				t.Fatal(err)
 			}
