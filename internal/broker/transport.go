@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,13 +111,9 @@ type Client struct {
 
 // LoadCAFile reads PEM certificates for ClientOptions.RootCAs.
 func LoadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
+	pool, err := httpd.LoadCertPool(path)
 	if err != nil {
 		return nil, fmt.Errorf("TAM CA file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("TAM CA file %s: no PEM certificates in it", path)
 	}
 	return pool, nil
 }
