@@ -55,6 +55,12 @@ const (
 	// CoAPBlockTransferTimeout bounds a block-wise transfer inside the
 	// stack.
 	CoAPBlockTransferTimeout = 5 * time.Minute
+	// CoAPBlockSZX is the block size the Broker sends and asks for over
+	// UDP and DTLS (1024 bytes, docs/coap-binding.md §5).
+	CoAPBlockSZX = blockwise.SZX1024
+	// CoAPMaxStaleBlocks bounds the answers to a block request that do not
+	// describe the block asked for before the exchange fails.
+	CoAPMaxStaleBlocks = 8
 	// CoAPMinTick and CoAPMaxTick bound the tick of retransmission checks
 	// (a quarter of ACK_TIMEOUT).
 	CoAPMinTick = 5 * time.Millisecond
@@ -235,11 +241,7 @@ func (c *CoAPClient) postOnce(ctx context.Context, u *url.URL, msg []byte) ([]by
 	if path == "" {
 		path = "/"
 	}
-	var payload io.ReadSeeker
-	if len(msg) > 0 {
-		payload = bytes.NewReader(msg)
-	}
-	resp, err := cc.post(ectx, path, payload)
+	resp, err := cc.post(ectx, path, msg, c.o.MaxMessageSize)
 	if err != nil {
 		c.drop(u, cc)
 		if ctx.Err() != nil {
@@ -247,6 +249,9 @@ func (c *CoAPClient) postOnce(ctx context.Context, u *url.URL, msg []byte) ([]by
 		}
 		if rej := cc.rejected.Load(); rej != nil {
 			return nil, 0, fmt.Errorf("%w: %s", ErrBadResponse, rej.Reason)
+		}
+		if errors.Is(err, ErrBadResponse) {
+			return nil, 0, fmt.Errorf("broker: POST %s: %w", u.Redacted(), err)
 		}
 		return nil, 0, retryableError{fmt.Errorf("broker: POST %s: %w", u.Redacted(), err)}
 	}
@@ -378,7 +383,11 @@ func (c *CoAPClient) dial(u *url.URL) (*coapConn, error) {
 		monitor := func(_ *udpClient.Conn, m *pool.Message) (bool, error) { return cc.inspect(m, maxBody, false) }
 		opts := []udp.Option{
 			options.WithDialer(dialer),
-			options.WithBlockwise(true, blockwise.SZX1024, CoAPBlockTransferTimeout),
+			// The Broker drives Block1 and Block2 itself (coapConn.postBlocks):
+			// the stack's UDP block-wise client does not retransmit a lost
+			// continuation, while each block sent as its own confirmable
+			// request is retransmitted like any other.
+			options.WithBlockwise(false, CoAPBlockSZX, CoAPBlockTransferTimeout),
 			options.WithMaxMessageSize(CoAPMaxDatagramBytes),
 			options.WithRequestMonitor(monitor),
 			options.WithTransmission(1, c.o.AckTimeout, c.o.MaxRetransmit),
@@ -460,11 +469,186 @@ var acceptOption = func() message.Option {
 	return message.Option{ID: message.Accept, Value: buf[:n]}
 }()
 
-func (cc *coapConn) post(ctx context.Context, path string, payload io.ReadSeeker) (*pool.Message, error) {
+func (cc *coapConn) post(ctx context.Context, path string, payload []byte, maxBody int64) (*pool.Message, error) {
 	if cc.udp != nil {
-		return cc.udp.Post(ctx, path, coapbind.ContentFormat, payload, acceptOption)
+		return cc.postBlocks(ctx, path, payload, maxBody)
 	}
-	return cc.tcp.Post(ctx, path, coapbind.ContentFormat, payload, acceptOption)
+	var r io.ReadSeeker
+	if len(payload) > 0 {
+		r = bytes.NewReader(payload)
+	}
+	return cc.tcp.Post(ctx, path, coapbind.ContentFormat, r, acceptOption)
+}
+
+// postBlocks is one TEEP/CoAP exchange over UDP or DTLS with block-wise
+// transfer (RFC 7959) driven here: each block is its own confirmable
+// request, so the stack retransmits a lost block or a lost answer like any
+// request, and the TAM's message-ID cache answers a retransmission without
+// processing it twice. Every request has a fresh token, so a late or
+// duplicated answer to an earlier block matches no request; the TAM ties
+// the blocks together as matchable requests (RFC 9175 §3.3: same options
+// but the block ones). The answer returned carries the whole body.
+func (cc *coapConn) postBlocks(ctx context.Context, path string, payload []byte, maxBody int64) (*pool.Message, error) {
+	size := int(CoAPBlockSZX.Size())
+	szx := CoAPBlockSZX
+	var resp *pool.Message
+	// Block1: the request body, block by block (one request when it fits).
+	for off, num := 0, int64(0); ; {
+		end := len(payload)
+		more := false
+		if len(payload) > size {
+			end = min(off+size, len(payload))
+			more = end < len(payload)
+		}
+		var blockOpts []message.Option
+		if len(payload) > size {
+			blockOpts = append(blockOpts, blockOption(message.Block1, szx, num, more))
+			if num == 0 {
+				blockOpts = append(blockOpts, uintOption(message.Size1, uint32(len(payload))))
+			}
+		}
+		r, err := cc.doBlock(ctx, path, len(payload) > 0, payload[off:end], blockOpts, func(r *pool.Message) bool {
+			if !r.HasOption(message.Block1) {
+				return true
+			}
+			v, err := r.GetOptionUint32(message.Block1)
+			if err != nil {
+				return false
+			}
+			_, n, _, err := blockwise.DecodeBlockOption(v)
+			// A TAM asking for smaller blocks answers block 0 with a
+			// smaller size (RFC 7959 §2.5); the numbers then differ.
+			return err == nil && (n == num || num == 0)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !more || r.Code() != codes.Continue {
+			// The last block's answer is the TAM's; so is an error before it.
+			resp = r
+			break
+		}
+		if v, err := r.GetOptionUint32(message.Block1); err == nil {
+			if s, _, _, err := blockwise.DecodeBlockOption(v); err == nil && s < szx {
+				szx, size = s, int(s.Size())
+			}
+		}
+		cc.udp.ReleaseMessage(r)
+		off = end
+		num = int64(off / size)
+	}
+	if !resp.HasOption(message.Block2) {
+		return resp, nil
+	}
+	// Block2: the answer's body, block by block.
+	var body []byte
+	for num := int64(0); ; num++ {
+		v, err := resp.GetOptionUint32(message.Block2)
+		if err != nil {
+			cc.udp.ReleaseMessage(resp)
+			return nil, fmt.Errorf("%w: Block2 option: %v", ErrBadResponse, err)
+		}
+		bszx, bnum, more, err := blockwise.DecodeBlockOption(v)
+		if err != nil || bszx == blockwise.SZXBERT || bnum != int64(len(body))/bszx.Size() || int64(len(body))%bszx.Size() != 0 {
+			cc.udp.ReleaseMessage(resp)
+			return nil, fmt.Errorf("%w: block %d of the answer at offset %d (%v)", ErrBadResponse, bnum, len(body), err)
+		}
+		chunk, err := readBody(resp, bszx.Size())
+		if err != nil {
+			cc.udp.ReleaseMessage(resp)
+			return nil, err
+		}
+		body = append(body, chunk...)
+		if int64(len(body)) > maxBody {
+			cc.udp.ReleaseMessage(resp)
+			return nil, fmt.Errorf("%w: payload larger than %d bytes", ErrBadResponse, maxBody)
+		}
+		if !more {
+			resp.Remove(message.Block2)
+			resp.SetBody(bytes.NewReader(body))
+			return resp, nil
+		}
+		next := int64(len(body)) / bszx.Size()
+		cc.udp.ReleaseMessage(resp)
+		resp, err = cc.doBlock(ctx, path, len(payload) > 0, nil, []message.Option{blockOption(message.Block2, bszx, next, false)}, func(r *pool.Message) bool {
+			v, err := r.GetOptionUint32(message.Block2)
+			if err != nil {
+				return r.Code() >= codes.BadRequest
+			}
+			s, n, _, err := blockwise.DecodeBlockOption(v)
+			return err == nil && n*s.Size() == next*bszx.Size()
+		})
+		if err != nil {
+			return nil, err
+		}
+		if resp.Code() >= codes.BadRequest {
+			// The TAM forgot the body (its transfer timed out): its error
+			// is the answer.
+			return resp, nil
+		}
+	}
+}
+
+// doBlock sends one confirmable POST of an exchange, with a fresh token,
+// and returns the first answer that ok accepts; others (answers that do not
+// describe the block asked for) are dropped and the block asked for again,
+// at most CoAPMaxStaleBlocks times.
+func (cc *coapConn) doBlock(ctx context.Context, path string, withFormat bool, chunk []byte, blockOpts []message.Option, ok func(*pool.Message) bool) (*pool.Message, error) {
+	for range CoAPMaxStaleBlocks {
+		var r io.ReadSeeker
+		if len(chunk) > 0 {
+			r = bytes.NewReader(chunk)
+		}
+		req, err := cc.udp.NewPostRequest(ctx, path, coapbind.ContentFormat, r, append([]message.Option{acceptOption}, blockOpts...)...)
+		if err != nil {
+			return nil, err
+		}
+		if withFormat {
+			// Every block request carries the options of the first, so the
+			// TAM matches it to its transfer.
+			req.SetContentFormat(coapbind.ContentFormat)
+		}
+		resp, err := cc.udp.Do(req)
+		cc.udp.ReleaseMessage(req)
+		if err != nil {
+			return nil, err
+		}
+		if ok(resp) {
+			return resp, nil
+		}
+		cc.udp.ReleaseMessage(resp)
+	}
+	return nil, fmt.Errorf("%w: %d answers not for the block asked for", ErrBadResponse, CoAPMaxStaleBlocks)
+}
+
+func blockOption(id message.OptionID, szx blockwise.SZX, num int64, more bool) message.Option {
+	v, err := blockwise.EncodeBlockOption(szx, num, more)
+	if err != nil {
+		// num stays below 2^20: bodies are bounded far below 1 GiB.
+		panic(err)
+	}
+	return uintOption(id, v)
+}
+
+func uintOption(id message.OptionID, v uint32) message.Option {
+	buf := make([]byte, 4)
+	n, _ := message.EncodeUint32(buf, v)
+	return message.Option{ID: id, Value: buf[:n]}
+}
+
+// readBody reads one block's payload, at most limit bytes.
+func readBody(m *pool.Message, limit int64) ([]byte, error) {
+	if m.Body() == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(m.Body(), limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("broker: read a block of the answer: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: a block of %d bytes, more than its size %d", ErrBadResponse, len(b), limit)
+	}
+	return b, nil
 }
 
 func (cc *coapConn) release(m *pool.Message) {

@@ -8,6 +8,7 @@ package broker_test
 
 import (
 	"bufio"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/internal/tam/tamtest"
 )
@@ -30,6 +33,18 @@ const (
 	lossyReorderDelay = 15 * time.Millisecond
 )
 
+type lossyStats struct {
+	forwarded, dropped, duplicated, reordered int
+	// blockDrops counts dropped datagrams carrying a whole block (more
+	// than lossyBlockBytes), per direction: 0 a Block1 request block, 1 a
+	// Block2 answer block.
+	blockDrops [2]int
+}
+
+// lossyBlockBytes: a datagram longer than this carries a full 1024-byte
+// block with its header and options.
+const lossyBlockBytes = 1024
+
 type lossyProxy struct {
 	t        *testing.T
 	front    *net.UDPConn // the device's side
@@ -40,7 +55,7 @@ type lossyProxy struct {
 	client   *net.UDPAddr
 	dropsRow [2]int
 	held     [2][]byte
-	stats    struct{ forwarded, dropped, duplicated, reordered int }
+	stats    lossyStats
 	wg       sync.WaitGroup
 }
 
@@ -115,6 +130,9 @@ func (p *lossyProxy) deliver(dir int, b []byte) {
 	case r < p.f.drop && p.dropsRow[dir] < lossyMaxDropsRow:
 		p.dropsRow[dir]++
 		p.stats.dropped++
+		if len(b) > lossyBlockBytes {
+			p.stats.blockDrops[dir]++
+		}
 	case r >= p.f.drop && r < p.f.drop+p.f.dup:
 		p.dropsRow[dir] = 0
 		p.stats.duplicated++
@@ -181,21 +199,23 @@ func tamCounter(t *testing.T, srv *tamtest.TAM, name, labels string) float64 {
 }
 
 // TestCoAPLossyNetwork: whole sessions (install, update) through a proxy
-// that drops, duplicates and reorders. Messages that fit one datagram face
-// every fault. Block-wise transfers face duplicates and reordering only:
-// go-coap v3.8.1's UDP client does not retransmit a lost Block2
-// continuation request (docs/coap-binding.md, Known limitations), so a drop
-// there stalls the exchange until its timeout.
+// that drops, duplicates and reorders. Every message faces every fault,
+// inside block-wise transfers too: the Broker sends each block as its own
+// confirmable request, retransmitted when it or its answer is lost.
 func TestCoAPLossyNetwork(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		size int
-		f    faults
+		name  string
+		size  int
+		f     faults
+		seeds []uint64
 	}{
-		{"single-datagram/all-faults", 200, faults{drop: 0.15, dup: 0.10, reorder: 0.10}},
-		{"block-wise/duplicates-and-reordering", 32 << 10, faults{dup: 0.10, reorder: 0.10}},
+		{"single-datagram/all-faults", 200, faults{drop: 0.15, dup: 0.10, reorder: 0.10}, []uint64{1, 2, 3}},
+		{"block-wise-256KiB/all-faults", 256 << 10, faults{drop: 0.10, dup: 0.05, reorder: 0.05}, []uint64{1, 2, 3}},
+		// 5 MiB is 5120 Block2 round trips: a lower rate keeps the run short
+		// and still loses about a hundred blocks.
+		{"block-wise-5MiB/all-faults", 5 << 20, faults{drop: 0.01, dup: 0.01, reorder: 0.01}, []uint64{1}},
 	} {
-		for _, seed := range []uint64{1, 2, 3} {
+		for _, seed := range c.seeds {
 			t.Run(c.name+"/seed="+strconv.FormatUint(seed, 10), func(t *testing.T) {
 				lossySession(t, seed, c.size, c.f)
 			})
@@ -227,9 +247,14 @@ func lossySession(t *testing.T, seed uint64, size int, f faults) {
 	proxy.mu.Lock()
 	st := proxy.stats
 	proxy.mu.Unlock()
-	t.Logf("proxy: %+v", st)
+	block1 := testutil.ToFloat64(srv.blocks("udp", "block1"))
+	block2 := testutil.ToFloat64(srv.blocks("udp", "block2"))
+	t.Logf("proxy: %+v; TAM: %v Block1 blocks, %v Block2 continuations", st, block1, block2)
 	if (f.drop > 0 && st.dropped == 0) || st.duplicated == 0 || st.reordered == 0 {
 		t.Fatalf("the proxy did not exercise its faults: %+v", st)
+	}
+	if size > lossyBlockBytes && st.blockDrops[1] == 0 {
+		t.Fatalf("no Block2 block was lost: %+v", st)
 	}
 	if n := tamCounter(t, srv.TAM, "teep_tam_updates_completed_total", `outcome="success"`); n != 2 {
 		t.Fatalf("%v successful Updates, want 2 (each install once)", n)
@@ -239,5 +264,42 @@ func lossySession(t *testing.T, seed uint64, size int, f faults) {
 	}
 	if n := testutilValue(srv.registry, "teep_tam_coap_retransmissions_total"); n == 0 {
 		t.Fatal("no retransmission reached the TAM: the response cache was not exercised")
+	}
+}
+
+// TestCoAPLossyBlock1: a 256 KiB request body crosses the lossy proxy in
+// Block1 blocks, some lost, duplicated or reordered. The TAM must
+// reassemble it exactly once and answer it (4.00: it is not a signed TEEP
+// message), and the Broker must get that answer.
+func TestCoAPLossyBlock1(t *testing.T) {
+	for _, seed := range []uint64{1, 2} {
+		t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) {
+			srv := startCoAPTAM(t, nil)
+			proxy := startLossyProxy(t, srv.coap.Addr("udp"), seed, faults{drop: 0.10, dup: 0.05, reorder: 0.05})
+			c := broker.NewCoAPClient(broker.CoAPOptions{AckTimeout: 40 * time.Millisecond, MaxRetransmit: 8})
+			t.Cleanup(c.Close)
+			body := make([]byte, 256<<10)
+			for i := range body {
+				body[i] = byte(i * 13)
+			}
+			_, err := c.Post(ctx, "coap://"+proxy.addr()+"/tam", body)
+			var ce *broker.CoAPError
+			if !errors.As(err, &ce) || ce.Code != codes.BadRequest {
+				t.Fatalf("Post: %v, want the TAM's 4.00", err)
+			}
+			proxy.mu.Lock()
+			st := proxy.stats
+			proxy.mu.Unlock()
+			t.Logf("proxy: %+v", st)
+			if st.blockDrops[0] == 0 || st.duplicated == 0 || st.reordered == 0 {
+				t.Fatalf("no Block1 block was lost, duplicated and reordered: %+v", st)
+			}
+			if n := testutilValue(srv.registry, "teep_tam_coap_block1_reassemblies_total"); n != 1 {
+				t.Fatalf("%v reassemblies, want 1", n)
+			}
+			if n := testutil.ToFloat64(srv.blocks("udp", "block1")); n < float64(len(body)/1024) {
+				t.Fatalf("%v Block1 blocks for %d bytes", n, len(body))
+			}
+		})
 	}
 }
