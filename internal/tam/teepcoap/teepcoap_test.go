@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -392,7 +393,7 @@ func TestDuplicateConfirmable(t *testing.T) {
 // crash the server; CoAP-level faults get their codes; the server still
 // answers afterwards.
 func TestBadDatagrams(t *testing.T) {
-	ts := start(t, echo, func(_ *Config, sc *ServerConfig) { sc.BlockTransferTimeout = 300 * time.Millisecond })
+	ts := start(t, echo)
 	p := dialPeer(t, ts)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 200; i++ {
@@ -455,29 +456,81 @@ func TestBadDatagrams(t *testing.T) {
 			}
 		})
 	}
-	// A Block1 transfer never finished: after the transfer timeout its
-	// state is gone, so its next block no longer continues anything.
-	tok := []byte("unfin")
-	first := p.exchange(req{cf: cf, accept: -1, payload: make([]byte, 64), opts: func(m *pool.Message) {
+	// A Block1 transfer with a wrong Content-Format: the body is
+	// reassembled, then refused like a whole one.
+	wf := p.exchange(req{cf: 60, accept: -1, payload: make([]byte, 64), opts: func(m *pool.Message) {
 		block1(0, true, blockwise.SZX64)(m)
-		m.SetToken(tok)
+		m.SetToken([]byte("wrongcf"))
 	}})
-	if first.Code() != codes.Continue {
-		t.Fatalf("first block: %v", first.Code())
+	if wf.Code() != codes.Continue {
+		t.Fatalf("first block with a wrong Content-Format: %v", wf.Code())
 	}
-	time.Sleep(time.Second) // > BlockTransferTimeout: the stack's periodic sweep drops it
-	late := p.exchange(req{cf: cf, accept: -1, payload: []byte("end"), opts: func(m *pool.Message) {
+	wf = p.exchange(req{cf: 60, accept: -1, payload: []byte("end"), opts: func(m *pool.Message) {
 		block1(1, false, blockwise.SZX64)(m)
-		m.SetToken(tok)
+		m.SetToken([]byte("wrongcf"))
 	}})
-	if late.Code() != codes.RequestEntityIncomplete {
-		t.Fatalf("block after the reassembly timeout: %v", late.Code())
+	if wf.Code() != codes.UnsupportedMediaType {
+		t.Fatalf("last block with a wrong Content-Format: %v", wf.Code())
 	}
 	if m := p.exchange(req{cf: cf, accept: -1, payload: []byte("msg")}); m.Code() != codes.Changed || string(body(t, m)) != "re:msg" {
 		t.Fatalf("after the bad input: %v %q", m.Code(), body(t, m))
 	}
 	if n := ts.fe.count(); n != 1 {
 		t.Fatalf("bad input reached the engine: %d calls", n)
+	}
+}
+
+// TestUnfinishedReassemblyReleased: Block1 transfers never finished hold
+// the peer's reassembly slots (MaxBlockTransfersPerPeer) until the transfer
+// timeout; the stack then releases them. Release is observed through the
+// slots themselves: a new transfer, refused with 5.03 while they are full,
+// is accepted again once they are freed, and a late block of a released
+// transfer continues nothing (4.08).
+func TestUnfinishedReassemblyReleased(t *testing.T) {
+	const slots = 2
+	ts := start(t, echo, func(_ *Config, sc *ServerConfig) {
+		// Long enough that filling the slots takes far less; the test
+		// waits for the release, it does not time it.
+		sc.BlockTransferTimeout = 2 * time.Second
+		sc.MaxBlockTransfersPerPeer = slots
+	})
+	p := dialPeer(t, ts)
+	const cf = int(coapbind.ContentFormat)
+	first := func(tok string, accept int) codes.Code {
+		return p.exchange(req{cf: cf, accept: accept, payload: make([]byte, 64), opts: func(m *pool.Message) {
+			v, _ := blockwise.EncodeBlockOption(blockwise.SZX64, 0, true)
+			m.SetOptionUint32(message.Block1, v)
+			m.SetToken([]byte(tok))
+		}}).Code()
+	}
+	for i := range slots {
+		if c := first("open"+strconv.Itoa(i), -1); c != codes.Continue {
+			t.Fatalf("transfer %d: %v", i, c)
+		}
+	}
+	if c := first("full", -1); c != codes.ServiceUnavailable {
+		t.Fatalf("a transfer beyond the %d slots: %v, want 5.03", slots, c)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	// The probes differ from the first transfers by Accept, so the late
+	// block below cannot continue a probe as a matchable request (RFC 9175
+	// §3.3).
+	for i := 0; first("probe"+strconv.Itoa(i), cf) != codes.Continue; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the unfinished transfers were never released")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	late := p.exchange(req{cf: cf, accept: -1, payload: []byte("end"), opts: func(m *pool.Message) {
+		v, _ := blockwise.EncodeBlockOption(blockwise.SZX64, 1, false)
+		m.SetOptionUint32(message.Block1, v)
+		m.SetToken([]byte("open0"))
+	}})
+	if late.Code() != codes.RequestEntityIncomplete {
+		t.Fatalf("block after the reassembly timeout: %v", late.Code())
+	}
+	if n := ts.fe.count(); n != 0 {
+		t.Fatalf("unfinished transfers reached the engine: %d calls", n)
 	}
 }
 
