@@ -542,27 +542,23 @@ func (cc *coapConn) postBlocks(ctx context.Context, path string, payload []byte,
 	}
 	// Block2: the answer's body, block by block.
 	var body []byte
-	for num := int64(0); ; num++ {
+	for {
 		v, err := resp.GetOptionUint32(message.Block2)
 		if err != nil {
 			cc.udp.ReleaseMessage(resp)
 			return nil, fmt.Errorf("%w: Block2 option: %v", ErrBadResponse, err)
 		}
-		bszx, bnum, more, err := blockwise.DecodeBlockOption(v)
-		if err != nil || bszx == blockwise.SZXBERT || bnum != int64(len(body))/bszx.Size() || int64(len(body))%bszx.Size() != 0 {
+		chunk, err := readBody(resp, CoAPMaxDatagramBytes)
+		if err != nil {
 			cc.udp.ReleaseMessage(resp)
-			return nil, fmt.Errorf("%w: block %d of the answer at offset %d (%v)", ErrBadResponse, bnum, len(body), err)
+			return nil, err
 		}
-		chunk, err := readBody(resp, bszx.Size())
+		bszx, more, err := acceptBlock2(v, int64(len(body)), chunk, maxBody)
 		if err != nil {
 			cc.udp.ReleaseMessage(resp)
 			return nil, err
 		}
 		body = append(body, chunk...)
-		if int64(len(body)) > maxBody {
-			cc.udp.ReleaseMessage(resp)
-			return nil, fmt.Errorf("%w: payload larger than %d bytes", ErrBadResponse, maxBody)
-		}
 		if !more {
 			resp.Remove(message.Block2)
 			resp.SetBody(bytes.NewReader(body))
@@ -634,6 +630,33 @@ func uintOption(id message.OptionID, v uint32) message.Option {
 	buf := make([]byte, 4)
 	n, _ := message.EncodeUint32(buf, v)
 	return message.Option{ID: id, Value: buf[:n]}
+}
+
+// acceptBlock2 checks one Block2 block of an answer (its option value opt
+// and payload chunk) against the have bytes received before it: the block
+// must be the next one (RFC 7959 §2.4), not BERT (UDP), exactly its size
+// unless it is the last (§2.2), and keep the body within maxBody. It
+// returns the block's size exponent and whether more blocks follow.
+func acceptBlock2(opt uint32, have int64, chunk []byte, maxBody int64) (blockwise.SZX, bool, error) {
+	szx, num, more, err := blockwise.DecodeBlockOption(opt)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: Block2 option: %v", ErrBadResponse, err)
+	}
+	if szx == blockwise.SZXBERT {
+		return 0, false, fmt.Errorf("%w: Block2 SZX 7 over UDP", ErrBadResponse)
+	}
+	size := szx.Size()
+	if have < 0 || have%size != 0 || num != have/size {
+		return 0, false, fmt.Errorf("%w: Block2 block %d of %d bytes at offset %d", ErrBadResponse, num, size, have)
+	}
+	n := int64(len(chunk))
+	if n > size || (more && n != size) {
+		return 0, false, fmt.Errorf("%w: Block2 block %d carries %d bytes, its size is %d", ErrBadResponse, num, n, size)
+	}
+	if have+n > maxBody {
+		return 0, false, fmt.Errorf("%w: payload larger than %d bytes", ErrBadResponse, maxBody)
+	}
+	return szx, more, nil
 }
 
 // readBody reads one block's payload, at most limit bytes.
