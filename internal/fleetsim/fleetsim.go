@@ -2,6 +2,8 @@ package fleetsim
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,8 +53,6 @@ const (
 	MaxSize            = 16 << 20
 	// floorRounds is how many rounds' signature work the floor times.
 	floorRounds = 200
-	// componentName names the simulator's Trusted Component.
-	componentName = "fleetsim-ta"
 )
 
 // Options configure Run. Zero fields take the defaults.
@@ -300,6 +300,9 @@ func drive(ctx context.Context, o Options, devs []*lightDevice, rounds int, c *h
 
 // world is the in-process TAM and the simulator's signer.
 type world struct {
+	// run names this run's component and device label, so that runs on
+	// one database (PostgreSQL) leave each other alone.
+	run       string
 	tam       *tamserver.TAM
 	url       string
 	signerKey *cosekey.Key
@@ -320,7 +323,9 @@ func startTAM(ctx context.Context, dir, db string) (*world, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, nil) }()
-	w := &world{tam: srv, url: "http://" + ln.Addr().String() + "/tam", stop: func() error {
+	id := make([]byte, 4)
+	rand.Read(id) // never fails (crypto/rand, Go 1.24 on)
+	w := &world{run: "fleetsim-" + hex.EncodeToString(id), tam: srv, url: "http://" + ln.Addr().String() + "/tam", stop: func() error {
 		cancel()
 		err := <-served
 		return errors.Join(err, srv.Close())
@@ -355,24 +360,24 @@ func (w *world) provision(ctx context.Context, n int) ([]*lightDevice, []*coseke
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, err := w.tam.Engine.AddAgent(ctx, k.PublicKey(), []string{"fleetsim"}); err != nil {
+		if _, err := w.tam.Engine.AddAgent(ctx, k.PublicKey(), []string{w.run}); err != nil {
 			return nil, nil, fmt.Errorf("fleetsim: register device %d: %w", i, err)
 		}
 		devs[i] = &lightDevice{signer: s, key: k.PublicKey(), tamKeys: tamKeys,
-			signers: []*cosekey.Key{w.signerKey.PublicKey()}, payload: fleet.PayloadID(componentName)}
+			signers: []*cosekey.Key{w.signerKey.PublicKey()}, payload: fleet.PayloadID(w.run)}
 		keys[i] = k.PublicKey()
 	}
 	return devs, keys, nil
 }
 
 // publish registers version seq of the simulator's component (size bytes)
-// and requires it on every device.
+// and requires it on every device of this run.
 func (w *world) publish(ctx context.Context, seq uint64, size int) (suit.ComponentID, error) {
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(i*7 + int(seq))
 	}
-	env, err := fleet.Envelope(w.signer, componentName, seq, payload)
+	env, err := fleet.Envelope(w.signer, w.run, seq, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +385,7 @@ func (w *world) publish(ctx context.Context, seq uint64, size int) (suit.Compone
 	if err != nil {
 		return nil, fmt.Errorf("fleetsim: component: %w", err)
 	}
-	if _, err := w.tam.Engine.SetPolicy(ctx, tam.Policy{Component: c.ComponentID, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
+	if _, err := w.tam.Engine.SetPolicy(ctx, tam.Policy{Component: c.ComponentID, Mode: tam.Required, Scope: tam.ScopeLabel, Value: w.run}); err != nil {
 		return nil, fmt.Errorf("fleetsim: policy: %w", err)
 	}
 	return c.ComponentID, nil
