@@ -102,6 +102,8 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 			i++
 		case strings.HasPrefix(a, "--db=") || strings.HasPrefix(a, "-db="):
 			shown = append(shown, "--db=postgres://...")
+		case strings.ContainsAny(a, " \t'\"$;&|<>"):
+			shown = append(shown, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 		default:
 			shown = append(shown, a)
 		}

@@ -51,8 +51,10 @@ const (
 	MaxDevices         = 1_000_000
 	MaxConcurrency     = 4096
 	MaxSize            = 16 << 20
-	// floorRounds is how many rounds' signature work the floor times.
-	floorRounds = 200
+	// The floor is timed in floorBatches batches of floorBatch rounds'
+	// signature work, before the load and again after it.
+	floorBatches = 10
+	floorBatch   = 20
 )
 
 // Options configure Run. Zero fields take the defaults.
@@ -178,7 +180,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	} else {
 		rounds = 1
 	}
-	floorNs, err := floor(o.Scenario == ScenarioRollout)
+	floorBefore, err := floor(o.Scenario == ScenarioRollout)
 	if err != nil {
 		return nil, err
 	}
@@ -192,11 +194,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	floorNs2, err := floor(o.Scenario == ScenarioRollout)
+	floorAfter, err := floor(o.Scenario == ScenarioRollout)
 	if err != nil {
 		return nil, err
 	}
-	floorNs = (floorNs + floorNs2) / 2
+	floorNs := median(append(floorBefore, floorAfter...))
 	if o.Keep != nil {
 		if err := o.Keep(ctx, w.tam, keys, comp); err != nil {
 			return nil, err
@@ -397,23 +399,24 @@ func (w *world) publish(ctx context.Context, seq uint64, size int) (suit.Compone
 // signature and signs its QueryResponse (ESP256), the TAM verifies it. An
 // install round adds the Update (TAM signs, device verifies), the
 // manifest's signature (device verifies) and the Success (device signs,
-// TAM verifies). It returns nanoseconds per round.
-func floor(install bool) (float64, error) {
+// TAM verifies). It returns nanoseconds per round of each of floorBatches
+// batches.
+func floor(install bool) ([]float64, error) {
 	p256, err := cosekey.Generate(cosekey.AlgESP256)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	ed, err := cosekey.Generate(cosekey.AlgEd25519)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	sp, err := cosekey.NewSigner(p256, 0)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	se, err := cosekey.NewSigner(ed, 0)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	payload := make([]byte, 64)
 	pub := []*cosekey.Key{p256.PublicKey()}
@@ -447,15 +450,27 @@ func floor(install bool) (float64, error) {
 		return err
 	}
 	if err := one(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	t0 := time.Now()
-	for range floorRounds {
-		if err := one(); err != nil {
-			return 0, err
+	var out []float64
+	for range floorBatches {
+		t0 := time.Now()
+		for range floorBatch {
+			if err := one(); err != nil {
+				return nil, err
+			}
 		}
+		out = append(out, float64(time.Since(t0))/floorBatch)
 	}
-	return float64(time.Since(t0)) / floorRounds, nil
+	return out, nil
+}
+
+// median of the floor samples: a batch that other load on the machine
+// preempted does not move it.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // ErrorKinds lists r's error kinds, sorted.
