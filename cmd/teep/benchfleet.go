@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 
@@ -73,6 +74,7 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 	if machine == "" {
 		machine = fmt.Sprintf("%s/%s, %d cores, loopback", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	}
+	load0 := loadAverage()
 	dbs := []string{""}
 	if db != "" {
 		dbs = append(dbs, db)
@@ -93,6 +95,9 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 			runs = append(runs, r)
 		}
 	}
+	if l1 := loadAverage(); load0 != "" && l1 != "" {
+		machine += fmt.Sprintf("; 1-minute load average %s before the runs, %s after", load0, l1)
+	}
 	// The command as typed, without a database URL (it may carry a password).
 	var shown []string
 	for i := 0; i < len(args); i++ {
@@ -109,4 +114,17 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 		}
 	}
 	return fleetsim.WriteBenchmarks(e.stdout, strings.TrimSpace("teep bench fleet "+strings.Join(shown, " "))+" > BENCHMARKS.md", machine, runs)
+}
+
+// loadAverage is the 1-minute load average (Linux), "" where unknown: how
+// busy the machine was, for the reader of the figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }
