@@ -16,14 +16,14 @@ func init() {
 }
 
 func benchFleet(e *env, args []string) error {
-	fs := newFlags(e, "bench fleet", "[--scenario steady|rollout] [--devices N] [--concurrency C] [--rounds N] [--duration D] [--size BYTES] [--db postgres://...] [--json | --markdown]",
+	fs := newFlags(e, "bench fleet", "[--scenario steady|rollout|attest] [--devices N] [--concurrency C] [--rounds N] [--duration D] [--size BYTES] [--db postgres://...] [--json | --markdown]",
 		"Runs a TAM (HTTP on 127.0.0.1; SQLite in a temporary directory, or the PostgreSQL database of --db)\n"+
 			"and N simulated light devices (own Agent key each, protocol work only), C at a time, and prints\n"+
 			"rounds/s, messages/s, latency percentiles, errors by kind, CPU per round, peak RSS, and the\n"+
 			"signature floor measured in the same run with achieved/floor (BENCHMARKS.md explains the method).\n"+
-			"--markdown runs steady and rollout on SQLite (and on --db when given) and prints BENCHMARKS.md.")
+			"--markdown runs every scenario on SQLite (and on --db when given) and prints BENCHMARKS.md.")
 	var o fleetsim.Options
-	fs.StringVar(&o.Scenario, "scenario", fleetsim.ScenarioSteady, "steady (devices up to date) or rollout (each device installs one component)")
+	fs.StringVar(&o.Scenario, "scenario", fleetsim.ScenarioSteady, "steady (devices up to date), rollout (each device installs one component) or attest (first contact with Evidence)")
 	fs.StringVar(&o.Model, "model", fleetsim.ModelLight, "device model: light (protocol work only)")
 	fs.IntVar(&o.Devices, "devices", fleetsim.DefaultDevices, "simulated devices")
 	fs.IntVar(&o.Concurrency, "concurrency", fleetsim.DefaultConcurrency, "devices running a round at once")
@@ -32,7 +32,7 @@ func benchFleet(e *env, args []string) error {
 	fs.IntVar(&o.Size, "size", fleetsim.DefaultSize, "component payload bytes (rollout)")
 	db := fs.String("db", "", "a postgres:// URL (or set TEEP_TAM_DB); default SQLite in a temporary directory")
 	asJSON := fs.Bool("json", false, "print JSON")
-	md := fs.Bool("markdown", false, "run steady and rollout on SQLite (and --db) and print BENCHMARKS.md")
+	md := fs.Bool("markdown", false, "run every scenario on SQLite (and --db) and print BENCHMARKS.md")
 	machine := fs.String("machine", "", "machine description for --markdown (default: GOOS/GOARCH and cores)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -81,7 +81,7 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 	}
 	var runs []*fleetsim.Result
 	for _, d := range dbs {
-		for _, s := range []string{fleetsim.ScenarioSteady, fleetsim.ScenarioRollout} {
+		for _, s := range []string{fleetsim.ScenarioSteady, fleetsim.ScenarioRollout, fleetsim.ScenarioAttest} {
 			ro := o
 			ro.Scenario, ro.DB, ro.Progress = s, d, e.stderr
 			r, err := fleetsim.Run(ctx, ro)

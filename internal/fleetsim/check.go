@@ -11,6 +11,9 @@ import (
 	"github.com/teep-go/teep/suit"
 )
 
+// maxNamed bounds the devices an out-of-policy error names.
+const maxNamed = 10
+
 // CheckPolicy reads the TAM's store and returns an error naming every
 // device that does not have component at version seq or later: after a
 // run, every device must be in policy.
@@ -32,8 +35,12 @@ func CheckPolicy(ctx context.Context, e *tam.Engine, devices []*cosekey.Key, com
 		}
 	}
 	if len(out) > 0 {
+		total := len(out)
+		if len(out) > maxNamed {
+			out = append(out[:maxNamed], "...")
+		}
 		return fmt.Errorf("fleetsim: %d of %d devices out of policy (lack %s version %d): %s",
-			len(out), len(devices), component, seq, strings.Join(out, ", "))
+			total, len(devices), component, seq, strings.Join(out, ", "))
 	}
 	return nil
 }

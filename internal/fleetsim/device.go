@@ -12,6 +12,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/attester"
 	"github.com/teep-go/teep/internal/tam/teephttp"
 	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/suit"
@@ -38,6 +39,10 @@ type lightDevice struct {
 	signers []*cosekey.Key // trusted Trusted Component signers
 	payload suit.ComponentID
 	inv     []installed
+	// attester signs Evidence (scenario attest); nil for pre-registered
+	// devices.
+	attester *attester.Attester
+	hwmodel  []byte
 }
 
 // roundError is a failed round, classified for the errors-by-kind count.
@@ -121,7 +126,18 @@ func (d *lightDevice) answer(in []byte, changed *bool) (out []byte, done bool, e
 	case *teep.QueryRequest:
 		resp := &teep.QueryResponse{Token: m.Token}
 		if m.DataItemRequested.Has(teep.DataItemAttestation) {
-			return nil, false, fail("protocol", "the TAM asks for attestation of a pre-registered light device")
+			if d.attester == nil {
+				return nil, false, fail("protocol", "the TAM asks for attestation of a pre-registered light device")
+			}
+			nonce := m.Challenge
+			if nonce == nil {
+				nonce = m.Token
+			}
+			ev, err := d.attester.Evidence(attester.Request{Nonce: nonce, AgentKey: d.key, IncludeAgentKey: true})
+			if err != nil {
+				return nil, false, fail("protocol", "evidence: %w", err)
+			}
+			resp.AttestationPayload = ev
 		}
 		for _, c := range d.inv {
 			size := c.size

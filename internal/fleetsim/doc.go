@@ -9,5 +9,8 @@
 //
 // Devices of the light model do the protocol work only (verify, sign,
 // encode, decode with package teep; verify each SUIT manifest's signature)
-// and keep what they installed in memory: the run measures the TAM.
+// and keep what they installed in memory: the run measures the TAM. They
+// are pre-registered, or (scenario attest) make first contact with Evidence
+// (RFC 9711 EAT, the TEEP profile) signed with their own attestation key,
+// which the TAM's in-process Verifier appraises.
 package fleetsim

@@ -3,6 +3,7 @@ package fleetsim
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,10 +20,14 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/internal/attester"
 	"github.com/teep-go/teep/internal/fleet"
 	"github.com/teep-go/teep/internal/progress"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/tamserver"
+	"github.com/teep-go/teep/internal/verifier"
 	"github.com/teep-go/teep/suit"
 )
 
@@ -36,6 +41,13 @@ const (
 	// component of Options.Size bytes: QueryRequest, QueryResponse,
 	// Update, Success, 204.
 	ScenarioRollout = "rollout"
+	// ScenarioAttest: devices are not pre-registered; each device's
+	// measured round is its first contact: the TAM asks for attestation,
+	// the device answers with Evidence (RFC 9711 EAT, signed with its
+	// attestation key) that the TAM's Verifier appraises (background-check
+	// model, RFC 9334 §5.2), and installs the component: QueryRequest,
+	// QueryResponse with Evidence, Update, Success, 204.
+	ScenarioAttest = "attest"
 )
 
 // ModelLight is the one device model so far (see the package comment).
@@ -106,8 +118,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("fleetsim: size %d outside 1..%d", o.Size, MaxSize)
 	case o.Duration < 0:
 		return fmt.Errorf("fleetsim: negative duration")
-	case o.Scenario != ScenarioSteady && o.Scenario != ScenarioRollout:
-		return fmt.Errorf("fleetsim: unknown scenario %q (want %s or %s)", o.Scenario, ScenarioSteady, ScenarioRollout)
+	case o.Scenario != ScenarioSteady && o.Scenario != ScenarioRollout && o.Scenario != ScenarioAttest:
+		return fmt.Errorf("fleetsim: unknown scenario %q (want %s, %s or %s)", o.Scenario, ScenarioSteady, ScenarioRollout, ScenarioAttest)
 	case o.Model != ModelLight:
 		return fmt.Errorf("fleetsim: unknown device model %q (want %s)", o.Model, ModelLight)
 	}
@@ -155,16 +167,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	w, err := startTAM(ctx, dir, o.DB)
+	attest := o.Scenario == ScenarioAttest
+	devs, keys, endorse, err := makeDevices(o.Devices, attest)
+	if err != nil {
+		return nil, err
+	}
+	w, err := startTAM(ctx, dir, o.DB, endorse)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	devs, keys, err := w.provision(ctx, o.Devices)
-	if err != nil {
+	if err := w.provision(ctx, devs, attest); err != nil {
 		return nil, err
 	}
-	comp, err := w.publish(ctx, 1, o.Size)
+	comp, err := w.publish(ctx, 1, o.Size, attest)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +196,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	} else {
 		rounds = 1
 	}
-	floorBefore, err := floor(o.Scenario == ScenarioRollout)
+
+	floorBefore, err := floor(o.Scenario)
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +211,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	floorAfter, err := floor(o.Scenario == ScenarioRollout)
+	floorAfter, err := floor(o.Scenario)
 	if err != nil {
 		return nil, err
 	}
 	floorNs := median(append(floorBefore, floorAfter...))
+	if attest && st.rounds > 0 {
+		// This TAM ends a first contact once the device is registered and
+		// installs in the next round: run it (not measured) so that the
+		// devices reach policy.
+		if _, err := drive(ctx, o, devs, 1, client, w.url, nil, time.Now().Add(o.Duration)); err != nil {
+			return nil, err
+		}
+	}
 	if o.Keep != nil {
 		if err := o.Keep(ctx, w.tam, keys, comp); err != nil {
 			return nil, err
@@ -312,8 +337,16 @@ type world struct {
 	stop      func() error
 }
 
-func startTAM(ctx context.Context, dir, db string) (*world, error) {
-	srv, err := tamserver.Open(ctx, tamserver.Options{DataDir: filepath.Join(dir, "tam"), DB: db, Version: "fleetsim"})
+func startTAM(ctx context.Context, dir, db string, endorse []verifier.Endorsement) (*world, error) {
+	to := tamserver.Options{DataDir: filepath.Join(dir, "tam"), DB: db, Version: "fleetsim"}
+	if endorse != nil {
+		v, err := verifier.New(verifier.Config{Policy: &verifier.Policy{ID: "fleetsim", Endorsements: endorse}})
+		if err != nil {
+			return nil, fmt.Errorf("fleetsim: Verifier: %w", err)
+		}
+		to.Appraiser = &appraiser.Verifier{Local: v}
+	}
+	srv, err := tamserver.Open(ctx, to)
 	if err != nil {
 		return nil, fmt.Errorf("fleetsim: TAM: %w", err)
 	}
@@ -347,34 +380,77 @@ func startTAM(ctx context.Context, dir, db string) (*world, error) {
 
 func (w *world) close() error { return w.stop() }
 
-// provision makes n light devices, each with its own P-256 Agent key
-// pre-registered in the TAM.
-func (w *world) provision(ctx context.Context, n int) ([]*lightDevice, []*cosekey.Key, error) {
-	tamKeys := w.tam.Engine.PublicKeys()
+// makeDevices makes n light devices, each with its own P-256 Agent key
+// and, when attest, its own attestation key, endorsed for the Verifier.
+func makeDevices(n int, attest bool) ([]*lightDevice, []*cosekey.Key, []verifier.Endorsement, error) {
 	devs := make([]*lightDevice, n)
 	keys := make([]*cosekey.Key, n)
+	var endorse []verifier.Endorsement
 	for i := range devs {
-		k, err := cosekey.Generate(cosekey.AlgESP256)
+		k, s, err := newSigner()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		s, err := cosekey.NewSigner(k, 0)
+		devs[i] = &lightDevice{signer: s, key: k.PublicKey()}
+		keys[i] = devs[i].key
+		if !attest {
+			continue
+		}
+		ak, as, err := newSigner()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		if _, err := w.tam.Engine.AddAgent(ctx, k.PublicKey(), []string{w.run}); err != nil {
-			return nil, nil, fmt.Errorf("fleetsim: register device %d: %w", i, err)
+		ueid, err := attester.NewUEID()
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		devs[i] = &lightDevice{signer: s, key: k.PublicKey(), tamKeys: tamKeys,
-			signers: []*cosekey.Key{w.signerKey.PublicKey()}, payload: fleet.PayloadID(w.run)}
-		keys[i] = k.PublicKey()
+		devs[i].attester = &attester.Attester{Key: as, Identity: attester.Identity{UEID: ueid,
+			OEMID: eat.OEMIDBytes(ueid[1:17]), HWVersion: eat.Version{Version: "1.0", Scheme: eat.SchemeMultipartNumeric},
+			SWName: "teep-go fleetsim", Manifests: []eat.Manifest{selfReference}}}
+		endorse = append(endorse, verifier.Endorsement{Name: fmt.Sprintf("fleetsim device %d", i), Key: ak.PublicKey()})
 	}
-	return devs, keys, nil
+	return devs, keys, endorse, nil
+}
+
+// selfReference is the SUIT reference a light device reports for its own
+// software (the TEEP EAT profile wants the TEE's software named).
+var selfReference = func() eat.Manifest {
+	sum := sha256.Sum256([]byte("teep-go fleetsim light device"))
+	return eat.SUITReference{DigestAlg: eat.AlgSHA256, Digest: sum[:]}.Manifest(eat.ContentFormatCBOR)
+}()
+
+func newSigner() (*cosekey.Key, *cosekey.Signer, error) {
+	k, err := cosekey.Generate(cosekey.AlgESP256)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := cosekey.NewSigner(k, 0)
+	return k, s, err
+}
+
+// provision gives the devices the TAM's and the signer's keys and, unless
+// they attest, pre-registers their Agent keys with this run's label.
+func (w *world) provision(ctx context.Context, devs []*lightDevice, attest bool) error {
+	tamKeys := w.tam.Engine.PublicKeys()
+	for i, d := range devs {
+		d.tamKeys, d.signers, d.payload = tamKeys, []*cosekey.Key{w.signerKey.PublicKey()}, fleet.PayloadID(w.run)
+		if attest {
+			d.hwmodel = []byte(w.run)
+			d.attester.Identity.HWModel = d.hwmodel
+			continue
+		}
+		if _, err := w.tam.Engine.AddAgent(ctx, d.key, []string{w.run}); err != nil {
+			return fmt.Errorf("fleetsim: register device %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // publish registers version seq of the simulator's component (size bytes)
 // and requires it on every device of this run.
-func (w *world) publish(ctx context.Context, seq uint64, size int) (suit.ComponentID, error) {
+// Attesting devices are not registered beforehand, so their policy is
+// scoped by the hwmodel their Evidence carries (this run's label).
+func (w *world) publish(ctx context.Context, seq uint64, size int, attest bool) (suit.ComponentID, error) {
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(i*7 + int(seq))
@@ -387,21 +463,27 @@ func (w *world) publish(ctx context.Context, seq uint64, size int) (suit.Compone
 	if err != nil {
 		return nil, fmt.Errorf("fleetsim: component: %w", err)
 	}
-	if _, err := w.tam.Engine.SetPolicy(ctx, tam.Policy{Component: c.ComponentID, Mode: tam.Required, Scope: tam.ScopeLabel, Value: w.run}); err != nil {
+	scope := tam.ScopeLabel
+	if attest {
+		scope = tam.ScopeHWModel
+	}
+	if _, err := w.tam.Engine.SetPolicy(ctx, tam.Policy{Component: c.ComponentID, Mode: tam.Required, Scope: scope, Value: w.run}); err != nil {
 		return nil, fmt.Errorf("fleetsim: policy: %w", err)
 	}
 	return c.ComponentID, nil
 }
 
 // floor times, single-threaded, the public-key operations of one round as
-// this TAM and a light device do them: the TAM signs its QueryRequest
-// with ESP256 and Ed25519 (a COSE_Sign), the device verifies one
-// signature and signs its QueryResponse (ESP256), the TAM verifies it. An
-// install round adds the Update (TAM signs, device verifies), the
+// this TAM and a light device do them. A steady round: the TAM signs its
+// QueryRequest with ESP256 and Ed25519 (a COSE_Sign), the device verifies
+// one signature and signs its QueryResponse (ESP256), the TAM verifies it.
+// A rollout round adds the Update (TAM signs, device verifies), the
 // manifest's signature (device verifies) and the Success (device signs,
-// TAM verifies). It returns nanoseconds per round of each of floorBatches
-// batches.
-func floor(install bool) ([]float64, error) {
+// TAM verifies). A first contact (attest) is two query exchanges (the
+// second QueryRequest asks for attestation) and the Evidence (device
+// signs, Verifier verifies). It returns nanoseconds per round of each of
+// floorBatches batches.
+func floor(scenario string) ([]float64, error) {
 	p256, err := cosekey.Generate(cosekey.AlgESP256)
 	if err != nil {
 		return nil, err
@@ -427,27 +509,40 @@ func floor(install bool) ([]float64, error) {
 		}
 		return err
 	}
-	one := func() error {
+	manifestSig, err := cosekey.Sign1(payload, sp, nil)
+	if err != nil {
+		return nil, err
+	}
+	query := func() error {
 		m, err := cosekey.SignMulti(payload, []*cosekey.Signer{sp, se}, nil)
-		if err != nil {
+		if err == nil {
+			_, _, err = cosekey.Verify(m, cosekey.VerifyOptions{Keys: pub})
+		}
+		if err == nil {
+			err = signVerify() // QueryResponse
+		}
+		return err
+	}
+	one := func() error {
+		if err := query(); err != nil {
 			return err
 		}
-		if _, _, err := cosekey.Verify(m, cosekey.VerifyOptions{Keys: pub}); err != nil {
+		switch scenario {
+		case ScenarioRollout: // Update, manifest, Success
+			for range 2 {
+				if err := signVerify(); err != nil {
+					return err
+				}
+			}
+			_, _, err := cosekey.Verify(manifestSig, cosekey.VerifyOptions{Keys: pub})
 			return err
-		}
-		if err := signVerify(); err != nil {
-			return err
-		}
-		if !install {
-			return nil
-		}
-		for range 2 {
-			if err := signVerify(); err != nil {
+		case ScenarioAttest: // the second query, the Evidence
+			if err := query(); err != nil {
 				return err
 			}
+			return signVerify()
 		}
-		_, _, err = cosekey.Verify(m, cosekey.VerifyOptions{Keys: pub})
-		return err
+		return nil
 	}
 	if err := one(); err != nil {
 		return nil, err

@@ -30,6 +30,17 @@ func checkRun(t *testing.T, db, scenario string) {
 			if len(devs) != testDevices {
 				t.Errorf("%d devices, want %d", len(devs), testDevices)
 			}
+			if scenario == ScenarioAttest {
+				for _, k := range devs {
+					di, err := tm.Engine.DeviceInfo(ctx, k.KID(), 0)
+					if err != nil {
+						return err
+					}
+					if di.Preregistered || di.Attestation == tam.AttestationNone {
+						t.Errorf("device %x: registered without attestation: %+v", k.KID(), di.Device)
+					}
+				}
+			}
 			return CheckPolicy(ctx, tm.Engine, devs, comp, 1)
 		}})
 	if err != nil {
@@ -42,8 +53,11 @@ func checkRun(t *testing.T, db, scenario string) {
 		t.Fatalf("errors: %v", r.Errors)
 	}
 	want, perRound := int64(testDevices*2), int64(2) // steady: QueryRequest, QueryResponse→204
-	if scenario == ScenarioRollout {
+	switch scenario {
+	case ScenarioRollout:
 		want, perRound = testDevices, 3 // connect, QueryResponse→Update, Success→204
+	case ScenarioAttest:
+		want, perRound = testDevices, 3 // connect, QueryResponse→QueryRequest (attestation), QueryResponse (Evidence)→204
 	}
 	if r.Rounds != want || r.Messages != want*perRound {
 		t.Fatalf("rounds %d messages %d, want %d and %d", r.Rounds, r.Messages, want, want*perRound)
@@ -55,13 +69,13 @@ func checkRun(t *testing.T, db, scenario string) {
 }
 
 func TestFleetSQLite(t *testing.T) {
-	for _, s := range []string{ScenarioSteady, ScenarioRollout} {
+	for _, s := range []string{ScenarioSteady, ScenarioRollout, ScenarioAttest} {
 		t.Run(s, func(t *testing.T) { checkRun(t, "", s) })
 	}
 }
 
 func TestFleetPostgreSQL(t *testing.T) {
-	for _, s := range []string{ScenarioSteady, ScenarioRollout} {
+	for _, s := range []string{ScenarioSteady, ScenarioRollout, ScenarioAttest} {
 		t.Run(s, func(t *testing.T) { checkRun(t, pgtest.DSN(t), s) })
 	}
 }

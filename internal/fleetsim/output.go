@@ -13,7 +13,7 @@ func WriteText(w io.Writer, r *Result) error {
 	p := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, a...)) }
 	p("scenario", "%s (%s devices, %s)", r.Scenario, r.Model, r.Database)
 	p("devices", "%d, concurrency %d, %d cores", r.Devices, r.Concurrency, r.Cores)
-	if r.Scenario == ScenarioRollout {
+	if r.Scenario != ScenarioSteady {
 		p("component", "%d bytes", r.SizeBytes)
 	}
 	p("rounds", "%d in %.2f s: %.0f rounds/s, %.0f messages/s", r.Rounds, r.Seconds, r.RoundsPerSec, r.MessagesPerS)
@@ -71,18 +71,23 @@ inventory in memory). C devices run at once; a device runs its rounds one after 
   a measured round is QueryRequest, QueryResponse, 204: 2 POSTs.
 - ` + "`rollout`" + `: every device's measured round installs the component (` + "`--size`" + ` bytes, integrated in a signed
   SUIT manifest): QueryRequest, QueryResponse, Update, Success, 204: 3 POSTs.
+- ` + "`attest`" + `: devices are not pre-registered; the measured round is the first contact: QueryRequest, QueryResponse,
+  a second QueryRequest asking for attestation, QueryResponse with Evidence (an EAT signed with the device's own
+  attestation key, appraised by the TAM's in-process Verifier, background-check model), 204: 3 POSTs. (This TAM
+  installs in the next round, which is run, not measured, so that the policy check holds.)
 
 The **signature floor** is measured in the same run, in the same process, before and after the load (the
 median of 20 batches of 20 rounds, so that a batch preempted by other load does not move it): one core does the public-key operations of one round as TAM and device do them (steady: the TAM's COSE_Sign
 QueryRequest with ESP256 and Ed25519, the device's verify of it, the device's ESP256 QueryResponse and the
-TAM's verify; rollout adds Update sign and verify, the manifest's verify, Success sign and verify). Floor
+TAM's verify; rollout adds Update sign and verify, the manifest's verify, Success sign and verify; attest is
+two such query exchanges and the Evidence's sign and verify). Floor
 rounds/s = cores / that time: the rate a TAM and its devices on this machine could reach if they did
 nothing but signatures. **achieved/floor** is the figure that carries from machine to machine; rounds/s
 alone does not. Both sides share the machine, so the floor counts the devices' signatures too.
 
 CPU per round and peak RSS are the whole process's (TAM and simulated devices), from getrusage; peak RSS
 is the process's peak so far, so a later row includes earlier ones. Latency is per round (all its POSTs).
-Errors must be 0: ` + "`go test ./internal/fleetsim`" + ` runs the same simulator (50 devices, C=8, both scenarios,
+Errors must be 0: ` + "`go test ./internal/fleetsim`" + ` runs the same simulator (50 devices, C=8, every scenario,
 SQLite, and PostgreSQL when ` + "`TEEP_TEST_POSTGRES_DSN`" + ` is set) and checks through the TAM's store that every
 device ends in policy.
 
