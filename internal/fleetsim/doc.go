@@ -1,0 +1,16 @@
+// Package fleetsim is the fleet simulator behind `teep bench fleet`: many
+// simulated devices, each with its own Agent key, run TEEP policy-check
+// rounds (draft-ietf-teep-protocol-26 §4; HTTP binding per
+// draft-ietf-teep-otrp-over-http-15 §5) with bounded concurrency against a
+// TAM in this process (SQLite in a temporary directory, or PostgreSQL), and
+// report throughput and latency against the signature floor measured in the
+// same run: the rate the public-key operations of one round allow on this
+// machine.
+//
+// Devices of the light model do the protocol work only (verify, sign,
+// encode, decode with package teep; verify each SUIT manifest's signature)
+// and keep what they installed in memory: the run measures the TAM. They
+// are pre-registered, or (scenario attest) make first contact with Evidence
+// (RFC 9711 EAT, the TEEP profile) signed with their own attestation key,
+// which the TAM's in-process Verifier appraises.
+package fleetsim
