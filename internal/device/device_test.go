@@ -88,7 +88,7 @@ func TestOnceInstallsAndRemembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := device.LoadConfig(f.state)
-	if err != nil || cfg.TAM != f.srv.URL || strings.Join(cfg.TEEs, ",") != "a,b" {
+	if err != nil || len(cfg.TAMs) != 1 || cfg.TAMs[0].Name != device.DefaultTAM || cfg.TAMs[0].URL != f.srv.URL || strings.Join(cfg.TEEs, ",") != "a,b" {
 		t.Fatalf("device.json: %+v %v", cfg, err)
 	}
 	f.srv.Upload(tamtest.Envelope(t, f.signer, "app", 2, []byte("v2")))
@@ -293,7 +293,7 @@ func FuzzConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		again, err := device.LoadConfig(dir)
-		if err != nil || again.TAM != c.TAM || len(again.TEEs) != len(c.TEEs) {
+		if err != nil || len(again.TAMs) != len(c.TAMs) || len(again.TEEs) != len(c.TEEs) {
 			t.Fatalf("round trip: %+v → %+v, %v", c, again, err)
 		}
 		if _, err := json.Marshal(again); err != nil {
