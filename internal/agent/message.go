@@ -171,6 +171,9 @@ func (a *Agent) onQueryRequest(ctx context.Context, tam string, op *teep.Opened,
 		return Result{}, err
 	}
 	for _, p := range req {
+		if !a.addressedTo(p, tam) {
+			continue
+		}
 		rtc := teep.RequestedTC{ComponentID: p.ID}
 		if p.MinSeq != nil {
 			s := *p.MinSeq
@@ -183,11 +186,26 @@ func (a *Agent) onQueryRequest(ctx context.Context, tam string, op *teep.Opened,
 		return Result{}, err
 	}
 	for _, p := range un {
-		resp.UnneededManifestList = append(resp.UnneededManifestList, p.ID)
+		if a.addressedTo(p, tam) {
+			resp.UnneededManifestList = append(resp.UnneededManifestList, p.ID)
+		}
 	}
 	a.emit(Event{Kind: EventQuery, TAM: tam, Detail: fmt.Sprintf("QueryResponse: %d installed, %d requested, %d unneeded",
 		len(resp.TCList), len(resp.RequestedTCList), len(resp.UnneededManifestList))})
 	return a.answer(tam, resp, alg)
+}
+
+// addressedTo says whether a request or release goes to the TAM at tam:
+// each goes to the TAM it named (RFC 9397 RequestTA), and one naming no
+// TAM, or a TAM no longer configured, to the default TAM.
+func (a *Agent) addressedTo(p pending, tam string) bool {
+	if p.TAM == tam {
+		return true
+	}
+	if p.TAM != "" && slices.Contains(a.cfg.TAMs, p.TAM) {
+		return false
+	}
+	return len(a.cfg.TAMs) == 0 || a.cfg.TAMs[0] == tam
 }
 
 func tcList(inst []Installed) []teep.SystemPropertyClaims {

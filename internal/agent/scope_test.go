@@ -165,3 +165,50 @@ func TestScopedTrustAnchorRules(t *testing.T) {
 		t.Fatalf("swapped owner record: %v", err)
 	}
 }
+
+// TestRequestsGoToTheirTAM: a request names the TAM it goes to; only that
+// TAM sees it in its QueryResponse, and one naming no known TAM goes to the
+// default TAM.
+func TestRequestsGoToTheirTAM(t *testing.T) {
+	f := newFixture(t, teep.Draft26)
+	const second = "http://127.0.0.1:2/tam"
+	a, err := New(Config{TEE: f.tt, Installer: f.suit, TAMs: []string{tamURI, second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if r, err := a.RequestTA(ctx, appID, second); err != nil || r.TAMURI != second {
+		t.Fatalf("RequestTA to the second TAM: %+v, %v", r, err)
+	}
+	if r, err := a.RequestTA(ctx, configID, ""); err != nil || r.TAMURI != tamURI {
+		t.Fatalf("RequestTA with no TAM: %+v, %v", r, err)
+	}
+	requested := func(uri string) []string {
+		t.Helper()
+		q := &teep.QueryRequest{Token: f.token(), SupportedCipherSuites: teep.MandatoryCipherSuites(),
+			SupportedSUITCOSEProfiles: teep.MandatorySUITCOSEProfiles(), DataItemRequested: teep.DataItemTrustedComponents}
+		data, err := teep.Sign(q, f.tam, teep.SignOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := a.ProcessTeepMessage(ctx, uri, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, err := teep.Open(r.Message, teep.OpenOptions{Keys: []*cosekey.Key{a.PublicKey()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, rtc := range op.Message.(*teep.QueryResponse).RequestedTCList {
+			out = append(out, suit.ComponentID(rtc.ComponentID).String())
+		}
+		return out
+	}
+	if got := requested(tamURI); len(got) != 1 || got[0] != configID.String() {
+		t.Fatalf("default TAM sees %v, want only %s", got, configID)
+	}
+	if got := requested(second); len(got) != 1 || got[0] != appID.String() {
+		t.Fatalf("second TAM sees %v, want only %s", got, appID)
+	}
+}
