@@ -8,6 +8,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/internal/tee/softtee"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
@@ -211,4 +212,32 @@ func TestRequestsGoToTheirTAM(t *testing.T) {
 	if got := requested(second); len(got) != 1 || got[0] != appID.String() {
 		t.Fatalf("second TAM sees %v, want only %s", got, appID)
 	}
+}
+
+// FuzzOwner: whatever bytes sit in an owner record, Owner returns a valid
+// scope or an error, never panics, and never reads a record naming
+// another manifest as this one's.
+func FuzzOwner(f *testing.F) {
+	enc, _ := stateEnc.Marshal(owner{ID: appMan, Scope: "tam-a"})
+	f.Add(enc)
+	f.Add([]byte{0xa0})
+	f.Add([]byte{0xa2, 0x01, 0x80, 0x02, 0x60})
+	tt, err := softtee.Open(f.TempDir(), softtee.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { tt.Close() })
+	st := tt.Storage()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := tee.Update(context.Background(), st, func(tx tee.Tx) error { return tx.Put(ownerName(appMan), data) }); err != nil {
+			t.Skip(err) // too large for the store
+		}
+		s, err := Owner(st, appMan)
+		if err == nil && !ValidScope.MatchString(s) {
+			t.Fatalf("Owner = %q from %x", s, data)
+		}
+		if err != nil && !errors.Is(err, tee.ErrTampered) {
+			t.Fatalf("Owner: %v", err)
+		}
+	})
 }

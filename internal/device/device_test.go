@@ -281,6 +281,8 @@ func TestServeAgent(t *testing.T) {
 func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"tam":"https://t/tam","tees":["a","b"],"legacy_numbering":true,"tam_ca":"/x"}`))
 	f.Add([]byte(`{"tam":1}`))
+	f.Add([]byte(`{"tams":[{"name":"a","url":"https://a/tam","ca":"/ca"},{"name":"b","url":"coaps://b/tam","psk":"/psk"}],"tees":["x"]}`))
+	f.Add([]byte(`{"tam":"https://t/tam","tams":[{"name":"b","url":"https://b/"}],"tees":[]}`))
 	f.Add([]byte(`{} {}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()

@@ -171,3 +171,19 @@ func TestTwoTAMsManageTheirOwnComponents(t *testing.T) {
 		t.Fatalf("request to an unknown TAM: %v", err)
 	}
 }
+
+// TestDownTAMDoesNotStopTheOthers: with one of two TAMs unreachable, the
+// other still installs its component, and the run reports the down one.
+func TestDownTAMDoesNotStopTheOthers(t *testing.T) {
+	x := startTwoTAMs(t)
+	x.b.Require(x.b.Upload(tamtest.Envelope(t, x.sb, "b-app", 1, []byte("b1"))))
+	o := x.options()
+	o.TAMs[0].URL = "http://127.0.0.1:1/tam"
+	sts, err := x.run(t, o)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("run with TAM a down: %v", err)
+	}
+	if installed(sts, "main", "b-app") == nil {
+		t.Fatalf("TAM b was not contacted: %+v", sts)
+	}
+}
