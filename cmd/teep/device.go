@@ -486,16 +486,17 @@ func deviceKey(e *env, args []string) error {
 }
 
 func deviceAgent(e *env, args []string) error {
-	fs := newFlags(e, "device agent", "--state DIR --tee NAME --listen SOCKET [--tam URL] [--tam-key FILE]... [--signer-key FILE]... [--agent-key FILE] [--legacy-numbering]",
+	fs := newFlags(e, "device agent", "--state DIR --tee NAME --listen SOCKET [--tam [NAME=]URL]... [--tam-key [NAME=]FILE]... [--signer-key [NAME=]FILE]... [--agent-key FILE] [--legacy-numbering]",
 		"Runs one TEE's TEEP Agent in this process and serves the Broker/Agent API (RFC 9397 §6.2.1)\n"+
-			"on a Unix socket, for `teep device run --remote-agent NAME=SOCKET` in another process.")
+			"on a Unix socket, for `teep device run --remote-agent NAME=SOCKET` in another process.\n"+
+			"Several TAMs are given as in `teep device run`.")
 	state := fs.String("state", device.DefaultStateDir(e.getenv), "device state directory")
 	teeName := fs.String("tee", device.DefaultTEE, "the TEE")
 	listen := fs.String("listen", "", "Unix socket to serve on (required)")
-	tamURL := fs.String("tam", "", "TAM URL (default: the state directory's)")
-	var tamKeys, signerKeys listFlag
-	fs.Var(&tamKeys, "tam-key", "trust this TAM public key (repeatable; persists)")
-	fs.Var(&signerKeys, "signer-key", "trust this Trusted Component signer key (repeatable; persists)")
+	var tf deviceRunFlags
+	fs.Var(&tf.tams, "tam", "TAM URL, or NAME=URL (repeatable; default: the state directory's)")
+	fs.Var(&tf.tamKeys, "tam-key", "[NAME=]FILE: trust this TAM public key (repeatable; persists)")
+	fs.Var(&tf.signerKeys, "signer-key", "[NAME=]FILE: trust this Trusted Component signer key for the TAM (repeatable; persists)")
 	agentKeyFile := fs.String("agent-key", "", "import the Agent key from FILE on the TEE's first run")
 	legacy := fs.Bool("legacy-numbering", false, "speak the TEEP numbering of drafts -18 to -25")
 	fetchHTTP := fs.Bool("fetch-http-unsafe", false, "allow plain http:// payload URIs in SUIT manifests")
@@ -508,14 +509,11 @@ func deviceAgent(e *env, args []string) error {
 	if len(pos) != 0 || *listen == "" {
 		return usagef("want --listen SOCKET and no arguments")
 	}
-	o := device.Options{StateDir: *state, TEEs: []string{*teeName}, TAM: *tamURL, LegacyNumbering: legacy, FetchHTTPUnsafe: *fetchHTTP}
+	o := device.Options{StateDir: *state, TEEs: []string{*teeName}, LegacyNumbering: legacy, FetchHTTPUnsafe: *fetchHTTP}
 	if o.Logger, err = newLogger(e, *logLevel, *logFormat); err != nil {
 		return err
 	}
-	if o.TAMKeys, err = keyfile.LoadAll(tamKeys); err != nil {
-		return err
-	}
-	if o.SignerKeys, err = keyfile.LoadAll(signerKeys); err != nil {
+	if err := tf.applyTAMs(&o); err != nil {
 		return err
 	}
 	if *agentKeyFile != "" {
