@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -39,7 +40,7 @@ var deviceHooks func(*device.Options)
 // device.OptionErrors read as usage errors of the command.
 var deviceFlagOf = map[string]string{
 	"TAM": "--tam", "TEEs": "--tee", "Remote": "--remote-agent", "TAMKeys": "--tam-key", "SignerKeys": "--signer-key",
-	"AgentKeys": "--agent-key", "Verifier": "--verifier", "Interval": "--interval", "StateDir": "--state",
+	"AgentKeys": "--agent-key", "Verifier": "--verifier", "TAMs": "--tam", "Interval": "--interval", "StateDir": "--state",
 }
 
 // deviceErr maps the device package's option errors to usage errors (exit
@@ -120,35 +121,40 @@ func deviceUUIDFlag(name, v string) (*[16]byte, error) {
 // as they are.
 type deviceRunFlags struct {
 	tees, tamKeys, signerKeys, agentKeys, remotes listFlag
+	tams, tamCAs, tamPSKs                         listFlag
 	vendor, class, logLevel, logFormat            *string
 	legacy                                        *bool
 }
 
 func deviceRun(e *env, args []string) error {
-	fs := newFlags(e, "device run", "--tam URL [--state DIR] [--tee NAME]... [--once] [--interval D] [--tam-key FILE]... [--signer-key FILE]... [--agent-key FILE] [--vendor-id UUID] [--class-id UUID] [--legacy-numbering]",
+	fs := newFlags(e, "device run", "--tam [NAME=]URL... [--state DIR] [--tee NAME]... [--once] [--interval D] [--tam-key FILE]... [--signer-key FILE]... [--agent-key FILE] [--vendor-id UUID] [--class-id UUID] [--legacy-numbering]",
 		"Runs a device: one software TEE with its TEEP Agent per --tee (default \"default\"), and the\n"+
 			"TEEP Broker that connects them to the TAM over HTTP(S) (draft-ietf-teep-otrp-over-http-15).\n"+
 			"With --once it runs sessions until the TAM has nothing more to do and exits (0 on success,\n"+
 			"1 with the reason otherwise). Without it, it keeps checking every --interval and serves the\n"+
 			"local API on DIR/broker.sock (teep device status/request/release use it) until SIGINT or\n"+
 			"SIGTERM. Trust anchors, keys and identity persist (sealed) in the state directory; the\n"+
-			"TAM URL and TEE list in DIR/device.json.")
+			"TAM URLs and TEE list in DIR/device.json.\n\n"+
+			"Several TAMs: --tam NAME=URL (repeatable), and --tam-key, --signer-key, --tam-ca and --tam-psk\n"+
+			"as NAME=FILE for that TAM. Each named TAM is trusted only with its own keys: it installs only\n"+
+			"manifests of its signers and never updates or removes another TAM's components. A value\n"+
+			"without NAME= is for the TAM named \"default\".")
 	var o device.Options
 	var f deviceRunFlags
-	fs.StringVar(&o.TAM, "tam", "", "TAM URL (remembered in the state directory)")
+	fs.Var(&f.tams, "tam", "TAM URL, or NAME=URL for one of several TAMs (repeatable; remembered in the state directory)")
 	fs.StringVar(&o.StateDir, "state", device.DefaultStateDir(e.getenv), "device state directory")
 	fs.Var(&f.tees, "tee", "software TEE to run (repeatable; default: those of the state directory, or \"default\")")
 	fs.BoolVar(&o.Once, "once", false, "run until the TAM has nothing more to do, then exit")
 	fs.DurationVar(&o.Interval, "interval", device.DefaultInterval, "time between policy checks of the daemon")
 	fs.DurationVar(&o.SessionTimeout, "session-timeout", broker.DefaultSessionTimeout, "deadline of one TEEP session, every attempt and restart included")
-	fs.Var(&f.tamKeys, "tam-key", "trust this TAM public key (COSE_Key, PEM or JWK; repeatable; persists)")
-	fs.Var(&f.signerKeys, "signer-key", "trust this Trusted Component signer key for SUIT manifests (repeatable; persists)")
+	fs.Var(&f.tamKeys, "tam-key", "[NAME=]FILE: trust this TAM public key (COSE_Key, PEM or JWK; repeatable; persists)")
+	fs.Var(&f.signerKeys, "signer-key", "[NAME=]FILE: trust this Trusted Component signer key for the TAM's SUIT manifests (repeatable; persists)")
 	fs.Var(&f.agentKeys, "agent-key", "import the Agent key from FILE into the first TEE on its first run, or NAME=FILE for TEE NAME (repeatable)")
 	f.vendor = fs.String("vendor-id", "", "the TEEs' SUIT vendor-id UUID (persists)")
 	f.class = fs.String("class-id", "", "the TEEs' SUIT class-id UUID (persists)")
 	f.legacy = fs.Bool("legacy-numbering", false, "speak the TEEP numbering of drafts -18 to -25 (persists)")
-	fs.StringVar(&o.TAMCA, "tam-ca", "", "PEM CA certificates for the TAM's TLS or DTLS certificate (default: system roots; persists)")
-	fs.StringVar(&o.TAMPSK, "tam-psk", "", "file with \"IDENTITY HEX-KEY\": DTLS pre-shared key for a coaps:// TAM (persists)")
+	fs.Var(&f.tamCAs, "tam-ca", "[NAME=]FILE: PEM CA certificates for the TAM's TLS or DTLS certificate (default: system roots; persists)")
+	fs.Var(&f.tamPSKs, "tam-psk", "[NAME=]FILE with \"IDENTITY HEX-KEY\": DTLS pre-shared key for a coaps:// TAM (persists)")
 	fs.StringVar(&o.Verifier, "verifier", "", "Verifier service URL (teep verifier serve) for the passport model: Evidence is exchanged for an Attestation Result when a TAM asks without a challenge (persists)")
 	fs.Var(&f.remotes, "remote-agent", "NAME=SOCKET: route TEE NAME to an Agent process serving on SOCKET (teep device agent)")
 	fs.BoolVar(&o.FetchHTTPUnsafe, "fetch-http-unsafe", false, "allow plain http:// payload URIs in SUIT manifests")
@@ -200,10 +206,7 @@ func (f *deviceRunFlags) apply(e *env, fs *flag.FlagSet, o *device.Options) erro
 	if o.ClassID, err = deviceUUIDFlag("class-id", *f.class); err != nil {
 		return err
 	}
-	if o.TAMKeys, err = keyfile.LoadAll(f.tamKeys); err != nil {
-		return err
-	}
-	if o.SignerKeys, err = keyfile.LoadAll(f.signerKeys); err != nil {
+	if err := f.applyTAMs(o); err != nil {
 		return err
 	}
 	if o.AgentKeys, err = deviceAgentKeys(f.agentKeys); err != nil {
@@ -211,6 +214,84 @@ func (f *deviceRunFlags) apply(e *env, fs *flag.FlagSet, o *device.Options) erro
 	}
 	o.Remote, err = deviceRemotes(f.remotes)
 	return err
+}
+
+// deviceTAMName is the NAME= prefix of a per-TAM flag value; a URL
+// ("scheme:...") or a path with "/" or ":" before its "=" has none.
+var deviceTAMName = regexp.MustCompile(`^([a-z0-9][a-z0-9._-]{0,62})=(.*)$`)
+
+func deviceNamed(spec string) (name, value string) {
+	if m := deviceTAMName.FindStringSubmatch(spec); m != nil {
+		return m[1], m[2]
+	}
+	return device.DefaultTAM, spec
+}
+
+// applyTAMs sorts --tam, --tam-key, --signer-key, --tam-ca and --tam-psk
+// by TAM: the default TAM's into o.TAM..., the named ones into o.TAMs.
+func (f *deviceRunFlags) applyTAMs(o *device.Options) error {
+	var named []*device.TAMOptions
+	get := func(name string) *device.TAMOptions {
+		for _, t := range named {
+			if t.Name == name {
+				return t
+			}
+		}
+		t := &device.TAMOptions{Name: name}
+		named = append(named, t)
+		return t
+	}
+	set := func(flagName string, dst *string, v string) error {
+		if *dst != "" {
+			return usagef("--%s given twice for one TAM", flagName)
+		}
+		*dst = v
+		return nil
+	}
+	for _, spec := range f.tams {
+		name, url := deviceNamed(spec)
+		if err := set("tam", &get(name).URL, url); err != nil {
+			return err
+		}
+	}
+	for _, spec := range f.tamCAs {
+		name, file := deviceNamed(spec)
+		if err := set("tam-ca", &get(name).CA, file); err != nil {
+			return err
+		}
+	}
+	for _, spec := range f.tamPSKs {
+		name, file := deviceNamed(spec)
+		if err := set("tam-psk", &get(name).PSK, file); err != nil {
+			return err
+		}
+	}
+	for _, l := range []struct {
+		specs   []string
+		signers bool
+	}{{f.tamKeys, false}, {f.signerKeys, true}} {
+		for _, spec := range l.specs {
+			name, file := deviceNamed(spec)
+			k, err := keyfile.Load(file)
+			if err != nil {
+				return err
+			}
+			t := get(name)
+			if l.signers {
+				t.SignerKeys = append(t.SignerKeys, k)
+			} else {
+				t.TAMKeys = append(t.TAMKeys, k)
+			}
+		}
+	}
+	for _, t := range named {
+		if t.Name == device.DefaultTAM {
+			o.TAM, o.TAMKeys, o.SignerKeys, o.TAMCA, o.TAMPSK = t.URL, t.TAMKeys, t.SignerKeys, t.CA, t.PSK
+			continue
+		}
+		o.TAMs = append(o.TAMs, *t)
+	}
+	return nil
 }
 
 // deviceWriteStatus prints TEE statuses as a table per TEE.
@@ -313,11 +394,11 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 		about = "Says a Trusted Component is no longer needed (RFC 9397 UnrequestTA): its manifest is listed\n" +
 			"as unneeded to the TAM, at once when the daemon runs, else at the next session."
 	}
-	fs := newFlags(e, path, "--state DIR [--tee NAME] [--tam URL] ID",
+	fs := newFlags(e, path, "--state DIR [--tee NAME] [--tam NAME|URL] ID",
 		about+"\n\nID is a SUIT component id as `teep device status` prints it (TEEP-Device/SecureFS/app/ta:\nsegments joined by \"/\", each text or hex:HEX; docs/suit.md); [\"hex\",...] and hex parts\nseparated by commas are read too.")
 	state := fs.String("state", device.DefaultStateDir(e.getenv), "device state directory")
 	teeName := fs.String("tee", "", "the TEE (default: the device's first)")
-	tam := fs.String("tam", "", "TAM URL hint (used if it is one the device trusts)")
+	tam := fs.String("tam", "", "the TAM the request goes to: its name (teep device run --tam NAME=URL) or URL (default: the device's first TAM)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for the session")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -337,13 +418,13 @@ func deviceRequestOrRelease(e *env, args []string, want bool) error {
 	case err != nil:
 		return err
 	case r.Daemon:
-		fmt.Fprintf(e.stdout, "%s %s on TEE %s; the TAM session completed\n", verb, id, r.TEE)
+		fmt.Fprintf(e.stdout, "%s %s on TEE %s; the session completed with TAM %s\n", verb, id, r.TEE, r.TAM)
 	case r.Nothing && want:
 		fmt.Fprintf(e.stdout, "%s is already installed on TEE %s\n", id, r.TEE)
 	case r.Nothing:
 		fmt.Fprintf(e.stdout, "%s is not installed on TEE %s; nothing to release\n", id, r.TEE)
 	default:
-		fmt.Fprintf(e.stdout, "%s %s on TEE %s; recorded for the next session (no daemon is running)\n", verb, id, r.TEE)
+		fmt.Fprintf(e.stdout, "%s %s on TEE %s; recorded for the next session with TAM %s (no daemon is running)\n", verb, id, r.TEE, r.TAM)
 	}
 	return nil
 }
@@ -405,16 +486,17 @@ func deviceKey(e *env, args []string) error {
 }
 
 func deviceAgent(e *env, args []string) error {
-	fs := newFlags(e, "device agent", "--state DIR --tee NAME --listen SOCKET [--tam URL] [--tam-key FILE]... [--signer-key FILE]... [--agent-key FILE] [--legacy-numbering]",
+	fs := newFlags(e, "device agent", "--state DIR --tee NAME --listen SOCKET [--tam [NAME=]URL]... [--tam-key [NAME=]FILE]... [--signer-key [NAME=]FILE]... [--agent-key FILE] [--legacy-numbering]",
 		"Runs one TEE's TEEP Agent in this process and serves the Broker/Agent API (RFC 9397 §6.2.1)\n"+
-			"on a Unix socket, for `teep device run --remote-agent NAME=SOCKET` in another process.")
+			"on a Unix socket, for `teep device run --remote-agent NAME=SOCKET` in another process.\n"+
+			"Several TAMs are given as in `teep device run`.")
 	state := fs.String("state", device.DefaultStateDir(e.getenv), "device state directory")
 	teeName := fs.String("tee", device.DefaultTEE, "the TEE")
 	listen := fs.String("listen", "", "Unix socket to serve on (required)")
-	tamURL := fs.String("tam", "", "TAM URL (default: the state directory's)")
-	var tamKeys, signerKeys listFlag
-	fs.Var(&tamKeys, "tam-key", "trust this TAM public key (repeatable; persists)")
-	fs.Var(&signerKeys, "signer-key", "trust this Trusted Component signer key (repeatable; persists)")
+	var tf deviceRunFlags
+	fs.Var(&tf.tams, "tam", "TAM URL, or NAME=URL (repeatable; default: the state directory's)")
+	fs.Var(&tf.tamKeys, "tam-key", "[NAME=]FILE: trust this TAM public key (repeatable; persists)")
+	fs.Var(&tf.signerKeys, "signer-key", "[NAME=]FILE: trust this Trusted Component signer key for the TAM (repeatable; persists)")
 	agentKeyFile := fs.String("agent-key", "", "import the Agent key from FILE on the TEE's first run")
 	legacy := fs.Bool("legacy-numbering", false, "speak the TEEP numbering of drafts -18 to -25")
 	fetchHTTP := fs.Bool("fetch-http-unsafe", false, "allow plain http:// payload URIs in SUIT manifests")
@@ -427,14 +509,11 @@ func deviceAgent(e *env, args []string) error {
 	if len(pos) != 0 || *listen == "" {
 		return usagef("want --listen SOCKET and no arguments")
 	}
-	o := device.Options{StateDir: *state, TEEs: []string{*teeName}, TAM: *tamURL, LegacyNumbering: legacy, FetchHTTPUnsafe: *fetchHTTP}
+	o := device.Options{StateDir: *state, TEEs: []string{*teeName}, LegacyNumbering: legacy, FetchHTTPUnsafe: *fetchHTTP}
 	if o.Logger, err = newLogger(e, *logLevel, *logFormat); err != nil {
 		return err
 	}
-	if o.TAMKeys, err = keyfile.LoadAll(tamKeys); err != nil {
-		return err
-	}
-	if o.SignerKeys, err = keyfile.LoadAll(signerKeys); err != nil {
+	if err := tf.applyTAMs(&o); err != nil {
 		return err
 	}
 	if *agentKeyFile != "" {

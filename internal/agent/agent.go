@@ -32,6 +32,14 @@ type Installer interface {
 	Installed() ([]Installed, error)
 }
 
+// ScopedInstaller is an Installer that can run a manifest trusting only
+// the given signers: what a TAM confined to a trust scope needs (SUIT
+// implements it).
+type ScopedInstaller interface {
+	Installer
+	InstallTrusting(ctx context.Context, envelope []byte, nonce []byte, signers []*cosekey.Key) (Outcome, error)
+}
+
 // Outcome is what one Install or Uninstall did.
 type Outcome struct {
 	ManifestID suit.ComponentID // nil when the envelope could not be read

@@ -31,4 +31,13 @@
 // Trust anchors (TAM keys, TC signer keys) live in the TEE's sealed storage
 // (AddTrustAnchor, TrustAnchors). SUIT is the Installer that runs the
 // processor on tee.ComponentStore.
+//
+// Several TAMs (RFC 9397 §4.2): each named trust scope holds one TAM's
+// keys and the TC signers it is trusted for (AddScopedTrustAnchor). The
+// TAM key that verifies an Update selects the scope; its manifests are
+// verified against that scope's signers only, and the scope that installs
+// a manifest is recorded sealed beside it (Owner). Updating, overwriting or
+// removing another scope's manifest is a manifest processing failure
+// (ERR_MANIFEST_PROCESSING_FAILED, §4.6.1), and the rest of the Update
+// still runs.
 package agent

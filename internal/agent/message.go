@@ -30,7 +30,7 @@ var (
 // an Update (§6.3). The returned Result carries the signed answer, or
 // nothing when there is none to send.
 func (a *Agent) ProcessTeepMessage(ctx context.Context, tam string, data []byte) (Result, error) {
-	keys, err := TrustAnchors(a.tee.Storage(), RoleTAM)
+	keys, err := allTAMKeys(a.tee.Storage())
 	if err != nil {
 		return Result{}, fmt.Errorf("agent: TAM trust anchors: %w", err)
 	}
@@ -43,7 +43,7 @@ func (a *Agent) ProcessTeepMessage(ctx context.Context, tam string, data []byte)
 	case *teep.QueryRequest:
 		return a.onQueryRequest(ctx, tam, op, m)
 	case *teep.Update:
-		return a.onUpdate(ctx, tam, op, m)
+		return a.onUpdate(ctx, tam, scopeOf(a.tee.Storage(), op.Key), op, m)
 	}
 	tok := tokenOf(op.Message)
 	return a.answerError(tam, &teep.ProtocolError{Code: teep.ErrPermanentError,
@@ -171,6 +171,9 @@ func (a *Agent) onQueryRequest(ctx context.Context, tam string, op *teep.Opened,
 		return Result{}, err
 	}
 	for _, p := range req {
+		if !a.addressedTo(p, tam) {
+			continue
+		}
 		rtc := teep.RequestedTC{ComponentID: p.ID}
 		if p.MinSeq != nil {
 			s := *p.MinSeq
@@ -183,11 +186,26 @@ func (a *Agent) onQueryRequest(ctx context.Context, tam string, op *teep.Opened,
 		return Result{}, err
 	}
 	for _, p := range un {
-		resp.UnneededManifestList = append(resp.UnneededManifestList, p.ID)
+		if a.addressedTo(p, tam) {
+			resp.UnneededManifestList = append(resp.UnneededManifestList, p.ID)
+		}
 	}
 	a.emit(Event{Kind: EventQuery, TAM: tam, Detail: fmt.Sprintf("QueryResponse: %d installed, %d requested, %d unneeded",
 		len(resp.TCList), len(resp.RequestedTCList), len(resp.UnneededManifestList))})
 	return a.answer(tam, resp, alg)
+}
+
+// addressedTo says whether a request or release goes to the TAM at tam:
+// each goes to the TAM it named (RFC 9397 RequestTA), and one naming no
+// TAM, or a TAM no longer configured, to the default TAM.
+func (a *Agent) addressedTo(p pending, tam string) bool {
+	if p.TAM == tam {
+		return true
+	}
+	if p.TAM != "" && slices.Contains(a.cfg.TAMs, p.TAM) {
+		return false
+	}
+	return len(a.cfg.TAMs) == 0 || a.cfg.TAMs[0] == tam
 }
 
 func tcList(inst []Installed) []teep.SystemPropertyClaims {
@@ -224,7 +242,15 @@ func suitReferences(inst []Installed) []eat.Manifest {
 // even when an earlier one failed (§4.6.1: the TAM may still want the
 // independent ones). The answer is Success, or Error
 // ERR_MANIFEST_PROCESSING_FAILED, with the SUIT Reports (nonce = token).
-func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *teep.Update) (Result, error) {
+//
+// scope is the trust scope of the TAM key that signed the Update ("" for
+// an unscoped key): its manifests must be signed by that scope's signers,
+// and what it updates or removes must be what it installed. A manifest
+// refused for touching another TAM's component is a manifest processing
+// failure like any other (draft-26 §4.6.1 ERR_MANIFEST_PROCESSING_FAILED:
+// the message was valid and its other manifests are still processed),
+// not ERR_PERMANENT_ERROR, which would condemn the whole message.
+func (a *Agent) onUpdate(ctx context.Context, tam, scope string, op *teep.Opened, u *teep.Update) (Result, error) {
 	alg := a.algs[0]
 	if slices.Contains(a.algs, op.Alg) && op.Structure == cosekey.StructureSign1 {
 		alg = op.Alg // §8.2: the selected suite is used in both directions
@@ -257,7 +283,14 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 	if err != nil {
 		return a.answerError(tam, err, u.Token, alg)
 	}
+	st := a.tee.Storage()
 	for _, id := range u.UnneededManifestList {
+		if findInstalled(before, id) != nil {
+			if err := mayManage(st, scope, id); err != nil {
+				fail("uninstall", id, err)
+				continue
+			}
+		}
 		out, err := a.cfg.Installer.Uninstall(ctx, id, u.Token)
 		if out.Report != nil {
 			reports = append(reports, out.Report)
@@ -267,10 +300,17 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 			continue
 		}
 		removed = append(removed, id)
+		if err := setOwner(st, id, ""); err != nil {
+			return Result{}, fmt.Errorf("agent: forget owner of %s: %w", id, err)
+		}
 		a.emit(Event{Kind: EventUninstall, TAM: tam, Component: id, Sequence: out.Sequence, Detail: "removed"})
 	}
 	for i, env := range u.ManifestList {
-		out, err := a.cfg.Installer.Install(ctx, env, u.Token)
+		if mid, err := a.checkOwnership(scope, env, before); err != nil {
+			fail("install", mid, err)
+			continue
+		}
+		out, err := a.install(ctx, scope, env, u.Token)
 		if out.Report != nil {
 			reports = append(reports, out.Report)
 		}
@@ -281,6 +321,9 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 			}
 			fail("install", id, err)
 			continue
+		}
+		if err := setOwner(st, out.ManifestID, scope); err != nil {
+			return Result{}, fmt.Errorf("agent: record owner of %s: %w", out.ManifestID, err)
 		}
 		if out.Unchanged {
 			unchanged++
@@ -308,6 +351,48 @@ func (a *Agent) onUpdate(ctx context.Context, tam string, op *teep.Opened, u *te
 		return a.answer(tam, e, alg)
 	}
 	return a.answer(tam, &teep.Success{Token: u.Token, SUITReports: reports}, alg)
+}
+
+// install runs one manifest trusting the signers of scope.
+func (a *Agent) install(ctx context.Context, scope string, env, nonce []byte) (Outcome, error) {
+	if scope == "" {
+		return a.cfg.Installer.Install(ctx, env, nonce)
+	}
+	si, ok := a.cfg.Installer.(ScopedInstaller)
+	if !ok {
+		return Outcome{}, fmt.Errorf("agent: the installer cannot confine TAM %s to its signers", scope)
+	}
+	signers, err := signersFor(a.tee.Storage(), scope)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if len(signers) == 0 {
+		return Outcome{}, fmt.Errorf("%w for TAM %s", ErrNoSigners, scope)
+	}
+	return si.InstallTrusting(ctx, env, nonce, signers)
+}
+
+// checkOwnership refuses a manifest that would replace a manifest, or
+// overwrite a component, that another TAM installed. It reads the envelope
+// unverified: the processor verifies it afterwards, and a forged id can
+// only make this check refuse, never let through.
+func (a *Agent) checkOwnership(scope string, env []byte, before []Installed) (suit.ComponentID, error) {
+	e, err := suit.ParseEnvelope(env, suit.ParseOptions{})
+	if err != nil || e.Manifest() == nil {
+		return nil, nil // the processor reports it
+	}
+	m := e.Manifest()
+	st := a.tee.Storage()
+	for _, c := range before {
+		touches := c.ManifestID.Equal(m.ComponentID) || slices.ContainsFunc(m.Common.Components, c.ComponentID.Equal)
+		if !touches {
+			continue
+		}
+		if err := mayManage(st, scope, c.ManifestID); err != nil {
+			return m.ComponentID, err
+		}
+	}
+	return m.ComponentID, nil
 }
 
 // reportInstalls emits an install event per manifest that is new or has a

@@ -75,8 +75,12 @@ func RemoveTrustAnchor(st tee.Storage, r Role, kid []byte) error {
 // TrustAnchors returns the keys trusted for role. A stored key that fails
 // to decode is tampering and fails the call (it is never skipped).
 func TrustAnchors(st tee.Storage, r Role) ([]*cosekey.Key, error) {
+	return readAnchors(st, trustPrefix(r))
+}
+
+func readAnchors(st tee.Storage, prefix string) ([]*cosekey.Key, error) {
 	var keys []*cosekey.Key
-	for _, name := range st.List(trustPrefix(r)) {
+	for _, name := range st.List(prefix) {
 		data, err := st.Get(name)
 		if err != nil {
 			return nil, err
@@ -85,7 +89,7 @@ func TrustAnchors(st tee.Storage, r Role) ([]*cosekey.Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: trust anchor %s: %v", tee.ErrTampered, name, err)
 		}
-		if want := strings.TrimPrefix(name, trustPrefix(r)); hex.EncodeToString(k.KID()) != want {
+		if want := strings.TrimPrefix(name, prefix); hex.EncodeToString(k.KID()) != want {
 			return nil, fmt.Errorf("%w: trust anchor %s holds key %x", tee.ErrTampered, name, k.KID())
 		}
 		keys = append(keys, k)

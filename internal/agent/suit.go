@@ -47,7 +47,10 @@ type digestEntry struct {
 	sha      []byte
 }
 
-var _ Installer = (*SUIT)(nil)
+var (
+	_ Installer       = (*SUIT)(nil)
+	_ ScopedInstaller = (*SUIT)(nil)
+)
 
 // NewSUIT returns the SUIT Installer for cfg.TEE.
 func NewSUIT(cfg SUITConfig) (*SUIT, error) {
@@ -69,6 +72,10 @@ func (s *SUIT) processor() (*processor.Processor, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.processorTrusting(signers)
+}
+
+func (s *SUIT) processorTrusting(signers []*cosekey.Key) (*processor.Processor, error) {
 	if len(signers) == 0 {
 		return nil, ErrNoSigners
 	}
@@ -103,6 +110,20 @@ func (s *SUIT) Install(ctx context.Context, envelope, nonce []byte) (Outcome, er
 	if err != nil {
 		return Outcome{}, err
 	}
+	return s.install(ctx, p, envelope, nonce)
+}
+
+// InstallTrusting implements ScopedInstaller: Install with only signers
+// trusted.
+func (s *SUIT) InstallTrusting(ctx context.Context, envelope, nonce []byte, signers []*cosekey.Key) (Outcome, error) {
+	p, err := s.processorTrusting(signers)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return s.install(ctx, p, envelope, nonce)
+}
+
+func (s *SUIT) install(ctx context.Context, p *processor.Processor, envelope, nonce []byte) (Outcome, error) {
 	res, err := p.Install(ctx, envelope, processor.RunOptions{Nonce: nonce})
 	out := outcome(res)
 	if out.ManifestID == nil {

@@ -113,7 +113,10 @@ type Options struct {
 	Client *Client // TEEP/HTTP client (nil: NewClient with defaults)
 	// CoAP is the TEEP/CoAP client for coap://, coaps://, coap+tcp:// and
 	// coaps+tcp:// TAMs (nil: NewCoAPClient with defaults).
-	CoAP   *CoAPClient
+	CoAP *CoAPClient
+	// PerTAM, keyed by TAM URI, replaces Client and CoAP for that TAM: a
+	// device trusting several TAMs gives each its own TLS roots or PSK.
+	PerTAM map[string]Transport
 	Logger *slog.Logger
 	// Metrics, when set, counts sessions and messages.
 	Metrics *Metrics
@@ -122,12 +125,20 @@ type Options struct {
 	SessionTimeout time.Duration
 }
 
+// Transport is the HTTP and CoAP clients for one TAM; a nil one is the
+// Broker's.
+type Transport struct {
+	Client *Client
+	CoAP   *CoAPClient
+}
+
 // Broker relays TEEP messages between TEEP Agents and TAMs
 // (RFC 9397 §4.3, draft-ietf-teep-otrp-over-http-15 §5), one Agent per TEE.
 type Broker struct {
 	sessionTimeout time.Duration
 	client         *Client
 	coap           *CoAPClient
+	perTAM         map[string]Transport
 	log            *slog.Logger
 	metrics        *Metrics
 
@@ -145,7 +156,7 @@ type teeSlot struct {
 
 // New returns a Broker with no Agents.
 func New(o Options) *Broker {
-	b := &Broker{client: o.Client, coap: o.CoAP, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}, sessionTimeout: o.SessionTimeout}
+	b := &Broker{client: o.Client, coap: o.CoAP, perTAM: o.PerTAM, log: o.Logger, metrics: o.Metrics, agents: map[string]*teeSlot{}, sessionTimeout: o.SessionTimeout}
 	if b.sessionTimeout == 0 {
 		b.sessionTimeout = DefaultSessionTimeout
 	}
@@ -217,9 +228,18 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 	if err != nil {
 		return err
 	}
-	post := b.client.Post
+	client, coap := b.client, b.coap
+	if t, ok := b.perTAM[uri]; ok {
+		if t.Client != nil {
+			client = t.Client
+		}
+		if t.CoAP != nil {
+			coap = t.CoAP
+		}
+	}
+	post := client.Post
 	if IsCoAPScheme(u.Scheme) {
-		post = b.coap.Post
+		post = coap.Post
 	}
 	b.log.Debug("session start", "tee", tee, "tam", uri)
 	b.metrics.sessionStarted(tee)
@@ -238,10 +258,10 @@ func (b *Broker) session(ctx context.Context, tee string, a Agent, start Result)
 			// The message may have reached the TAM, which then consumed its
 			// token: resending it would only be refused. Start over.
 			restarts++
-			d := b.client.backoff(restarts, 0)
+			d := client.backoff(restarts, 0)
 			b.log.Warn("session interrupted after a TEEP message was sent; restarting it from an empty POST",
 				"tee", tee, "tam", uri, "restart", restarts, "delay", d, "err", err)
-			if serr := b.client.sleep(ctx, d); serr == nil {
+			if serr := client.sleep(ctx, d); serr == nil {
 				msg, refused = nil, ""
 				continue
 			}

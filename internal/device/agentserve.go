@@ -59,14 +59,8 @@ func newAgentDevice(o Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.TAM != "" {
-		cfg.TAM = o.TAM
-	}
-	if cfg.TAM == "" {
-		return nil, optionErrorf("TAM", "a TAM URL is required (the state directory has none)")
-	}
-	if _, err := broker.CheckTAMURI(cfg.TAM); err != nil {
-		return nil, &OptionError{Option: "TAM", Msg: err.Error()}
+	if err := mergeTAMs(cfg, o); err != nil {
+		return nil, err
 	}
 	if o.LegacyNumbering != nil && *o.LegacyNumbering {
 		cfg.LegacyNumbering = true
@@ -86,7 +80,7 @@ func (d *Device) openAgentTEE() (*TEE, error) {
 		}
 		ak = k
 	}
-	return openTEE(d.opts.StateDir, name, teeOptions{tams: []string{d.cfg.TAM}, numbering: d.numbering(),
-		tamKeys: publicKeys(d.opts.TAMKeys), signerKeys: publicKeys(d.opts.SignerKeys), agentKey: ak,
+	return openTEE(d.opts.StateDir, name, teeOptions{tams: d.tamURLs(), numbering: d.numbering(),
+		tamKeys: publicKeys(d.opts.TAMKeys), signerKeys: publicKeys(d.opts.SignerKeys), scopes: d.scopes(), agentKey: ak,
 		fetcher: d.fetcher(), log: d.log, events: d.event, faultHook: d.opts.FaultHook})
 }

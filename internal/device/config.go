@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/teep-go/teep/internal/agent"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/internal/tee/softtee"
 )
@@ -32,12 +33,81 @@ const MaxConfigBytes = 1 << 20
 // Config is the rich-OS side configuration kept in device.json. Trust
 // anchors and identity are not here: they are sealed in each TEE.
 type Config struct {
-	TAM             string   `json:"tam"`
-	TEEs            []string `json:"tees"`
-	LegacyNumbering bool     `json:"legacy_numbering,omitempty"`
-	TAMCA           string   `json:"tam_ca,omitempty"`
-	TAMPSK          string   `json:"tam_psk,omitempty"`
-	Verifier        string   `json:"verifier,omitempty"`
+	// TAMs are the TAMs the device works with, the default first.
+	TAMs            []TAMConfig `json:"tams"`
+	TEEs            []string    `json:"tees"`
+	LegacyNumbering bool        `json:"legacy_numbering,omitempty"`
+	Verifier        string      `json:"verifier,omitempty"`
+
+	// The single-TAM form of device.json: read, and migrated into TAMs
+	// (named DefaultTAM) on load; never written.
+	LegacyTAM    string `json:"tam,omitempty"`
+	LegacyTAMCA  string `json:"tam_ca,omitempty"`
+	LegacyTAMPSK string `json:"tam_psk,omitempty"`
+}
+
+// TAMConfig is one TAM of device.json. The TAM named DefaultTAM uses the
+// TEEs' unscoped trust anchors (the single-TAM set-up); any other uses the
+// trust scope of its name, so it installs only with its own signers and
+// never touches another TAM's components.
+type TAMConfig struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	CA   string `json:"ca,omitempty"`  // PEM CA file for its TLS/DTLS certificate (absolute)
+	PSK  string `json:"psk,omitempty"` // "IDENTITY HEX-KEY" file for coaps:// (absolute)
+}
+
+// DefaultTAM is the name of the TAM given without a name (--tam URL).
+const DefaultTAM = "default"
+
+// MaxTAMs bounds the TAMs of one device (the Agent's trust scopes).
+const MaxTAMs = agent.MaxScopes
+
+// TAM returns the TAM of that name, or nil.
+func (c *Config) TAM(name string) *TAMConfig {
+	for i := range c.TAMs {
+		if c.TAMs[i].Name == name {
+			return &c.TAMs[i]
+		}
+	}
+	return nil
+}
+
+// TAMByURL returns the TAM with that URL, or nil.
+func (c *Config) TAMByURL(url string) *TAMConfig {
+	for i := range c.TAMs {
+		if c.TAMs[i].URL == url {
+			return &c.TAMs[i]
+		}
+	}
+	return nil
+}
+
+// migrate moves the single-TAM fields into TAMs and checks the list.
+func (c *Config) migrate() error {
+	if c.LegacyTAM != "" {
+		if c.TAM(DefaultTAM) != nil {
+			return fmt.Errorf("both \"tam\" and a TAM named %q", DefaultTAM)
+		}
+		c.TAMs = append([]TAMConfig{{Name: DefaultTAM, URL: c.LegacyTAM, CA: c.LegacyTAMCA, PSK: c.LegacyTAMPSK}}, c.TAMs...)
+	} else if c.LegacyTAMCA != "" || c.LegacyTAMPSK != "" {
+		return errors.New("\"tam_ca\" or \"tam_psk\" without \"tam\"")
+	}
+	c.LegacyTAM, c.LegacyTAMCA, c.LegacyTAMPSK = "", "", ""
+	if len(c.TAMs) > MaxTAMs {
+		return fmt.Errorf("more than %d TAMs", MaxTAMs)
+	}
+	seen := map[string]bool{}
+	for _, t := range c.TAMs {
+		if !agent.ValidScope.MatchString(t.Name) {
+			return fmt.Errorf("TAM name %q: want lower-case letters, digits, '.', '_' or '-' (up to 63)", t.Name)
+		}
+		if seen[t.Name] || seen["url "+t.URL] {
+			return fmt.Errorf("TAM %s: name or URL given twice", t.Name)
+		}
+		seen[t.Name], seen["url "+t.URL] = true, true
+	}
+	return nil
 }
 
 // DefaultStateDir is the state directory when none is given:
@@ -81,6 +151,9 @@ func decodeConfig(path string, data []byte) (*Config, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%s: data after the JSON object", path)
+	}
+	if err := c.migrate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &c, nil
 }

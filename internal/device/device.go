@@ -50,11 +50,15 @@ type Options struct {
 	TEEs     []string // TEEs to run; default: those of the state directory, else DefaultTEE (persists)
 	Remote   []RemoteAgent
 
-	TAMKeys    []*cosekey.Key          // trusted TAM keys, public halves are stored (persists)
-	SignerKeys []*cosekey.Key          // trusted Trusted Component signers (persists)
-	AgentKeys  map[string]*cosekey.Key // Agent key to import on a TEE's first run; "" is the first TEE
-	VendorID   *[16]byte               // SUIT vendor-id of the TEEs (persists)
-	ClassID    *[16]byte               // SUIT class-id of the TEEs (persists)
+	TAMKeys    []*cosekey.Key // trusted keys of the default TAM, public halves are stored (persists)
+	SignerKeys []*cosekey.Key // Trusted Component signers the default TAM is trusted for (persists)
+	// TAMs are named TAMs besides the default one (TAM, TAMKeys,
+	// SignerKeys, TAMCA, TAMPSK), each confined to its own trust scope
+	// (persist; a known name needs no URL).
+	TAMs      []TAMOptions
+	AgentKeys map[string]*cosekey.Key // Agent key to import on a TEE's first run; "" is the first TEE
+	VendorID  *[16]byte               // SUIT vendor-id of the TEEs (persists)
+	ClassID   *[16]byte               // SUIT class-id of the TEEs (persists)
 	// LegacyNumbering, when set, chooses the numbering of drafts -18 to -25
 	// (true) or draft-26 (false); nil keeps device.json's (persists).
 	LegacyNumbering *bool
@@ -90,6 +94,20 @@ type Options struct {
 	Ready     func(stop func())                         // daemon: called once the local API serves
 }
 
+// TAMOptions configure one named TAM.
+type TAMOptions struct {
+	Name string
+	URL  string
+	// TAMKeys authenticate the TAM's messages; a key may belong to one TAM
+	// only (persists, sealed in the TEEs).
+	TAMKeys []*cosekey.Key
+	// SignerKeys are the only Trusted Component signers whose manifests
+	// this TAM may install (persists, sealed in the TEEs).
+	SignerKeys []*cosekey.Key
+	CA         string // as Options.TAMCA, for this TAM (persists)
+	PSK        string // as Options.TAMPSK, for this TAM (persists)
+}
+
 // Device is an opened device: its TEEs are locked until Close.
 type Device struct {
 	opts     Options
@@ -97,7 +115,7 @@ type Device struct {
 	log      *slog.Logger
 	tees     []*TEE
 	broker   *broker.Broker
-	coap     *broker.CoAPClient
+	coap     []*broker.CoAPClient
 	registry *prometheus.Registry
 }
 
@@ -169,14 +187,8 @@ func newDevice(o Options) (*Device, error) {
 }
 
 func mergeConfig(cfg *Config, o Options) error {
-	if o.TAM != "" {
-		cfg.TAM = o.TAM
-	}
-	if cfg.TAM == "" {
-		return optionErrorf("TAM", "a TAM URL is required (on the first run; it is remembered)")
-	}
-	if _, err := broker.CheckTAMURI(cfg.TAM); err != nil {
-		return &OptionError{Option: "TAM", Msg: err.Error()}
+	if err := mergeTAMs(cfg, o); err != nil {
+		return err
 	}
 	if o.LegacyNumbering != nil {
 		cfg.LegacyNumbering = *o.LegacyNumbering
@@ -187,21 +199,80 @@ func mergeConfig(cfg *Config, o Options) error {
 		}
 		cfg.Verifier = o.Verifier
 	}
-	if o.TAMCA != "" {
-		abs, err := filepath.Abs(o.TAMCA)
-		if err != nil {
+	return nil
+}
+
+// mergeTAMs merges the TAMs of the options into the configuration: a new
+// TAM is added after the known ones, a known one gets what is given.
+func mergeTAMs(cfg *Config, o Options) error {
+	all := append([]TAMOptions{{Name: DefaultTAM, URL: o.TAM, CA: o.TAMCA, PSK: o.TAMPSK}}, o.TAMs...)
+	for i, t := range all {
+		if i > 0 && t.Name == DefaultTAM {
+			return optionErrorf("TAMs", "the TAM named %q is given by TAM, TAMKeys and SignerKeys", DefaultTAM)
+		}
+		if !agent.ValidScope.MatchString(t.Name) {
+			return optionErrorf("TAMs", "TAM name %q: want lower-case letters, digits, '.', '_' or '-' (up to 63)", t.Name)
+		}
+		c := cfg.TAM(t.Name)
+		if c == nil {
+			if t.URL == "" {
+				if i == 0 && t.CA == "" && t.PSK == "" {
+					continue // no default TAM given, none known
+				}
+				return optionErrorf("TAM", "TAM %s: a URL is required (on its first run; it is remembered)", t.Name)
+			}
+			if len(cfg.TAMs) >= MaxTAMs {
+				return optionErrorf("TAMs", "more than %d TAMs", MaxTAMs)
+			}
+			cfg.TAMs = append(cfg.TAMs, TAMConfig{Name: t.Name})
+			c = &cfg.TAMs[len(cfg.TAMs)-1]
+		}
+		if t.URL != "" {
+			if _, err := broker.CheckTAMURI(t.URL); err != nil {
+				return &OptionError{Option: "TAM", Msg: fmt.Sprintf("TAM %s: %v", t.Name, err)}
+			}
+			if other := cfg.TAMByURL(t.URL); other != nil && other.Name != t.Name {
+				return optionErrorf("TAM", "TAM %s: %s is already TAM %s", t.Name, t.URL, other.Name)
+			}
+			c.URL = t.URL
+		}
+		var err error
+		if c.CA, err = absIfSet(t.CA, c.CA); err != nil {
 			return err
 		}
-		cfg.TAMCA = abs
+		if c.PSK, err = absIfSet(t.PSK, c.PSK); err != nil {
+			return err
+		}
 	}
-	if o.TAMPSK != "" {
-		abs, err := filepath.Abs(o.TAMPSK)
-		if err != nil {
-			return err
-		}
-		cfg.TAMPSK = abs
+	if len(cfg.TAMs) == 0 {
+		return optionErrorf("TAM", "a TAM URL is required (on the first run; it is remembered)")
 	}
 	return nil
+}
+
+func absIfSet(path, old string) (string, error) {
+	if path == "" {
+		return old, nil
+	}
+	return filepath.Abs(path)
+}
+
+// tamURLs are the TAMs' URLs, the default first.
+func (d *Device) tamURLs() []string {
+	out := make([]string, len(d.cfg.TAMs))
+	for i, t := range d.cfg.TAMs {
+		out[i] = t.URL
+	}
+	return out
+}
+
+// scopes are the trust anchors of the named TAMs given in the options.
+func (d *Device) scopes() []scopeKeys {
+	var out []scopeKeys
+	for _, t := range d.opts.TAMs {
+		out = append(out, scopeKeys{name: t.Name, tamKeys: publicKeys(t.TAMKeys), signerKeys: publicKeys(t.SignerKeys)})
+	}
+	return out
 }
 
 // teeNames are the TEEs to run: those named, else every TEE the device
@@ -262,8 +333,8 @@ func (d *Device) openTEEs(names []string, agentKeys map[string]*cosekey.Key) err
 	if err != nil {
 		return err
 	}
-	base := teeOptions{tams: []string{d.cfg.TAM}, numbering: d.numbering(), vendor: d.opts.VendorID, class: d.opts.ClassID,
-		tamKeys: publicKeys(d.opts.TAMKeys), signerKeys: publicKeys(d.opts.SignerKeys), fetcher: d.fetcher(), log: d.log,
+	base := teeOptions{tams: d.tamURLs(), numbering: d.numbering(), vendor: d.opts.VendorID, class: d.opts.ClassID,
+		tamKeys: publicKeys(d.opts.TAMKeys), signerKeys: publicKeys(d.opts.SignerKeys), scopes: d.scopes(), fetcher: d.fetcher(), log: d.log,
 		metrics: procMetrics, passport: d.passport(), events: d.event, faultHook: d.opts.FaultHook}
 	for _, name := range names {
 		o := base
@@ -280,16 +351,33 @@ func (d *Device) openTEEs(names []string, agentKeys map[string]*cosekey.Key) err
 	return nil
 }
 
+// checkAnchors wants every TAM trusted: the default TAM by an unscoped
+// TAM key, a named one by a key of its scope.
 func (d *Device) checkAnchors(t *TEE) error {
-	anchors, err := agent.TrustAnchors(t.TEE.Storage(), agent.RoleTAM)
-	if err != nil {
-		return fmt.Errorf("TEE %s: %w", t.Name, err)
-	}
-	if len(anchors) == 0 {
-		return optionErrorf("TAMKeys", "TEE %s trusts no TAM key: give it one (it is remembered)", t.Name)
-	}
-	if s, _ := agent.TrustAnchors(t.TEE.Storage(), agent.RoleSigner); len(s) == 0 {
-		d.log.Warn("TEE trusts no Trusted Component signer: every manifest will be refused; give it a signer key", "tee", t.Name)
+	st := t.TEE.Storage()
+	for _, tam := range d.cfg.TAMs {
+		var anchors, signers []*cosekey.Key
+		var err error
+		if tam.Name == DefaultTAM {
+			if anchors, err = agent.TrustAnchors(st, agent.RoleTAM); err == nil {
+				signers, err = agent.TrustAnchors(st, agent.RoleSigner)
+			}
+		} else if anchors, err = agent.ScopedTrustAnchors(st, tam.Name, agent.RoleTAM); err == nil {
+			signers, err = agent.ScopedTrustAnchors(st, tam.Name, agent.RoleSigner)
+		}
+		if err != nil {
+			return fmt.Errorf("TEE %s: %w", t.Name, err)
+		}
+		if len(anchors) == 0 {
+			if tam.Name == DefaultTAM {
+				return optionErrorf("TAMKeys", "TEE %s trusts no TAM key: give it one (it is remembered)", t.Name)
+			}
+			return optionErrorf("TAMs", "TEE %s trusts no key of TAM %s: give it one (it is remembered)", t.Name, tam.Name)
+		}
+		if len(signers) == 0 {
+			d.log.Warn("TEE trusts no Trusted Component signer for a TAM: its every manifest will be refused; give it a signer key",
+				"tee", t.Name, "tam", tam.Name)
+		}
 	}
 	return nil
 }
@@ -329,29 +417,20 @@ func (d *Device) wireBroker() error {
 	if err != nil {
 		return err
 	}
-	co := broker.ClientOptions{Logger: d.log, Retry: d.opts.Retry, UserAgent: d.opts.UserAgent}
-	if d.cfg.TAMCA != "" {
-		if co.RootCAs, err = broker.LoadCAFile(d.cfg.TAMCA); err != nil {
-			return err
+	perTAM := map[string]broker.Transport{}
+	var first broker.Transport
+	for i, tam := range d.cfg.TAMs {
+		tr, err := d.transport(tam)
+		if err != nil {
+			return fmt.Errorf("TAM %s: %w", tam.Name, err)
+		}
+		perTAM[tam.URL] = tr
+		if i == 0 {
+			first = tr
 		}
 	}
-	cc := d.opts.CoAP
-	if cc.Logger == nil {
-		cc.Logger = d.log
-	}
-	if cc.Retry == (broker.Retry{}) {
-		cc.Retry = d.opts.Retry
-	}
-	if cc.RootCAs == nil {
-		cc.RootCAs = co.RootCAs
-	}
-	if d.cfg.TAMPSK != "" && cc.PSK == nil {
-		if cc.PSKIdentity, cc.PSK, err = LoadPSK(d.cfg.TAMPSK); err != nil {
-			return err
-		}
-	}
-	d.coap = broker.NewCoAPClient(cc)
-	d.broker = broker.New(broker.Options{Client: broker.NewClient(co), CoAP: d.coap, Logger: d.log, Metrics: brokerMetrics, SessionTimeout: d.opts.SessionTimeout})
+	d.broker = broker.New(broker.Options{Client: first.Client, CoAP: first.CoAP, PerTAM: perTAM, Logger: d.log,
+		Metrics: brokerMetrics, SessionTimeout: d.opts.SessionTimeout})
 	for _, t := range d.tees {
 		if err := d.broker.AddAgent(t.Name, broker.InProcess(t.Agent)); err != nil {
 			return err
@@ -368,6 +447,36 @@ func (d *Device) wireBroker() error {
 	return nil
 }
 
+// transport builds the HTTP and CoAP clients of one TAM, with its CA and
+// PSK.
+func (d *Device) transport(tam TAMConfig) (broker.Transport, error) {
+	co := broker.ClientOptions{Logger: d.log.With("tam", tam.Name), Retry: d.opts.Retry, UserAgent: d.opts.UserAgent}
+	var err error
+	if tam.CA != "" {
+		if co.RootCAs, err = broker.LoadCAFile(tam.CA); err != nil {
+			return broker.Transport{}, err
+		}
+	}
+	cc := d.opts.CoAP
+	if cc.Logger == nil {
+		cc.Logger = co.Logger
+	}
+	if cc.Retry == (broker.Retry{}) {
+		cc.Retry = d.opts.Retry
+	}
+	if cc.RootCAs == nil {
+		cc.RootCAs = co.RootCAs
+	}
+	if tam.PSK != "" && cc.PSK == nil {
+		if cc.PSKIdentity, cc.PSK, err = LoadPSK(tam.PSK); err != nil {
+			return broker.Transport{}, err
+		}
+	}
+	c := broker.NewCoAPClient(cc)
+	d.coap = append(d.coap, c)
+	return broker.Transport{Client: broker.NewClient(co), CoAP: c}, nil
+}
+
 // Close closes every TEE.
 func (d *Device) Close() error {
 	var errs []error
@@ -375,10 +484,10 @@ func (d *Device) Close() error {
 		errs = append(errs, t.TEE.Close())
 	}
 	d.tees = nil
-	if d.coap != nil {
-		d.coap.Close()
-		d.coap = nil
+	for _, c := range d.coap {
+		c.Close()
 	}
+	d.coap = nil
 	return errors.Join(errs...)
 }
 

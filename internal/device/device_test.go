@@ -88,7 +88,7 @@ func TestOnceInstallsAndRemembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := device.LoadConfig(f.state)
-	if err != nil || cfg.TAM != f.srv.URL || strings.Join(cfg.TEEs, ",") != "a,b" {
+	if err != nil || len(cfg.TAMs) != 1 || cfg.TAMs[0].Name != device.DefaultTAM || cfg.TAMs[0].URL != f.srv.URL || strings.Join(cfg.TEEs, ",") != "a,b" {
 		t.Fatalf("device.json: %+v %v", cfg, err)
 	}
 	f.srv.Upload(tamtest.Envelope(t, f.signer, "app", 2, []byte("v2")))
@@ -281,6 +281,8 @@ func TestServeAgent(t *testing.T) {
 func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"tam":"https://t/tam","tees":["a","b"],"legacy_numbering":true,"tam_ca":"/x"}`))
 	f.Add([]byte(`{"tam":1}`))
+	f.Add([]byte(`{"tams":[{"name":"a","url":"https://a/tam","ca":"/ca"},{"name":"b","url":"coaps://b/tam","psk":"/psk"}],"tees":["x"]}`))
+	f.Add([]byte(`{"tam":"https://t/tam","tams":[{"name":"b","url":"https://b/"}],"tees":[]}`))
 	f.Add([]byte(`{} {}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
@@ -293,7 +295,7 @@ func FuzzConfig(f *testing.F) {
 			t.Fatal(err)
 		}
 		again, err := device.LoadConfig(dir)
-		if err != nil || again.TAM != c.TAM || len(again.TEEs) != len(c.TEEs) {
+		if err != nil || len(again.TAMs) != len(c.TAMs) || len(again.TEEs) != len(c.TEEs) {
 			t.Fatalf("round trip: %+v → %+v, %v", c, again, err)
 		}
 		if _, err := json.Marshal(again); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/teep-go/teep/internal/broker"
 	"github.com/teep-go/teep/suit"
@@ -81,12 +82,53 @@ type RequestResult struct {
 	// installed, or not installed for a release).
 	Daemon  bool
 	Nothing bool
+	// TAM is the name of the TAM the request goes to.
+	TAM string
 }
+
+// ErrUnknownTAM: a request names a TAM the device does not know.
+var ErrUnknownTAM = errors.New("unknown TAM")
 
 // Request asks for a Trusted Component (RFC 9397 RequestTA), or with
 // want false says it is no longer needed (UnrequestTA), on TEE tee (""
-// for the first). tamHint is a TAM URL used if the device trusts it.
-func Request(ctx context.Context, state, tee string, id suit.ComponentID, tamHint string, want bool) (RequestResult, error) {
+// for the first). tam names the TAM the request goes to, by its name in
+// device.json or its URL; "" is the default (first) TAM.
+func Request(ctx context.Context, state, tee string, id suit.ComponentID, tam string, want bool) (RequestResult, error) {
+	name, tamHint, err := resolveTAM(state, tam)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	r, err := request(ctx, state, tee, id, tamHint, want)
+	r.TAM = name
+	return r, err
+}
+
+// resolveTAM finds a TAM of the state directory by name or URL.
+func resolveTAM(state, tam string) (name, url string, err error) {
+	cfg, err := LoadConfig(state)
+	if err != nil {
+		return "", "", err
+	}
+	var t *TAMConfig
+	switch {
+	case tam == "" && len(cfg.TAMs) > 0:
+		t = &cfg.TAMs[0]
+	case tam != "":
+		if t = cfg.TAM(tam); t == nil {
+			t = cfg.TAMByURL(tam)
+		}
+	}
+	if t == nil {
+		var known []string
+		for _, c := range cfg.TAMs {
+			known = append(known, c.Name)
+		}
+		return "", "", fmt.Errorf("%w %q (the device knows: %s)", ErrUnknownTAM, tam, strings.Join(known, ", "))
+	}
+	return t.Name, t.URL, nil
+}
+
+func request(ctx context.Context, state, tee string, id suit.ComponentID, tamHint string, want bool) (RequestResult, error) {
 	c := localClient(state)
 	call := c.Request
 	if !want {
@@ -134,8 +176,8 @@ func openOffline(state, name string) (*TEE, error) {
 		return nil, fmt.Errorf("no TEE %q in %s", name, state)
 	}
 	o := teeOptions{numbering: teep.Draft26}
-	if cfg.TAM != "" {
-		o.tams = []string{cfg.TAM}
+	for _, t := range cfg.TAMs {
+		o.tams = append(o.tams, t.URL)
 	}
 	if cfg.LegacyNumbering {
 		o.numbering = teep.Legacy

@@ -33,12 +33,19 @@ type teeOptions struct {
 	class      *[16]byte
 	tamKeys    []*cosekey.Key
 	signerKeys []*cosekey.Key
+	scopes     []scopeKeys
 	fetcher    processor.Fetcher
 	log        *slog.Logger
 	events     func(agent.Event)
 	metrics    processor.Observer
 	passport   agent.Verifier
 	faultHook  func(point string, staged []string) error
+}
+
+// scopeKeys are the trust anchors of one named TAM.
+type scopeKeys struct {
+	name                string
+	tamKeys, signerKeys []*cosekey.Key
 }
 
 // openTEE opens (creating on first use) the software TEE name under state,
@@ -88,6 +95,18 @@ func trust(t *softtee.TEE, o teeOptions) error {
 	for _, k := range o.signerKeys {
 		if err := agent.AddTrustAnchor(t.Storage(), agent.RoleSigner, k); err != nil {
 			return fmt.Errorf("TEE %s: trust signer key: %w", t.Name(), err)
+		}
+	}
+	for _, sc := range o.scopes {
+		for _, k := range sc.tamKeys {
+			if err := agent.AddScopedTrustAnchor(t.Storage(), sc.name, agent.RoleTAM, k); err != nil {
+				return fmt.Errorf("TEE %s: trust a key of TAM %s: %w", t.Name(), sc.name, err)
+			}
+		}
+		for _, k := range sc.signerKeys {
+			if err := agent.AddScopedTrustAnchor(t.Storage(), sc.name, agent.RoleSigner, k); err != nil {
+				return fmt.Errorf("TEE %s: trust a signer key for TAM %s: %w", t.Name(), sc.name, err)
+			}
 		}
 	}
 	for file, k := range map[string]*cosekey.Key{FileAgentKeyPEM: t.AgentPublicKey(), FileAttestationKeyPEM: t.AttestationPublicKey()} {
