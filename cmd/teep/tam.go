@@ -117,6 +117,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	coapPSK := fs.String("coap-psk", "", `DTLS PSK file, lines "identity hex-key" (default: coap-psk in the data directory, if present)`)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (/debug/pprof/) on this loopback address (e.g. 127.0.0.1:6060)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -136,7 +137,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
 		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion(),
 		CoAPAddr: *coapAddr, CoAPSAddr: *coapsAddr, CoAPTCPAddr: *coapTCPAddr, CoAPSTCPAddr: *coapsTCPAddr,
-		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK}
+		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK, PprofAddr: *pprofAddr}
 	if tamServeOptions != nil {
 		tamServeOptions(&o)
 	}
@@ -207,6 +208,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 				fmt.Fprintf(e.stdout, "TEEP endpoint: %s://%s%s\n", tr.scheme, a, *path)
 			}
 		}
+	}
+	if srv.Pprof != nil {
+		fmt.Fprintf(e.stdout, "profiles: http://%s/debug/pprof/\n", srv.Pprof.Addr())
 	}
 	keys := srv.Engine.PublicKeys()
 	log.Info("TAM started", "listen", ln.Addr().String(), "data", *data, "kid_esp256", hex.EncodeToString(keys[0].KID()),

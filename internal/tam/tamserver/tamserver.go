@@ -82,6 +82,10 @@ type Options struct {
 	CoAPAddr, CoAPSAddr, CoAPTCPAddr, CoAPSTCPAddr string
 	CoAPCert, CoAPKey, CoAPPSKFile                 string
 
+	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on its
+	// own listener; a loopback address only (ErrPprofNotLoopback).
+	PprofAddr string
+
 	Logger  *slog.Logger
 	Version string
 	Clock   func() time.Time
@@ -96,7 +100,9 @@ type TAM struct {
 	NewToken bool // the admin token was created by this Open: print it once
 	Handler  http.Handler
 	// CoAP is the bound CoAP listeners (nil when none is configured).
-	CoAP     *teepcoap.Server
+	CoAP *teepcoap.Server
+	// Pprof is the bound profiling listener (nil unless Options.PprofAddr).
+	Pprof    net.Listener
 	opts     Options
 	registry *prometheus.Registry
 	log      *slog.Logger
@@ -147,8 +153,14 @@ func Open(ctx context.Context, o Options) (*TAM, error) {
 	sq, _ := st.(*sqlitestore.Store)
 	t := &TAM{Store: sq, db: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry()}
 	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
-		st.Close()
+		t.Close()
 		return nil, err
+	}
+	if o.PprofAddr != "" {
+		if t.Pprof, err = listenPprof(o.PprofAddr); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -238,6 +250,9 @@ func (t *TAM) Close() error {
 	if t.CoAP != nil {
 		t.CoAP.Close()
 	}
+	if t.Pprof != nil {
+		t.Pprof.Close()
+	}
 	return t.db.Close()
 }
 
@@ -278,6 +293,9 @@ func OpenDB(ctx context.Context, db, dataDir string) (Database, error) {
 const (
 	ReadTimeout  = 60 * time.Second
 	WriteTimeout = 60 * time.Second
+	// pprofWriteTimeout leaves room for a CPU profile or trace of up to
+	// two minutes (?seconds=N).
+	pprofWriteTimeout = 125 * time.Second
 )
 
 // Serve serves the TEEP endpoints, the admin API and metrics on ln (and the
@@ -294,9 +312,20 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go t.janitor(ctx)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- srv.Serve(ctx, ln) }()
 	n := 1
+	if t.Pprof != nil {
+		psrv, err := httpd.NewServer(httpd.ServerConfig{Handler: pprofHandler(), ReadTimeout: ReadTimeout,
+			WriteTimeout: pprofWriteTimeout, Logger: o.Logger})
+		if err != nil {
+			cancel()
+			<-errc
+			return err
+		}
+		n++
+		go func() { errc <- psrv.Serve(ctx, t.Pprof) }()
+	}
 	if t.CoAP != nil {
 		n++
 		go func() { errc <- t.CoAP.Serve(ctx) }()
