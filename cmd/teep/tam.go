@@ -106,6 +106,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	passport := fs.Bool("passport", false, "ask Agents for Attestation Results (passport model) instead of Evidence")
 	timestamp := fs.Bool("allow-timestamp", false, "also offer FRESHNESS_TIMESTAMP")
 	tokenLife := fs.Duration("token-lifetime", tam.DefaultTokenLifetime, "how long tokens and challenges stay valid")
+	maxPending := fs.Int("max-pending-per-device", tam.DefaultMaxPendingPerDevice, "outstanding Updates per device; a session beyond gets 503 (retry later)")
 	maxBody := fs.Int64("max-body", 4<<20, "largest TEEP request body in bytes")
 	pzCipher := fs.String("personalization-cipher", "a128ctr", "personalization data encryption: a128ctr or a128gcm")
 	coapAddr := fs.String("coap", "", "also serve TEEP over CoAP/UDP here (e.g. 127.0.0.1:5683)")
@@ -135,7 +136,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	o := tamserver.Options{DataDir: *data, DB: *db, Path: *path, LegacyPath: *legacyPath, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
-		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion(),
+		MaxBodyBytes: *maxBody, MaxPendingPerDevice: *maxPending, Logger: log, Version: tamVersion(),
 		CoAPAddr: *coapAddr, CoAPSAddr: *coapsAddr, CoAPTCPAddr: *coapTCPAddr, CoAPSTCPAddr: *coapsTCPAddr,
 		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK, PprofAddr: *pprofAddr}
 	if tamServeOptions != nil {
@@ -158,6 +159,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		o.PersonalizationContentAlg = suit.AlgA128GCM
 	default:
 		return usagef("--personalization-cipher: want a128ctr or a128gcm")
+	}
+	if *maxPending < 1 {
+		return usagef("--max-pending-per-device: want at least 1")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")

@@ -320,6 +320,34 @@ func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg 
 	return out, nil
 }
 
+// errTooManyPending refuses a session that would give a device more than
+// Config.MaxPendingPerDevice outstanding Updates. The whole transaction is
+// rolled back (the token stays unused) and the peer is told to retry later:
+// dropping the oldest outstanding Update instead would make that Update's
+// Success fail as an unknown token.
+var errTooManyPending = errors.New("too many outstanding Updates")
+
+// checkPendingRoom fails with errTooManyPending when the device already has
+// MaxPendingPerDevice unexpired outstanding Updates. It runs inside the
+// writing transaction; PutPending's bound stays as the backstop should two
+// replicas race past the check.
+func (e *Engine) checkPendingRoom(ctx context.Context, tx SessionTx, kid []byte, now time.Time) error {
+	ps, err := tx.PendingFor(ctx, kid)
+	if err != nil {
+		return err
+	}
+	live := 0
+	for _, p := range ps {
+		if p.ExpiresAt.After(now) {
+			live++
+		}
+	}
+	if live >= e.cfg.MaxPendingPerDevice {
+		return fmt.Errorf("%w: %d of %d", errTooManyPending, live, e.cfg.MaxPendingPerDevice)
+	}
+	return nil
+}
+
 // mutateDevice applies the session's changes to the device as stored now
 // (so that concurrent operator changes such as labels are kept), or
 // registers it.
@@ -581,10 +609,17 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 			}
 		}
 		if pending != nil {
+			if err := e.checkPendingRoom(ctx, tx, s.dev.KID, now); err != nil {
+				return err
+			}
 			return tx.PutPending(ctx, *pending, e.cfg.MaxPendingPerDevice)
 		}
 		return nil
 	})
+	if errors.Is(err, errTooManyPending) {
+		e.met.pendingRefused.Inc()
+		return nil, reject(KindUnavailable, "too many outstanding Updates for this device; retry later", err)
+	}
 	if err != nil {
 		return nil, tokenErr(err)
 	}
