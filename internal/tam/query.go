@@ -320,6 +320,33 @@ func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg 
 	return out, nil
 }
 
+// sessionOnly reports whether the QueryResponse's transaction changes
+// nothing that must survive a power cut (docs/operations.md,
+// "Durability"): the device is known and unchanged (status, error,
+// suite, numbering, no new attestation), its inventory is as stored, and
+// it sent no SUIT report. What it writes then is the consumed token (still
+// refused after a restart: the token epoch changes), the last-seen time,
+// and at most an outstanding Update with the pending status, whose loss
+// makes the device's Success fail and the device start a new session.
+func (e *Engine) sessionOnly(s *session, st *state, inv map[cidKey]Installed, status DeviceStatus, lastErr string) bool {
+	d := s.dev
+	if s.isNew || s.outcome != nil || len(s.msg.SUITReports) > 0 || d.Alg != int64(s.alg) || d.Numbering != s.o.Numbering.String() {
+		return false
+	}
+	if status != StatusPending && (d.Status != status || d.LastError != lastErr || (status != StatusFailed && d.LastErrorCode != 0)) {
+		return false
+	}
+	if len(inv) != len(st.installed) {
+		return false
+	}
+	for id, in := range inv {
+		if old, had := st.installed[id]; !had || !sameInstalled(old, in) {
+			return false
+		}
+	}
+	return true
+}
+
 // errTooManyPending refuses a session that would give a device more than
 // Config.MaxPendingPerDevice outstanding Updates. The whole transaction is
 // rolled back (the token stays unused) and the peer is told to retry later:
@@ -576,7 +603,11 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		out, pending = u, pu
 		status = StatusPending
 	}
-	err = e.store.Update(ctx, func(tx Tx) error {
+	commit := e.store.Update
+	if e.sessionOnly(s, st, inv, status, lastErr) {
+		commit = e.updateNoSync
+	}
+	err = commit(ctx, func(tx Tx) error {
 		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
 			return err
 		}
