@@ -107,6 +107,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	timestamp := fs.Bool("allow-timestamp", false, "also offer FRESHNESS_TIMESTAMP")
 	tokenLife := fs.Duration("token-lifetime", tam.DefaultTokenLifetime, "how long tokens and challenges stay valid")
 	maxPending := fs.Int("max-pending-per-device", tam.DefaultMaxPendingPerDevice, "outstanding Updates per device; a session beyond gets 503 (retry later)")
+	purgeEvery := fs.Duration("purge-interval", tamserver.DefaultPurgeInterval, "how often expired tokens and pending Updates are deleted and the SQLite WAL truncated")
 	maxBody := fs.Int64("max-body", 4<<20, "largest TEEP request body in bytes")
 	pzCipher := fs.String("personalization-cipher", "a128ctr", "personalization data encryption: a128ctr or a128gcm")
 	coapAddr := fs.String("coap", "", "also serve TEEP over CoAP/UDP here (e.g. 127.0.0.1:5683)")
@@ -136,7 +137,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	o := tamserver.Options{DataDir: *data, DB: *db, Path: *path, LegacyPath: *legacyPath, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
-		MaxBodyBytes: *maxBody, MaxPendingPerDevice: *maxPending, Logger: log, Version: tamVersion(),
+		MaxBodyBytes: *maxBody, MaxPendingPerDevice: *maxPending, PurgeInterval: *purgeEvery, Logger: log, Version: tamVersion(),
 		CoAPAddr: *coapAddr, CoAPSAddr: *coapsAddr, CoAPTCPAddr: *coapTCPAddr, CoAPSTCPAddr: *coapsTCPAddr,
 		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK, PprofAddr: *pprofAddr}
 	if tamServeOptions != nil {
@@ -159,6 +160,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		o.PersonalizationContentAlg = suit.AlgA128GCM
 	default:
 		return usagef("--personalization-cipher: want a128ctr or a128gcm")
+	}
+	if *purgeEvery <= 0 {
+		return usagef("--purge-interval: want a positive duration")
 	}
 	if *maxPending < 1 {
 		return usagef("--max-pending-per-device: want at least 1")

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -84,5 +85,55 @@ func TestUpdateNoSync(t *testing.T) {
 	var level int
 	if err := s.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil || level != 2 {
 		t.Fatalf("writer synchronous = %d (%v), want 2 (FULL)", level, err)
+	}
+}
+
+// Checkpoint empties the WAL, and Close leaves none behind.
+func TestCheckpointTruncatesWAL(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tam.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for i := 0; i < 200; i++ {
+		if err := s.Update(ctx, func(tx tam.Tx) error { return tx.UseToken(ctx, []byte{byte(i), byte(i >> 8)}, exp) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if errors.Is(err, os.ErrNotExist) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if walSize() == 0 {
+		t.Fatal("no WAL after 200 commits")
+	}
+	if err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := walSize(); n != 0 {
+		t.Fatalf("WAL of %d bytes after a checkpoint", n)
+	}
+	if err := s.Update(ctx, func(tx tam.Tx) error { return tx.UseToken(ctx, []byte("after"), exp) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if n := walSize(); n != 0 {
+		t.Fatalf("WAL of %d bytes after Close", n)
+	}
+	s, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(ctx, func(tx tam.Tx) error { return tx.UseToken(ctx, []byte("after"), exp) }); !errors.Is(err, tam.ErrTokenUsed) {
+		t.Fatalf("token written before Close: %v, want ErrTokenUsed", err)
 	}
 }

@@ -73,6 +73,10 @@ type Options struct {
 	PersonalizationContentAlg int64
 	MaxPendingPerDevice       int
 	MaxInstallAttempts        int
+	// PurgeInterval is how often expired tokens and pending Updates are
+	// purged and (SQLite) the WAL checkpointed and truncated; default
+	// DefaultPurgeInterval.
+	PurgeInterval time.Duration
 
 	// CoAP listeners (docs/coap-binding.md); "" leaves one off. coaps://
 	// (DTLS) and coaps+tcp:// (TLS) use CoAPCert/CoAPKey, else TLSCert/
@@ -106,6 +110,7 @@ type TAM struct {
 	opts     Options
 	registry *prometheus.Registry
 	log      *slog.Logger
+	purged   prometheus.Counter
 }
 
 // Open prepares the data directory and builds the TAM.
@@ -151,7 +156,13 @@ func Open(ctx context.Context, o Options) (*TAM, error) {
 		return nil, err
 	}
 	sq, _ := st.(*sqlitestore.Store)
-	t := &TAM{Store: sq, db: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry()}
+	t := &TAM{Store: sq, db: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry(),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "teep_tam_purged_rows_total",
+			Help: "Expired used tokens and pending Updates deleted by the periodic purge."})}
+	if err := t.registry.Register(t.purged); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
 		t.Close()
 		return nil, err
@@ -353,22 +364,45 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	return first
 }
 
-// JanitorInterval is how often expired tokens and pending Updates are purged.
-const JanitorInterval = 5 * time.Minute
+// DefaultPurgeInterval is Options.PurgeInterval's default.
+const DefaultPurgeInterval = 5 * time.Minute
 
+// checkpointer is the SQLite store's WAL checkpoint.
+type checkpointer interface {
+	Checkpoint(ctx context.Context) error
+}
+
+// janitor keeps storage bounded: it purges expired session state and
+// checkpoints the SQLite WAL, at start and then every PurgeInterval.
 func (t *TAM) janitor(ctx context.Context) {
-	tick := time.NewTicker(JanitorInterval)
+	every := t.opts.PurgeInterval
+	if every <= 0 {
+		every = DefaultPurgeInterval
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		if n, err := t.Engine.Purge(ctx); err != nil && ctx.Err() == nil {
-			t.log.Warn("purging expired tokens failed", "err", err)
-		} else if n > 0 {
-			t.log.Info("purged expired tokens and pending Updates", "rows", n)
-		}
+		t.purge(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+func (t *TAM) purge(ctx context.Context) {
+	n, err := t.Engine.Purge(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		t.log.Warn("purging expired tokens failed", "err", err)
+	case n > 0:
+		t.purged.Add(float64(n))
+		t.log.Info("purged expired tokens and pending Updates", "rows", n)
+	}
+	if c, ok := t.db.(checkpointer); ok {
+		if err := c.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			t.log.Warn("WAL checkpoint incomplete", "err", err)
 		}
 	}
 }
