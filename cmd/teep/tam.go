@@ -106,6 +106,8 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	passport := fs.Bool("passport", false, "ask Agents for Attestation Results (passport model) instead of Evidence")
 	timestamp := fs.Bool("allow-timestamp", false, "also offer FRESHNESS_TIMESTAMP")
 	tokenLife := fs.Duration("token-lifetime", tam.DefaultTokenLifetime, "how long tokens and challenges stay valid")
+	maxPending := fs.Int("max-pending-per-device", tam.DefaultMaxPendingPerDevice, "outstanding Updates per device; a session beyond gets 503 (retry later)")
+	purgeEvery := fs.Duration("purge-interval", tamserver.DefaultPurgeInterval, "how often expired tokens and pending Updates are deleted and the SQLite WAL truncated")
 	maxBody := fs.Int64("max-body", 4<<20, "largest TEEP request body in bytes")
 	pzCipher := fs.String("personalization-cipher", "a128ctr", "personalization data encryption: a128ctr or a128gcm")
 	coapAddr := fs.String("coap", "", "also serve TEEP over CoAP/UDP here (e.g. 127.0.0.1:5683)")
@@ -117,6 +119,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	coapPSK := fs.String("coap-psk", "", `DTLS PSK file, lines "identity hex-key" (default: coap-psk in the data directory, if present)`)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (/debug/pprof/) on this loopback address (e.g. 127.0.0.1:6060)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -134,9 +137,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	o := tamserver.Options{DataDir: *data, DB: *db, Path: *path, LegacyPath: *legacyPath, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		ClientCA: *clientCA, RequireClientCert: *requireClient, VerifierPolicy: *vPolicy, VerifierURL: *vURL,
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
-		MaxBodyBytes: *maxBody, Logger: log, Version: tamVersion(),
+		MaxBodyBytes: *maxBody, MaxPendingPerDevice: *maxPending, PurgeInterval: *purgeEvery, Logger: log, Version: tamVersion(),
 		CoAPAddr: *coapAddr, CoAPSAddr: *coapsAddr, CoAPTCPAddr: *coapTCPAddr, CoAPSTCPAddr: *coapsTCPAddr,
-		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK}
+		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK, PprofAddr: *pprofAddr}
 	if tamServeOptions != nil {
 		tamServeOptions(&o)
 	}
@@ -157,6 +160,12 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		o.PersonalizationContentAlg = suit.AlgA128GCM
 	default:
 		return usagef("--personalization-cipher: want a128ctr or a128gcm")
+	}
+	if *purgeEvery <= 0 {
+		return usagef("--purge-interval: want a positive duration")
+	}
+	if *maxPending < 1 {
+		return usagef("--max-pending-per-device: want at least 1")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
@@ -207,6 +216,9 @@ Agents present Attestation Results). Without one, only Agent keys added with
 				fmt.Fprintf(e.stdout, "TEEP endpoint: %s://%s%s\n", tr.scheme, a, *path)
 			}
 		}
+	}
+	if srv.Pprof != nil {
+		fmt.Fprintf(e.stdout, "profiles: http://%s/debug/pprof/\n", srv.Pprof.Addr())
 	}
 	keys := srv.Engine.PublicKeys()
 	log.Info("TAM started", "listen", ln.Addr().String(), "data", *data, "kid_esp256", hex.EncodeToString(keys[0].KID()),

@@ -3,6 +3,7 @@ package tam
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +96,7 @@ type Engine struct {
 	met     *metrics
 	tokens  *tokenMinter
 	signers map[cose.Algorithm]*cosekey.Signer
+	nosync  NoSyncStore // nil: every commit is durable
 }
 
 // New checks cfg and builds an Engine.
@@ -172,6 +174,10 @@ func New(cfg Config) (*Engine, error) {
 			}
 			e.signers[a] = s
 		}
+	}
+	if ns, ok := cfg.Store.(NoSyncStore); ok {
+		e.nosync = ns
+		e.tokens.epoch = binary.BigEndian.AppendUint64([]byte("epoch"), ns.Epoch())
 	}
 	if e.signers[cosekey.AlgESP256] == nil || e.signers[cosekey.AlgEd25519] == nil {
 		return nil, errors.New("tam: need one P-256 and one Ed25519 key (draft-ietf-teep-protocol-26 §8.2: a TAM supports both cipher suites)")
@@ -307,6 +313,16 @@ func (e *Engine) suites(n teep.Numbering) []teep.CipherSuite {
 
 func (e *Engine) signOpts(n teep.Numbering) teep.SignOptions {
 	return teep.SignOptions{Encode: teep.EncodeOptions{Numbering: n}, Rand: e.cfg.Rand}
+}
+
+// updateNoSync commits a change whose loss costs only a retry (a token
+// consumed by a session that changed nothing the device owns) without
+// waiting for stable storage, when the store can.
+func (e *Engine) updateNoSync(ctx context.Context, fn func(Tx) error) error {
+	if e.nosync != nil {
+		return e.nosync.UpdateNoSync(ctx, fn)
+	}
+	return e.store.Update(ctx, fn)
 }
 
 // Purge drops expired used tokens and pending Updates; run it periodically.

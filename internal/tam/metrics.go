@@ -18,6 +18,9 @@ type metrics struct {
 	updates      *prometheus.CounterVec // by outcome
 	attestations *prometheus.CounterVec // by status
 	duration     *prometheus.HistogramVec
+	// pendingRefused counts sessions refused because the device already
+	// had Config.MaxPendingPerDevice outstanding Updates.
+	pendingRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,9 +51,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to process one incoming TEEP message (or session start), by message type.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"type"}),
+		pendingRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "teep_tam_pending_refused_total", Help: "Sessions refused (retry later) because the device already had the maximum of outstanding Updates.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sessions, m.messagesIn, m.messagesOut, m.rejected, m.agentErrors, m.updates, m.attestations, m.duration} {
+		for _, c := range []prometheus.Collector{m.sessions, m.messagesIn, m.messagesOut, m.rejected, m.agentErrors, m.updates, m.attestations, m.duration, m.pendingRefused} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("tam: register metrics: %w", err)
 			}

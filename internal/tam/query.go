@@ -320,6 +320,61 @@ func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg 
 	return out, nil
 }
 
+// sessionOnly reports whether the QueryResponse's transaction changes
+// nothing that must survive a power cut (docs/operations.md,
+// "Durability"): the device is known and unchanged (status, error,
+// suite, numbering, no new attestation), its inventory is as stored, and
+// it sent no SUIT report. What it writes then is the consumed token (still
+// refused after a restart: the token epoch changes), the last-seen time,
+// and at most an outstanding Update with the pending status, whose loss
+// makes the device's Success fail and the device start a new session.
+func (e *Engine) sessionOnly(s *session, st *state, inv map[cidKey]Installed, status DeviceStatus, lastErr string) bool {
+	d := s.dev
+	if s.isNew || s.outcome != nil || len(s.msg.SUITReports) > 0 || d.Alg != int64(s.alg) || d.Numbering != s.o.Numbering.String() {
+		return false
+	}
+	if status != StatusPending && (d.Status != status || d.LastError != lastErr || (status != StatusFailed && d.LastErrorCode != 0)) {
+		return false
+	}
+	if len(inv) != len(st.installed) {
+		return false
+	}
+	for id, in := range inv {
+		if old, had := st.installed[id]; !had || !sameInstalled(old, in) {
+			return false
+		}
+	}
+	return true
+}
+
+// errTooManyPending refuses a session that would give a device more than
+// Config.MaxPendingPerDevice outstanding Updates. The whole transaction is
+// rolled back (the token stays unused) and the peer is told to retry later:
+// dropping the oldest outstanding Update instead would make that Update's
+// Success fail as an unknown token.
+var errTooManyPending = errors.New("too many outstanding Updates")
+
+// checkPendingRoom fails with errTooManyPending when the device already has
+// MaxPendingPerDevice unexpired outstanding Updates. It runs inside the
+// writing transaction; PutPending's bound stays as the backstop should two
+// replicas race past the check.
+func (e *Engine) checkPendingRoom(ctx context.Context, tx SessionTx, kid []byte, now time.Time) error {
+	ps, err := tx.PendingFor(ctx, kid)
+	if err != nil {
+		return err
+	}
+	live := 0
+	for _, p := range ps {
+		if p.ExpiresAt.After(now) {
+			live++
+		}
+	}
+	if live >= e.cfg.MaxPendingPerDevice {
+		return fmt.Errorf("%w: %d of %d", errTooManyPending, live, e.cfg.MaxPendingPerDevice)
+	}
+	return nil
+}
+
 // mutateDevice applies the session's changes to the device as stored now
 // (so that concurrent operator changes such as labels are kept), or
 // registers it.
@@ -548,7 +603,11 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		out, pending = u, pu
 		status = StatusPending
 	}
-	err = e.store.Update(ctx, func(tx Tx) error {
+	commit := e.store.Update
+	if e.sessionOnly(s, st, inv, status, lastErr) {
+		commit = e.updateNoSync
+	}
+	err = commit(ctx, func(tx Tx) error {
 		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
 			return err
 		}
@@ -581,10 +640,17 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 			}
 		}
 		if pending != nil {
+			if err := e.checkPendingRoom(ctx, tx, s.dev.KID, now); err != nil {
+				return err
+			}
 			return tx.PutPending(ctx, *pending, e.cfg.MaxPendingPerDevice)
 		}
 		return nil
 	})
+	if errors.Is(err, errTooManyPending) {
+		e.met.pendingRefused.Inc()
+		return nil, reject(KindUnavailable, "too many outstanding Updates for this device; retry later", err)
+	}
 	if err != nil {
 		return nil, tokenErr(err)
 	}

@@ -33,6 +33,21 @@ type Store interface {
 	Close() error
 }
 
+// NoSyncStore is a Store that can also commit without waiting for stable
+// storage (sqlitestore). A power cut may lose the newest such commits, but
+// never a durable commit and never out of order. The engine uses it only
+// for changes whose loss costs a retry (docs/operations.md, "Durability"),
+// and mixes Epoch into its QueryRequest tokens: a token consumed in a lost
+// commit was minted under an earlier epoch, so it is still refused after
+// the restart.
+type NoSyncStore interface {
+	Store
+	UpdateNoSync(ctx context.Context, fn func(Tx) error) error
+	// Epoch identifies this open of the database: durable before the
+	// store is used and never the same for two opens.
+	Epoch() uint64
+}
+
 // Tx is the set of operations inside one transaction: the union of one
 // small interface per aggregate, so a new store is written (and tested, with
 // storetest) one aggregate at a time, and engine code that touches one

@@ -56,11 +56,16 @@ func (q queryToken) challenge() bool { return q.flags&flagChallenge != 0 }
 type tokenMinter struct {
 	key  []byte
 	rand io.Reader
+	// epoch, when not empty (a NoSyncStore), is mixed into the MAC: tokens
+	// of an earlier open of the database do not verify, whether or not
+	// their consumption reached the disk.
+	epoch []byte
 }
 
 func (m *tokenMinter) mac(body, kid []byte) []byte {
 	h := hmac.New(sha256.New, m.key)
 	h.Write([]byte("teep-go tam query token v1\x00"))
+	h.Write(m.epoch)
 	h.Write(body)
 	h.Write(kid)
 	return h.Sum(nil)[:16]

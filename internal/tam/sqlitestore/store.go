@@ -3,10 +3,12 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +45,7 @@ type Store struct {
 	reader     *sql.DB // query_only connections for View
 	writeStmts *stmtCache
 	readStmts  *stmtCache
+	epoch      uint64
 }
 
 // stmtCache keeps prepared statements per database handle, so SQLite
@@ -154,6 +157,10 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
+	if s.epoch, err = bumpEpoch(ctx, writer); err != nil {
+		writer.Close()
+		return nil, err
+	}
 	reader, err := sql.Open("sqlite", dsn("query_only(1)"))
 	if err != nil {
 		writer.Close()
@@ -165,11 +172,52 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	return s, nil
 }
 
+// bumpEpoch counts this open in the database header (user_version, which
+// the schema does not use) and commits it durably before anything is
+// served, so no two opens of a database share an epoch (tam.NoSyncStore).
+func bumpEpoch(ctx context.Context, db *sql.DB) (uint64, error) {
+	var v int64
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("sqlitestore: read epoch: %w", err)
+	}
+	if v < 0 || v >= math.MaxInt32 {
+		// A signed 32-bit field: 2^31 opens are out of reach; a value out
+		// of range was written by something else.
+		return 0, fmt.Errorf("sqlitestore: epoch (user_version) %d out of range", v)
+	}
+	v++
+	if _, err := db.ExecContext(ctx, "PRAGMA user_version = "+strconv.FormatInt(v, 10)); err != nil {
+		return 0, fmt.Errorf("sqlitestore: write epoch: %w", err)
+	}
+	return uint64(v), nil
+}
+
+// Epoch is the number of this open of the database, made durable before
+// Open returned: never the same for two opens (tam.NoSyncStore).
+func (s *Store) Epoch() uint64 { return s.epoch }
+
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Checkpoint copies the WAL into the database file and truncates it to
+// zero bytes (wal_checkpoint(TRUNCATE)), so the WAL does not keep the size
+// of its busiest moment. It waits for running writers (busy_timeout); a
+// reader holding an old snapshot makes it do less, which it reports.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("sqlitestore: checkpoint: %w", mapErr(err))
+	}
+	if busy != 0 {
+		return fmt.Errorf("sqlitestore: checkpoint: %d of %d WAL frames copied: %w", done, logFrames, tam.ErrStoreBusy)
+	}
+	return nil
+}
+
+// Close checkpoints and truncates the WAL, then closes the database.
 func (s *Store) Close() error {
+	// Best effort: a failure leaves the WAL for the next open to replay.
+	s.Checkpoint(context.Background())
 	s.writeStmts.close()
 	if s.readStmts != nil {
 		s.readStmts.close()
@@ -193,8 +241,47 @@ func (s *Store) View(ctx context.Context, fn func(tam.Tx) error) error {
 	return run(ctx, s.reader, s.readStmts, true, fn)
 }
 
-func run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn func(tam.Tx) error) (err error) {
-	sqlTx, err := db.BeginTx(ctx, nil)
+// UpdateNoSync is Update, except that the commit does not wait for stable
+// storage (synchronous=NORMAL for this transaction only): a power cut may
+// lose the newest such commits, never a durable one and never out of order
+// (the WAL is replayed up to its last complete commit, and the next durable
+// commit syncs every frame before it). The engine uses it only for changes
+// whose loss costs a retry (docs/operations.md, "Durability").
+func (s *Store) UpdateNoSync(ctx context.Context, fn func(tam.Tx) error) error {
+	err := s.updateNoSync(ctx, fn)
+	s.writeStmts.flush(context.WithoutCancel(ctx))
+	return err
+}
+
+func (s *Store) updateNoSync(ctx context.Context, fn func(tam.Tx) error) (err error) {
+	// The writer pool has one connection: holding it keeps the lowered
+	// level to this transaction. SQLite refuses to change it inside one.
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
+			// Never hand a connection that does not sync to a durable
+			// Update: drop it, the pool opens a new one (FULL from the DSN).
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("sqlitestore: restore synchronous: %w", rerr))
+		}
+	}()
+	return runTx(ctx, func() (*sql.Tx, error) { return conn.BeginTx(ctx, nil) }, s.writeStmts, false, fn)
+}
+
+func run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn func(tam.Tx) error) error {
+	defer stmts.flush(context.WithoutCancel(ctx))
+	return runTx(ctx, func() (*sql.Tx, error) { return db.BeginTx(ctx, nil) }, stmts, readOnly, fn)
+}
+
+func runTx(ctx context.Context, begin func() (*sql.Tx, error), stmts *stmtCache, readOnly bool, fn func(tam.Tx) error) (err error) {
+	sqlTx, err := begin()
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
 	}
@@ -205,7 +292,6 @@ func run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn fu
 		}
 	}()
 	t := &tx{tx: sqlTx, readOnly: readOnly, stmts: stmts}
-	defer stmts.flush(context.WithoutCancel(ctx))
 	if err := fn(t); err != nil {
 		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("sqlitestore: rollback: %w", rbErr))

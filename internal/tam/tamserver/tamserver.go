@@ -73,6 +73,10 @@ type Options struct {
 	PersonalizationContentAlg int64
 	MaxPendingPerDevice       int
 	MaxInstallAttempts        int
+	// PurgeInterval is how often expired tokens and pending Updates are
+	// purged and (SQLite) the WAL checkpointed and truncated; default
+	// DefaultPurgeInterval.
+	PurgeInterval time.Duration
 
 	// CoAP listeners (docs/coap-binding.md); "" leaves one off. coaps://
 	// (DTLS) and coaps+tcp:// (TLS) use CoAPCert/CoAPKey, else TLSCert/
@@ -81,6 +85,10 @@ type Options struct {
 	// directory, when present). ClientCA and RequireClientCert apply too.
 	CoAPAddr, CoAPSAddr, CoAPTCPAddr, CoAPSTCPAddr string
 	CoAPCert, CoAPKey, CoAPPSKFile                 string
+
+	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on its
+	// own listener; a loopback address only (ErrPprofNotLoopback).
+	PprofAddr string
 
 	Logger  *slog.Logger
 	Version string
@@ -96,10 +104,13 @@ type TAM struct {
 	NewToken bool // the admin token was created by this Open: print it once
 	Handler  http.Handler
 	// CoAP is the bound CoAP listeners (nil when none is configured).
-	CoAP     *teepcoap.Server
+	CoAP *teepcoap.Server
+	// Pprof is the bound profiling listener (nil unless Options.PprofAddr).
+	Pprof    net.Listener
 	opts     Options
 	registry *prometheus.Registry
 	log      *slog.Logger
+	purged   prometheus.Counter
 }
 
 // Open prepares the data directory and builds the TAM.
@@ -145,10 +156,22 @@ func Open(ctx context.Context, o Options) (*TAM, error) {
 		return nil, err
 	}
 	sq, _ := st.(*sqlitestore.Store)
-	t := &TAM{Store: sq, db: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry()}
-	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
+	t := &TAM{Store: sq, db: st, Token: token, NewToken: created, opts: o, log: o.Logger, registry: httpd.NewRegistry(),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "teep_tam_purged_rows_total",
+			Help: "Expired used tokens and pending Updates deleted by the periodic purge."})}
+	if err := t.registry.Register(t.purged); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if err := t.build(ctx, p256, ed, sessionKey); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if o.PprofAddr != "" {
+		if t.Pprof, err = listenPprof(o.PprofAddr); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -238,6 +261,9 @@ func (t *TAM) Close() error {
 	if t.CoAP != nil {
 		t.CoAP.Close()
 	}
+	if t.Pprof != nil {
+		t.Pprof.Close()
+	}
 	return t.db.Close()
 }
 
@@ -278,6 +304,9 @@ func OpenDB(ctx context.Context, db, dataDir string) (Database, error) {
 const (
 	ReadTimeout  = 60 * time.Second
 	WriteTimeout = 60 * time.Second
+	// pprofWriteTimeout leaves room for a CPU profile or trace of up to
+	// two minutes (?seconds=N).
+	pprofWriteTimeout = 125 * time.Second
 )
 
 // Serve serves the TEEP endpoints, the admin API and metrics on ln (and the
@@ -294,9 +323,20 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go t.janitor(ctx)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- srv.Serve(ctx, ln) }()
 	n := 1
+	if t.Pprof != nil {
+		psrv, err := httpd.NewServer(httpd.ServerConfig{Handler: pprofHandler(), ReadTimeout: ReadTimeout,
+			WriteTimeout: pprofWriteTimeout, Logger: o.Logger})
+		if err != nil {
+			cancel()
+			<-errc
+			return err
+		}
+		n++
+		go func() { errc <- psrv.Serve(ctx, t.Pprof) }()
+	}
 	if t.CoAP != nil {
 		n++
 		go func() { errc <- t.CoAP.Serve(ctx) }()
@@ -324,22 +364,45 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	return first
 }
 
-// JanitorInterval is how often expired tokens and pending Updates are purged.
-const JanitorInterval = 5 * time.Minute
+// DefaultPurgeInterval is Options.PurgeInterval's default.
+const DefaultPurgeInterval = 5 * time.Minute
 
+// checkpointer is the SQLite store's WAL checkpoint.
+type checkpointer interface {
+	Checkpoint(ctx context.Context) error
+}
+
+// janitor keeps storage bounded: it purges expired session state and
+// checkpoints the SQLite WAL, at start and then every PurgeInterval.
 func (t *TAM) janitor(ctx context.Context) {
-	tick := time.NewTicker(JanitorInterval)
+	every := t.opts.PurgeInterval
+	if every <= 0 {
+		every = DefaultPurgeInterval
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		if n, err := t.Engine.Purge(ctx); err != nil && ctx.Err() == nil {
-			t.log.Warn("purging expired tokens failed", "err", err)
-		} else if n > 0 {
-			t.log.Info("purged expired tokens and pending Updates", "rows", n)
-		}
+		t.purge(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+func (t *TAM) purge(ctx context.Context) {
+	n, err := t.Engine.Purge(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		t.log.Warn("purging expired tokens failed", "err", err)
+	case n > 0:
+		t.purged.Add(float64(n))
+		t.log.Info("purged expired tokens and pending Updates", "rows", n)
+	}
+	if c, ok := t.db.(checkpointer); ok {
+		if err := c.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			t.log.Warn("WAL checkpoint incomplete", "err", err)
 		}
 	}
 }
