@@ -52,6 +52,9 @@ type Tx interface {
 	ReportTx
 	SessionTx
 	PersonalizationTx
+	TenantTx
+	APITokenTx
+	AuditTx
 }
 
 // ComponentTx keeps Trusted Components: their signed SUIT envelopes, one per

@@ -53,6 +53,9 @@ var aggregates = []struct {
 		{"PurgeExpired", testPurgeExpired},
 	}},
 	{"Personalization", []test{{"PutDelete", testPersonalization}}},
+	{"Tenant", []test{{"AddList", testTenants}}},
+	{"APIToken", []test{{"AddRevoke", testAPITokens}}},
+	{"Audit", []test{{"AddFilter", testAudit}}},
 	{"Transaction", []test{
 		{"Rollback", testRollback},
 		{"ViewIsReadOnly", testViewReadOnly},
