@@ -55,6 +55,7 @@ type Tx interface {
 	TenantTx
 	APITokenTx
 	AuditTx
+	OwnerTx
 }
 
 // ComponentTx keeps Trusted Components: their signed SUIT envelopes, one per

@@ -143,3 +143,22 @@ type AuditTx interface {
 	AddAudit(ctx context.Context, e AuditEntry) (int64, error)      // returns the new entry's ID
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) // newest first
 }
+
+// OwnedKind names what a tenant may own in OwnerTx.
+type OwnedKind string
+
+// Owned kinds. Policies, and what devices hold of a component, belong to
+// the component's owner; devices themselves are shared.
+const (
+	OwnedSigner    OwnedKind = "signer"    // key: hex of the TC signer's kid
+	OwnedComponent OwnedKind = "component" // key: IDHex of the component
+)
+
+// OwnerTx records which tenant owns what.
+type OwnerTx interface {
+	// SetOwner records tenant as the owner (insert or replace);
+	// ErrNotFound if the tenant does not exist.
+	SetOwner(ctx context.Context, kind OwnedKind, key, tenant string) error
+	// Owner returns the owner, DefaultTenant when none is recorded.
+	Owner(ctx context.Context, kind OwnedKind, key string) (string, error)
+}

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -156,4 +157,24 @@ func scanAudit(sc pgx.Row) (tam.AuditEntry, error) {
 	err := sc.Scan(&e.ID, &at, &e.TokenID, &e.TokenName, &e.Tenant, &e.Action, &e.Object, &e.Remote, &e.Outcome)
 	e.Time = fromTS(at)
 	return e, err
+}
+
+var _ tam.OwnerTx = (*tx)(nil)
+
+func (t *tx) SetOwner(ctx context.Context, kind tam.OwnedKind, key, tenant string) error {
+	_, err := t.exec(ctx, `INSERT INTO owners (kind, key, tenant_id) VALUES ($1, $2, $3)
+		ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id`, string(kind), key, tenant)
+	if isCode(err, codeForeignKeyViolation) {
+		return fmt.Errorf("tenant %q: %w", tenant, tam.ErrNotFound)
+	}
+	return err
+}
+
+func (t *tx) Owner(ctx context.Context, kind tam.OwnedKind, key string) (string, error) {
+	var tenant string
+	err := t.tx.QueryRow(ctx, `SELECT tenant_id FROM owners WHERE kind = $1 AND key = $2`, string(kind), key).Scan(&tenant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return tam.DefaultTenant, nil
+	}
+	return tenant, mapErr(err)
 }

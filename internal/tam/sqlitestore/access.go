@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -149,4 +150,24 @@ func scanAudit(sc scanner) (tam.AuditEntry, error) {
 	err := sc.Scan(&e.ID, &at, &e.TokenID, &e.TokenName, &e.Tenant, &e.Action, &e.Object, &e.Remote, &e.Outcome)
 	e.Time = fromTS(at)
 	return e, err
+}
+
+var _ tam.OwnerTx = (*tx)(nil)
+
+func (t *tx) SetOwner(ctx context.Context, kind tam.OwnedKind, key, tenant string) error {
+	_, err := t.exec(ctx, `INSERT INTO owners (kind, key, tenant_id) VALUES (?, ?, ?)
+		ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id`, string(kind), key, tenant)
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return fmt.Errorf("tenant %q: %w", tenant, tam.ErrNotFound)
+	}
+	return err
+}
+
+func (t *tx) Owner(ctx context.Context, kind tam.OwnedKind, key string) (string, error) {
+	var tenant string
+	err := t.queryRow(ctx, `SELECT tenant_id FROM owners WHERE kind = ? AND key = ?`, string(kind), key).Scan(&tenant)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tam.DefaultTenant, nil
+	}
+	return tenant, mapErr(err)
 }

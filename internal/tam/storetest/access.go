@@ -145,3 +145,33 @@ func testAudit(t *testing.T, s tam.Store) {
 		return nil
 	})
 }
+
+func testOwners(t *testing.T, s tam.Store) {
+	update(t, s, func(tx tam.Tx) error { return tx.AddTenant(ctx, tam.Tenant{ID: "acme", Name: "Acme", CreatedAt: base}) })
+	update(t, s, func(tx tam.Tx) error { return tx.SetOwner(ctx, tam.OwnedSigner, "0102", "acme") })
+	err := s.Update(ctx, func(tx tam.Tx) error { return tx.SetOwner(ctx, tam.OwnedSigner, "0303", "nobody") })
+	wantErr(t, err, tam.ErrNotFound, "owner of an unknown tenant")
+	view(t, s, func(tx tam.Tx) error {
+		for _, c := range []struct {
+			kind      tam.OwnedKind
+			key, want string
+		}{
+			{tam.OwnedSigner, "0102", "acme"},
+			{tam.OwnedComponent, "0102", tam.DefaultTenant}, // kinds are separate
+			{tam.OwnedSigner, "0303", tam.DefaultTenant},    // no row: the default tenant
+		} {
+			got, err := tx.Owner(ctx, c.kind, c.key)
+			if err != nil {
+				return err
+			}
+			equal(t, "owner of "+string(c.kind)+" "+c.key, got, c.want)
+		}
+		return nil
+	})
+	update(t, s, func(tx tam.Tx) error { return tx.SetOwner(ctx, tam.OwnedSigner, "0102", tam.DefaultTenant) })
+	view(t, s, func(tx tam.Tx) error {
+		got, err := tx.Owner(ctx, tam.OwnedSigner, "0102")
+		equal(t, "replaced owner", got, tam.DefaultTenant)
+		return err
+	})
+}

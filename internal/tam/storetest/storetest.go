@@ -56,6 +56,7 @@ var aggregates = []struct {
 	{"Tenant", []test{{"AddList", testTenants}}},
 	{"APIToken", []test{{"AddRevoke", testAPITokens}}},
 	{"Audit", []test{{"AddFilter", testAudit}}},
+	{"Owner", []test{{"SetGet", testOwners}}},
 	{"Transaction", []test{
 		{"Rollback", testRollback},
 		{"ViewIsReadOnly", testViewReadOnly},

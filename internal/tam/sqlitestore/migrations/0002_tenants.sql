@@ -33,3 +33,13 @@ CREATE TABLE audit_log (
 );
 
 CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id);
+
+-- Which tenant owns a TC signer key or a component (tam.OwnerTx); no row
+-- means the default tenant, so databases from before tenants need no data
+-- migration.
+CREATE TABLE owners (
+	kind      TEXT NOT NULL,
+	key       TEXT NOT NULL,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id),
+	PRIMARY KEY (kind, key)
+);
