@@ -148,7 +148,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:     cfg,
-		store:   cfg.Store,
+		store:   auditStore{cfg.Store}, // audit.go: admin changes carry their audit entry
 		log:     cfg.Logger,
 		tokens:  &tokenMinter{key: cfg.SessionKey, rand: cfg.Rand},
 		signers: map[cose.Algorithm]*cosekey.Signer{},

@@ -67,6 +67,10 @@ type Tx interface {
 	ReportTx
 	SessionTx
 	PersonalizationTx
+	TenantTx
+	APITokenTx
+	AuditTx
+	OwnerTx
 }
 
 // ComponentTx keeps Trusted Components: their signed SUIT envelopes, one per

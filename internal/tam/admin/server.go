@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -85,7 +84,10 @@ func Register(mux *http.ServeMux, cfg Config) error {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}))
 	}
 	for _, rt := range s.routes() {
-		mux.Handle(rt.pattern, s.wrap(rt.h))
+		if rt.min.Rank() == 0 {
+			return fmt.Errorf("admin: route %s has no role", rt.pattern)
+		}
+		mux.Handle(rt.pattern, s.guard(rt))
 	}
 	mux.Handle(Prefix, s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return status(http.StatusNotFound, "no such admin endpoint")
@@ -93,36 +95,49 @@ func Register(mux *http.ServeMux, cfg Config) error {
 	return nil
 }
 
+// route is one row of the API's single access table: the handler, the
+// least role that may call it, and how it is scoped to tenants (access.go).
+// Register refuses a route without a role, so no endpoint is left open by
+// omission.
 type route struct {
 	pattern string
 	h       func(http.ResponseWriter, *http.Request) error
+	min     tam.Role
+	scope   scope
 }
 
 func (s *server) routes() []route {
 	return []route{
-		{"GET /admin/v1/health", s.health},
-		{"GET /admin/v1/tam", s.info},
-		{"GET /admin/v1/components", s.listComponents},
-		{"POST /admin/v1/components", s.addComponent},
-		{"GET /admin/v1/components/{id}", s.getComponent},
-		{"DELETE /admin/v1/components/{id}", s.deleteComponent},
-		{"GET /admin/v1/components/{id}/versions/{seq}", s.getEnvelope},
-		{"GET /admin/v1/policies", s.listPolicies},
-		{"POST /admin/v1/policies", s.addPolicy},
-		{"DELETE /admin/v1/policies", s.removePolicies},
-		{"GET /admin/v1/devices", s.listDevices},
-		{"POST /admin/v1/devices", s.addDevice},
-		{"GET /admin/v1/devices/{kid}", s.getDevice},
-		{"DELETE /admin/v1/devices/{kid}", s.deleteDevice},
-		{"PUT /admin/v1/devices/{kid}/labels", s.setLabels},
-		{"POST /admin/v1/devices/{kid}/reattest", s.reattest},
-		{"POST /admin/v1/devices/{kid}/reset", s.reset},
-		{"GET /admin/v1/devices/{kid}/personalization", s.listPersonalization},
-		{"PUT /admin/v1/devices/{kid}/personalization/{name}", s.putPersonalization},
-		{"DELETE /admin/v1/devices/{kid}/personalization/{name}", s.deletePersonalization},
-		{"GET /admin/v1/trust/{role}", s.listTrust},
-		{"POST /admin/v1/trust/{role}", s.addTrust},
-		{"DELETE /admin/v1/trust/{role}/{kid}", s.deleteTrust},
+		{"GET /admin/v1/health", s.health, tam.RoleReadOnly, scopeOpen},
+		{"GET /admin/v1/tam", s.info, tam.RoleReadOnly, scopeOpen},
+		{"GET /admin/v1/components", s.listComponents, tam.RoleReadOnly, scopeTenant},
+		{"POST /admin/v1/components", s.addComponent, tam.RoleAdmin, scopeTenant},
+		{"GET /admin/v1/components/{id}", s.getComponent, tam.RoleReadOnly, scopeTenant},
+		{"DELETE /admin/v1/components/{id}", s.deleteComponent, tam.RoleAdmin, scopeTenant},
+		{"GET /admin/v1/components/{id}/versions/{seq}", s.getEnvelope, tam.RoleReadOnly, scopeTenant},
+		{"GET /admin/v1/policies", s.listPolicies, tam.RoleReadOnly, scopeTenant},
+		{"POST /admin/v1/policies", s.addPolicy, tam.RoleOperator, scopeTenant},
+		{"DELETE /admin/v1/policies", s.removePolicies, tam.RoleOperator, scopeTenant},
+		{"GET /admin/v1/devices", s.listDevices, tam.RoleReadOnly, scopeTenant},
+		{"POST /admin/v1/devices", s.addDevice, tam.RoleOperator, scopeTenant},
+		{"GET /admin/v1/devices/{kid}", s.getDevice, tam.RoleReadOnly, scopeTenant},
+		{"DELETE /admin/v1/devices/{kid}", s.deleteDevice, tam.RoleOperator, scopeTenant},
+		{"PUT /admin/v1/devices/{kid}/labels", s.setLabels, tam.RoleOperator, scopeTenant},
+		{"POST /admin/v1/devices/{kid}/reattest", s.reattest, tam.RoleOperator, scopeTenant},
+		{"POST /admin/v1/devices/{kid}/reset", s.reset, tam.RoleOperator, scopeTenant},
+		{"GET /admin/v1/devices/{kid}/personalization", s.listPersonalization, tam.RoleReadOnly, scopeTenant},
+		{"PUT /admin/v1/devices/{kid}/personalization/{name}", s.putPersonalization, tam.RoleOperator, scopeTenant},
+		{"DELETE /admin/v1/devices/{kid}/personalization/{name}", s.deletePersonalization, tam.RoleOperator, scopeTenant},
+		{"GET /admin/v1/trust/{role}", s.listTrust, tam.RoleReadOnly, scopeTenant},
+		{"POST /admin/v1/trust/{role}", s.addTrust, tam.RoleAdmin, scopeTenant},
+		{"DELETE /admin/v1/trust/{role}/{kid}", s.deleteTrust, tam.RoleAdmin, scopeTenant},
+		{"GET /admin/v1/whoami", s.whoami, tam.RoleReadOnly, scopeOpen},
+		{"GET /admin/v1/tokens", s.listTokens, tam.RoleAdmin, scopeOwn},
+		{"POST /admin/v1/tokens", s.createToken, tam.RoleAdmin, scopeOwn},
+		{"DELETE /admin/v1/tokens/{id}", s.revokeToken, tam.RoleAdmin, scopeOwn},
+		{"GET /admin/v1/tenants", s.listTenants, tam.RoleProvider, scopeOpen},
+		{"POST /admin/v1/tenants", s.addTenant, tam.RoleProvider, scopeOpen},
+		{"GET /admin/v1/audit", s.listAudit, tam.RoleAdmin, scopeOwn},
 	}
 }
 
@@ -154,36 +169,10 @@ func problemFor(err error) *httpd.Problem {
 	return httpd.NewProblem(http.StatusInternalServerError, "internal error")
 }
 
+// wrap guards a handler outside the route table (the catch-all 404): any
+// valid token may reach it.
 func (s *server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpd.SecurityHeaders(w.Header())
-		if !s.authorized(r) {
-			s.log.Warn("admin request with a missing or wrong token", "peer", httpd.Peer(r), "method", r.Method, "path", r.URL.Path)
-			// RFC 6750 §3: the challenge names the scheme.
-			w.Header().Set("WWW-Authenticate", `Bearer realm="teep-tam-admin"`)
-			httpd.WriteProblem(w, httpd.NewProblem(http.StatusUnauthorized, "missing or wrong bearer token"))
-			return
-		}
-		if err := h(w, r); err != nil {
-			p := problemFor(err)
-			level := slog.LevelInfo
-			if p.Status >= 500 {
-				level = slog.LevelError
-			}
-			s.log.Log(r.Context(), level, "admin request failed", "peer", httpd.Peer(r), "method", r.Method, "path", r.URL.Path,
-				"status", p.Status, "err", err)
-			httpd.WriteProblem(w, p)
-		}
-	})
-}
-
-func (s *server) authorized(r *http.Request) bool {
-	h := r.Header.Get("Authorization")
-	const p = "Bearer "
-	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(h[len(p):]), []byte(s.cfg.Token)) == 1
+	return s.guard(route{h: h, min: tam.RoleReadOnly, scope: scopeOpen})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -53,6 +53,10 @@ var aggregates = []struct {
 		{"PurgeExpired", testPurgeExpired},
 	}},
 	{"Personalization", []test{{"PutDelete", testPersonalization}}},
+	{"Tenant", []test{{"AddList", testTenants}}},
+	{"APIToken", []test{{"AddRevoke", testAPITokens}}},
+	{"Audit", []test{{"AddFilter", testAudit}}},
+	{"Owner", []test{{"SetGet", testOwners}}},
 	{"Transaction", []test{
 		{"Rollback", testRollback},
 		{"ViewIsReadOnly", testViewReadOnly},
