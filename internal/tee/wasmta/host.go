@@ -33,6 +33,7 @@ type invocation struct {
 	st     Sealed
 	logged int
 	logs   []string
+	writes int
 	// fault is a limit the TA broke; it fails the invocation even if the
 	// TA ignores the status code and exits 0.
 	fault error
@@ -48,6 +49,16 @@ func mem(m api.Module, ptr, n uint32) []byte {
 		panic(fmt.Errorf("wasmta: memory access out of bounds (%d+%d)", ptr, n))
 	}
 	return b
+}
+
+// write counts a put or delete against MaxWrites.
+func (i *invocation) write() bool {
+	i.writes++
+	if i.writes > i.lim.MaxWrites {
+		i.fault = fmt.Errorf("more than %d sealed storage writes", i.lim.MaxWrites)
+		return false
+	}
+	return true
 }
 
 func (i *invocation) key(m api.Module, ptr, n uint32) (string, bool) {
@@ -108,7 +119,7 @@ func (r *Runtime) hostModule(ctx context.Context) error {
 	b.NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, kp, kn, vp, vn uint32) int32 {
 		i := inv(ctx)
 		k, ok := i.key(m, kp, kn)
-		if !ok || int(vn) > i.lim.MaxValue {
+		if !ok || int(vn) > i.lim.MaxValue || !i.write() {
 			return statusError
 		}
 		if err := i.st.Put(k, bytes.Clone(mem(m, vp, vn))); err != nil {
@@ -119,7 +130,7 @@ func (r *Runtime) hostModule(ctx context.Context) error {
 	b.NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, kp, kn uint32) int32 {
 		i := inv(ctx)
 		k, ok := i.key(m, kp, kn)
-		if !ok {
+		if !ok || !i.write() {
 			return statusError
 		}
 		if err := i.st.Delete(k); err != nil && !errors.Is(err, tee.ErrNotFound) {

@@ -39,6 +39,9 @@ type Limits struct {
 	// MaxKey and MaxValue bound a sealed storage key and value.
 	MaxKey   int
 	MaxValue int
+	// MaxWrites bounds the sealed storage puts and deletes of one
+	// invocation (the caller may keep them until the TA succeeds).
+	MaxWrites int
 	// MaxConcurrent bounds invocations running at once across all TAs;
 	// callers beyond it wait (or give up when their context ends).
 	MaxConcurrent int
@@ -57,6 +60,7 @@ var DefaultLimits = Limits{
 	MaxLog:        16 << 10,
 	MaxKey:        256,
 	MaxValue:      1 << 20,
+	MaxWrites:     256,
 	MaxConcurrent: 4,
 	MaxCode:       64 << 20,
 	MaxCached:     16,
@@ -84,6 +88,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxValue == 0 {
 		l.MaxValue = d.MaxValue
+	}
+	if l.MaxWrites == 0 {
+		l.MaxWrites = d.MaxWrites
 	}
 	if l.MaxConcurrent == 0 {
 		l.MaxConcurrent = d.MaxConcurrent

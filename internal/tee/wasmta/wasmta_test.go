@@ -6,49 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/internal/tee/wasmta/tabuild"
 )
 
-// buildTA compiles the Go program in dir for GOOS=wasip1 GOARCH=wasm,
-// once per test run and directory.
-var (
-	builtMu sync.Mutex
-	built   = map[string][]byte{}
-)
-
-func buildTA(t testing.TB, dir string) []byte {
-	t.Helper()
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	if b, ok := built[dir]; ok {
-		return b
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the Go toolchain is needed to build test TAs: %v", err)
-	}
-	out := filepath.Join(t.TempDir(), "ta.wasm")
-	cmd := exec.Command(gobin, "build", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", dir, err, msg)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	built[dir] = b
-	return b
-}
+func buildTA(t testing.TB, dir string) []byte { return tabuild.Build(t, dir) }
 
 type memSealed struct {
 	mu sync.Mutex

@@ -77,6 +77,11 @@ func main() {
 			panic("put failed")
 		}
 		out("ok")
+	case "putfail":
+		k, v, _ := strings.Cut(arg, "=")
+		kb, vb := []byte(k), []byte(v)
+		sealedPut(ptr(kb), uint32(len(kb)), ptr(vb), uint32(len(vb)))
+		panic("failing after a put")
 	case "get":
 		v, ok := get(arg)
 		if !ok {
