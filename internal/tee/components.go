@@ -43,6 +43,13 @@ var _ processor.ComponentStore = (*ComponentStore)(nil)
 // NewComponentStore returns the component store kept in st.
 func NewComponentStore(st Storage) *ComponentStore { return &ComponentStore{st: st} }
 
+// ComponentObject is the Storage object holding component id's image, for
+// a backend that keeps per-component state next to it.
+func ComponentObject(id suit.ComponentID) string { return idName(componentPrefix, id) }
+
+// ComponentPrefix is the common prefix of every ComponentObject name.
+const ComponentPrefix = componentPrefix
+
 func idName(prefix string, id suit.ComponentID) string {
 	return prefix + hex.EncodeToString(id.Marshal())
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/teep-go/teep/eat"
+	"github.com/teep-go/teep/suit"
 )
 
 // Errors every backend reports the same way, so callers can tell tampering
@@ -162,4 +163,18 @@ type Txn interface {
 	// Abort discards the transaction; after Commit, or twice, it does
 	// nothing.
 	Abort() error
+}
+
+// ErrNotRunnable: the component is installed but is not something this
+// TEE can run (docs/trusted-apps.md says what is).
+var ErrNotRunnable = errors.New("tee: component is not runnable")
+
+// Runner is implemented by a TEE that runs Trusted Applications (RFC 9397
+// §2). It is optional: a TEE that only stores components does not have
+// it, and a hardware backend runs TAs its own way behind the same call.
+type Runner interface {
+	// Invoke runs the installed component id once with input and returns
+	// its output. An unknown or removed component fails with ErrNotFound,
+	// one that cannot run with ErrNotRunnable.
+	Invoke(ctx context.Context, id suit.ComponentID, input []byte) ([]byte, error)
 }

@@ -15,14 +15,20 @@ import (
 // checks it).
 const keyPrefix = "keys/"
 
-func reserved(name string) bool { return strings.HasPrefix(name, keyPrefix) }
+// taPrefix names the sealed storage of Trusted Applications, one
+// namespace per component (run.go); no caller outside the TA sees it.
+const taPrefix = "ta/"
+
+func reserved(name string) bool {
+	return strings.HasPrefix(name, keyPrefix) || strings.HasPrefix(name, taPrefix)
+}
 
 func hidden(name string) error {
-	return fmt.Errorf("%w: %s (names under %s are the TEE's own)", tee.ErrNotFound, name, keyPrefix)
+	return fmt.Errorf("%w: %s (names under %s and %s are the TEE's own)", tee.ErrNotFound, name, keyPrefix, taPrefix)
 }
 
 func errReserved(name string) error {
-	return fmt.Errorf("softtee: %s: names under %s are reserved for the TEE's keys", name, keyPrefix)
+	return fmt.Errorf("softtee: %s: names under %s and %s are reserved for the TEE's keys and its TAs", name, keyPrefix, taPrefix)
 }
 
 func visible(names []string) []string {
@@ -62,44 +68,71 @@ func (c callerStorage) Begin(ctx context.Context) (tee.Txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return callerTxn{t}, nil
+	return &callerTxn{Txn: t}, nil
 }
 
-type callerTxn struct{ tee.Txn }
+type callerTxn struct {
+	tee.Txn
+	// removed are component objects deleted in this transaction: a
+	// component gone at commit takes its TA's sealed storage with it
+	// (one replaced by an update is not gone, and keeps it).
+	removed []string
+}
 
-func (x callerTxn) Get(name string) ([]byte, error) {
+func (x *callerTxn) Get(name string) ([]byte, error) {
 	if reserved(name) {
 		return nil, hidden(name)
 	}
 	return x.Txn.Get(name)
 }
 
-func (x callerTxn) Open(name string) (io.ReadCloser, int64, error) {
+func (x *callerTxn) Open(name string) (io.ReadCloser, int64, error) {
 	if reserved(name) {
 		return nil, 0, hidden(name)
 	}
 	return x.Txn.Open(name)
 }
 
-func (x callerTxn) List(prefix string) []string { return visible(x.Txn.List(prefix)) }
+func (x *callerTxn) List(prefix string) []string { return visible(x.Txn.List(prefix)) }
 
-func (x callerTxn) Put(name string, data []byte) error {
+func (x *callerTxn) Put(name string, data []byte) error {
 	if reserved(name) {
 		return errReserved(name)
 	}
 	return x.Txn.Put(name, data)
 }
 
-func (x callerTxn) Create(name string) (io.WriteCloser, error) {
+func (x *callerTxn) Create(name string) (io.WriteCloser, error) {
 	if reserved(name) {
 		return nil, errReserved(name)
 	}
 	return x.Txn.Create(name)
 }
 
-func (x callerTxn) Delete(name string) error {
+func (x *callerTxn) Delete(name string) error {
 	if reserved(name) {
 		return errReserved(name)
 	}
-	return x.Txn.Delete(name)
+	if err := x.Txn.Delete(name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(name, tee.ComponentPrefix) {
+		x.removed = append(x.removed, name)
+	}
+	return nil
+}
+
+func (x *callerTxn) Commit() error {
+	for _, name := range x.removed {
+		if r, _, err := x.Txn.Open(name); err == nil {
+			r.Close()
+			continue // written again after the delete: an update
+		}
+		for _, obj := range x.Txn.List(taNamespace(name)) {
+			if err := x.Txn.Delete(obj); err != nil {
+				return fmt.Errorf("softtee: deleting the state of removed %s: %w", name, err)
+			}
+		}
+	}
+	return x.Txn.Commit()
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,6 +24,7 @@ import (
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/attester"
 	"github.com/teep-go/teep/internal/tee"
+	"github.com/teep-go/teep/internal/tee/wasmta"
 )
 
 // Names of the sealed objects the TEE itself keeps.
@@ -84,6 +86,10 @@ type Options struct {
 	// MaxObjectSize bounds one stored object, e.g. a component image
 	// (0: MaxObjectSize).
 	MaxObjectSize int64
+	// TALimits bound the Trusted Applications this TEE runs (zero
+	// fields: wasmta.DefaultLimits); TALog receives their log lines.
+	TALimits wasmta.Limits
+	TALog    *slog.Logger
 }
 
 // TEE is a software TEE whose state lives in one directory.
@@ -97,6 +103,10 @@ type TEE struct {
 	attest *cosekey.Key
 	dkeys  []*cosekey.Key // key-agreement keys: the Agent key (P-256), then the provisioned one
 	id     tee.Identity
+
+	taLimits wasmta.Limits
+	taLog    *slog.Logger
+	run      runner
 }
 
 var _ tee.TEE = (*TEE)(nil)
@@ -136,7 +146,7 @@ func Open(dir string, o Options) (_ *TEE, err error) {
 	if err := st.Verify(); err != nil {
 		return nil, fmt.Errorf("softtee %s: %w", name, err)
 	}
-	t := &TEE{name: name, dir: dir, st: st, unlock: unlock}
+	t := &TEE{name: name, dir: dir, st: st, unlock: unlock, taLimits: o.TALimits, taLog: o.TALog}
 	if err := t.provision(o); err != nil {
 		return nil, fmt.Errorf("softtee %s: %w", name, err)
 	}
@@ -408,6 +418,9 @@ func (t *TEE) Evidence(ctx context.Context, req tee.EvidenceRequest) (*tee.Evide
 
 // Close implements tee.TEE.
 func (t *TEE) Close() error {
+	if t.run.rt != nil {
+		t.run.rt.Close(context.Background())
+	}
 	if t.unlock == nil {
 		return nil
 	}
