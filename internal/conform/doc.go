@@ -1,6 +1,8 @@
 // Package conform is a black-box conformance kit for TEEP implementations:
 // it runs a catalogue of named checks against a TAM it did not start, over
-// HTTP, and reports pass, fail or skipped (with the reason) per check.
+// HTTP or CoAP (docs/coap-binding.md: RFC 7252, RFC 7959 block-wise
+// transfer, RFC 8323 over TCP and TLS), and reports pass, fail, skipped
+// (with the reason) or not applicable (a check of the other transport).
 //
 // Each check cites the section it tests: draft-ietf-teep-protocol-26 (§4.1
 // message creation and tokens, §4.1.2 validation, §4.2 QueryRequest, §4.3

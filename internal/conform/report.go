@@ -13,6 +13,8 @@ const (
 	Pass Status = "pass"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// NotApplicable: the check tests the other transport (HTTP or CoAP).
+	NotApplicable Status = "n/a"
 )
 
 // Result is the outcome of one check, for humans and for --json.
@@ -34,6 +36,8 @@ type Report struct {
 	Passed    int      `json:"passed"`
 	Failed    int      `json:"failed"`
 	Skipped   int      `json:"skipped"`
+	// NotApplicable counts the checks of the other transport.
+	NotApplicable int `json:"not_applicable"`
 	// RequiredFailed counts failed required checks; OK is RequiredFailed == 0.
 	RequiredFailed int `json:"required_failed"`
 }
@@ -54,6 +58,8 @@ func (r *Report) add(res Result) {
 		}
 	case Skip:
 		r.Skipped++
+	case NotApplicable:
+		r.NotApplicable++
 	}
 }
 
@@ -91,7 +97,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if !r.OK() {
 		verdict = fmt.Sprintf("FAIL: %d required check(s) failed", r.RequiredFailed)
 	}
-	fmt.Fprintf(&b, "\n%d passed, %d failed, %d skipped. %s\n", r.Passed, r.Failed, r.Skipped, verdict)
+	fmt.Fprintf(&b, "\n%d passed, %d failed, %d skipped, %d not applicable. %s\n", r.Passed, r.Failed, r.Skipped, r.NotApplicable, verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
@@ -56,6 +59,8 @@ type TAMOptions struct {
 	AllowRemote bool
 	// Client replaces the HTTP client (custom TLS roots, tests).
 	Client *http.Client
+	// TLSConfig verifies a coaps+tcp TAM (nil: the system roots).
+	TLSConfig *tls.Config
 }
 
 // ErrNotLoopback is returned for a remote URL without AllowRemote.
@@ -66,48 +71,66 @@ type check struct {
 	id, group, title, section string
 	required                  bool
 	run                       func(*tamRun) (Status, string)
+	// over names the one transport the check applies to (overHTTP,
+	// overCoAP), with the reason it does not apply to the other; ""
+	// applies to both.
+	over, why string
 }
 
 // tamChecks is the catalogue, in report order.
 var tamChecks = []check{
-	{"http.empty-post", "transport", "an empty POST with only Accept starts a session", "otrp-over-http-15 §6.2", true, checkEmptyPOST},
-	{"http.response-headers", "transport", "a response with content carries the four headers", "otrp-over-http-15 §4", true, checkResponseHeaders},
-	{"http.wrong-content-type", "transport", "a body of another media type gets 415", "otrp-over-http-15 §6.1", false, checkWrongContentType},
-	{"http.missing-content-type", "transport", "a body without Content-Type gets 415", "otrp-over-http-15 §6.1", false, checkMissingContentType},
-	{"http.wrong-accept", "transport", "an incompatible Accept gets a 4xx", "otrp-over-http-15 §6.1", false, checkWrongAccept},
-	{"http.only-post", "transport", "methods other than POST are refused", "otrp-over-http-15 §4", true, checkOnlyPOST},
-	{"http.oversized-body", "transport", "an oversized body is refused with a 4xx", "otrp-over-http-15 §6.4", true, checkOversized},
-	{"qr.signed", "query-request", "the QueryRequest is a COSE-signed TEEP message", "protocol-26 §4.1.2, §4.2", true, checkQRSigned},
-	{"qr.alg", "query-request", "every signature uses a TEEP algorithm", "protocol-26 §8", true, checkQRAlg},
-	{"qr.kid", "query-request", "every signature names its key (kid)", "protocol-26 §4.1", false, checkQRKID},
-	{"qr.token", "query-request", "token (or challenge) present, token 8-64 bytes", "protocol-26 §4.1.1, §4.2", true, checkQRToken},
-	{"qr.token-unique", "query-request", "each session gets a new token", "protocol-26 §4.1.1", true, checkQRTokenUnique},
-	{"qr.versions", "query-request", "versions absent or offering version 0", "protocol-26 §4.2", true, checkQRVersions},
-	{"qr.cipher-suites", "query-request", "a mandatory cipher suite is offered", "protocol-26 §8.2", true, checkQRSuites},
-	{"qr.data-item-requested", "query-request", "data-item-requested names only defined items", "protocol-26 §4.2", true, checkQRDataItems},
-	{"session.malformed-cbor", "sessions", "malformed CBOR is refused cleanly", "protocol-26 §4.1.2", true, checkMalformed},
-	{"session.unknown-agent", "sessions", "an unknown Agent is asked to attest or refused cleanly", "protocol-26 §4.3", true, checkUnknownAgent},
-	{"session.unknown-token", "sessions", "a QueryResponse with a token never issued is refused", "protocol-26 §4.1.1", true, checkUnknownToken},
-	{"session.success-unknown-token", "sessions", "a Success for a token never issued is refused", "protocol-26 §4.5", true, checkSuccessUnknownToken},
-	{"session.wrong-type", "sessions", "a message type only TAMs send is refused", "protocol-26 §4.1.2", true, checkWrongType},
-	{"session.empty-options", "sessions", "a QueryResponse with empty options is refused cleanly", "protocol-26 §4.3", true, checkEmptyOptions},
-	{"session.bad-signature", "sessions", "a QueryResponse whose signature fails is refused", "protocol-26 §4.1.2", true, checkBadSignature},
-	{"session.valid-response", "sessions", "a valid QueryResponse ends in 204 or an Update", "protocol-26 §4.3, otrp-over-http-15 §6.3", true, checkValidResponse},
-	{"session.replayed-token", "sessions", "a replayed QueryResponse is not processed again", "protocol-26 §4.1.1", true, checkReplay},
-	{"update.well-formed", "update", "the Update is signed, fresh and carries SUIT envelopes", "protocol-26 §4.4", true, checkUpdate},
-	{"update.success", "update", "a Success for the Update ends the session", "protocol-26 §4.5", true, checkUpdateSuccess},
+	{"http.empty-post", "transport", "an empty POST with only Accept starts a session", "otrp-over-http-15 §6.2", true, checkEmptyPOST, overHTTP, "coap.empty-post checks this over CoAP"},
+	{"http.response-headers", "transport", "a response with content carries the four headers", "otrp-over-http-15 §4", true, checkResponseHeaders, overHTTP, "the headers are HTTP's; CoAP has no such options"},
+	{"http.wrong-content-type", "transport", "a body of another media type gets 415", "otrp-over-http-15 §6.1", false, checkWrongContentType, overHTTP, "coap.wrong-content-format checks this over CoAP"},
+	{"http.missing-content-type", "transport", "a body without Content-Type gets 415", "otrp-over-http-15 §6.1", false, checkMissingContentType, overHTTP, "coap.missing-content-format checks this over CoAP"},
+	{"http.wrong-accept", "transport", "an incompatible Accept gets a 4xx", "otrp-over-http-15 §6.1", false, checkWrongAccept, overHTTP, "coap.wrong-accept checks this over CoAP"},
+	{"http.only-post", "transport", "methods other than POST are refused", "otrp-over-http-15 §4", true, checkOnlyPOST, overHTTP, "coap.only-post checks this over CoAP"},
+	{"http.oversized-body", "transport", "an oversized body is refused with a 4xx", "otrp-over-http-15 §6.4", true, checkOversized, overHTTP, "coap.oversized-body checks this over CoAP"},
+	{"coap.empty-post", "transport", "an empty POST starts a session: 2.04 with Content-Format", "coap-binding §2", true, checkCoAPEmptyPOST, overCoAP, "http.empty-post checks this over HTTP"},
+	{"coap.wrong-content-format", "transport", "a payload of another Content-Format gets 4.15", "coap-binding §2", true, checkCoAPWrongFormat, overCoAP, "http.wrong-content-type checks this over HTTP"},
+	{"coap.missing-content-format", "transport", "a payload without Content-Format gets 4.15", "coap-binding §2", true, checkCoAPMissingFormat, overCoAP, "http.missing-content-type checks this over HTTP"},
+	{"coap.wrong-accept", "transport", "an Accept without TEEP's Content-Format gets 4.06", "coap-binding §2", false, checkCoAPWrongAccept, overCoAP, "http.wrong-accept checks this over HTTP"},
+	{"coap.only-post", "transport", "methods other than POST get 4.05", "coap-binding §2", true, checkCoAPOnlyPOST, overCoAP, "http.only-post checks this over HTTP"},
+	{"coap.oversized-body", "transport", "a Block1 transfer announcing too large a Size1 gets 4.13 with Size1", "coap-binding §5, RFC 7959 §4", true, checkCoAPOversized, overCoAP, "http.oversized-body checks this over HTTP"},
+	{"qr.signed", "query-request", "the QueryRequest is a COSE-signed TEEP message", "protocol-26 §4.1.2, §4.2", true, checkQRSigned, "", ""},
+	{"qr.alg", "query-request", "every signature uses a TEEP algorithm", "protocol-26 §8", true, checkQRAlg, "", ""},
+	{"qr.kid", "query-request", "every signature names its key (kid)", "protocol-26 §4.1", false, checkQRKID, "", ""},
+	{"qr.token", "query-request", "token (or challenge) present, token 8-64 bytes", "protocol-26 §4.1.1, §4.2", true, checkQRToken, "", ""},
+	{"qr.token-unique", "query-request", "each session gets a new token", "protocol-26 §4.1.1", true, checkQRTokenUnique, "", ""},
+	{"qr.versions", "query-request", "versions absent or offering version 0", "protocol-26 §4.2", true, checkQRVersions, "", ""},
+	{"qr.cipher-suites", "query-request", "a mandatory cipher suite is offered", "protocol-26 §8.2", true, checkQRSuites, "", ""},
+	{"qr.data-item-requested", "query-request", "data-item-requested names only defined items", "protocol-26 §4.2", true, checkQRDataItems, "", ""},
+	{"session.malformed-cbor", "sessions", "malformed CBOR is refused cleanly", "protocol-26 §4.1.2", true, checkMalformed, "", ""},
+	{"session.unknown-agent", "sessions", "an unknown Agent is asked to attest or refused cleanly", "protocol-26 §4.3", true, checkUnknownAgent, "", ""},
+	{"session.unknown-token", "sessions", "a QueryResponse with a token never issued is refused", "protocol-26 §4.1.1", true, checkUnknownToken, "", ""},
+	{"session.success-unknown-token", "sessions", "a Success for a token never issued is refused", "protocol-26 §4.5", true, checkSuccessUnknownToken, "", ""},
+	{"session.wrong-type", "sessions", "a message type only TAMs send is refused", "protocol-26 §4.1.2", true, checkWrongType, "", ""},
+	{"session.empty-options", "sessions", "a QueryResponse with empty options is refused cleanly", "protocol-26 §4.3", true, checkEmptyOptions, "", ""},
+	{"session.bad-signature", "sessions", "a QueryResponse whose signature fails is refused", "protocol-26 §4.1.2", true, checkBadSignature, "", ""},
+	{"session.valid-response", "sessions", "a valid QueryResponse ends in 204 or an Update", "protocol-26 §4.3, otrp-over-http-15 §6.3", true, checkValidResponse, "", ""},
+	{"session.replayed-token", "sessions", "a replayed QueryResponse is not processed again", "protocol-26 §4.1.1", true, checkReplay, "", ""},
+	{"update.well-formed", "update", "the Update is signed, fresh and carries SUIT envelopes", "protocol-26 §4.4", true, checkUpdate, "", ""},
+	{"update.success", "update", "a Success for the Update ends the session", "protocol-26 §4.5", true, checkUpdateSuccess, "", ""},
 }
 
 // RunTAM runs every check against the TAM at o.URL.
 func RunTAM(ctx context.Context, o TAMOptions) (*Report, error) {
 	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("conform: TAM URL %q: want an absolute http or https URL", o.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && !isCoAPScheme(u.Scheme)) {
+		return nil, fmt.Errorf("conform: TAM URL %q: want an absolute http, https, coap, coap+tcp or coaps+tcp URL", o.URL)
 	}
 	if !o.AllowRemote && !isLoopback(u.Hostname()) {
 		return nil, ErrNotLoopback
 	}
 	r := &tamRun{ctx: ctx, o: o, client: o.Client}
+	over := overHTTP
+	if isCoAPScheme(u.Scheme) {
+		over = overCoAP
+		if r.coap, err = dialCoAP(ctx, u, o.TLSConfig); err != nil {
+			return nil, err
+		}
+		defer r.coap.close()
+	}
 	if r.client == nil {
 		r.client = &http.Client{Timeout: DefaultRequestTimeout}
 	}
@@ -129,6 +152,11 @@ func RunTAM(ctx context.Context, o TAMOptions) (*Report, error) {
 	for _, c := range tamChecks {
 		if err := ctx.Err(); err != nil {
 			return rep, err
+		}
+		if c.over != "" && c.over != over {
+			rep.add(Result{ID: c.id, Group: c.group, Title: c.title, Section: c.section, Required: c.required,
+				Status: NotApplicable, Detail: "not applicable over " + strings.ToUpper(over) + ": " + c.why})
+			continue
 		}
 		st, detail := c.run(r)
 		rep.add(Result{ID: c.id, Group: c.group, Title: c.title, Section: c.section, Required: c.required, Status: st, Detail: detail})
@@ -157,6 +185,7 @@ type tamRun struct {
 	ctx      context.Context
 	o        TAMOptions
 	client   *http.Client
+	coap     *coapTransport // nil over HTTP
 	num      teep.Numbering
 	stranger *cosekey.Signer // an Agent key no TAM knows
 	agent    *cosekey.Signer // the trusted Agent key; nil without one
@@ -167,14 +196,25 @@ type tamRun struct {
 	update      *teep.Update // the Update in that answer, if any
 }
 
-// exchange is one HTTP request and its response.
+// exchange is one request and its response. Over CoAP, status is the
+// code as the binding mirrors HTTP (coapTransport.do) and the CoAP fields
+// are set too.
 type exchange struct {
 	status int
 	header http.Header
 	body   []byte
+
+	coap      codes.Code
+	format    message.MediaType
+	hasFormat bool
+	size1     uint32
+	hasSize1  bool
 }
 
 func (r *tamRun) do(method string, body []byte, header map[string]string) (*exchange, error) {
+	if r.coap != nil {
+		return r.coap.do(r.ctx, method, body, header)
+	}
 	req, err := http.NewRequestWithContext(r.ctx, method, r.o.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
