@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -313,9 +314,23 @@ func deviceWriteStatus(w io.Writer, sts []broker.TEEStatus) {
 			fmt.Fprintln(w, "  no Trusted Components installed")
 		} else {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  ID\tSEQUENCE\tSIZE\tSHA256\tNAME")
+			// The TAM column only on devices with named TAMs.
+			tams := slices.ContainsFunc(st.Components, func(c broker.Component) bool { return c.TAM != "" })
+			head := "  ID\tSEQUENCE\tSIZE\tSHA256\tNAME"
+			if tams {
+				head += "\tTAM"
+			}
+			fmt.Fprintln(tw, head)
 			for _, c := range st.Components {
-				fmt.Fprintf(tw, "  %s\t%d\t%d\t%x\t%s\n", c.ID, c.SequenceNumber, c.Size, []byte(c.SHA256), deviceReadable(c.ID))
+				line := fmt.Sprintf("  %s\t%d\t%d\t%x\t%s", c.ID, c.SequenceNumber, c.Size, []byte(c.SHA256), deviceReadable(c.ID))
+				if tams {
+					tam := c.TAM
+					if tam == "" {
+						tam = device.DefaultTAM
+					}
+					line += "\t" + tam
+				}
+				fmt.Fprintln(tw, line)
 			}
 			tw.Flush()
 		}

@@ -45,6 +45,15 @@ func TestDeviceRunSeveralTAMs(t *testing.T) {
 			t.Fatalf("TAM %s's component not installed:\n%s", name, out)
 		}
 	}
+	if !strings.Contains(out, "TAM") {
+		t.Fatalf("status has no TAM column:\n%s", out)
+	}
+	sts, _ := deviceStatusJSON(t, state)
+	for _, c := range sts[0].Components {
+		if want := strings.Split(deviceReadable(c.ID), "/")[2][:1]; c.TAM != want {
+			t.Fatalf("component %s: tam %q, want %q", c.ID, c.TAM, want)
+		}
+	}
 	// Remembered: a second run needs only the state directory.
 	deviceMust(t, "device", "run", "--state", state, "--once")
 

@@ -61,6 +61,9 @@ type Installed struct {
 	ManifestURI    string // suit-reference-uri, "" when none
 	VendorID       []byte
 	ClassID        []byte
+	// Owner is the trust scope (TAM) that installed the manifest, "" for
+	// the unscoped (default) TAM; Agent.Status fills it.
+	Owner string
 }
 
 // Config configures an Agent.
@@ -435,6 +438,11 @@ func (a *Agent) Status(ctx context.Context) (*Status, error) {
 	inst, err := a.cfg.Installer.Installed()
 	if err != nil {
 		return nil, err
+	}
+	for i := range inst {
+		if inst[i].Owner, err = Owner(a.tee.Storage(), inst[i].ManifestID); err != nil {
+			return nil, err
+		}
 	}
 	st := &Status{AgentKID: a.key.KID(), Installed: inst}
 	req, err := loadPending(a.tee.Storage(), objRequested)

@@ -106,6 +106,9 @@ type Component struct {
 	SequenceNumber uint64           `json:"sequence_number"`
 	SHA256         HexBytes         `json:"sha256"`
 	Size           uint64           `json:"size"`
+	// TAM names the TAM that installed it when the device trusts several
+	// (absent: the default TAM).
+	TAM string `json:"tam,omitempty"`
 }
 
 // Options configure a Broker.

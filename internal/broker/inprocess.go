@@ -51,7 +51,7 @@ func StatusOf(name string, st *agent.Status) *TEEStatus {
 	for _, c := range st.Installed {
 		out.Components = append(out.Components, Component{
 			ID: c.ComponentID, ManifestID: c.ManifestID,
-			SequenceNumber: c.Sequence, SHA256: c.SHA256, Size: c.Size,
+			SequenceNumber: c.Sequence, SHA256: c.SHA256, Size: c.Size, TAM: c.Owner,
 		})
 	}
 	out.Requested = append(out.Requested, st.Requested...)

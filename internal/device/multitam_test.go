@@ -167,6 +167,9 @@ func TestTwoTAMsManageTheirOwnComponents(t *testing.T) {
 	if c := installed(sts, "main", "b-app"); c == nil || c.SequenceNumber != 3 {
 		t.Fatalf("B's own update (and nothing of A's): %+v", sts)
 	}
+	if a, b := installed(sts, "main", "a-app"), installed(sts, "main", "b-app"); a.TAM != "a" || b.TAM != "b" {
+		t.Fatalf("status names the owners %q and %q, want a and b", a.TAM, b.TAM)
+	}
 	if _, err := device.Request(context.Background(), x.state, "main", tamtest.ManifestID("a-app"), "c", true); !errors.Is(err, device.ErrUnknownTAM) {
 		t.Fatalf("request to an unknown TAM: %v", err)
 	}
