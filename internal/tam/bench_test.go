@@ -246,3 +246,34 @@ func steadyBaseline(b *testing.B, tamKeys []*cosekey.Key, agent *cosekey.Signer)
 	}
 	return time.Since(start) / n
 }
+
+// BenchmarkQueryRequestSigning measures what signing the initial
+// QueryRequest once per offered suite (COSE_Sign, as
+// draft-ietf-teep-protocol-26 requires while the Agent's suite is unknown)
+// costs against one COSE_Sign1 signature.
+func BenchmarkQueryRequestSigning(b *testing.B) {
+	p256, err := cosekey.NewSigner(mustKey(b, -9), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ed, err := cosekey.NewSigner(mustKey(b, -19), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	qr := &teep.QueryRequest{Token: make([]byte, 42), Versions: []uint32{0}, SupportedCipherSuites: teep.MandatoryCipherSuites(),
+		SupportedSUITCOSEProfiles: teep.MandatorySUITCOSEProfiles(), DataItemRequested: teep.DataItemTrustedComponents}
+	b.Run("sign1-esp256", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := teep.Sign(qr, p256, teep.SignOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sign-esp256-ed25519", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := teep.SignMulti(qr, []*cosekey.Signer{p256, ed}, teep.SignOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
