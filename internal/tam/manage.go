@@ -82,7 +82,13 @@ func (e *Engine) AddComponent(ctx context.Context, envelope []byte) (ComponentVe
 	v.SignerKID = ver.Key.KID()
 	v.Size = int64(len(normalized))
 	v.CreatedAt = e.now()
-	if err := e.store.Update(ctx, func(tx Tx) error { return tx.AddComponentVersion(ctx, v, normalized) }); err != nil {
+	err = e.store.Update(ctx, func(tx Tx) error {
+		if err := claimComponent(ctx, tx, v); err != nil { // isolation.go
+			return err
+		}
+		return tx.AddComponentVersion(ctx, v, normalized)
+	})
+	if err != nil {
 		return v, err
 	}
 	e.log.InfoContext(ctx, "component registered", "id", IDHex(v.ComponentID), "name", IDName(v.ComponentID), "sequence", v.Sequence,
@@ -198,7 +204,13 @@ func (e *Engine) Envelope(ctx context.Context, id suit.ComponentID, seq uint64) 
 // DeleteComponent forgets a component, its versions and its policies. Devices
 // that got it from this TAM have it removed at their next session.
 func (e *Engine) DeleteComponent(ctx context.Context, id suit.ComponentID) error {
-	if err := e.store.Update(ctx, func(tx Tx) error { return tx.DeleteComponent(ctx, id) }); err != nil {
+	err := e.store.Update(ctx, func(tx Tx) error {
+		if err := ownComponent(ctx, tx, id); err != nil {
+			return err
+		}
+		return tx.DeleteComponent(ctx, id)
+	})
+	if err != nil {
 		return err
 	}
 	e.log.InfoContext(ctx, "component deleted", "id", IDHex(id), "name", IDName(id))
@@ -218,7 +230,13 @@ func (e *Engine) SetPolicy(ctx context.Context, p Policy) (Policy, error) {
 	}
 	p.CreatedAt = e.now()
 	var out Policy
-	err := e.store.Update(ctx, func(tx Tx) (err error) { out, err = tx.PutPolicy(ctx, p); return err })
+	err := e.store.Update(ctx, func(tx Tx) (err error) {
+		if err := ownComponent(ctx, tx, p.Component); err != nil {
+			return err
+		}
+		out, err = tx.PutPolicy(ctx, p)
+		return err
+	})
 	if err == nil {
 		e.log.InfoContext(ctx, "policy set", "component", IDName(p.Component), "mode", p.Mode, "scope", p.Scope, "value", p.Value)
 	}
@@ -260,8 +278,19 @@ func (e *Engine) RemovePolicies(ctx context.Context, f PolicyFilter) (int, error
 			return 0, err
 		}
 	}
+	if _, confined := actingTenant(ctx); confined && f.Component == nil {
+		return 0, invalidf("a tenant removes policies by component")
+	}
 	var n int
-	err := e.store.Update(ctx, func(tx Tx) (err error) { n, err = tx.DeletePolicies(ctx, f); return err })
+	err := e.store.Update(ctx, func(tx Tx) (err error) {
+		if f.Component != nil {
+			if err := ownComponent(ctx, tx, f.Component); err != nil {
+				return err
+			}
+		}
+		n, err = tx.DeletePolicies(ctx, f)
+		return err
+	})
 	if err == nil {
 		e.log.InfoContext(ctx, "policies removed", "count", n, "component", IDName(f.Component), "scope", f.Scope, "value", f.Value)
 	}
@@ -290,7 +319,15 @@ func (e *Engine) AddTrustedKey(ctx context.Context, role KeyRole, key *cosekey.K
 		return TrustedKey{}, invalidf("%v", err)
 	}
 	k := TrustedKey{Role: role, KID: key.KID(), Key: raw, Comment: comment, CreatedAt: e.now()}
-	if err := e.store.Update(ctx, func(tx Tx) error { return tx.PutTrustedKey(ctx, k) }); err != nil {
+	err = e.store.Update(ctx, func(tx Tx) error {
+		if role == RoleTCSigner {
+			if err := claimSigner(ctx, tx, k.KID); err != nil {
+				return err
+			}
+		}
+		return tx.PutTrustedKey(ctx, k)
+	})
+	if err != nil {
 		return k, err
 	}
 	e.log.InfoContext(ctx, "trusted key added", "role", role, "kid", hexOrNil(k.KID))
@@ -299,7 +336,14 @@ func (e *Engine) AddTrustedKey(ctx context.Context, role KeyRole, key *cosekey.K
 
 // RemoveTrustedKey stops trusting a key. Versions it verified stay registered.
 func (e *Engine) RemoveTrustedKey(ctx context.Context, role KeyRole, kid []byte) error {
-	err := e.store.Update(ctx, func(tx Tx) error { return tx.DeleteTrustedKey(ctx, role, kid) })
+	err := e.store.Update(ctx, func(tx Tx) error {
+		if role == RoleTCSigner {
+			if err := ownSigner(ctx, tx, kid); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteTrustedKey(ctx, role, kid)
+	})
 	if err == nil {
 		e.log.InfoContext(ctx, "trusted key removed", "role", role, "kid", hexOrNil(kid))
 	}

@@ -128,6 +128,10 @@ func (s *server) guard(rt route) http.Handler {
 			return
 		}
 		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if !p.provider() {
+			// The engine confines the call to the token's tenant (tam.WithTenant).
+			ctx = tam.WithTenant(ctx, p.Tenant)
+		}
 		var pending *tam.PendingAudit
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			pending = &tam.PendingAudit{Entry: tam.AuditEntry{

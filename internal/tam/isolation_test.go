@@ -1,0 +1,103 @@
+package tam_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/tamtest"
+)
+
+// TestTenantIsolation: a component signed by tenant A's signer can never be
+// updated, installed, removed or taken over by tenant B, whatever B
+// calls; A keeps managing it, and a real device keeps A's version.
+func TestTenantIsolation(t *testing.T) {
+	f := newFixture(t)
+	if err := f.store.Update(ctx, func(tx tam.Tx) error {
+		if err := tx.AddTenant(ctx, tam.Tenant{ID: "acme", Name: "A"}); err != nil {
+			return err
+		}
+		return tx.AddTenant(ctx, tam.Tenant{ID: "beta", Name: "B"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	actx, bctx := tam.WithTenant(ctx, "acme"), tam.WithTenant(ctx, "beta")
+	sa, sb := tamtest.Signer(t), tamtest.Signer(t)
+	if _, err := f.eng.AddTrustedKey(actx, tam.RoleTCSigner, sa.PublicKey(), "A"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.eng.AddTrustedKey(bctx, tam.RoleTCSigner, sb.PublicKey(), "B"); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := f.eng.AddComponent(actx, tamtest.Envelope(t, sa, "app", 1, []byte("A v1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := v1.ComponentID
+	if _, err := f.eng.SetPolicy(actx, tam.Policy{Component: app, Mode: tam.Required, Scope: tam.ScopeAll}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.agent(tamtest.AgentOptions{Trust: []*cosekey.Key{sa.PublicKey(), sb.PublicKey()}})
+	runSession(t, a)
+	if seq, ok := installedSeq(t, a, "app"); !ok || seq != 1 {
+		t.Fatalf("device has app %d %v", seq, ok)
+	}
+	before := f.dump()
+
+	attempts := []struct {
+		name string
+		err  error
+		want error
+	}{}
+	try := func(name string, err, want error) {
+		attempts = append(attempts, struct {
+			name      string
+			err, want error
+		}{name, err, want})
+	}
+	_, err = f.eng.AddComponent(bctx, tamtest.Envelope(t, sb, "app", 2, []byte("B v2")))
+	try("B updates A's component with B's signer", err, tam.ErrUntrustedSigner)
+	_, err = f.eng.AddComponent(ctx, tamtest.Envelope(t, sb, "app", 3, []byte("B v3")))
+	try("B's signer updates A's component through the provider", err, tam.ErrUntrustedSigner)
+	_, err = f.eng.AddComponent(bctx, tamtest.Envelope(t, sa, "app", 4, []byte("A's key, B's call")))
+	try("B registers an envelope of A's signer", err, tam.ErrUntrustedSigner)
+	_, err = f.eng.SetPolicy(bctx, tam.Policy{Component: app, Mode: tam.Required, Scope: tam.ScopeAll})
+	try("B's policy installs A's component", err, tam.ErrNotFound)
+	_, err = f.eng.RemovePolicies(bctx, tam.PolicyFilter{Component: app})
+	try("B removes A's policies", err, tam.ErrNotFound)
+	_, err = f.eng.RemovePolicies(bctx, tam.PolicyFilter{Scope: tam.ScopeAll})
+	try("B removes every policy", err, tam.ErrInvalid)
+	try("B deletes A's component", f.eng.DeleteComponent(bctx, app), tam.ErrNotFound)
+	_, err = f.eng.AddTrustedKey(bctx, tam.RoleTCSigner, sa.PublicKey(), "taken over")
+	try("B takes over A's signer", err, tam.ErrExists)
+	try("B removes A's signer", f.eng.RemoveTrustedKey(bctx, tam.RoleTCSigner, sa.PublicKey().KID()), tam.ErrNotFound)
+	for _, at := range attempts {
+		if !errors.Is(at.err, at.want) {
+			t.Errorf("%s: got %v, want %v", at.name, at.err, at.want)
+		}
+	}
+	if after := f.dump(); after != before {
+		t.Fatalf("B's attempts changed the state:\n%s\nwas\n%s", after, before)
+	}
+	runSession(t, a)
+	if seq, _ := installedSeq(t, a, "app"); seq != 1 {
+		t.Fatalf("device moved to app %d", seq)
+	}
+
+	// A still manages its component: an update reaches the device.
+	if _, err := f.eng.AddComponent(actx, tamtest.Envelope(t, sa, "app", 2, []byte("A v2"))); err != nil {
+		t.Fatal(err)
+	}
+	runSession(t, a)
+	if seq, _ := installedSeq(t, a, "app"); seq != 2 {
+		t.Fatalf("A's update did not reach the device: app %d", seq)
+	}
+	// B's own component is B's: A cannot delete it.
+	if _, err := f.eng.AddComponent(bctx, tamtest.Envelope(t, sb, "tool", 1, []byte("B"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.DeleteComponent(actx, tamtest.ManifestID("tool")); !errors.Is(err, tam.ErrNotFound) {
+		t.Fatalf("A deletes B's component: %v", err)
+	}
+}
