@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/httpd"
+	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/suit"
 )
 
@@ -28,6 +29,7 @@ import (
 //	POST /v1/request {"tee","component_id","tam"} → {"tee": name}
 //	POST /v1/release {"tee","component_id","tam"} → {"tee": name}
 //	POST /v1/sync    {"tee"}               → {"tees": [names]}
+//	POST /v1/invoke  {"tee","component_id","input"} → {"tee": name, "output": base64}
 //
 // Failures answer an RFC 9457 problem document (internal/httpd) with a 4xx
 // (the request) or 502 (the TAM or the TEE) status; a failed sync says what
@@ -35,6 +37,11 @@ import (
 
 // MaxLocalRequestSize bounds a local API request body.
 const MaxLocalRequestSize = 64 << 10
+
+// MaxInvokeInput is the largest Trusted Application input the local API
+// carries: what fits, base64-encoded, in one request with room for the
+// other members.
+const MaxInvokeInput = (MaxLocalRequestSize - 1<<10) / 4 * 3
 
 // MaxSocketPath is the longest Unix socket path that works everywhere.
 const MaxSocketPath = 103
@@ -44,6 +51,8 @@ type LocalRequest struct {
 	TEE         string           `json:"tee,omitempty"`
 	ComponentID suit.ComponentID `json:"component_id,omitempty"`
 	TAM         string           `json:"tam,omitempty"`
+	// Input is a Trusted Application's input (invoke only; base64 in JSON).
+	Input []byte `json:"input,omitempty"`
 }
 
 // DecodeLocalRequest parses a local API request strictly: one JSON object,
@@ -126,6 +135,22 @@ func (b *Broker) LocalHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"tees": names})
 	})
+	mux.HandleFunc("POST /v1/invoke", func(w http.ResponseWriter, r *http.Request) {
+		req, ok := readLocalRequest(w, r)
+		if !ok {
+			return
+		}
+		if len(req.ComponentID) == 0 {
+			writeProblem(w, httpd.NewProblem(http.StatusBadRequest, "component_id is required"))
+			return
+		}
+		name, out, err := b.Invoke(r.Context(), req.TEE, req.ComponentID, req.Input)
+		if err != nil {
+			writeBrokerError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, InvokeResult{TEE: name, Output: out})
+	})
 	return httpd.WithSecurityHeaders(httpd.Routes(mux))
 }
 
@@ -150,8 +175,11 @@ func readLocalRequest(w http.ResponseWriter, r *http.Request) (*LocalRequest, bo
 // statuses: an unknown TEE is the caller's mistake (404); anything else
 // failed between the Broker, its TEEs and their TAMs (502).
 func brokerProblem(err error) *httpd.Problem {
-	if errors.Is(err, ErrUnknownTEE) {
+	if errors.Is(err, ErrUnknownTEE) || errors.Is(err, tee.ErrNotFound) {
 		return httpd.NewProblem(http.StatusNotFound, err.Error())
+	}
+	if errors.Is(err, tee.ErrNotRunnable) {
+		return httpd.NewProblem(http.StatusConflict, err.Error())
 	}
 	var se *SyncError
 	if errors.As(err, &se) {
@@ -333,6 +361,52 @@ func (c *LocalClient) Release(ctx context.Context, tee string, id suit.Component
 	}
 	err := c.call(ctx, http.MethodPost, "/v1/release", LocalRequest{TEE: tee, ComponentID: id, TAM: tam}, &out)
 	return out.TEE, err
+}
+
+// Invoke runs an installed Trusted Application with input and returns
+// the TEE that ran it and the output.
+func (c *LocalClient) Invoke(ctx context.Context, tee string, id suit.ComponentID, input []byte) (*InvokeResult, error) {
+	var out InvokeResult
+	if err := c.call(ctx, http.MethodPost, "/v1/invoke", LocalRequest{TEE: tee, ComponentID: id, Input: input}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// InvokeResult is the answer of the local API's invoke call.
+type InvokeResult struct {
+	TEE    string `json:"tee"`
+	Output []byte `json:"output"`
+}
+
+// invoker is an Agent that runs Trusted Applications; the in-process
+// Agent is one, a remote Agent (another process) is not yet.
+type invoker interface {
+	Invoke(ctx context.Context, id suit.ComponentID, input []byte) ([]byte, error)
+}
+
+func (p inProcess) Invoke(ctx context.Context, id suit.ComponentID, input []byte) ([]byte, error) {
+	return p.a.Invoke(ctx, id, input)
+}
+
+// Invoke runs the Trusted Application id on tee ("" = the default TEE).
+// Invocations do not take the TEE's session lock: the TEE serializes what
+// it must (one component's invocations), and a long TAM session does not
+// hold up applications.
+func (b *Broker) Invoke(ctx context.Context, teeName string, id suit.ComponentID, input []byte) (string, []byte, error) {
+	name, s, err := b.slot(teeName)
+	if err != nil {
+		return "", nil, err
+	}
+	inv, ok := s.agent.(invoker)
+	if !ok {
+		return name, nil, fmt.Errorf("TEE %s: %w: its Agent does not run Trusted Applications", name, tee.ErrNotRunnable)
+	}
+	out, err := inv.Invoke(ctx, id, input)
+	if err != nil {
+		return name, nil, fmt.Errorf("TEE %s: %w", name, err)
+	}
+	return name, out, nil
 }
 
 // Sync triggers a policy check for one TEE ("" = all) and waits for it.

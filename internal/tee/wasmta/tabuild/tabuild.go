@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -16,9 +17,10 @@ var (
 )
 
 // Build compiles the Go main package in dir (relative to the calling
-// test's directory, or absolute) and returns the module. It needs the Go
-// toolchain, which every machine that runs `go test` has.
-func Build(t testing.TB, dir string) []byte {
+// test's directory, or absolute), with extra `go build` flags, and
+// returns the module. It needs the Go toolchain, which every machine that
+// runs `go test` has.
+func Build(t testing.TB, dir string, flags ...string) []byte {
 	t.Helper()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -26,7 +28,8 @@ func Build(t testing.TB, dir string) []byte {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if b, ok := built[abs]; ok {
+	key := abs + "\x00" + strings.Join(flags, "\x00")
+	if b, ok := built[key]; ok {
 		return b
 	}
 	gobin, err := exec.LookPath("go")
@@ -39,7 +42,7 @@ func Build(t testing.TB, dir string) []byte {
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "ta.wasm")
-	cmd := exec.Command(gobin, "build", "-o", out, ".")
+	cmd := exec.Command(gobin, append(append([]string{"build", "-o", out}, flags...), ".")...)
 	cmd.Dir = abs
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -49,6 +52,6 @@ func Build(t testing.TB, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	built[abs] = b
+	built[key] = b
 	return b
 }
