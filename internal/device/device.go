@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +83,10 @@ type Options struct {
 	MetricsAddr string        // daemon: serve Prometheus metrics on this TCP address
 
 	Logger *slog.Logger
-	Events func(agent.Event) // every Agent event, besides logging it
+	// Events receives every Agent event, besides logging it. TEEs run their
+	// sessions concurrently, but Events is called by one goroutine at a
+	// time, so a callback needs no lock of its own.
+	Events func(agent.Event)
 
 	// SessionTimeout bounds one TEEP session, every attempt included (0:
 	// broker.DefaultSessionTimeout; negative: none).
@@ -117,6 +121,7 @@ type Device struct {
 	broker   *broker.Broker
 	coap     []*broker.CoAPClient
 	registry *prometheus.Registry
+	eventsMu sync.Mutex // serialises Options.Events across concurrent TEE sessions
 }
 
 // Open prepares the state directory, opens (creating on first use) the
@@ -385,6 +390,8 @@ func (d *Device) checkAnchors(t *TEE) error {
 func (d *Device) event(ev agent.Event) {
 	logEvent(d.log, ev)
 	if d.opts.Events != nil {
+		d.eventsMu.Lock()
+		defer d.eventsMu.Unlock()
 		d.opts.Events(ev)
 	}
 }

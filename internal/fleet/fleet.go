@@ -32,7 +32,8 @@ type Options struct {
 	Dir    string // the TAM's state in Dir/tam, device NAME's in Dir/devices/NAME
 	Fleet  []DeviceSpec
 	Logger *slog.Logger
-	// Events, when set, receives every Agent event with its device's name.
+	// Events, when set, receives every Agent event with its device's name;
+	// a device calls it from one goroutine at a time (device.Options.Events).
 	Events func(device string, ev agent.Event)
 	// UserAgent the devices send to the TAM.
 	UserAgent string
