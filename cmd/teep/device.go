@@ -175,6 +175,7 @@ func deviceRun(e *env, args []string) error {
 	if err := f.apply(e, fs, &o); err != nil {
 		return err
 	}
+	o.Progress = e.stderr // bars only when stderr is a terminal
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	d, err := device.Open(ctx, deviceOptions(o))

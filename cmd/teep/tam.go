@@ -22,6 +22,7 @@ import (
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/keyfile"
+	"github.com/teep-go/teep/internal/progress"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/tamserver"
@@ -414,22 +415,47 @@ func tamStatus(e *env, args []string) error {
 // ---- components
 
 func tamTCAdd(e *env, args []string) error {
-	c, pos, err := tamSimple(e, "tam tc add", "ENVELOPE [--server URL] [--data DIR]",
-		"Uploads a signed SUIT envelope. It must verify with a trusted TC signer key, and its\nsequence number must exceed the stored versions'. Prints the component's id.", 1, args, nil)
+	const synopsis = "ENVELOPE... [--server URL] [--data DIR]"
+	fs := newFlags(e, "tam tc add", synopsis,
+		"Uploads signed SUIT envelopes (a file, several for a bulk import, or - for stdin). Each must\n"+
+			"verify with a trusted TC signer key, and its sequence number must exceed the stored versions'.\n"+
+			"Prints each component's id. Each upload is atomic; the first failure stops the import and\n"+
+			"says how many were added. A bulk import shows progress when stderr is a terminal.")
+	a := tamAdmin(fs)
+	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	env, err := readInput(e, pos, tam.DefaultMaxEnvelopeSize)
+	if len(pos) == 0 {
+		return usagef("want at least one envelope: %s", synopsis)
+	}
+	c, err := a.client(e)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := tamCtx()
-	defer cancel()
-	v, err := c.AddComponent(ctx, env)
-	if err != nil {
+	var bar *progress.Bar
+	if len(pos) > 1 {
+		bar = progress.New(e.stderr, "components", int64(len(pos)), progress.Options{})
+		defer bar.Done()
+	}
+	for i, file := range pos {
+		env, err := readInput(e, []string{file}, tam.DefaultMaxEnvelopeSize)
+		if err == nil {
+			ctx, cancel := tamCtx()
+			var v admin.Version
+			v, err = c.AddComponent(ctx, env)
+			cancel()
+			if err == nil {
+				fmt.Fprintln(e.stdout, v.ComponentID)
+				bar.Add(1)
+				continue
+			}
+		}
+		if len(pos) > 1 {
+			return fmt.Errorf("%s: %w (%d of %d added before it)", file, err, i, len(pos))
+		}
 		return err
 	}
-	fmt.Fprintln(e.stdout, v.ComponentID)
 	return nil
 }
 

@@ -287,7 +287,7 @@ func TestTAMCLIUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"tam", "serve", "--help"}, 0, "Usage: teep tam serve"},
-		{[]string{"tam", "tc", "add", "--help"}, 0, "Prints the component's id"},
+		{[]string{"tam", "tc", "add", "--help"}, 0, "Prints each component's id"},
 		{[]string{"tam", "device", "list", "--help"}, 0, "--json"},
 		{[]string{"tam", "serve", "extra"}, 2, "no arguments"},
 		{[]string{"tam", "serve", "--attest", "sometimes"}, 2, "--attest"},
@@ -295,7 +295,7 @@ func TestTAMCLIUsage(t *testing.T) {
 		{[]string{"tam", "serve", "--log-level", "loud"}, 2, "--log-level"},
 		{[]string{"tam", "key", "--alg", "rsa"}, 2, "--alg"},
 		{[]string{"tam", "key", "--data", "/nonexistent/teep"}, 1, "run \"teep tam serve"},
-		{[]string{"tam", "tc", "add"}, 2, "want 1 argument"},
+		{[]string{"tam", "tc", "add"}, 2, "want at least one envelope"},
 		{[]string{"tam", "policy", "require", "x", "--all", "--label", "l"}, 2, "give one of"},
 		{[]string{"tam", "tc", "list", "--data", "/nonexistent/teep"}, 1, "TEEP_ADMIN_TOKEN"},
 		{[]string{"tam", "tc", "list", "--bogus"}, 2, "flag provided but not defined"},

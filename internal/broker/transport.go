@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/teep-go/teep/internal/httpd"
+	"github.com/teep-go/teep/internal/progress"
 )
 
 // MediaType is the TEEP media type (draft-ietf-teep-protocol-26 §11.1).
@@ -91,18 +92,26 @@ type ClientOptions struct {
 	// Transport replaces the HTTP transport (tests); RootCAs is then unused.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// Progress, when a terminal, shows a bar while a response of at least
+	// ProgressMinBytes (an Update carrying a large component) arrives.
+	Progress io.Writer
 }
+
+// ProgressMinBytes is the smallest announced response body that gets a
+// progress bar: below it a transfer is over before a bar would help.
+const ProgressMinBytes = 1 << 20
 
 // Client is a TEEP/HTTP client (draft-ietf-teep-otrp-over-http-15 §5).
 type Client struct {
-	http    *http.Client
-	timeout time.Duration
-	bodyTO  time.Duration
-	maxSize int64
-	retry   Retry
-	ua      string
-	log     *slog.Logger
-	sleep   func(context.Context, time.Duration) error
+	http     *http.Client
+	timeout  time.Duration
+	bodyTO   time.Duration
+	maxSize  int64
+	retry    Retry
+	ua       string
+	log      *slog.Logger
+	sleep    func(context.Context, time.Duration) error
+	progress io.Writer
 
 	// typedEmptyPOST holds the TAM URIs that refused an empty POST without
 	// a Content-Type with 415 and took one with it (see Post).
@@ -136,11 +145,12 @@ func NewClient(o ClientOptions) *Client {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Jar:           nil, // draft-15 §4: cookies are not used
 		},
-		maxSize: o.MaxMessageSize,
-		retry:   o.Retry,
-		ua:      o.UserAgent,
-		log:     o.Logger,
-		sleep:   sleepCtx,
+		maxSize:  o.MaxMessageSize,
+		retry:    o.Retry,
+		ua:       o.UserAgent,
+		log:      o.Logger,
+		sleep:    sleepCtx,
+		progress: o.Progress,
 	}
 	if c.maxSize <= 0 {
 		c.maxSize = DefaultMaxMessageSize
@@ -316,7 +326,11 @@ func (c *Client) postOnce(ctx context.Context, uri string, msg []byte) ([]byte, 
 		cancel(fmt.Errorf("%w: body not read within %v", errTimedOut, c.bodyTO))
 	})
 	defer bodyTimer.Stop()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxSize+1))
+	var src io.Reader = resp.Body
+	if c.progress != nil {
+		src = progress.Transfer(src, c.progress, "receiving from TAM", resp.ContentLength, ProgressMinBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(src, c.maxSize+1))
 	if err != nil {
 		if cause := context.Cause(actx); errors.Is(cause, errTimedOut) {
 			err = cause

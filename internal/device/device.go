@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -76,6 +77,9 @@ type Options struct {
 	FetchHTTPUnsafe bool              // allow http:// payload URIs
 	Fetcher         processor.Fetcher // replaces the HTTPS fetcher
 	UserAgent       string            // User-Agent towards the TAM (default: the broker's)
+	// Progress, when a terminal, shows bars for large transfers: an Update
+	// from the TAM, a payload fetched by URI. Quiet otherwise.
+	Progress io.Writer
 
 	Once        bool          // Run syncs until the TAM has nothing more to do, then returns
 	Interval    time.Duration // daemon: between policy checks (default DefaultInterval, at least MinInterval)
@@ -400,7 +404,7 @@ func (d *Device) fetcher() processor.Fetcher {
 	if d.opts.Fetcher != nil {
 		return d.opts.Fetcher
 	}
-	return &fetch.HTTP{AllowHTTPUnsafe: d.opts.FetchHTTPUnsafe, UserAgent: "teep-go-agent"}
+	return &fetch.HTTP{AllowHTTPUnsafe: d.opts.FetchHTTPUnsafe, UserAgent: "teep-go-agent", Progress: d.opts.Progress}
 }
 
 func (d *Device) passport() agent.Verifier {
@@ -457,7 +461,7 @@ func (d *Device) wireBroker() error {
 // transport builds the HTTP and CoAP clients of one TAM, with its CA and
 // PSK.
 func (d *Device) transport(tam TAMConfig) (broker.Transport, error) {
-	co := broker.ClientOptions{Logger: d.log.With("tam", tam.Name), Retry: d.opts.Retry, UserAgent: d.opts.UserAgent}
+	co := broker.ClientOptions{Logger: d.log.With("tam", tam.Name), Retry: d.opts.Retry, UserAgent: d.opts.UserAgent, Progress: d.opts.Progress}
 	var err error
 	if tam.CA != "" {
 		if co.RootCAs, err = broker.LoadCAFile(tam.CA); err != nil {

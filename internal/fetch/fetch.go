@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/teep-go/teep/internal/progress"
 	"github.com/teep-go/teep/suit/processor"
 )
 
@@ -27,6 +28,10 @@ const (
 	DefaultIdleTimeout    = 60 * time.Second
 	MaxRedirects          = 5
 )
+
+// ProgressMinBytes is the smallest announced payload that gets a progress
+// bar.
+const ProgressMinBytes = 1 << 20
 
 // ErrTooLarge is returned when a body exceeds MaxSize.
 var ErrTooLarge = errors.New("fetch: payload exceeds the size limit")
@@ -45,6 +50,9 @@ type HTTP struct {
 	// AllowHTTPUnsafe permits plain http:// URIs.
 	AllowHTTPUnsafe bool
 	UserAgent       string
+	// Progress, when a terminal, shows a bar while a payload of at least
+	// ProgressMinBytes downloads.
+	Progress io.Writer
 
 	once   sync.Once
 	client *http.Client
@@ -131,7 +139,11 @@ func (h *HTTP) Fetch(ctx context.Context, uri string) (io.ReadCloser, int64, err
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	b := &body{ctx: ctx, rc: resp.Body, cancel: cancel, limit: limit, idle: idle}
+	var src io.Reader = resp.Body
+	if h.Progress != nil {
+		src = progress.Transfer(src, h.Progress, "fetching "+path.Base(u.Path), resp.ContentLength, ProgressMinBytes)
+	}
+	b := &body{ctx: ctx, rc: resp.Body, src: src, cancel: cancel, limit: limit, idle: idle}
 	b.timer = time.AfterFunc(idle, func() { b.timedOut.Store(true); cancel() })
 	return b, resp.ContentLength, nil
 }
@@ -140,6 +152,7 @@ func (h *HTTP) Fetch(ctx context.Context, uri string) (io.ReadCloser, int64, err
 type body struct {
 	ctx      context.Context
 	rc       io.ReadCloser
+	src      io.Reader // rc, or rc counted on a progress bar
 	cancel   context.CancelFunc
 	limit    int64
 	n        int64
@@ -155,7 +168,7 @@ func (b *body) Read(p []byte) (int, error) {
 	if err := b.ctx.Err(); err != nil {
 		return 0, fmt.Errorf("fetch: %w", err)
 	}
-	n, err := b.rc.Read(p)
+	n, err := b.src.Read(p)
 	b.n += int64(n)
 	if n > 0 {
 		b.timer.Reset(b.idle)

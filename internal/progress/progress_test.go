@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,3 +115,63 @@ func TestNilBarAndConcurrentAdds(t *testing.T) {
 		t.Fatalf("%q", buf.String())
 	}
 }
+
+func TestReaderCountsBytesAndEndsAtEOF(t *testing.T) {
+	var buf bytes.Buffer
+	c := &clock{t: time.Unix(0, 0)}
+	b := New(&buf, "receiving", 3<<20, Options{Force: true, Interval: time.Second, Clock: c.now, Bytes: true})
+	r := Reader(strings.NewReader(strings.Repeat("x", 3<<20)), b)
+	chunk := make([]byte, 1<<20)
+	for i := 0; ; i++ {
+		n, err := r.Read(chunk)
+		if err != nil {
+			break
+		}
+		if n > 0 {
+			c.t = c.t.Add(time.Second)
+		}
+	}
+	got := buf.String()
+	if !strings.HasSuffix(got, "3.0 MiB/3.0 MiB 100%\n") || !strings.Contains(got, "\rreceiving [==========                    ] 1.0 MiB/3.0 MiB  33%") {
+		t.Fatalf("bar: %q", got)
+	}
+}
+
+func TestByteCounts(t *testing.T) {
+	b := &Bar{bytes: true}
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB"} {
+		if got := b.count(n); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestTransfer(t *testing.T) {
+	const min = 1 << 20
+	for _, tc := range []struct {
+		name string
+		size int64 // announced
+		n    int   // sent
+		want string
+	}{
+		{"small announced", 1000, 1000, ""},
+		{"large announced", 2 << 20, 2 << 20, "2.0 MiB/2.0 MiB 100%\n"},
+		{"unknown, stays small", -1, 1000, ""},
+		{"unknown, grows large", -1, 2 << 20, "\rbody 2.0 MiB\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			r := Transfer(strings.NewReader(strings.Repeat("x", tc.n)), forcedTerminal{&buf}, "body", tc.size, min)
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				t.Fatal(err)
+			}
+			if got := buf.String(); tc.want == "" && got != "" || !strings.HasSuffix(got, tc.want) {
+				t.Fatalf("got %q, want suffix %q", got, tc.want)
+			}
+		})
+	}
+}
+
+type forcedTerminal struct{ *bytes.Buffer }
+
+func (forcedTerminal) IsTerminal() bool { return true }
