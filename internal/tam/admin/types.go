@@ -89,7 +89,7 @@ type Device struct {
 	OEMID         string               `json:"oemid,omitempty"`
 	HWModel       string               `json:"hwmodel,omitempty"` // text when printable, else hex
 	HWVersion     string               `json:"hwversion,omitempty"`
-	Labels        []string             `json:"labels"` // the caller's tenant's (the default tenant's for the provider)
+	Labels        []string             `json:"labels"`                  // the caller's tenant's (the default tenant's for the provider)
 	TenantLabels  map[string][]string  `json:"tenant_labels,omitempty"` // other tenants' labels, by tenant; the provider's view only
 	Status        string               `json:"status"`
 	Preregistered bool                 `json:"preregistered"`
