@@ -84,6 +84,10 @@ var (
 	ErrInvalid         = errors.New("tam: invalid request")
 	ErrUntrustedSigner = errors.New("tam: envelope is not signed by a trusted TC signer")
 	ErrUnsupportedKey  = errors.New("tam: operation impossible with this device's key")
+	// ErrForbidden: the caller's tenant may not do this at all (a change
+	// to something every tenant shares: a new device, deleting or resetting
+	// one, the Verifier keys).
+	ErrForbidden = errors.New("tam: not permitted for this tenant")
 )
 
 func invalidf(format string, a ...any) error {

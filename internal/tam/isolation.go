@@ -119,3 +119,165 @@ func ownSigner(ctx context.Context, tx Tx, kid []byte) error {
 	}
 	return nil
 }
+
+// sharedChange refuses a change to what every tenant shares (devices
+// themselves, Verifier keys) unless the caller is the provider or the
+// default tenant, the operator's own: another tenant could otherwise
+// delete a device that others' components are on, reset their failure
+// counts, or trust a device or a Verifier for everyone.
+func sharedChange(ctx context.Context, what string) error {
+	if acting, confined := actingTenant(ctx); confined && acting != DefaultTenant {
+		return fmt.Errorf("%w: tenant %s may not %s (only the provider and the default tenant do)", ErrForbidden, acting, what)
+	}
+	return nil
+}
+
+// owners is who owns each component and TC signer, read once per call.
+type owners struct {
+	components map[string]string // IDHex -> tenant; absent: DefaultTenant
+	signers    map[string]string // hex kid -> tenant; absent: DefaultTenant
+}
+
+func loadOwners(ctx context.Context, tx OwnerTx) (owners, error) {
+	var o owners
+	var err error
+	if o.components, err = tx.Owners(ctx, OwnedComponent); err != nil {
+		return o, err
+	}
+	o.signers, err = tx.Owners(ctx, OwnedSigner)
+	return o, err
+}
+
+func ownerIn(m map[string]string, key string) string {
+	if t, ok := m[key]; ok {
+		return t
+	}
+	return DefaultTenant
+}
+
+func (o owners) component(id suit.ComponentID) string { return ownerIn(o.components, IDHex(id)) }
+func (o owners) signer(kid []byte) string             { return ownerIn(o.signers, hex.EncodeToString(kid)) }
+
+// deviceView confines what a tenant reads about a shared device to its
+// own: the components it owns and its personalization data, its labels,
+// and (for a tenant other than the default) none of the device-wide
+// diagnostics, which may name other tenants' components.
+type deviceView struct {
+	tenant     string
+	registered map[cidKey]bool
+	owners     owners
+}
+
+// newDeviceView returns nil when the caller is not confined (the provider
+// sees everything).
+func newDeviceView(ctx context.Context, tx Tx) (*deviceView, error) {
+	acting, confined := actingTenant(ctx)
+	if !confined {
+		return nil, nil
+	}
+	o, err := loadOwners(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := tx.Components(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &deviceView{tenant: acting, registered: make(map[cidKey]bool, len(cs)), owners: o}
+	for _, c := range cs {
+		v.registered[keyOf(c.ID)] = true
+	}
+	return v, nil
+}
+
+// owns reports whether the view's tenant owns what a device holds under
+// id: a registered component of the tenant, or one of its personalization
+// items (pz is the device's personalization data, every tenant's).
+func (v *deviceView) owns(id suit.ComponentID, pz []Personalization) bool {
+	k := keyOf(id)
+	if v.registered[k] {
+		return v.owners.component(id) == v.tenant
+	}
+	for _, p := range pz {
+		if keyOf(p.ComponentID) == k || keyOf(p.PayloadID) == k {
+			return tenantOr(p.Tenant) == v.tenant
+		}
+	}
+	return false
+}
+
+func tenantOr(t string) string {
+	if t == "" {
+		return DefaultTenant
+	}
+	return t
+}
+
+// device strips other tenants' labels and, for a tenant other than the
+// default, the device-wide diagnostics.
+func (v *deviceView) device(d Device) Device {
+	own := d.LabelsOf(v.tenant)
+	d.Labels, d.TenantLabels = nil, nil
+	d.SetLabelsOf(v.tenant, own)
+	if v.tenant != DefaultTenant {
+		d.LastError, d.LastErrorCode = "", 0
+	}
+	return d
+}
+
+func (v *deviceView) installed(in []Installed, pz []Personalization) []Installed {
+	var out []Installed
+	for _, x := range in {
+		if v.owns(x.ComponentID, pz) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// confine reduces di to the view's tenant's part: its components and
+// personalization data, failures and outstanding manifests of those, and,
+// for a tenant other than the default, no reports (an Agent's reports
+// cover every component on the device).
+func (v *deviceView) confine(di *DeviceInfo) {
+	all := di.Personalization
+	di.Device = v.device(di.Device)
+	di.Installed = v.installed(di.Installed, all)
+	var pz []Personalization
+	for _, p := range all {
+		if tenantOr(p.Tenant) == v.tenant {
+			pz = append(pz, p)
+		}
+	}
+	di.Personalization = pz
+	var fs []InstallFailure
+	for _, f := range di.Failures {
+		if v.owns(f.ComponentID, all) {
+			fs = append(fs, f)
+		}
+	}
+	di.Failures = fs
+	var pending []PendingUpdate
+	for _, p := range di.Pending {
+		var in []SentManifest
+		for _, m := range p.Install {
+			if v.owns(m.ComponentID, all) {
+				in = append(in, m)
+			}
+		}
+		var rm []suit.ComponentID
+		for _, id := range p.Remove {
+			if v.owns(id, all) {
+				rm = append(rm, id)
+			}
+		}
+		if len(in)+len(rm) > 0 {
+			p.Install, p.Remove = in, rm
+			pending = append(pending, p)
+		}
+	}
+	di.Pending = pending
+	if v.tenant != DefaultTenant {
+		di.Reports = nil
+	}
+}

@@ -150,7 +150,13 @@ func (e *Engine) ResolveComponent(ctx context.Context, ref string) (suit.Compone
 	if err != nil {
 		return nil, invalidf("component %q: %v", ref, err)
 	}
-	if err := e.store.View(ctx, func(tx Tx) error { _, err := tx.Component(ctx, id); return err }); err != nil {
+	err = e.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.Component(ctx, id); err != nil {
+			return err
+		}
+		return ownComponent(ctx, tx, id) // another tenant's component looks absent
+	})
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			err = ErrNotFound // the store's message names the id again
 		}
@@ -166,10 +172,28 @@ type ComponentInfo struct {
 	Policies []Policy
 }
 
-// Components lists every registered component.
+// Components lists the registered components: the caller's tenant's, or
+// every one for the provider.
 func (e *Engine) Components(ctx context.Context) ([]Component, error) {
 	var out []Component
-	err := e.store.View(ctx, func(tx Tx) (err error) { out, err = tx.Components(ctx); return err })
+	err := e.store.View(ctx, func(tx Tx) error {
+		cs, err := tx.Components(ctx)
+		if err != nil {
+			return err
+		}
+		acting, confined := actingTenant(ctx)
+		if !confined {
+			out = cs
+			return nil
+		}
+		o, err := loadOwners(ctx, tx)
+		for _, c := range cs {
+			if o.component(c.ID) == acting {
+				out = append(out, c)
+			}
+		}
+		return err
+	})
 	return out, err
 }
 
@@ -178,6 +202,9 @@ func (e *Engine) ComponentInfo(ctx context.Context, id suit.ComponentID) (Compon
 	var ci ComponentInfo
 	err := e.store.View(ctx, func(tx Tx) (err error) {
 		if ci.Component, err = tx.Component(ctx, id); err != nil {
+			return err
+		}
+		if err := ownComponent(ctx, tx, id); err != nil {
 			return err
 		}
 		if ci.Versions, err = tx.ComponentVersions(ctx, id); err != nil {
@@ -197,7 +224,12 @@ func (e *Engine) ComponentInfo(ctx context.Context, id suit.ComponentID) (Compon
 // Envelope returns a stored version's envelope (untagged, as sent).
 func (e *Engine) Envelope(ctx context.Context, id suit.ComponentID, seq uint64) ([]byte, error) {
 	var env []byte
-	err := e.store.View(ctx, func(tx Tx) (err error) { env, err = tx.Envelope(ctx, id, seq); return err })
+	err := e.store.View(ctx, func(tx Tx) (err error) {
+		if env, err = tx.Envelope(ctx, id, seq); err != nil {
+			return err
+		}
+		return ownComponent(ctx, tx, id)
+	})
 	return env, err
 }
 
@@ -297,10 +329,28 @@ func (e *Engine) RemovePolicies(ctx context.Context, f PolicyFilter) (int, error
 	return n, err
 }
 
-// Policies lists every policy.
+// Policies lists the policies of the caller's tenant's components, or
+// every policy for the provider.
 func (e *Engine) Policies(ctx context.Context) ([]Policy, error) {
 	var out []Policy
-	err := e.store.View(ctx, func(tx Tx) (err error) { out, err = tx.Policies(ctx); return err })
+	err := e.store.View(ctx, func(tx Tx) error {
+		ps, err := tx.Policies(ctx)
+		if err != nil {
+			return err
+		}
+		acting, confined := actingTenant(ctx)
+		if !confined {
+			out = ps
+			return nil
+		}
+		o, err := loadOwners(ctx, tx)
+		for _, p := range ps {
+			if o.component(p.Component) == acting {
+				out = append(out, p)
+			}
+		}
+		return err
+	})
 	return out, err
 }
 
@@ -319,6 +369,11 @@ func (e *Engine) AddTrustedKey(ctx context.Context, role KeyRole, key *cosekey.K
 		return TrustedKey{}, invalidf("%v", err)
 	}
 	k := TrustedKey{Role: role, KID: key.KID(), Key: raw, Comment: comment, CreatedAt: e.now()}
+	if role == RoleVerifier {
+		if err := sharedChange(ctx, "trust a Verifier key"); err != nil {
+			return k, err
+		}
+	}
 	err = e.store.Update(ctx, func(tx Tx) error {
 		if role == RoleTCSigner {
 			if err := claimSigner(ctx, tx, k.KID); err != nil {
@@ -336,6 +391,11 @@ func (e *Engine) AddTrustedKey(ctx context.Context, role KeyRole, key *cosekey.K
 
 // RemoveTrustedKey stops trusting a key. Versions it verified stay registered.
 func (e *Engine) RemoveTrustedKey(ctx context.Context, role KeyRole, kid []byte) error {
+	if role == RoleVerifier {
+		if err := sharedChange(ctx, "remove a Verifier key"); err != nil {
+			return err
+		}
+	}
 	err := e.store.Update(ctx, func(tx Tx) error {
 		if role == RoleTCSigner {
 			if err := ownSigner(ctx, tx, kid); err != nil {
@@ -350,10 +410,28 @@ func (e *Engine) RemoveTrustedKey(ctx context.Context, role KeyRole, kid []byte)
 	return err
 }
 
-// TrustedKeys lists the keys trusted for a role.
+// TrustedKeys lists the keys trusted for a role. A tenant sees its own TC
+// signers, and every Verifier key (they appraise every device).
 func (e *Engine) TrustedKeys(ctx context.Context, role KeyRole) ([]TrustedKey, error) {
 	var out []TrustedKey
-	err := e.store.View(ctx, func(tx Tx) (err error) { out, err = tx.TrustedKeys(ctx, role); return err })
+	err := e.store.View(ctx, func(tx Tx) error {
+		ks, err := tx.TrustedKeys(ctx, role)
+		if err != nil {
+			return err
+		}
+		acting, confined := actingTenant(ctx)
+		if !confined || role != RoleTCSigner {
+			out = ks
+			return nil
+		}
+		o, err := loadOwners(ctx, tx)
+		for _, k := range ks {
+			if o.signer(k.KID) == acting {
+				out = append(out, k)
+			}
+		}
+		return err
+	})
 	return out, err
 }
 
@@ -387,7 +465,9 @@ func normLabels(ls []string) ([]string, error) {
 
 // AddAgent pre-registers an Agent key: the device is trusted without
 // attestation (for TEEs that cannot attest, or provisioning lines that
-// record keys at manufacture). Adding a known key sets its labels.
+// record keys at manufacture). Adding a known key sets the caller's labels
+// on it. Trusting a new key is a shared change (sharedChange): a tenant
+// other than the default may only label a device the TAM knows.
 func (e *Engine) AddAgent(ctx context.Context, key *cosekey.Key, labels []string) (Device, error) {
 	labels, err := normLabels(labels)
 	if err != nil {
@@ -397,26 +477,47 @@ func (e *Engine) AddAgent(ctx context.Context, key *cosekey.Key, labels []string
 	if err != nil {
 		return Device{}, invalidf("%v", err)
 	}
+	acting, _ := actingTenant(ctx)
+	shared := sharedChange(ctx, "register a new device or trust a device without attestation")
 	var d Device
 	err = e.store.Update(ctx, func(tx Tx) error {
 		cur, err := tx.Device(ctx, key.KID())
 		switch {
 		case errors.Is(err, ErrNotFound):
-			d = Device{KID: key.KID(), Key: raw, Labels: labels, Preregistered: true, Attestation: AttestationNone,
+			if shared != nil {
+				return shared
+			}
+			d = Device{KID: key.KID(), Key: raw, Preregistered: true, Attestation: AttestationNone,
 				Status: StatusRegistered, CreatedAt: e.now()}
 		case err != nil:
 			return err
 		default:
 			d = cur
-			d.Preregistered = true
-			d.Labels = labels
+			if shared == nil {
+				d.Preregistered = true
+			}
 		}
+		d.SetLabelsOf(acting, labels)
 		return tx.PutDevice(ctx, d)
 	})
-	if err == nil {
-		e.log.InfoContext(ctx, "Agent key registered", "kid", hexOrNil(d.KID), "labels", labels)
+	if err != nil {
+		return d, err
 	}
-	return d, err
+	e.log.InfoContext(ctx, "Agent key registered", "kid", hexOrNil(d.KID), "tenant", acting, "labels", labels)
+	return e.confineDevice(ctx, d)
+}
+
+// confineDevice is what the caller may read of d (deviceView).
+func (e *Engine) confineDevice(ctx context.Context, d Device) (Device, error) {
+	if _, confined := actingTenant(ctx); !confined {
+		return d, nil
+	}
+	var v *deviceView
+	err := e.store.View(ctx, func(tx Tx) (err error) { v, err = newDeviceView(ctx, tx); return err })
+	if err != nil {
+		return d, err
+	}
+	return v.device(d), nil
 }
 
 // DeviceInfo is a device with everything the TAM keeps about it.
@@ -429,10 +530,15 @@ type DeviceInfo struct {
 	Reports         []Report
 }
 
-// Devices lists every device with its inventory.
+// Devices lists every device with its inventory. Devices are shared: a
+// tenant sees each, with only its own components and labels (deviceView).
 func (e *Engine) Devices(ctx context.Context) ([]DeviceInfo, error) {
 	var out []DeviceInfo
 	err := e.store.View(ctx, func(tx Tx) error {
+		v, err := newDeviceView(ctx, tx)
+		if err != nil {
+			return err
+		}
 		ds, err := tx.Devices(ctx)
 		if err != nil {
 			return err
@@ -441,6 +547,13 @@ func (e *Engine) Devices(ctx context.Context) ([]DeviceInfo, error) {
 			in, err := tx.Installed(ctx, d.KID)
 			if err != nil {
 				return err
+			}
+			if v != nil {
+				pz, err := tx.Personalizations(ctx, d.KID)
+				if err != nil {
+					return err
+				}
+				d, in = v.device(d), v.installed(in, pz)
 			}
 			out = append(out, DeviceInfo{Device: d, Installed: in})
 		}
@@ -471,9 +584,16 @@ func (e *Engine) DeviceInfo(ctx context.Context, kid []byte, reports int) (Devic
 			return err
 		}
 		if reports > 0 {
-			di.Reports, err = tx.Reports(ctx, kid, reports)
+			if di.Reports, err = tx.Reports(ctx, kid, reports); err != nil {
+				return err
+			}
 		}
-		return err
+		v, err := newDeviceView(ctx, tx)
+		if err != nil || v == nil {
+			return err
+		}
+		v.confine(&di)
+		return nil
 	})
 	return di, err
 }
@@ -522,23 +642,37 @@ func (e *Engine) updateDevice(ctx context.Context, kid []byte, f func(tx Failure
 	return d, err
 }
 
-// SetLabels replaces a device's labels.
+// SetLabels replaces the labels the caller's tenant set on a device (the
+// default tenant's for the provider); other tenants' labels stay.
 func (e *Engine) SetLabels(ctx context.Context, kid []byte, labels []string) (Device, error) {
 	labels, err := normLabels(labels)
 	if err != nil {
 		return Device{}, err
 	}
-	return e.updateDevice(ctx, kid, func(_ FailureTx, d *Device) error { d.Labels = labels; return nil })
+	acting, _ := actingTenant(ctx)
+	d, err := e.updateDevice(ctx, kid, func(_ FailureTx, d *Device) error { d.SetLabelsOf(acting, labels); return nil })
+	if err != nil {
+		return d, err
+	}
+	return e.confineDevice(ctx, d)
 }
 
-// Reattest makes the device attest again at its next session.
+// Reattest makes the device attest again at its next session. Any tenant
+// may ask: a fresh appraisal changes nothing another tenant relies on.
 func (e *Engine) Reattest(ctx context.Context, kid []byte) (Device, error) {
-	return e.updateDevice(ctx, kid, func(_ FailureTx, d *Device) error { d.NeedsAttestation = true; return nil })
+	d, err := e.updateDevice(ctx, kid, func(_ FailureTx, d *Device) error { d.NeedsAttestation = true; return nil })
+	if err != nil {
+		return d, err
+	}
+	return e.confineDevice(ctx, d)
 }
 
 // ResetDevice clears the device's failure counts and flagged status, so
 // versions that failed are offered again.
 func (e *Engine) ResetDevice(ctx context.Context, kid []byte) (Device, error) {
+	if err := sharedChange(ctx, "reset a device"); err != nil {
+		return Device{}, err
+	}
 	return e.updateDevice(ctx, kid, func(tx FailureTx, d *Device) error {
 		if d.LastSeen.IsZero() {
 			d.Status = StatusRegistered
@@ -553,6 +687,9 @@ func (e *Engine) ResetDevice(ctx context.Context, kid []byte) (Device, error) {
 // DeleteDevice forgets a device and everything about it. Its key is no
 // longer trusted; if it connects again it has to attest like a new one.
 func (e *Engine) DeleteDevice(ctx context.Context, kid []byte) error {
+	if err := sharedChange(ctx, "delete a device"); err != nil {
+		return err
+	}
 	err := e.store.Update(ctx, func(tx Tx) error { return tx.DeleteDevice(ctx, kid) })
 	if err == nil {
 		e.log.InfoContext(ctx, "device deleted", "kid", hexOrNil(kid))

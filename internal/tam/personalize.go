@@ -25,9 +25,21 @@ type PersonalizationOptions struct {
 }
 
 // PersonalizationComponent returns the default payload and manifest
-// component ids of a personalization item.
+// component ids of a personalization item of the default tenant.
 func PersonalizationComponent(name string) (payload, manifest suit.ComponentID) {
 	payload = suit.NewComponentID("personalization", name)
+	return payload, append(payload.Clone(), []byte("suit"))
+}
+
+// TenantPersonalizationComponent is PersonalizationComponent for tenant's
+// item: another tenant's ids carry its id, ["personalization", tenant,
+// name], so two tenants' items of one name on a shared device are two
+// components.
+func TenantPersonalizationComponent(tenant, name string) (payload, manifest suit.ComponentID) {
+	if tenant == DefaultTenant || tenant == "" {
+		return PersonalizationComponent(name)
+	}
+	payload = suit.NewComponentID("personalization", tenant, name)
 	return payload, append(payload.Clone(), []byte("suit"))
 }
 
@@ -41,6 +53,9 @@ func PersonalizationComponent(name string) (payload, manifest suit.ComponentID) 
 // content keys with ECDH-ES on the Agent's key, which an Ed25519 (signing
 // only) key cannot do. Such a device gets ErrUnsupportedKey. The device
 // must also trust the TAM's key as a TC signer to install the manifest.
+//
+// The item is the caller's tenant's: names are per tenant, and DependsOn
+// must name the tenant's own components.
 func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string, data []byte, o PersonalizationOptions) (Personalization, error) {
 	var p Personalization
 	if !nameRE.MatchString(name) {
@@ -49,7 +64,8 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 	if len(data) == 0 || len(data) > e.cfg.MaxPersonalization {
 		return p, invalidf("data of %d bytes: want 1..%d", len(data), e.cfg.MaxPersonalization)
 	}
-	payload, manifest := PersonalizationComponent(name)
+	acting, _ := actingTenant(ctx)
+	payload, manifest := TenantPersonalizationComponent(acting, name)
 	if o.ComponentID != nil {
 		payload = o.ComponentID
 		manifest = append(payload.Clone(), []byte("suit"))
@@ -66,7 +82,7 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 		if dev, err = tx.Device(ctx, kid); err != nil {
 			return err
 		}
-		old, err := tx.Personalization(ctx, kid, name)
+		old, err := tx.Personalization(ctx, kid, acting, name)
 		switch {
 		case err == nil:
 			prev = &old
@@ -75,6 +91,9 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 		}
 		for _, d := range o.DependsOn {
 			c, err := tx.Component(ctx, d)
+			if err == nil {
+				err = ownComponent(ctx, tx, d)
+			}
 			if err != nil {
 				return fmt.Errorf("dependency %s: %w", IDName(d), err)
 			}
@@ -128,15 +147,26 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 	if err != nil {
 		return p, err
 	}
-	p = Personalization{DeviceKID: kid, Name: name, ComponentID: mid, PayloadID: pid, Sequence: seq, Envelope: raw,
+	p = Personalization{DeviceKID: kid, Tenant: acting, Name: name, ComponentID: mid, PayloadID: pid, Sequence: seq, Envelope: raw,
 		Digest: env.Digest().Bytes, DependsOn: o.DependsOn, Size: int64(len(data)), CreatedAt: e.now()}
 	err = e.store.Update(ctx, func(tx Tx) error {
-		cur, err := tx.Personalization(ctx, kid, name)
+		cur, err := tx.Personalization(ctx, kid, acting, name)
 		if err == nil && cur.Sequence >= seq {
 			return fmt.Errorf("%w: personalization %q changed concurrently; retry", ErrExists, name)
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
+		}
+		// One component id on a device is one component: refuse an id
+		// another item (of any tenant) already writes.
+		all, err := tx.Personalizations(ctx, kid)
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if (tenantOr(o.Tenant) != acting || o.Name != name) && (o.ComponentID.Equal(mid) || o.PayloadID.Equal(pid)) {
+				return fmt.Errorf("%w: component id %s is used by other personalization data on the device", ErrExists, IDName(mid))
+			}
 		}
 		return tx.PutPersonalization(ctx, p)
 	})
@@ -150,5 +180,6 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 // DeletePersonalization drops a personalization item; a device that has it
 // installed gets it removed at its next session.
 func (e *Engine) DeletePersonalization(ctx context.Context, kid []byte, name string) error {
-	return e.store.Update(ctx, func(tx Tx) error { return tx.DeletePersonalization(ctx, kid, name) })
+	acting, _ := actingTenant(ctx)
+	return e.store.Update(ctx, func(tx Tx) error { return tx.DeletePersonalization(ctx, kid, acting, name) })
 }

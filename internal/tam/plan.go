@@ -57,13 +57,15 @@ func (c *catalog) resolve(id cidKey) (cidKey, bool) {
 	return "", false
 }
 
-// covers reports whether policy p applies to device d.
-func covers(p Policy, d *Device) bool {
+// covers reports whether policy p, of a component owner owns, applies to
+// device d. A label scope matches only the labels the owner set: labels are
+// per tenant (Device.LabelsOf).
+func covers(p Policy, owner string, d *Device) bool {
 	switch p.Scope {
 	case ScopeAll:
 		return true
 	case ScopeLabel:
-		for _, l := range d.Labels {
+		for _, l := range d.LabelsOf(owner) {
 			if l == p.Value {
 				return true
 			}
@@ -92,6 +94,7 @@ type planInput struct {
 	installed   map[cidKey]Installed
 	catalog     *catalog
 	policies    []Policy
+	owners      map[string]string // component IDHex -> owner; absent: DefaultTenant
 	personal    []Personalization
 	failures    map[failKey]int
 	requested   []requestedTC
@@ -136,7 +139,7 @@ func makePlan(in planInput) plan {
 	var p plan
 	required, available := map[cidKey]bool{}, map[cidKey]bool{}
 	for _, pol := range in.policies {
-		if covers(pol, in.dev) {
+		if covers(pol, ownerIn(in.owners, IDHex(pol.Component)), in.dev) {
 			available[keyOf(pol.Component)] = true
 			if pol.Mode == Required {
 				required[keyOf(pol.Component)] = true

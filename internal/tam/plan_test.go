@@ -250,3 +250,39 @@ func TestComponentIDNameHexLike(t *testing.T) {
 		t.Fatalf("ParseComponentID(Name) = %v, %v", back, err)
 	}
 }
+
+// TestPlanLabelOwnership: a label-scoped policy matches only the labels its
+// component's owner set on the device, never another tenant's label of the
+// same text.
+func TestPlanLabelOwnership(t *testing.T) {
+	mine, theirs := pid(t, "mine"), pid(t, "theirs")
+	cat := newCatalog(map[cidKey][]ComponentVersion{
+		keyOf(mine):   {{ComponentID: mine, Sequence: 1}},
+		keyOf(theirs): {{ComponentID: theirs, Sequence: 1}},
+	})
+	pols := []Policy{
+		{Component: mine, Mode: Required, Scope: ScopeLabel, Value: "eu"},
+		{Component: theirs, Mode: Required, Scope: ScopeLabel, Value: "eu"},
+	}
+	owners := map[string]string{IDHex(theirs): "acme"} // mine: the default tenant
+	for _, c := range []struct {
+		name  string
+		setBy string
+		want  []cidKey
+	}{
+		{"default tenant's label", DefaultTenant, []cidKey{keyOf(mine)}},
+		{"acme's label", "acme", []cidKey{keyOf(theirs)}},
+		{"another tenant's label", "beta", nil},
+	} {
+		dev := &Device{KID: []byte{1}}
+		dev.SetLabelsOf(c.setBy, []string{"eu"})
+		p := makePlan(planInput{dev: dev, installed: map[cidKey]Installed{}, catalog: cat, policies: pols, owners: owners, maxAttempts: 3})
+		var got []cidKey
+		for _, s := range p.install {
+			got = append(got, s.id)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: installs %v, want %v", c.name, got, c.want)
+		}
+	}
+}

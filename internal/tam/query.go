@@ -439,6 +439,7 @@ type state struct {
 	policies  []Policy
 	personal  []Personalization
 	failures  map[failKey]int
+	owners    map[string]string // component IDHex -> owner (OwnerTx.Owners)
 }
 
 // stateTx is what loading a device's state reads: every aggregate but the
@@ -449,6 +450,7 @@ type stateTx interface {
 	InstalledTx
 	FailureTx
 	PersonalizationTx
+	OwnerTx
 }
 
 func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state, error) {
@@ -463,6 +465,9 @@ func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state,
 	}
 	st.catalog = newCatalog(all)
 	if st.policies, err = tx.Policies(ctx); err != nil {
+		return nil, err
+	}
+	if st.owners, err = tx.Owners(ctx, OwnedComponent); err != nil {
 		return nil, err
 	}
 	if kid == nil {
@@ -563,7 +568,7 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 	if err != nil {
 		return e.refuse(ctx, s, teep.ErrPermanentError, err.Error(), StatusError)
 	}
-	in := planInput{dev: &s.dev, installed: inv, catalog: st.catalog, policies: st.policies, personal: st.personal,
+	in := planInput{dev: &s.dev, installed: inv, catalog: st.catalog, policies: st.policies, owners: st.owners, personal: st.personal,
 		failures: st.failures, maxAttempts: e.cfg.MaxInstallAttempts}
 	for i, r := range m.RequestedTCList {
 		if err := checkID(r.ComponentID); err != nil {

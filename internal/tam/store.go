@@ -158,10 +158,12 @@ type SessionTx interface {
 	PurgeExpired(ctx context.Context, now time.Time) (int, error)
 }
 
-// PersonalizationTx keeps per-device personalization data, by name.
+// PersonalizationTx keeps per-device personalization data, by tenant and
+// name: each tenant has its own names on a device. An empty Tenant is
+// stored and returned as DefaultTenant.
 type PersonalizationTx interface {
-	PutPersonalization(ctx context.Context, p Personalization) error // insert or replace (device, name)
-	Personalization(ctx context.Context, kid []byte, name string) (Personalization, error)
-	Personalizations(ctx context.Context, kid []byte) ([]Personalization, error) // by name
-	DeletePersonalization(ctx context.Context, kid []byte, name string) error
+	PutPersonalization(ctx context.Context, p Personalization) error // insert or replace (device, tenant, name)
+	Personalization(ctx context.Context, kid []byte, tenant, name string) (Personalization, error)
+	Personalizations(ctx context.Context, kid []byte) ([]Personalization, error) // every tenant's, by tenant then name
+	DeletePersonalization(ctx context.Context, kid []byte, tenant, name string) error
 }

@@ -161,4 +161,7 @@ type OwnerTx interface {
 	SetOwner(ctx context.Context, kind OwnedKind, key, tenant string) error
 	// Owner returns the owner, DefaultTenant when none is recorded.
 	Owner(ctx context.Context, kind OwnedKind, key string) (string, error)
+	// Owners returns every recorded owner of kind, by key; a key absent
+	// from the map belongs to DefaultTenant.
+	Owners(ctx context.Context, kind OwnedKind) (map[string]string, error)
 }

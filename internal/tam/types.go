@@ -37,25 +37,55 @@ const (
 // Device is a TEE (its TEEP Agent) known to the TAM, identified by the RFC
 // 9679 thumbprint of its Agent key.
 type Device struct {
-	KID               []byte            // RFC 9679 thumbprint of the Agent key
-	Key               []byte            // the Agent's public key as COSE_Key
-	Alg               int64             // COSE algorithm the Agent signs with (its cipher suite); 0 unknown
-	Labels            []string          // operator-assigned groups for policies
-	UEID              []byte            // from attestation
-	OEMID             []byte            // from attestation
-	HWModel           []byte            // from attestation
-	HWVersion         string            // from attestation
-	Preregistered     bool              // key added by the operator (trusted without attestation)
-	Attestation       AttestationStatus // last appraisal outcome
-	AttestedAt        time.Time         // zero if never
-	AttestationReason string            // why the last appraisal failed or warned
-	NeedsAttestation  bool              // appraise again at the next session
+	KID               []byte              // RFC 9679 thumbprint of the Agent key
+	Key               []byte              // the Agent's public key as COSE_Key
+	Alg               int64               // COSE algorithm the Agent signs with (its cipher suite); 0 unknown
+	Labels            []string            // groups DefaultTenant assigned, for its policies
+	TenantLabels      map[string][]string // groups other tenants assigned, by tenant (never DefaultTenant)
+	UEID              []byte              // from attestation
+	OEMID             []byte              // from attestation
+	HWModel           []byte              // from attestation
+	HWVersion         string              // from attestation
+	Preregistered     bool                // key added by the operator (trusted without attestation)
+	Attestation       AttestationStatus   // last appraisal outcome
+	AttestedAt        time.Time           // zero if never
+	AttestationReason string              // why the last appraisal failed or warned
+	NeedsAttestation  bool                // appraise again at the next session
 	Status            DeviceStatus
 	LastError         string // last problem, for operators
 	LastErrorCode     int    // last TEEP err-code received from the Agent; 0 none
 	Numbering         string // TEEP numbering last used: "draft-26" or "legacy"
 	CreatedAt         time.Time
 	LastSeen          time.Time // zero if never
+}
+
+// LabelsOf returns the labels tenant set on the device. Labels are per
+// tenant: a policy's label scope matches only its owner's labels, so one
+// tenant cannot steer another's components by labelling a shared device.
+func (d *Device) LabelsOf(tenant string) []string {
+	if tenant == DefaultTenant {
+		return d.Labels
+	}
+	return d.TenantLabels[tenant]
+}
+
+// SetLabelsOf replaces the labels tenant set on the device; none removes
+// the tenant's entry.
+func (d *Device) SetLabelsOf(tenant string, labels []string) {
+	if tenant == DefaultTenant {
+		d.Labels = labels
+		return
+	}
+	if len(labels) == 0 {
+		delete(d.TenantLabels, tenant)
+		return
+	}
+	m := make(map[string][]string, len(d.TenantLabels)+1)
+	for t, ls := range d.TenantLabels { // a copy: Device values are shared by callers
+		m[t] = ls
+	}
+	m[tenant] = labels
+	d.TenantLabels = m
 }
 
 // KIDHex is the kid in lowercase hex, the form used in the admin API and CLI.
@@ -200,6 +230,7 @@ type Report struct {
 // encrypted envelope is stored.
 type Personalization struct {
 	DeviceKID   []byte
+	Tenant      string // the owner; names are per (device, tenant); "" is DefaultTenant
 	Name        string
 	ComponentID suit.ComponentID // manifest-component-id of the generated manifest
 	PayloadID   suit.ComponentID // the component the manifest writes the data to

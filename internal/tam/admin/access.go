@@ -20,11 +20,17 @@ type scope int
 const (
 	// scopeOpen: not tenant data (health, TAM keys, whoami, tenants).
 	scopeOpen scope = iota
-	// scopeTenant: objects tenants own (components, policies, signers,
-	// devices' components, labels and personalization). Today every such
-	// object belongs to the default tenant, so a token of another tenant
-	// finds none of them (404) and may not create any yet (403).
+	// scopeTenant: objects tenants own (components, policies, TC signers,
+	// devices' components, labels and personalization data) and the shared
+	// devices they sit on. The engine confines the call (tam.WithTenant,
+	// set by guard): lists hold the tenant's own objects, another tenant's
+	// object answers 404 as if absent, and a change to something shared
+	// (a new device, a Verifier key) answers 403 (tam.ErrForbidden).
 	scopeTenant
+	// scopeShared: a change to a device itself, which every tenant's
+	// components may be on: the provider and the default tenant only; any
+	// other tenant gets 403 whatever the device (the engine refuses too).
+	scopeShared
 	// scopeOwn: the handler confines the answer to the caller's tenant
 	// (tokens, audit log).
 	scopeOwn
@@ -91,19 +97,18 @@ func (s *server) authenticate(r *http.Request) (principal, error) {
 
 // allow applies the route's row of the access table. The role is checked
 // first: its answer (403) depends only on the token and the route, so it
-// says nothing about which objects exist; another tenant's objects are then
-// answered 404, as if they did not exist.
-func allow(rt route, p principal, r *http.Request) error {
+// says nothing about which objects exist; then a shared route refuses a
+// tenant other than the default (403, whatever the object). Ownership of
+// objects is the engine's (scopeTenant): another tenant's answer 404, as
+// if they did not exist.
+func allow(rt route, p principal) error {
 	if p.Role.Rank() < rt.min.Rank() {
 		return status(http.StatusForbidden, "role %s may not %s (needs %s)", p.Role, rt.pattern, rt.min)
 	}
-	if rt.scope != scopeTenant || p.seesTenant(tam.DefaultTenant) {
-		return nil
+	if rt.scope == scopeShared && !p.seesTenant(tam.DefaultTenant) {
+		return status(http.StatusForbidden, "tenant %s may not %s: devices are shared; only the provider and the default tenant change them", p.Tenant, rt.pattern)
 	}
-	if r.Method == http.MethodGet || strings.Contains(rt.pattern, "{") {
-		return status(http.StatusNotFound, "not found in tenant %s", p.Tenant)
-	}
-	return status(http.StatusForbidden, "tenant %s cannot own %s yet: only the default tenant does", p.Tenant, r.URL.Path)
+	return nil
 }
 
 // guard authenticates, applies the access table, runs the handler, and
@@ -141,7 +146,7 @@ func (s *server) guard(rt route) http.Handler {
 			ctx = tam.WithAudit(ctx, pending)
 		}
 		r = r.WithContext(ctx)
-		err = allow(rt, p, r)
+		err = allow(rt, p)
 		if err == nil {
 			err = rt.h(w, r)
 		}

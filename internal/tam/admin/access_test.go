@@ -72,11 +72,13 @@ type request struct {
 	body                []byte
 }
 
-// A: allowed (2xx); F: 403; N: 404 (another tenant's object).
+// A: allowed (2xx); F: 403; N: 404 (another tenant's object); U: 422 (a
+// component signed by another tenant's key).
 const (
 	A = 0
 	F = 403
 	N = 404
+	U = 422
 )
 
 var accessCases = []struct {
@@ -87,10 +89,10 @@ var accessCases = []struct {
 	{"GET /admin/v1/health", get("/admin/v1/health"), [5]int{A, A, A, A, A}},
 	{"GET /admin/v1/tam", get("/admin/v1/tam"), [5]int{A, A, A, A, A}},
 	{"GET /admin/v1/whoami", get("/admin/v1/whoami"), [5]int{A, A, A, A, A}},
-	{"GET /admin/v1/components", get("/admin/v1/components"), [5]int{A, A, A, N, N}},
+	{"GET /admin/v1/components", get("/admin/v1/components"), [5]int{A, A, A, A, A}},
 	{"POST /admin/v1/components", func(t *testing.T, f *fixture) request {
 		return request{"POST", "/admin/v1/components", "application/cbor", tamtest.Envelope(t, f.signer, "app", 2, []byte("v2"))}
-	}, [5]int{F, F, A, F, F}},
+	}, [5]int{F, F, A, U, F}},
 	{"GET /admin/v1/components/{id}", func(t *testing.T, f *fixture) request {
 		return request{"GET", "/admin/v1/components/" + f.comp, "", nil}
 	}, [5]int{A, A, A, N, N}},
@@ -100,46 +102,46 @@ var accessCases = []struct {
 	{"GET /admin/v1/components/{id}/versions/{seq}", func(t *testing.T, f *fixture) request {
 		return request{"GET", "/admin/v1/components/" + f.comp + "/versions/1", "", nil}
 	}, [5]int{A, A, A, N, N}},
-	{"GET /admin/v1/policies", get("/admin/v1/policies"), [5]int{A, A, A, N, N}},
+	{"GET /admin/v1/policies", get("/admin/v1/policies"), [5]int{A, A, A, A, A}},
 	{"POST /admin/v1/policies", func(t *testing.T, f *fixture) request {
 		return request{"POST", "/admin/v1/policies", "application/json", []byte(`{"component_id":"` + f.comp + `","scope":"label","value":"beta"}`)}
-	}, [5]int{F, A, A, F, F}},
+	}, [5]int{F, A, A, N, F}},
 	{"DELETE /admin/v1/policies", func(t *testing.T, f *fixture) request {
 		return request{"DELETE", "/admin/v1/policies?component=" + f.comp, "", nil}
-	}, [5]int{F, A, A, F, F}},
-	{"GET /admin/v1/devices", get("/admin/v1/devices"), [5]int{A, A, A, N, N}},
+	}, [5]int{F, A, A, N, F}},
+	{"GET /admin/v1/devices", get("/admin/v1/devices"), [5]int{A, A, A, A, A}},
 	{"POST /admin/v1/devices", func(t *testing.T, f *fixture) request {
 		k, _ := cosekey.Generate(cosekey.AlgESP256)
 		jwk, _ := k.MarshalJWK(false)
 		return request{"POST", "/admin/v1/devices", "application/jwk+json", jwk}
 	}, [5]int{F, A, A, F, F}},
-	{"GET /admin/v1/devices/{kid}", func(t *testing.T, f *fixture) request { return request{"GET", "/admin/v1/devices/" + f.kid, "", nil} }, [5]int{A, A, A, N, N}},
+	{"GET /admin/v1/devices/{kid}", func(t *testing.T, f *fixture) request { return request{"GET", "/admin/v1/devices/" + f.kid, "", nil} }, [5]int{A, A, A, A, A}},
 	{"DELETE /admin/v1/devices/{kid}", func(t *testing.T, f *fixture) request {
 		return request{"DELETE", "/admin/v1/devices/" + f.kid, "", nil}
-	}, [5]int{F, A, A, N, F}},
+	}, [5]int{F, A, A, F, F}},
 	{"PUT /admin/v1/devices/{kid}/labels", func(t *testing.T, f *fixture) request {
 		return request{"PUT", "/admin/v1/devices/" + f.kid + "/labels", "application/json", []byte(`{"labels":["prod"]}`)}
-	}, [5]int{F, A, A, N, F}},
+	}, [5]int{F, A, A, A, F}},
 	{"POST /admin/v1/devices/{kid}/reattest", func(t *testing.T, f *fixture) request {
 		return request{"POST", "/admin/v1/devices/" + f.kid + "/reattest", "", nil}
-	}, [5]int{F, A, A, N, F}},
+	}, [5]int{F, A, A, A, F}},
 	{"POST /admin/v1/devices/{kid}/reset", func(t *testing.T, f *fixture) request {
 		return request{"POST", "/admin/v1/devices/" + f.kid + "/reset", "", nil}
-	}, [5]int{F, A, A, N, F}},
+	}, [5]int{F, A, A, F, F}},
 	{"GET /admin/v1/devices/{kid}/personalization", func(t *testing.T, f *fixture) request {
 		return request{"GET", "/admin/v1/devices/" + f.kid + "/personalization", "", nil}
-	}, [5]int{A, A, A, N, N}},
+	}, [5]int{A, A, A, A, A}},
 	{"PUT /admin/v1/devices/{kid}/personalization/{name}", func(t *testing.T, f *fixture) request {
 		return request{"PUT", "/admin/v1/devices/" + f.kid + "/personalization/other", "application/octet-stream", []byte("x")}
-	}, [5]int{F, A, A, N, F}},
+	}, [5]int{F, A, A, A, F}},
 	{"DELETE /admin/v1/devices/{kid}/personalization/{name}", func(t *testing.T, f *fixture) request {
 		return request{"DELETE", "/admin/v1/devices/" + f.kid + "/personalization/config", "", nil}
 	}, [5]int{F, A, A, N, F}},
-	{"GET /admin/v1/trust/{role}", get("/admin/v1/trust/" + admin.TrustSigners), [5]int{A, A, A, N, N}},
+	{"GET /admin/v1/trust/{role}", get("/admin/v1/trust/" + admin.TrustSigners), [5]int{A, A, A, A, A}},
 	{"POST /admin/v1/trust/{role}", func(t *testing.T, f *fixture) request {
 		pem, _ := tamtest.Signer(t).PublicKey().MarshalPEM(false)
 		return request{"POST", "/admin/v1/trust/" + admin.TrustSigners, "application/x-pem-file", pem}
-	}, [5]int{F, F, A, N, F}},
+	}, [5]int{F, F, A, A, F}},
 	{"DELETE /admin/v1/trust/{role}/{kid}", func(t *testing.T, f *fixture) request {
 		ks, err := f.srv.Client.TrustedKeys(ctx, admin.TrustSigners)
 		status(t, err, 0)

@@ -121,10 +121,10 @@ func (s *server) routes() []route {
 		{"GET /admin/v1/devices", s.listDevices, tam.RoleReadOnly, scopeTenant},
 		{"POST /admin/v1/devices", s.addDevice, tam.RoleOperator, scopeTenant},
 		{"GET /admin/v1/devices/{kid}", s.getDevice, tam.RoleReadOnly, scopeTenant},
-		{"DELETE /admin/v1/devices/{kid}", s.deleteDevice, tam.RoleOperator, scopeTenant},
+		{"DELETE /admin/v1/devices/{kid}", s.deleteDevice, tam.RoleOperator, scopeShared},
 		{"PUT /admin/v1/devices/{kid}/labels", s.setLabels, tam.RoleOperator, scopeTenant},
 		{"POST /admin/v1/devices/{kid}/reattest", s.reattest, tam.RoleOperator, scopeTenant},
-		{"POST /admin/v1/devices/{kid}/reset", s.reset, tam.RoleOperator, scopeTenant},
+		{"POST /admin/v1/devices/{kid}/reset", s.reset, tam.RoleOperator, scopeShared},
 		{"GET /admin/v1/devices/{kid}/personalization", s.listPersonalization, tam.RoleReadOnly, scopeTenant},
 		{"PUT /admin/v1/devices/{kid}/personalization/{name}", s.putPersonalization, tam.RoleOperator, scopeTenant},
 		{"DELETE /admin/v1/devices/{kid}/personalization/{name}", s.deletePersonalization, tam.RoleOperator, scopeTenant},
@@ -157,6 +157,8 @@ func problemFor(err error) *httpd.Problem {
 		return p
 	case errors.Is(err, tam.ErrNotFound):
 		return httpd.NewProblem(http.StatusNotFound, err.Error())
+	case errors.Is(err, tam.ErrForbidden):
+		return httpd.NewProblem(http.StatusForbidden, err.Error())
 	case errors.Is(err, tam.ErrExists), errors.Is(err, tam.ErrSequence):
 		return httpd.NewProblem(http.StatusConflict, err.Error())
 	case errors.Is(err, tam.ErrInvalid):
@@ -429,7 +431,7 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []Device{}
 	for _, d := range ds {
-		out = append(out, toDevice(d.Device, d.Installed))
+		out = append(out, toDevice(d.Device, d.Installed, caller(r).Tenant))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -446,7 +448,7 @@ func (s *server) addDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toDevice(d, nil))
+	writeJSON(w, http.StatusCreated, toDevice(d, nil, caller(r).Tenant))
 	return nil
 }
 
@@ -477,7 +479,7 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toDetail(di))
+	writeJSON(w, http.StatusOK, toDetail(di, caller(r).Tenant))
 	return nil
 }
 
@@ -518,7 +520,7 @@ func (s *server) writeDevice(w http.ResponseWriter, r *http.Request, kid []byte)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toDevice(di.Device, di.Installed))
+	writeJSON(w, http.StatusOK, toDevice(di.Device, di.Installed, caller(r).Tenant))
 	return nil
 }
 

@@ -89,7 +89,8 @@ type Device struct {
 	OEMID         string               `json:"oemid,omitempty"`
 	HWModel       string               `json:"hwmodel,omitempty"` // text when printable, else hex
 	HWVersion     string               `json:"hwversion,omitempty"`
-	Labels        []string             `json:"labels"`
+	Labels        []string             `json:"labels"`                  // the caller's tenant's (the default tenant's for the provider)
+	TenantLabels  map[string][]string  `json:"tenant_labels,omitempty"` // other tenants' labels, by tenant; the provider's view only
 	Status        string               `json:"status"`
 	Preregistered bool                 `json:"preregistered"`
 	Attestation   Attestation          `json:"attestation"`
@@ -152,6 +153,7 @@ type Report struct {
 // Personalization is per-device data (only metadata; the data is never
 // returned).
 type Personalization struct {
+	Tenant      string    `json:"tenant"`
 	Name        string    `json:"name"`
 	ComponentID string    `json:"component_id"`
 	PayloadID   string    `json:"payload_id"`
@@ -249,10 +251,16 @@ func toPolicy(p tam.Policy) Policy {
 		Scope: string(p.Scope), Value: p.Value, CreatedAt: p.CreatedAt}
 }
 
-func toDevice(d tam.Device, inst []tam.Installed) Device {
+// toDevice shows d to a caller of tenant ("" for the provider, who sees
+// every tenant's labels).
+func toDevice(d tam.Device, inst []tam.Installed, tenant string) Device {
+	labels, others := d.Labels, d.TenantLabels
+	if tenant != "" {
+		labels, others = d.LabelsOf(tenant), nil
+	}
 	out := Device{
 		KID: hx(d.KID), UEID: hx(d.UEID), OEMID: hx(d.OEMID), HWModel: text(d.HWModel), HWVersion: d.HWVersion,
-		Labels: d.Labels, Status: string(d.Status), Preregistered: d.Preregistered,
+		Labels: labels, TenantLabels: others, Status: string(d.Status), Preregistered: d.Preregistered,
 		Attestation: Attestation{Status: string(d.Attestation), At: timePtr(d.AttestedAt), Reason: d.AttestationReason, Needed: d.NeedsAttestation},
 		Numbering:   d.Numbering, LastSeen: timePtr(d.LastSeen), LastError: d.LastError, LastErrorCode: d.LastErrorCode,
 		CreatedAt: d.CreatedAt, Components: []InstalledComponent{},
@@ -273,8 +281,8 @@ func toDevice(d tam.Device, inst []tam.Installed) Device {
 	return out
 }
 
-func toDetail(di tam.DeviceInfo) DeviceDetail {
-	out := DeviceDetail{Device: toDevice(di.Device, di.Installed), Failures: []Failure{}, Personalization: []Personalization{},
+func toDetail(di tam.DeviceInfo, tenant string) DeviceDetail {
+	out := DeviceDetail{Device: toDevice(di.Device, di.Installed, tenant), Failures: []Failure{}, Personalization: []Personalization{},
 		Pending: []Pending{}, Reports: []Report{}}
 	for _, f := range di.Failures {
 		out.Failures = append(out.Failures, Failure{Component: idHex(f.ComponentID), Name: tam.IDName(f.ComponentID), Sequence: f.Sequence,
@@ -301,7 +309,11 @@ func toDetail(di tam.DeviceInfo) DeviceDetail {
 }
 
 func toPersonalization(p tam.Personalization) Personalization {
-	return Personalization{Name: p.Name, ComponentID: idHex(p.ComponentID), PayloadID: idHex(p.PayloadID), Sequence: p.Sequence,
+	tenant := p.Tenant
+	if tenant == "" {
+		tenant = tam.DefaultTenant
+	}
+	return Personalization{Tenant: tenant, Name: p.Name, ComponentID: idHex(p.ComponentID), PayloadID: idHex(p.PayloadID), Sequence: p.Sequence,
 		Size: p.Size, Digest: hx(p.Digest), DependsOn: idList(p.DependsOn), CreatedAt: p.CreatedAt}
 }
 

@@ -178,3 +178,20 @@ func (t *tx) Owner(ctx context.Context, kind tam.OwnedKind, key string) (string,
 	}
 	return tenant, mapErr(err)
 }
+
+func (t *tx) Owners(ctx context.Context, kind tam.OwnedKind) (map[string]string, error) {
+	rows, err := t.tx.Query(ctx, `SELECT key, tenant_id FROM owners WHERE kind = $1`, string(kind))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, tenant string
+		if err := rows.Scan(&k, &tenant); err != nil {
+			return nil, mapErr(err)
+		}
+		out[k] = tenant
+	}
+	return out, mapErr(rows.Err())
+}

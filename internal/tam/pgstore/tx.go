@@ -420,17 +420,29 @@ func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
 	if len(d.KID) == 0 {
 		return errors.New("pgstore: device without kid")
 	}
-	_, err := t.exec(ctx, `INSERT INTO devices (kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered,
-		attestation, attested_at, attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		ON CONFLICT (kid) DO UPDATE SET key = excluded.key, alg = excluded.alg, labels = excluded.labels, ueid = excluded.ueid,
+	tl := map[string][]string{}
+	for tenant, ls := range d.TenantLabels {
+		if len(ls) > 0 && tenant != tam.DefaultTenant {
+			tl[tenant] = ls
+		}
+	}
+	tlj, err := json.Marshal(tl)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO devices (kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered,
+		attestation, attested_at, attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen,
+		tenant_labels)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		ON CONFLICT (kid) DO UPDATE SET key = excluded.key, alg = excluded.alg, labels = excluded.labels,
+		tenant_labels = excluded.tenant_labels, ueid = excluded.ueid,
 		oemid = excluded.oemid, hwmodel = excluded.hwmodel, hwversion = excluded.hwversion, preregistered = excluded.preregistered,
 		attestation = excluded.attestation, attested_at = excluded.attested_at, attestation_reason = excluded.attestation_reason,
 		needs_attestation = excluded.needs_attestation, status = excluded.status, last_error = excluded.last_error,
 		last_error_code = excluded.last_error_code, numbering = excluded.numbering, created_at = excluded.created_at, last_seen = excluded.last_seen`,
 		d.KID, nonNil(d.Key), d.Alg, strList(d.Labels), nonNil(d.UEID), nonNil(d.OEMID), nonNil(d.HWModel), d.HWVersion, d.Preregistered,
 		string(d.Attestation), ts(d.AttestedAt), d.AttestationReason, d.NeedsAttestation, string(d.Status), d.LastError,
-		d.LastErrorCode, d.Numbering, ts(d.CreatedAt), ts(d.LastSeen))
+		d.LastErrorCode, d.Numbering, ts(d.CreatedAt), ts(d.LastSeen), string(tlj))
 	if err == nil {
 		t.markLocked(d.KID)
 	}
@@ -438,18 +450,24 @@ func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
 }
 
 const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
-	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen FROM devices`
+	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen, tenant_labels::text FROM devices`
 
 func scanDevice(sc pgx.Row) (tam.Device, error) {
 	var d tam.Device
-	var att, status string
+	var att, status, tl string
 	var attestedAt, created, seen int64
 	if err := sc.Scan(&d.KID, &d.Key, &d.Alg, &d.Labels, &d.UEID, &d.OEMID, &d.HWModel, &d.HWVersion, &d.Preregistered, &att, &attestedAt,
-		&d.AttestationReason, &d.NeedsAttestation, &status, &d.LastError, &d.LastErrorCode, &d.Numbering, &created, &seen); err != nil {
+		&d.AttestationReason, &d.NeedsAttestation, &status, &d.LastError, &d.LastErrorCode, &d.Numbering, &created, &seen, &tl); err != nil {
 		return d, err
 	}
 	if len(d.Labels) == 0 {
 		d.Labels = nil
+	}
+	if err := json.Unmarshal([]byte(tl), &d.TenantLabels); err != nil {
+		return d, fmt.Errorf("pgstore: device %x tenant_labels: %w", d.KID, err)
+	}
+	if len(d.TenantLabels) == 0 {
+		d.TenantLabels = nil
 	}
 	d.Attestation, d.Status = tam.AttestationStatus(att), tam.DeviceStatus(status)
 	d.AttestedAt, d.CreatedAt, d.LastSeen = fromTS(attestedAt), fromTS(created), fromTS(seen)
@@ -759,23 +777,34 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 	if err := t.lockDevice(ctx, p.DeviceKID); err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
+	tenant := tenantOr(p.Tenant)
+	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at, tenant_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (device_kid, tenant_id, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
 		envelope = excluded.envelope, digest = excluded.digest, depends_on = excluded.depends_on, size = excluded.size,
 		created_at = excluded.created_at`,
-		nonNil(p.DeviceKID), p.Name, idCol(p.ComponentID), idCol(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), ids(p.DependsOn), p.Size, ts(p.CreatedAt))
-	return deviceErr(err, p.DeviceKID)
+		nonNil(p.DeviceKID), p.Name, idCol(p.ComponentID), idCol(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), ids(p.DependsOn), p.Size, ts(p.CreatedAt), tenant)
+	if isCode(err, codeForeignKeyViolation) {
+		return fmt.Errorf("device %x or tenant %q: %w", p.DeviceKID, tenant, tam.ErrNotFound)
+	}
+	return err
 }
 
-const personalizationSelect = `SELECT device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
+func tenantOr(t string) string {
+	if t == "" {
+		return tam.DefaultTenant
+	}
+	return t
+}
+
+const personalizationSelect = `SELECT device_kid, tenant_id, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
 
 func scanPersonalization(sc pgx.Row) (tam.Personalization, error) {
 	var p tam.Personalization
 	var id, pid string
 	var deps []string
 	var s, created int64
-	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
+	if err := sc.Scan(&p.DeviceKID, &p.Tenant, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
 		return p, err
 	}
 	p.Sequence, p.CreatedAt = uint64(s), fromTS(created)
@@ -790,16 +819,16 @@ func scanPersonalization(sc pgx.Row) (tam.Personalization, error) {
 	return p, err
 }
 
-func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.Personalization, error) {
-	p, err := scanPersonalization(t.tx.QueryRow(ctx, personalizationSelect+` WHERE device_kid = $1 AND name = $2`, nonNil(kid), name))
+func (t *tx) Personalization(ctx context.Context, kid []byte, tenant, name string) (tam.Personalization, error) {
+	p, err := scanPersonalization(t.tx.QueryRow(ctx, personalizationSelect+` WHERE device_kid = $1 AND tenant_id = $2 AND name = $3`, nonNil(kid), tenantOr(tenant), name))
 	return p, notFound(mapErr(err), fmt.Sprintf("personalization %q of device %x", name, kid))
 }
 
 func (t *tx) Personalizations(ctx context.Context, kid []byte) ([]tam.Personalization, error) {
-	return queryAll(ctx, t, scanPersonalization, personalizationSelect+` WHERE device_kid = $1 ORDER BY name`, nonNil(kid))
+	return queryAll(ctx, t, scanPersonalization, personalizationSelect+` WHERE device_kid = $1 ORDER BY tenant_id, name`, nonNil(kid))
 }
 
-func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, name string) error {
+func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, tenant, name string) error {
 	if t.readOnly {
 		return tam.ErrStoreReadOnly
 	}
@@ -809,7 +838,7 @@ func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, name string)
 		}
 		return err
 	}
-	tag, err := t.exec(ctx, `DELETE FROM personalization WHERE device_kid = $1 AND name = $2`, nonNil(kid), name)
+	tag, err := t.exec(ctx, `DELETE FROM personalization WHERE device_kid = $1 AND tenant_id = $2 AND name = $3`, nonNil(kid), tenantOr(tenant), name)
 	if err != nil {
 		return err
 	}

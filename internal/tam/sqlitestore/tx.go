@@ -474,34 +474,50 @@ func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO devices (kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered,
+	tl := map[string][]string{}
+	for tenant, ls := range d.TenantLabels {
+		if len(ls) > 0 && tenant != tam.DefaultTenant {
+			tl[tenant] = ls
+		}
+	}
+	tlj, err := jsonText(tl)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, `INSERT INTO devices (kid, key, alg, labels, tenant_labels, ueid, oemid, hwmodel, hwversion, preregistered,
 		attestation, attested_at, attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kid) DO UPDATE SET key = excluded.key, alg = excluded.alg, labels = excluded.labels, ueid = excluded.ueid,
-		oemid = excluded.oemid, hwmodel = excluded.hwmodel, hwversion = excluded.hwversion, preregistered = excluded.preregistered,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kid) DO UPDATE SET key = excluded.key, alg = excluded.alg, labels = excluded.labels, tenant_labels = excluded.tenant_labels,
+		ueid = excluded.ueid, oemid = excluded.oemid, hwmodel = excluded.hwmodel, hwversion = excluded.hwversion, preregistered = excluded.preregistered,
 		attestation = excluded.attestation, attested_at = excluded.attested_at, attestation_reason = excluded.attestation_reason,
 		needs_attestation = excluded.needs_attestation, status = excluded.status, last_error = excluded.last_error,
 		last_error_code = excluded.last_error_code, numbering = excluded.numbering, created_at = excluded.created_at, last_seen = excluded.last_seen`,
-		d.KID, nonNil(d.Key), d.Alg, lj, nonNil(d.UEID), nonNil(d.OEMID), nonNil(d.HWModel), d.HWVersion, boolInt(d.Preregistered),
+		d.KID, nonNil(d.Key), d.Alg, lj, tlj, nonNil(d.UEID), nonNil(d.OEMID), nonNil(d.HWModel), d.HWVersion, boolInt(d.Preregistered),
 		string(d.Attestation), ts(d.AttestedAt), d.AttestationReason, boolInt(d.NeedsAttestation), string(d.Status), d.LastError,
 		d.LastErrorCode, d.Numbering, ts(d.CreatedAt), ts(d.LastSeen))
 	return err
 }
 
-const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
+const deviceSelect = `SELECT kid, key, alg, labels, tenant_labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
 	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen FROM devices`
 
 func scanDevice(sc scanner) (tam.Device, error) {
 	var d tam.Device
-	var labels, att, status string
+	var labels, tenantLabels, att, status string
 	var prereg, needs int
 	var attestedAt, created, seen int64
-	if err := sc.Scan(&d.KID, &d.Key, &d.Alg, &labels, &d.UEID, &d.OEMID, &d.HWModel, &d.HWVersion, &prereg, &att, &attestedAt,
+	if err := sc.Scan(&d.KID, &d.Key, &d.Alg, &labels, &tenantLabels, &d.UEID, &d.OEMID, &d.HWModel, &d.HWVersion, &prereg, &att, &attestedAt,
 		&d.AttestationReason, &needs, &status, &d.LastError, &d.LastErrorCode, &d.Numbering, &created, &seen); err != nil {
 		return d, err
 	}
 	if err := fromJSON(labels, &d.Labels); err != nil {
 		return d, err
+	}
+	if err := fromJSON(tenantLabels, &d.TenantLabels); err != nil {
+		return d, err
+	}
+	if len(d.TenantLabels) == 0 {
+		d.TenantLabels = nil
 	}
 	d.Preregistered, d.NeedsAttestation = prereg != 0, needs != 0
 	d.Attestation, d.Status = tam.AttestationStatus(att), tam.DeviceStatus(status)
@@ -774,6 +790,13 @@ func (t *tx) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 
 // ---- personalization
 
+func tenantOr(t string) string {
+	if t == "" {
+		return tam.DefaultTenant
+	}
+	return t
+}
+
 func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) error {
 	s, err := seq(p.Sequence)
 	if err != nil {
@@ -783,22 +806,26 @@ func (t *tx) PutPersonalization(ctx context.Context, p tam.Personalization) erro
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device_kid, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
+	tenant := tenantOr(p.Tenant)
+	_, err = t.exec(ctx, `INSERT INTO personalization (device_kid, tenant_id, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_kid, tenant_id, name) DO UPDATE SET component_id = excluded.component_id, payload_id = excluded.payload_id, sequence = excluded.sequence,
 		envelope = excluded.envelope, digest = excluded.digest, depends_on = excluded.depends_on, size = excluded.size,
 		created_at = excluded.created_at`,
-		nonNil(p.DeviceKID), p.Name, idCol(p.ComponentID), idCol(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
-	return deviceErr(err, p.DeviceKID)
+		nonNil(p.DeviceKID), tenant, p.Name, idCol(p.ComponentID), idCol(p.PayloadID), s, nonNil(p.Envelope), nonNil(p.Digest), deps, p.Size, ts(p.CreatedAt))
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return fmt.Errorf("device %x or tenant %q: %w", p.DeviceKID, tenant, tam.ErrNotFound)
+	}
+	return err
 }
 
-const personalizationSelect = `SELECT device_kid, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
+const personalizationSelect = `SELECT device_kid, tenant_id, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at FROM personalization`
 
 func scanPersonalization(sc scanner) (tam.Personalization, error) {
 	var p tam.Personalization
 	var id, pid, deps string
 	var s, created int64
-	if err := sc.Scan(&p.DeviceKID, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
+	if err := sc.Scan(&p.DeviceKID, &p.Tenant, &p.Name, &id, &pid, &s, &p.Envelope, &p.Digest, &deps, &p.Size, &created); err != nil {
 		return p, err
 	}
 	p.Sequence, p.CreatedAt = uint64(s), fromTS(created)
@@ -813,17 +840,17 @@ func scanPersonalization(sc scanner) (tam.Personalization, error) {
 	return p, err
 }
 
-func (t *tx) Personalization(ctx context.Context, kid []byte, name string) (tam.Personalization, error) {
-	p, err := scanPersonalization(t.queryRow(ctx, personalizationSelect+` WHERE device_kid = ? AND name = ?`, nonNil(kid), name))
+func (t *tx) Personalization(ctx context.Context, kid []byte, tenant, name string) (tam.Personalization, error) {
+	p, err := scanPersonalization(t.queryRow(ctx, personalizationSelect+` WHERE device_kid = ? AND tenant_id = ? AND name = ?`, nonNil(kid), tenantOr(tenant), name))
 	return p, notFound(err, fmt.Sprintf("personalization %q of device %x", name, kid))
 }
 
 func (t *tx) Personalizations(ctx context.Context, kid []byte) ([]tam.Personalization, error) {
-	return queryAll(ctx, t, scanPersonalization, personalizationSelect+` WHERE device_kid = ? ORDER BY name`, nonNil(kid))
+	return queryAll(ctx, t, scanPersonalization, personalizationSelect+` WHERE device_kid = ? ORDER BY tenant_id, name`, nonNil(kid))
 }
 
-func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, name string) error {
-	r, err := t.exec(ctx, `DELETE FROM personalization WHERE device_kid = ? AND name = ?`, nonNil(kid), name)
+func (t *tx) DeletePersonalization(ctx context.Context, kid []byte, tenant, name string) error {
+	r, err := t.exec(ctx, `DELETE FROM personalization WHERE device_kid = ? AND tenant_id = ? AND name = ?`, nonNil(kid), tenantOr(tenant), name)
 	if err != nil {
 		return err
 	}

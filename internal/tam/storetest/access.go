@@ -168,6 +168,17 @@ func testOwners(t *testing.T, s tam.Store) {
 		}
 		return nil
 	})
+	update(t, s, func(tx tam.Tx) error { return tx.SetOwner(ctx, tam.OwnedComponent, "a1", "acme") })
+	view(t, s, func(tx tam.Tx) error {
+		got, err := tx.Owners(ctx, tam.OwnedSigner)
+		if err != nil {
+			return err
+		}
+		equal(t, "signer owners", got, map[string]string{"0102": "acme"})
+		got, err = tx.Owners(ctx, tam.OwnedComponent)
+		equal(t, "component owners", got, map[string]string{"a1": "acme"})
+		return err
+	})
 	update(t, s, func(tx tam.Tx) error { return tx.SetOwner(ctx, tam.OwnedSigner, "0102", tam.DefaultTenant) })
 	view(t, s, func(tx tam.Tx) error {
 		got, err := tx.Owner(ctx, tam.OwnedSigner, "0102")

@@ -43,6 +43,37 @@ func testDevices(t *testing.T, s tam.Store) {
 	wantErr(t, err, tam.ErrNotFound, "deleting a device twice")
 }
 
+// testDeviceTenantLabels: other tenants' labels round-trip per tenant,
+// apart from the default tenant's; an empty list drops the tenant's entry.
+func testDeviceTenantLabels(t *testing.T, s tam.Store) {
+	d := device(1)
+	d.SetLabelsOf("acme", []string{"region=eu"})
+	d.SetLabelsOf("beta-corp", []string{"fleet-a", "region=us"})
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, d) })
+	view(t, s, func(tx tam.Tx) error {
+		got, err := tx.Device(ctx, d.KID)
+		if err != nil {
+			return err
+		}
+		equal(t, "Device with tenant labels", got, d)
+		equal(t, "acme's labels", got.LabelsOf("acme"), []string{"region=eu"})
+		equal(t, "default tenant's labels", got.LabelsOf(tam.DefaultTenant), []string{"fleet-a", "beta"})
+		if l := got.LabelsOf("nobody"); l != nil {
+			t.Fatalf("labels of a tenant that set none: %q", l)
+		}
+		return nil
+	})
+	d.SetLabelsOf("acme", nil)
+	d.SetLabelsOf(tam.DefaultTenant, nil)
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, d) })
+	view(t, s, func(tx tam.Tx) error {
+		got, err := tx.Device(ctx, d.KID)
+		equal(t, "Device after clearing two tenants' labels", got, d)
+		equal(t, "tenants left", len(got.TenantLabels), 1)
+		return err
+	})
+}
+
 func testDeleteDeviceCascades(t *testing.T, s tam.Store) {
 	d, other := device(1), device(2)
 	id := cid(t, "x")

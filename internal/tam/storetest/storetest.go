@@ -42,6 +42,7 @@ var aggregates = []struct {
 	{"Device", []test{
 		{"PutDelete", testDevices},
 		{"DeleteCascades", testDeleteDeviceCascades},
+		{"TenantLabels", testDeviceTenantLabels},
 	}},
 	{"Installed", []test{{"PutDelete", testInstalled}}},
 	{"Failure", []test{{"PutClear", testFailures}}},
@@ -52,7 +53,10 @@ var aggregates = []struct {
 		{"UseToken", testUseToken},
 		{"PurgeExpired", testPurgeExpired},
 	}},
-	{"Personalization", []test{{"PutDelete", testPersonalization}}},
+	{"Personalization", []test{
+		{"PutDelete", testPersonalization},
+		{"Tenants", testPersonalizationTenants},
+	}},
 	{"Tenant", []test{{"AddList", testTenants}}},
 	{"APIToken", []test{{"AddRevoke", testAPITokens}}},
 	{"Audit", []test{{"AddFilter", testAudit}}},
