@@ -72,6 +72,10 @@ type Config struct {
 	KeepReports         int           // reports kept per device; default DefaultKeepReports
 	MaxEnvelopeSize     int           // uploaded SUIT envelope; default DefaultMaxEnvelopeSize
 	MaxPersonalization  int           // personalization data per item; default DefaultMaxPersonalization
+	// EnvelopeCacheBytes bounds the envelopes kept in memory between
+	// sessions (catalogcache.go); default DefaultEnvelopeCacheBytes,
+	// negative keeps none.
+	EnvelopeCacheBytes int
 	// PersonalizationContentAlg encrypts personalization data:
 	// suit.AlgA128CTR (default; the profile of the draft's example and the
 	// one every Agent is likely to have) or suit.AlgA128GCM.
@@ -97,6 +101,7 @@ type Engine struct {
 	tokens  *tokenMinter
 	signers map[cose.Algorithm]*cosekey.Signer
 	nosync  NoSyncStore // nil: every commit is durable
+	cache   catalogCache
 }
 
 // New checks cfg and builds an Engine.
@@ -124,6 +129,9 @@ func New(cfg Config) (*Engine, error) {
 	def(&cfg.KeepReports, DefaultKeepReports)
 	def(&cfg.MaxEnvelopeSize, DefaultMaxEnvelopeSize)
 	def(&cfg.MaxPersonalization, DefaultMaxPersonalization)
+	if cfg.EnvelopeCacheBytes == 0 {
+		cfg.EnvelopeCacheBytes = DefaultEnvelopeCacheBytes
+	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
@@ -152,6 +160,7 @@ func New(cfg Config) (*Engine, error) {
 		log:     cfg.Logger,
 		tokens:  &tokenMinter{key: cfg.SessionKey, rand: cfg.Rand},
 		signers: map[cose.Algorithm]*cosekey.Signer{},
+		cache:   catalogCache{maxBytes: cfg.EnvelopeCacheBytes},
 	}
 	for _, k := range cfg.Keys {
 		if k == nil || !k.IsPrivate() {
