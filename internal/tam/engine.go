@@ -3,7 +3,6 @@ package tam
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -186,7 +185,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if ns, ok := cfg.Store.(NoSyncStore); ok {
 		e.nosync = ns
-		e.tokens.epoch = binary.BigEndian.AppendUint64([]byte("epoch"), ns.Epoch())
+		e.tokens.epoch = ns.Epoch
 	}
 	if e.signers[cosekey.AlgESP256] == nil || e.signers[cosekey.AlgEd25519] == nil {
 		return nil, errors.New("tam: need one P-256 and one Ed25519 key (draft-ietf-teep-protocol-26 §8.2: a TAM supports both cipher suites)")
@@ -332,6 +331,18 @@ func (e *Engine) updateNoSync(ctx context.Context, fn func(Tx) error) error {
 		return e.nosync.UpdateNoSync(ctx, fn)
 	}
 	return e.store.Update(ctx, fn)
+}
+
+// useToken consumes a QueryRequest token inside tx. It first checks that
+// the store's token epoch is still the one the token verified under: the
+// transaction's connection read the epoch before serving it (pgstore), so
+// a token parsed just before a database crash, whose consumption the crash
+// may have lost, is refused here rather than accepted twice.
+func (e *Engine) useToken(ctx context.Context, tx SessionTx, tok queryToken) error {
+	if tok.epoch != e.tokens.currentEpoch() {
+		return fmt.Errorf("%w: minted under an earlier token epoch", ErrTokenUsed)
+	}
+	return tx.UseToken(ctx, tok.raw, tok.expires)
 }
 
 // Purge drops expired used tokens and pending Updates; run it periodically.

@@ -160,7 +160,7 @@ func (e *Engine) askAttestation(ctx context.Context, s *session, kid []byte) ([]
 	}
 	now := e.now()
 	err = e.store.Update(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
 		return e.mutateDevice(ctx, tx, s, func(d *Device) { d.LastSeen = now })
@@ -300,7 +300,7 @@ func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg 
 	}
 	now := e.now()
 	err = e.store.Update(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
 		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
@@ -600,7 +600,7 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		commit = e.updateNoSync
 	}
 	err = commit(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
 		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
