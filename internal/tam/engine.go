@@ -3,7 +3,6 @@ package tam
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +71,10 @@ type Config struct {
 	KeepReports         int           // reports kept per device; default DefaultKeepReports
 	MaxEnvelopeSize     int           // uploaded SUIT envelope; default DefaultMaxEnvelopeSize
 	MaxPersonalization  int           // personalization data per item; default DefaultMaxPersonalization
+	// EnvelopeCacheBytes bounds the envelopes kept in memory between
+	// sessions (catalogcache.go); default DefaultEnvelopeCacheBytes,
+	// negative keeps none.
+	EnvelopeCacheBytes int
 	// PersonalizationContentAlg encrypts personalization data:
 	// suit.AlgA128CTR (default; the profile of the draft's example and the
 	// one every Agent is likely to have) or suit.AlgA128GCM.
@@ -97,6 +100,7 @@ type Engine struct {
 	tokens  *tokenMinter
 	signers map[cose.Algorithm]*cosekey.Signer
 	nosync  NoSyncStore // nil: every commit is durable
+	cache   catalogCache
 }
 
 // New checks cfg and builds an Engine.
@@ -124,6 +128,9 @@ func New(cfg Config) (*Engine, error) {
 	def(&cfg.KeepReports, DefaultKeepReports)
 	def(&cfg.MaxEnvelopeSize, DefaultMaxEnvelopeSize)
 	def(&cfg.MaxPersonalization, DefaultMaxPersonalization)
+	if cfg.EnvelopeCacheBytes == 0 {
+		cfg.EnvelopeCacheBytes = DefaultEnvelopeCacheBytes
+	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
@@ -152,6 +159,7 @@ func New(cfg Config) (*Engine, error) {
 		log:     cfg.Logger,
 		tokens:  &tokenMinter{key: cfg.SessionKey, rand: cfg.Rand},
 		signers: map[cose.Algorithm]*cosekey.Signer{},
+		cache:   catalogCache{maxBytes: cfg.EnvelopeCacheBytes},
 	}
 	for _, k := range cfg.Keys {
 		if k == nil || !k.IsPrivate() {
@@ -177,7 +185,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if ns, ok := cfg.Store.(NoSyncStore); ok {
 		e.nosync = ns
-		e.tokens.epoch = binary.BigEndian.AppendUint64([]byte("epoch"), ns.Epoch())
+		e.tokens.epoch = ns.Epoch
 	}
 	if e.signers[cosekey.AlgESP256] == nil || e.signers[cosekey.AlgEd25519] == nil {
 		return nil, errors.New("tam: need one P-256 and one Ed25519 key (draft-ietf-teep-protocol-26 §8.2: a TAM supports both cipher suites)")
@@ -323,6 +331,18 @@ func (e *Engine) updateNoSync(ctx context.Context, fn func(Tx) error) error {
 		return e.nosync.UpdateNoSync(ctx, fn)
 	}
 	return e.store.Update(ctx, fn)
+}
+
+// useToken consumes a QueryRequest token inside tx. It first checks that
+// the store's token epoch is still the one the token verified under: the
+// transaction's connection read the epoch before serving it (pgstore), so
+// a token parsed just before a database crash, whose consumption the crash
+// may have lost, is refused here rather than accepted twice.
+func (e *Engine) useToken(ctx context.Context, tx SessionTx, tok queryToken) error {
+	if tok.epoch != e.tokens.currentEpoch() {
+		return fmt.Errorf("%w: minted under an earlier token epoch", ErrTokenUsed)
+	}
+	return tx.UseToken(ctx, tok.raw, tok.expires)
 }
 
 // Purge drops expired used tokens and pending Updates; run it periodically.

@@ -21,6 +21,10 @@ type metrics struct {
 	// pendingRefused counts sessions refused because the device already
 	// had Config.MaxPendingPerDevice outstanding Updates.
 	pendingRefused prometheus.Counter
+	// catalogCache counts sessions that planned from the cached catalog
+	// (hit) or reloaded it (miss: first session, or a catalog change).
+	catalogCache               *prometheus.CounterVec
+	catalogHits, catalogMisses prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,9 +58,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		pendingRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "teep_tam_pending_refused_total", Help: "Sessions refused (retry later) because the device already had the maximum of outstanding Updates.",
 		}),
+		catalogCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "teep_tam_catalog_cache_total", Help: "Sessions that planned from the cached catalog (hit) or read it from the store (miss).",
+		}, []string{"result"}),
 	}
+	m.catalogHits, m.catalogMisses = m.catalogCache.WithLabelValues("hit"), m.catalogCache.WithLabelValues("miss")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.sessions, m.messagesIn, m.messagesOut, m.rejected, m.agentErrors, m.updates, m.attestations, m.duration, m.pendingRefused} {
+		for _, c := range []prometheus.Collector{m.sessions, m.messagesIn, m.messagesOut, m.rejected, m.agentErrors, m.updates, m.attestations, m.duration, m.pendingRefused, m.catalogCache} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("tam: register metrics: %w", err)
 			}

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/teep-go/teep/cosekey"
-	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 	"github.com/veraison/go-cose"
 )
@@ -161,7 +160,7 @@ func (e *Engine) askAttestation(ctx context.Context, s *session, kid []byte) ([]
 	}
 	now := e.now()
 	err = e.store.Update(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
 		return e.mutateDevice(ctx, tx, s, func(d *Device) { d.LastSeen = now })
@@ -301,7 +300,7 @@ func (e *Engine) refuse(ctx context.Context, s *session, code teep.ErrCode, msg 
 	}
 	now := e.now()
 	err = e.store.Update(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
 		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
@@ -440,6 +439,8 @@ type state struct {
 	personal  []Personalization
 	failures  map[failKey]int
 	owners    map[string]string // component IDHex -> owner (OwnerTx.Owners)
+	gen       uint64            // catalog generation of catalog, policies and owners
+	cached    bool              // the store keeps generations (gen is meaningful)
 }
 
 // stateTx is what loading a device's state reads: every aggregate but the
@@ -455,19 +456,7 @@ type stateTx interface {
 
 func (e *Engine) loadState(ctx context.Context, tx stateTx, kid []byte) (*state, error) {
 	st := &state{installed: map[cidKey]Installed{}, failures: map[failKey]int{}}
-	all := map[cidKey][]ComponentVersion{}
-	vs, err := tx.AllVersions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vs {
-		all[keyOf(v.ComponentID)] = append(all[keyOf(v.ComponentID)], v)
-	}
-	st.catalog = newCatalog(all)
-	if st.policies, err = tx.Policies(ctx); err != nil {
-		return nil, err
-	}
-	if st.owners, err = tx.Owners(ctx, OwnedComponent); err != nil {
+	if err := e.loadCatalog(ctx, tx, st); err != nil {
 		return nil, err
 	}
 	if kid == nil {
@@ -613,7 +602,7 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		commit = e.updateNoSync
 	}
 	err = commit(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, s.tok.raw, s.tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
 		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
@@ -687,39 +676,19 @@ func (e *Engine) buildUpdate(ctx context.Context, s *session, st *state, p plan)
 		pu.Remove = append(pu.Remove, k.id())
 		u.UnneededManifestList = append(u.UnneededManifestList, k.id())
 	}
-	size := 0
-	err = e.store.View(ctx, func(tx Tx) error {
-		for _, step := range p.install {
-			var env []byte
-			if step.personal != nil {
-				env = step.personal.Envelope
-			} else {
-				var err error
-				if env, err = tx.Envelope(ctx, step.id.id(), step.seq); err != nil {
-					return err
-				}
-			}
-			if step.haveBinary {
-				parsed, err := suit.ParseEnvelope(env, suit.ParseOptions{Limits: e.cfg.SUITLimits})
-				if err != nil {
-					return fmt.Errorf("stored envelope %s/%d: %w", step.id.Name(), step.seq, err)
-				}
-				if env, err = parsed.Marshal(suit.MarshalOptions{Tag: suit.TagNever, DropIntegrated: true}); err != nil {
-					return err
-				}
-			}
-			if size > 0 && size+len(env) > e.cfg.MaxUpdateBytes {
-				e.log.InfoContext(ctx, "Update size limit reached; the rest follows next session", "kid", hexOrNil(s.dev.KID), "bytes", size)
-				break
-			}
-			size += len(env)
-			u.ManifestList = append(u.ManifestList, env)
-			pu.Install = append(pu.Install, SentManifest{ComponentID: step.id.id(), Sequence: step.seq, Requested: step.requested, Personalization: step.personal != nil})
-		}
-		return nil
-	})
+	envs, err := e.envelopes(ctx, st, p.install)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(envs) < len(p.install) {
+		e.log.InfoContext(ctx, "Update size limit reached; the rest follows next session", "kid", hexOrNil(s.dev.KID), "sent", len(envs), "planned", len(p.install))
+	}
+	if len(envs) > 0 {
+		u.ManifestList = envs
+		pu.Install = make([]SentManifest, len(envs))
+		for i, step := range p.install[:len(envs)] {
+			pu.Install[i] = SentManifest{ComponentID: step.id.id(), Sequence: step.seq, Requested: step.requested, Personalization: step.personal != nil}
+		}
 	}
 	if s.outcome != nil && s.outcome.Result != nil {
 		u.AttestationPayload, u.AttestationPayloadFormat = s.outcome.Result, s.outcome.ResultFormat

@@ -126,7 +126,7 @@ func (e *Engine) onError(ctx context.Context, in []byte, op *teep.Opened, m *tee
 	if m.Token == nil {
 		return reject(KindBadMessage, "Error without token", nil)
 	}
-	if e.tokens.isQuery(m.Token, op.KID) {
+	if e.tokens.isQuery(m.Token, op.KID, e.tokens.currentEpoch()) {
 		return e.queryError(ctx, in, op, m, o)
 	}
 	p, key, err := e.outstanding(ctx, m.Token, o.Numbering)
@@ -226,7 +226,7 @@ func (e *Engine) queryError(ctx context.Context, in []byte, op *teep.Opened, m *
 	status, reattest, what := reaction(m.ErrCode)
 	now := e.now()
 	err = e.store.Update(ctx, func(tx Tx) error {
-		if err := tx.UseToken(ctx, tok.raw, tok.expires); err != nil {
+		if err := e.useToken(ctx, tx, tok); err != nil {
 			return err
 		}
 		if _, err := tx.AddReport(ctx, Report{DeviceKID: d.KID, At: now, Kind: "error", ErrCode: int(m.ErrCode), Message: m.ErrMsg,

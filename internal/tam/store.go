@@ -43,9 +43,25 @@ type Store interface {
 type NoSyncStore interface {
 	Store
 	UpdateNoSync(ctx context.Context, fn func(Tx) error) error
-	// Epoch identifies this open of the database: durable before the
-	// store is used and never the same for two opens.
+	// Epoch identifies the lifetime of the non-durable state: durable
+	// before the store is used, never the same for two opens of a SQLite
+	// file, and, for a shared database, changed by the first connection
+	// after the database lost such state (pgstore: a server crash). It may
+	// change while the store is open; the engine checks, inside the
+	// transaction that consumes a token, that the token's epoch is still
+	// the current one.
 	Epoch() uint64
+}
+
+// CatalogGenerationTx is implemented by the Tx of stores that keep a
+// catalog generation (both SQL stores; the interface stays optional so a
+// store without it still works, reloading the catalog every session).
+type CatalogGenerationTx interface {
+	// CatalogGeneration returns a number that changes, in the same
+	// transaction, with any change to components, their versions,
+	// policies, trusted keys or owners. Two reads that return the same
+	// number saw the same catalog.
+	CatalogGeneration(ctx context.Context) (uint64, error)
 }
 
 // Tx is the set of operations inside one transaction: the union of one

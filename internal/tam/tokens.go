@@ -48,6 +48,7 @@ type queryToken struct {
 	raw     []byte
 	flags   byte
 	expires time.Time
+	epoch   uint64 // the store's token epoch it verified under
 }
 
 func (q queryToken) attest() bool    { return q.flags&flagAttest != 0 }
@@ -56,16 +57,30 @@ func (q queryToken) challenge() bool { return q.flags&flagChallenge != 0 }
 type tokenMinter struct {
 	key  []byte
 	rand io.Reader
-	// epoch, when not empty (a NoSyncStore), is mixed into the MAC: tokens
-	// of an earlier open of the database do not verify, whether or not
-	// their consumption reached the disk.
-	epoch []byte
+	// epoch, when set (a NoSyncStore), is mixed into the MAC: tokens of
+	// an earlier epoch (an earlier open of a SQLite file, a PostgreSQL
+	// database before a crash) do not verify, whether or not their
+	// consumption reached the disk.
+	epoch func() uint64
 }
 
-func (m *tokenMinter) mac(body, kid []byte) []byte {
+// currentEpoch is the store's token epoch, 0 without a NoSyncStore.
+func (m *tokenMinter) currentEpoch() uint64 {
+	if m.epoch == nil {
+		return 0
+	}
+	return m.epoch()
+}
+
+func (m *tokenMinter) mac(body, kid []byte, epoch uint64) []byte {
 	h := hmac.New(sha256.New, m.key)
 	h.Write([]byte("teep-go tam query token v1\x00"))
-	h.Write(m.epoch)
+	if m.epoch != nil {
+		var b [13]byte
+		copy(b[:], "epoch")
+		binary.BigEndian.PutUint64(b[5:], epoch)
+		h.Write(b[:])
+	}
 	h.Write(body)
 	h.Write(kid)
 	return h.Sum(nil)[:16]
@@ -85,13 +100,14 @@ func (m *tokenMinter) newQuery(flags byte, n teep.Numbering, expires time.Time, 
 	if _, err := io.ReadFull(m.rand, t[10:26]); err != nil {
 		return nil, err
 	}
-	copy(t[26:], m.mac(t[:26], kid))
+	copy(t[26:], m.mac(t[:26], kid, m.currentEpoch()))
 	return t, nil
 }
 
 // isQuery reports whether tok has the shape and MAC of one of our
-// QueryRequest tokens (bound to kid if bound), without checking expiry.
-func (m *tokenMinter) isQuery(tok, kid []byte) bool {
+// QueryRequest tokens of epoch (bound to kid if bound), without checking
+// expiry.
+func (m *tokenMinter) isQuery(tok, kid []byte, epoch uint64) bool {
 	if len(tok) != queryTokenSize || tok[0] != queryTokenVersion {
 		return false
 	}
@@ -100,13 +116,14 @@ func (m *tokenMinter) isQuery(tok, kid []byte) bool {
 	} else if kid == nil {
 		kid = []byte{}
 	}
-	return hmac.Equal(tok[26:], m.mac(tok[:26], kid))
+	return hmac.Equal(tok[26:], m.mac(tok[:26], kid, epoch))
 }
 
 // parseQuery verifies a QueryRequest token for the endpoint numbering n.
 // kid is the kid the response was signed with (checked for bound tokens).
 func (m *tokenMinter) parseQuery(tok []byte, n teep.Numbering, now time.Time, kid []byte) (queryToken, error) {
-	if !m.isQuery(tok, kid) {
+	epoch := m.currentEpoch()
+	if !m.isQuery(tok, kid, epoch) {
 		return queryToken{}, errTokenUnknown
 	}
 	flags := tok[1]
@@ -117,7 +134,7 @@ func (m *tokenMinter) parseQuery(tok []byte, n teep.Numbering, now time.Time, ki
 	if !now.Before(exp) {
 		return queryToken{}, errTokenExpired
 	}
-	return queryToken{raw: bytes.Clone(tok), flags: flags, expires: exp}, nil
+	return queryToken{raw: bytes.Clone(tok), flags: flags, expires: exp, epoch: epoch}, nil
 }
 
 // challengeFor derives the attestation challenge of a token.

@@ -2,13 +2,16 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,9 +48,16 @@ const migrationLockKey = "teep-tam-migrate:"
 // TAM replicas.
 type Store struct {
 	pool *pgxpool.Pool
+	// epoch is the token epoch (tam.NoSyncStore) as the newest connection
+	// read it: every connection reads it before it serves a transaction,
+	// so a transaction never runs under an epoch older than this one.
+	epoch atomic.Uint64
 }
 
-var _ tam.Store = (*Store)(nil)
+var (
+	_ tam.Store       = (*Store)(nil)
+	_ tam.NoSyncStore = (*Store)(nil)
+)
 
 // IsDSN reports whether s names a PostgreSQL database (a postgres:// or
 // postgresql:// URL), the form `teep tam serve --db` accepts.
@@ -75,17 +85,57 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
 	cfg.ConnConfig.RuntimeParams["lock_timeout"] = fmt.Sprint(o.LockTimeout.Milliseconds())
 	cfg.ConnConfig.RuntimeParams["application_name"] = "teep-tam"
+	s := &Store{}
+	migrated := atomic.Bool{}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if !migrated.Load() {
+			return nil // the table does not exist yet; Open reads it after migrating
+		}
+		return s.readEpoch(ctx, c)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool}
+	s.pool = pool
 	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	migrated.Store(true)
+	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return s.readEpoch(ctx, c.Conn()) })
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// readEpoch reads the token epoch, choosing one first when the table is
+// empty: a new database, or one whose crash recovery emptied the unlogged
+// tables (used_tokens with them). Replicas racing to choose agree on the
+// first one committed.
+func (s *Store) readEpoch(ctx context.Context, c *pgx.Conn) error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("pgstore: token epoch: %w", err)
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO token_epoch (id, epoch) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`,
+		int64(binary.BigEndian.Uint64(b[:]))); err != nil {
+		return fmt.Errorf("pgstore: token epoch: %w", mapErr(err))
+	}
+	var e int64
+	if err := c.QueryRow(ctx, `SELECT epoch FROM token_epoch WHERE id = 1`).Scan(&e); err != nil {
+		return fmt.Errorf("pgstore: token epoch: %w", mapErr(err))
+	}
+	s.epoch.Store(uint64(e))
+	return nil
+}
+
+// Epoch is the token epoch (tam.NoSyncStore): the same for every replica
+// on the database, changed only when a database crash lost the unlogged
+// tables (migration 0004).
+func (s *Store) Epoch() uint64 { return s.epoch.Load() }
 
 // Close closes every connection of the pool.
 func (s *Store) Close() error {
@@ -103,6 +153,17 @@ func (s *Store) Update(ctx context.Context, fn func(tam.Tx) error) error {
 // snapshot, as in SQLite's WAL mode.
 func (s *Store) View(ctx context.Context, fn func(tam.Tx) error) error {
 	return s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, true, fn)
+}
+
+// UpdateNoSync is Update whose commit does not wait for the WAL to reach
+// stable storage (synchronous_commit off, for this transaction only): a
+// server crash may lose the newest such commits, never a durable one (a
+// durable commit flushes the WAL before it) and never part of one. The
+// engine uses it only for changes whose loss costs a retry
+// (docs/operations.md, "Durability"); the tokens those commits consume
+// are minted under the epoch the crash replaces.
+func (s *Store) UpdateNoSync(ctx context.Context, fn func(tam.Tx) error) error {
+	return s.run(ctx, pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; SET LOCAL synchronous_commit TO OFF"}, false, fn)
 }
 
 func (s *Store) run(ctx context.Context, opts pgx.TxOptions, readOnly bool, fn func(tam.Tx) error) (err error) {

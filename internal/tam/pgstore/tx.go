@@ -28,6 +28,8 @@ var (
 	_ tam.ReportTx          = (*tx)(nil)
 	_ tam.SessionTx         = (*tx)(nil)
 	_ tam.PersonalizationTx = (*tx)(nil)
+
+	_ tam.CatalogGenerationTx = (*tx)(nil)
 )
 
 type tx struct {
@@ -307,6 +309,16 @@ func (t *tx) Envelope(ctx context.Context, id suit.ComponentID, sequence uint64)
 	var env []byte
 	err = t.tx.QueryRow(ctx, `SELECT envelope FROM component_versions WHERE component_id = $1 AND sequence = $2`, idCol(id), s).Scan(&env)
 	return env, notFound(mapErr(err), fmt.Sprintf("component %s version %d", id, sequence))
+}
+
+// CatalogGeneration reads the counter the triggers of migration 0004 bump
+// with every catalog change.
+func (t *tx) CatalogGeneration(ctx context.Context) (uint64, error) {
+	var g int64
+	if err := t.tx.QueryRow(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&g); err != nil {
+		return 0, fmt.Errorf("catalog generation: %w", mapErr(err))
+	}
+	return uint64(g), nil
 }
 
 func (t *tx) DeleteComponent(ctx context.Context, id suit.ComponentID) error {

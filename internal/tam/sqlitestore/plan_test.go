@@ -15,7 +15,7 @@ import (
 
 // perDeviceTables grow with the fleet or with history: a hot-path
 // statement must never scan them. (The catalog tables are read whole per
-// session by design and stay small.)
+// catalog miss by design and stay small.)
 var perDeviceTables = []string{"devices", "installed", "install_failures", "reports", "pending_updates", "used_tokens", "personalization"}
 
 // Every statement the engine runs in install sessions, steady rounds, an

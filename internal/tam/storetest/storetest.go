@@ -38,6 +38,7 @@ var aggregates = []struct {
 		{"Delete", testDeleteComponent},
 	}},
 	{"Policy", []test{{"PutDelete", testPolicies}}},
+	{"CatalogGeneration", []test{{"Bumps", testCatalogGeneration}}},
 	{"TrustedKey", []test{{"PutDelete", testTrustedKeys}}},
 	{"Device", []test{
 		{"PutDelete", testDevices},
