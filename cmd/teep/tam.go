@@ -120,6 +120,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 	coapPSK := fs.String("coap-psk", "", `DTLS PSK file, lines "identity hex-key" (default: coap-psk in the data directory, if present)`)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	consoleOn := fs.Bool("console", true, "serve the web console at /console/ where the admin API is (the --admin-listen address when given)")
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (/debug/pprof/) on this loopback address (e.g. 127.0.0.1:6060)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -140,7 +141,7 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		ReattestAfter: *reattest, Passport: *passport, AllowTimestamp: *timestamp, TokenLifetime: *tokenLife,
 		MaxBodyBytes: *maxBody, MaxPendingPerDevice: *maxPending, PurgeInterval: *purgeEvery, Logger: log, Version: tamVersion(),
 		CoAPAddr: *coapAddr, CoAPSAddr: *coapsAddr, CoAPTCPAddr: *coapTCPAddr, CoAPSTCPAddr: *coapsTCPAddr,
-		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK, PprofAddr: *pprofAddr}
+		CoAPCert: *coapCert, CoAPKey: *coapKey, CoAPPSKFile: *coapPSK, PprofAddr: *pprofAddr, DisableConsole: !*consoleOn}
 	if tamServeOptions != nil {
 		tamServeOptions(&o)
 	}
@@ -209,6 +210,13 @@ Agents present Attestation Results). Without one, only Agent keys added with
 		fmt.Fprintf(e.stdout, "admin API: %s://%s%s\n", scheme, adminLn.Addr(), admin.Prefix)
 	} else {
 		fmt.Fprintf(e.stdout, "admin API: %s%s\n", base, admin.Prefix)
+	}
+	if !o.DisableConsole {
+		if adminLn != nil {
+			fmt.Fprintf(e.stdout, "web console: %s://%s/console/\n", scheme, adminLn.Addr())
+		} else {
+			fmt.Fprintf(e.stdout, "web console: %s/console/\n", base)
+		}
 	}
 	if srv.CoAP != nil {
 		for _, tr := range []struct{ name, scheme string }{{teepcoap.TransportUDP, "coap"}, {teepcoap.TransportDTLS, "coaps"},

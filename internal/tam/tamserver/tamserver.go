@@ -20,6 +20,7 @@ import (
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/appraiser"
+	"github.com/teep-go/teep/internal/tam/console"
 	"github.com/teep-go/teep/internal/tam/pgstore"
 	"github.com/teep-go/teep/internal/tam/sqlitestore"
 	"github.com/teep-go/teep/internal/tam/teepcoap"
@@ -90,6 +91,11 @@ type Options struct {
 	// own listener; a loopback address only (ErrPprofNotLoopback).
 	PprofAddr string
 
+	// DisableConsole leaves the web console (package console, /console/)
+	// out. It is served where the admin API is: on the admin listener when
+	// Serve gets one, else on the main listener.
+	DisableConsole bool
+
 	Logger  *slog.Logger
 	Version string
 	Clock   func() time.Time
@@ -103,6 +109,9 @@ type TAM struct {
 	Token    string
 	NewToken bool // the admin token was created by this Open: print it once
 	Handler  http.Handler
+	// AdminHandler is Handler plus the web console (unless
+	// Options.DisableConsole): what the admin listener serves.
+	AdminHandler http.Handler
 	// CoAP is the bound CoAP listeners (nil when none is configured).
 	CoAP *teepcoap.Server
 	// Pprof is the bound profiling listener (nil unless Options.PprofAddr).
@@ -214,6 +223,18 @@ func (t *TAM) build(ctx context.Context, p256, ed *cosekey.Key, sessionKey []byt
 		return err
 	}
 	t.Handler = httpd.Routes(mux)
+	t.AdminHandler = t.Handler
+	if !o.DisableConsole {
+		c, err := console.New(console.Config{API: t.Handler, Logger: o.Logger, Clock: o.Clock})
+		if err != nil {
+			return err
+		}
+		amux := http.NewServeMux()
+		amux.Handle("/", t.Handler)
+		amux.Handle(console.Prefix, c.Handler())
+		amux.Handle("/console", c.Handler())
+		t.AdminHandler = amux
+	}
 	return t.listenCoAP()
 }
 
@@ -311,10 +332,15 @@ const (
 
 // Serve serves the TEEP endpoints, the admin API and metrics on ln (and the
 // admin API and metrics also on adminLn when not nil) until ctx is done,
+// and the web console on adminLn, or on ln when there is no adminLn;
 // then shuts down gracefully. It also purges expired tokens periodically.
 func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	o := t.opts
-	srvCfg := httpd.ServerConfig{Handler: t.Handler, CertFile: o.TLSCert, KeyFile: o.TLSKey, ClientCAFile: o.ClientCA,
+	mainHandler := t.Handler
+	if adminLn == nil {
+		mainHandler = t.AdminHandler
+	}
+	srvCfg := httpd.ServerConfig{Handler: mainHandler, CertFile: o.TLSCert, KeyFile: o.TLSKey, ClientCAFile: o.ClientCA,
 		RequireClientCert: o.RequireClientCert, ReadTimeout: ReadTimeout, WriteTimeout: WriteTimeout, Logger: o.Logger}
 	srv, err := httpd.NewServer(srvCfg)
 	if err != nil {
@@ -343,6 +369,7 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	if adminLn != nil {
 		srvCfg.RequireClientCert = false
+		srvCfg.Handler = t.AdminHandler
 		asrv, err := httpd.NewServer(srvCfg)
 		if err != nil {
 			cancel()
