@@ -460,10 +460,7 @@ func (r *run) setup(ctx context.Context, dir string, res *Result) error {
 	} else {
 		c := &admin.Client{BaseURL: o.AdminURL, Token: o.AdminToken}
 		if roots != nil {
-			ex, _ := newExchanger(o.AdminURL, o.Concurrency, roots)
-			if h, ok := ex.(*httpExchanger); ok {
-				c.HTTP = h.c
-			}
+			c.HTTP = httpClient(o.Concurrency, roots)
 		}
 		if r.tgt, err = newAdminTarget(ctx, c, o.Concurrency); err != nil {
 			return err
@@ -492,12 +489,13 @@ func (r *run) setup(ctx context.Context, dir string, res *Result) error {
 			r.cleanup = append(r.cleanup, d.close)
 		}
 	} else {
-		ex, err := newExchanger(r.url, o.Concurrency, roots)
+		exchangers, err := newExchangers(r.url, o.Concurrency, roots)
 		if err != nil {
 			return err
 		}
-		r.cleanup = append(r.cleanup, func() error { ex.close(); return nil })
 		for _, d := range light {
+			ex := exchangers()
+			r.cleanup = append(r.cleanup, func() error { ex.close(); return nil })
 			d.tamKeys, d.signers, d.payload, d.ex = tamKeys, []*cosekey.Key{signerKey.PublicKey()}, fleet.PayloadID(r.label), ex
 			if attest {
 				d.hwmodel = []byte(r.label)

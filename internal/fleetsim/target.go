@@ -124,7 +124,7 @@ func (t *adminTarget) tamKeys() []*cosekey.Key { return t.keys }
 func (t *adminTarget) trustSigner(ctx context.Context, k *cosekey.Key) error {
 	raw, err := k.PublicKey().MarshalPEM(false)
 	if err == nil {
-		_, err = t.c.AddTrustedKey(ctx, string(tam.RoleTCSigner), raw, "fleetsim signer")
+		_, err = t.c.AddTrustedKey(ctx, "tc-signers", raw, "fleetsim signer")
 	}
 	if err != nil {
 		return fmt.Errorf("fleetsim: trust the signer: %w", err)

@@ -61,24 +61,37 @@ func (c *coapExchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 
 func (c *coapExchanger) close() { c.c.Close() }
 
-// newExchanger returns the transport of a TAM URL: http, https, coap,
-// coaps (DTLS with certificates), coap+tcp or coaps+tcp. roots verify a
-// TLS or DTLS certificate (nil: the system's).
-func newExchanger(tamURL string, concurrency int, roots *x509.CertPool) (exchanger, error) {
+// newExchangers returns the transport of a TAM URL: http, https, coap,
+// coaps (DTLS with certificates), coap+tcp or coaps+tcp, as a source of an
+// exchanger per device. Over HTTP the devices share one client (its
+// connection pool). Over CoAP each device has its own client, and so its
+// own socket and source address, as a real device has: the TAM tells
+// concurrent block-wise transfers apart by endpoint. roots verify a TLS or
+// DTLS certificate (nil: the system's).
+func newExchangers(tamURL string, concurrency int, roots *x509.CertPool) (func() exchanger, error) {
 	u, err := broker.CheckTAMURI(tamURL)
 	if err != nil {
 		return nil, err
 	}
 	switch s := strings.ToLower(u.Scheme); {
 	case s == "http" || s == "https":
-		return &httpExchanger{url: tamURL, c: &http.Client{Timeout: time.Minute,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			Transport: &http.Transport{MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, IdleConnTimeout: time.Minute,
-				TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}}}}, nil
+		h := &httpExchanger{url: tamURL, c: httpClient(concurrency, roots)}
+		return func() exchanger { return h }, nil
 	default:
-		return &coapExchanger{url: tamURL, c: broker.NewCoAPClient(broker.CoAPOptions{RootCAs: roots, ExchangeTimeout: time.Minute,
-			MaxMessageSize: MaxResponseBytes, Retry: broker.Retry{MaxAttempts: 1}})}, nil
+		return func() exchanger {
+			return &coapExchanger{url: tamURL, c: broker.NewCoAPClient(broker.CoAPOptions{RootCAs: roots, ExchangeTimeout: time.Minute,
+				MaxMessageSize: MaxResponseBytes, Retry: broker.Retry{MaxAttempts: 1}})}
+		}, nil
 	}
+}
+
+// httpClient is the devices' (and the admin API's) HTTP client: no
+// redirects (draft-ietf-teep-otrp-over-http-15 §4), TLS 1.2 or later.
+func httpClient(concurrency int, roots *x509.CertPool) *http.Client {
+	return &http.Client{Timeout: time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, IdleConnTimeout: time.Minute,
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}}}
 }
 
 // ErrNotLoopback: the simulator loads a TAM hard; it drives one on this
