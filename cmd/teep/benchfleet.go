@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/teep-go/teep/internal/fleetsim"
+	"github.com/teep-go/teep/internal/keyfile"
 )
 
 func init() {
@@ -24,7 +25,18 @@ func benchFleet(e *env, args []string) error {
 			"--markdown runs every scenario on SQLite (and on --db when given) and prints BENCHMARKS.md.")
 	var o fleetsim.Options
 	fs.StringVar(&o.Scenario, "scenario", fleetsim.ScenarioSteady, "steady (devices up to date), rollout (each device installs one component) or attest (first contact with Evidence)")
-	fs.StringVar(&o.Model, "model", fleetsim.ModelLight, "device model: light (protocol work only)")
+	fs.StringVar(&o.Model, "model", fleetsim.ModelLight, "device model: light (protocol work only) or full (a software TEE, Agent and Broker per device)")
+	fs.IntVar(&o.Active, "active", 0, "devices that run rounds (default: all); the others are registered only")
+	fs.Float64Var(&o.Rate, "rate", 0, "open loop: start this many rounds per second (default: closed loop)")
+	fs.BoolVar(&o.HalfPeak, "half-peak", false, "measure the closed-loop peak, then rerun at half of it and report that run")
+	fs.IntVar(&o.HistoryRounds, "history-rounds", 0, "first write the rows of this many completed rounds into the store (in-process TAM)")
+	fs.StringVar(&o.TAM, "tam", "", "drive a running TAM at this TEEP URL (http, https, coap, coaps, coap+tcp, coaps+tcp; loopback only)")
+	fs.StringVar(&o.AdminURL, "tam-admin", "", "the running TAM's admin API base URL (default: --tam's scheme, host and port)")
+	fs.StringVar(&o.AdminToken, "tam-token", "", "the running TAM's admin token (or set TEEP_TAM_TOKEN)")
+	fs.StringVar(&o.TAMCA, "tam-ca", "", "PEM CA file for the running TAM's TLS or DTLS certificate")
+	fs.IntVar(&o.TAMPID, "tam-pid", 0, "the running TAM's process id: report its CPU and peak RSS from /proc")
+	fs.BoolVar(&o.NonLoopbackUnsafe, "tam-non-loopback-unsafe", false, "allow a TAM that is not on a loopback address")
+	attKey := fs.String("attestation-key", "", "private key file (PEM) every attesting light device signs Evidence with (a running TAM's Verifier endorses it)")
 	fs.IntVar(&o.Devices, "devices", fleetsim.DefaultDevices, "simulated devices")
 	fs.IntVar(&o.Concurrency, "concurrency", fleetsim.DefaultConcurrency, "devices running a round at once")
 	fs.IntVar(&o.Rounds, "rounds", fleetsim.DefaultRounds, "measured rounds per device (steady; rollout measures one)")
@@ -47,8 +59,16 @@ func benchFleet(e *env, args []string) error {
 	if *asJSON && *md {
 		return usagef("--json and --markdown exclude each other")
 	}
-	if *db == "" {
+	if *db == "" && o.TAM == "" {
 		*db = e.getenv("TEEP_TAM_DB")
+	}
+	if o.AdminToken == "" {
+		o.AdminToken = e.getenv("TEEP_TAM_TOKEN")
+	}
+	if *attKey != "" {
+		if o.AttestationKey, err = keyfile.Load(*attKey); err != nil {
+			return err
+		}
 	}
 	ctx := context.Background()
 	if *md {
