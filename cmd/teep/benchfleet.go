@@ -45,6 +45,8 @@ func benchFleet(e *env, args []string) error {
 	db := fs.String("db", "", "a postgres:// URL (or set TEEP_TAM_DB); default SQLite in a temporary directory")
 	asJSON := fs.Bool("json", false, "print JSON")
 	md := fs.Bool("markdown", false, "run every scenario on SQLite (and --db) and print BENCHMARKS.md")
+	scaleDevices := fs.Int("scale-devices", 100_000, "--markdown: registered devices of the scale row")
+	scaleHistory := fs.Int("scale-history", 1_000_000, "--markdown: history rounds of the history row")
 	machine := fs.String("machine", "", "machine description for --markdown (default: GOOS/GOARCH and cores)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -72,7 +74,7 @@ func benchFleet(e *env, args []string) error {
 	}
 	ctx := context.Background()
 	if *md {
-		return benchMarkdown(ctx, e, o, *db, *machine, args)
+		return benchMarkdown(ctx, e, o, *db, *machine, *scaleDevices, *scaleHistory, args)
 	}
 	o.DB = *db
 	if !*asJSON {
@@ -90,7 +92,7 @@ func benchFleet(e *env, args []string) error {
 	return fleetsim.WriteText(e.stdout, r)
 }
 
-func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine string, args []string) error {
+func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine string, scaleDevices, scaleHistory int, args []string) error {
 	if machine == "" {
 		machine = fmt.Sprintf("%s/%s, %d cores, loopback", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	}
@@ -114,6 +116,24 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 			}
 			runs = append(runs, r)
 		}
+	}
+	// On SQLite: latency at half the peak, a large registered fleet, a
+	// long history; each against the rows above.
+	for _, ro := range []fleetsim.Options{
+		{Scenario: fleetsim.ScenarioSteady, HalfPeak: true},
+		{Scenario: fleetsim.ScenarioSteady, Devices: max(scaleDevices, o.Devices), Active: o.Devices},
+		{Scenario: fleetsim.ScenarioRollout, HistoryRounds: scaleHistory},
+	} {
+		x := o
+		x.Scenario, x.HalfPeak, x.HistoryRounds, x.Progress = ro.Scenario, ro.HalfPeak, ro.HistoryRounds, e.stderr
+		if ro.Devices != 0 {
+			x.Devices, x.Active = ro.Devices, ro.Active
+		}
+		r, err := fleetsim.Run(ctx, x)
+		if err != nil {
+			return fmt.Errorf("%s on SQLite: %w", ro.Scenario, err)
+		}
+		runs = append(runs, r)
 	}
 	if l1 := loadAverage(); load0 != "" && l1 != "" {
 		machine += fmt.Sprintf("; 1-minute load average %s before the runs, %s after", load0, l1)
