@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/teep-go/teep/internal/fleetsim"
+	"github.com/teep-go/teep/internal/keyfile"
 )
 
 func init() {
@@ -24,7 +25,18 @@ func benchFleet(e *env, args []string) error {
 			"--markdown runs every scenario on SQLite (and on --db when given) and prints BENCHMARKS.md.")
 	var o fleetsim.Options
 	fs.StringVar(&o.Scenario, "scenario", fleetsim.ScenarioSteady, "steady (devices up to date), rollout (each device installs one component) or attest (first contact with Evidence)")
-	fs.StringVar(&o.Model, "model", fleetsim.ModelLight, "device model: light (protocol work only)")
+	fs.StringVar(&o.Model, "model", fleetsim.ModelLight, "device model: light (protocol work only) or full (a software TEE, Agent and Broker per device)")
+	fs.IntVar(&o.Active, "active", 0, "devices that run rounds (default: all); the others are registered only")
+	fs.Float64Var(&o.Rate, "rate", 0, "open loop: start this many rounds per second (default: closed loop)")
+	fs.BoolVar(&o.HalfPeak, "half-peak", false, "measure the closed-loop peak, then rerun at half of it and report that run")
+	fs.IntVar(&o.HistoryRounds, "history-rounds", 0, "first write the rows of this many completed rounds into the store (in-process TAM)")
+	fs.StringVar(&o.TAM, "tam", "", "drive a running TAM at this TEEP URL (http, https, coap, coaps, coap+tcp, coaps+tcp; loopback only)")
+	fs.StringVar(&o.AdminURL, "tam-admin", "", "the running TAM's admin API base URL (default: --tam's scheme, host and port)")
+	fs.StringVar(&o.AdminToken, "tam-token", "", "the running TAM's admin token (or set TEEP_TAM_TOKEN)")
+	fs.StringVar(&o.TAMCA, "tam-ca", "", "PEM CA file for the running TAM's TLS or DTLS certificate")
+	fs.IntVar(&o.TAMPID, "tam-pid", 0, "the running TAM's process id: report its CPU and peak RSS from /proc")
+	fs.BoolVar(&o.NonLoopbackUnsafe, "tam-non-loopback-unsafe", false, "allow a TAM that is not on a loopback address")
+	attKey := fs.String("attestation-key", "", "private key file (PEM) every attesting light device signs Evidence with (a running TAM's Verifier endorses it)")
 	fs.IntVar(&o.Devices, "devices", fleetsim.DefaultDevices, "simulated devices")
 	fs.IntVar(&o.Concurrency, "concurrency", fleetsim.DefaultConcurrency, "devices running a round at once")
 	fs.IntVar(&o.Rounds, "rounds", fleetsim.DefaultRounds, "measured rounds per device (steady; rollout measures one)")
@@ -33,6 +45,8 @@ func benchFleet(e *env, args []string) error {
 	db := fs.String("db", "", "a postgres:// URL (or set TEEP_TAM_DB); default SQLite in a temporary directory")
 	asJSON := fs.Bool("json", false, "print JSON")
 	md := fs.Bool("markdown", false, "run every scenario on SQLite (and --db) and print BENCHMARKS.md")
+	scaleDevices := fs.Int("scale-devices", 100_000, "--markdown: registered devices of the scale row")
+	scaleHistory := fs.Int("scale-history", 1_000_000, "--markdown: history rounds of the history row")
 	machine := fs.String("machine", "", "machine description for --markdown (default: GOOS/GOARCH and cores)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -47,12 +61,20 @@ func benchFleet(e *env, args []string) error {
 	if *asJSON && *md {
 		return usagef("--json and --markdown exclude each other")
 	}
-	if *db == "" {
+	if *db == "" && o.TAM == "" {
 		*db = e.getenv("TEEP_TAM_DB")
+	}
+	if o.AdminToken == "" {
+		o.AdminToken = e.getenv("TEEP_TAM_TOKEN")
+	}
+	if *attKey != "" {
+		if o.AttestationKey, err = keyfile.Load(*attKey); err != nil {
+			return err
+		}
 	}
 	ctx := context.Background()
 	if *md {
-		return benchMarkdown(ctx, e, o, *db, *machine, args)
+		return benchMarkdown(ctx, e, o, *db, *machine, *scaleDevices, *scaleHistory, args)
 	}
 	o.DB = *db
 	if !*asJSON {
@@ -70,7 +92,7 @@ func benchFleet(e *env, args []string) error {
 	return fleetsim.WriteText(e.stdout, r)
 }
 
-func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine string, args []string) error {
+func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine string, scaleDevices, scaleHistory int, args []string) error {
 	if machine == "" {
 		machine = fmt.Sprintf("%s/%s, %d cores, loopback", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	}
@@ -94,6 +116,24 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 			}
 			runs = append(runs, r)
 		}
+	}
+	// On SQLite: latency at half the peak, a large registered fleet, a
+	// long history; each against the rows above.
+	for _, ro := range []fleetsim.Options{
+		{Scenario: fleetsim.ScenarioSteady, HalfPeak: true},
+		{Scenario: fleetsim.ScenarioSteady, Devices: max(scaleDevices, o.Devices), Active: o.Devices},
+		{Scenario: fleetsim.ScenarioRollout, HistoryRounds: scaleHistory},
+	} {
+		x := o
+		x.Scenario, x.HalfPeak, x.HistoryRounds, x.Progress = ro.Scenario, ro.HalfPeak, ro.HistoryRounds, e.stderr
+		if ro.Devices != 0 {
+			x.Devices, x.Active = ro.Devices, ro.Active
+		}
+		r, err := fleetsim.Run(ctx, x)
+		if err != nil {
+			return fmt.Errorf("%s on SQLite: %w", ro.Scenario, err)
+		}
+		runs = append(runs, r)
 	}
 	if l1 := loadAverage(); load0 != "" && l1 != "" {
 		machine += fmt.Sprintf("; 1-minute load average %s before the runs, %s after", load0, l1)

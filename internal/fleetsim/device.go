@@ -43,6 +43,7 @@ type lightDevice struct {
 	// devices.
 	attester *attester.Attester
 	hwmodel  []byte
+	ex       exchanger
 }
 
 // roundError is a failed round, classified for the errors-by-kind count.
@@ -68,7 +69,7 @@ func Kind(err error) string {
 	return "other"
 }
 
-// post sends one TEEP message (empty to start a session) and returns the
+// post sends one TEEP/HTTP message (empty to start a session) and returns the
 // TAM's answer, nil for 204 (session over).
 func post(ctx context.Context, c *http.Client, url string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -97,27 +98,29 @@ func post(ctx context.Context, c *http.Client, url string, body []byte) ([]byte,
 	return b, nil
 }
 
-// round runs one policy-check round: it returns the number of messages
-// exchanged (POSTs) and whether the round installed something.
-func (d *lightDevice) round(ctx context.Context, c *http.Client, url string) (msgs int, changed bool, err error) {
-	in, err := post(ctx, c, url, nil)
+// round runs one policy-check round and returns the number of messages
+// it sent (POSTs).
+func (d *lightDevice) round(ctx context.Context) (msgs int, err error) {
+	in, err := d.ex.post(ctx, nil)
 	msgs++
 	for err == nil && in != nil {
 		var out []byte
 		var done bool
-		out, done, err = d.answer(in, &changed)
+		out, done, err = d.answer(in)
 		if err != nil || done {
 			break
 		}
-		in, err = post(ctx, c, url, out)
+		in, err = d.ex.post(ctx, out)
 		msgs++
 	}
-	return msgs, changed, err
+	return msgs, err
 }
+
+func (d *lightDevice) close() error { return nil }
 
 // answer is the Agent's reply to one TAM message. done: the round ends
 // without a reply.
-func (d *lightDevice) answer(in []byte, changed *bool) (out []byte, done bool, err error) {
+func (d *lightDevice) answer(in []byte) (out []byte, done bool, err error) {
 	op, err := teep.Open(in, teep.OpenOptions{Keys: d.tamKeys})
 	if err != nil {
 		return nil, false, fail("protocol", "TAM message: %w", err)
@@ -154,7 +157,6 @@ func (d *lightDevice) answer(in []byte, changed *bool) (out []byte, done bool, e
 			if err := d.install(raw); err != nil {
 				return nil, false, fail("protocol", "manifest-list[%d]: %w", i, err)
 			}
-			*changed = true
 		}
 		out, err = teep.Sign(&teep.Success{Token: m.Token}, d.signer, teep.SignOptions{})
 	default:

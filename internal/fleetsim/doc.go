@@ -12,5 +12,15 @@
 // and keep what they installed in memory: the run measures the TAM. They
 // are pre-registered, or (scenario attest) make first contact with Evidence
 // (RFC 9711 EAT, the TEEP profile) signed with their own attestation key,
-// which the TAM's in-process Verifier appraises.
+// which the TAM's in-process Verifier appraises. Devices of the full model
+// are the device runtime (internal/device): a software TEE each
+// (internal/tee/softtee, sealed storage on disk), its Agent with the SUIT
+// processor, and the Broker; they measure the whole system.
+//
+// Options.TAM drives a running TAM instead (`teep tam serve`; TEEP over
+// HTTP or over CoAP, docs/coap-binding.md), on a loopback address, with
+// devices pre-registered through its admin API or attesting with a key its
+// Verifier endorses. Options.Rate drives rounds open loop, HalfPeak at
+// half the closed-loop peak; Active, HistoryRounds measure a large fleet
+// and a long history (tam.Engine.AddAgents, tam.Engine.FillHistory).
 package fleetsim

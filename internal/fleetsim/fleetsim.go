@@ -4,17 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +25,10 @@ import (
 	"github.com/teep-go/teep/eat"
 	"github.com/teep-go/teep/internal/attester"
 	"github.com/teep-go/teep/internal/fleet"
+	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/progress"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/appraiser"
 	"github.com/teep-go/teep/internal/tam/tamserver"
 	"github.com/teep-go/teep/internal/verifier"
@@ -50,8 +54,11 @@ const (
 	ScenarioAttest = "attest"
 )
 
-// ModelLight is the one device model so far (see the package comment).
-const ModelLight = "light"
+// Device models (see the package comment).
+const (
+	ModelLight = "light"
+	ModelFull  = "full"
+)
 
 // Defaults and bounds.
 const (
@@ -61,8 +68,14 @@ const (
 	DefaultSize        = 1024
 	DefaultDuration    = 10 * time.Minute
 	MaxDevices         = 1_000_000
-	MaxConcurrency     = 4096
-	MaxSize            = 16 << 20
+	// MaxFullDevices bounds the full model: each device is a software TEE
+	// with its state on disk.
+	MaxFullDevices = 10_000
+	MaxConcurrency = 4096
+	MaxSize        = 16 << 20
+	MaxRate        = 1_000_000 // rounds/s
+	// MaxHistoryRounds bounds Options.HistoryRounds.
+	MaxHistoryRounds = tam.MaxHistoryRounds
 	// The floor is timed in floorBatches batches of floorBatch rounds'
 	// signature work, before the load and again after it.
 	floorBatches = 10
@@ -71,7 +84,11 @@ const (
 
 // Options configure Run. Zero fields take the defaults.
 type Options struct {
+	// Devices registered in the TAM; Active of them (default all) run
+	// rounds. The others are pre-registered keys only (light model), the
+	// population of a large fleet.
 	Devices     int
+	Active      int
 	Concurrency int
 	// Rounds per device (steady); a rollout measures one install round
 	// per device.
@@ -80,11 +97,45 @@ type Options struct {
 	Scenario string
 	Model    string
 	Size     int    // component payload bytes (rollout)
-	DB       string // "" for SQLite in a temporary directory, or a postgres:// URL
+	DB       string // "" for SQLite in a temporary directory, or a postgres:// URL (in-process TAM)
+
+	// Rate, when positive, drives the rounds open-loop at this many
+	// rounds per second (latency counts from each round's scheduled
+	// start, so that a TAM falling behind shows as latency); 0 is closed
+	// loop (Concurrency rounds in flight). HalfPeak measures the
+	// closed-loop peak first, then reruns at half of it and reports that
+	// second run (steady and rollout).
+	Rate     float64
+	HalfPeak bool
+
+	// HistoryRounds, in-process TAM only: before the run, the rows this
+	// many completed rounds leave (consumed tokens, reports, last-seen)
+	// are written through the store, spread over the registered devices.
+	HistoryRounds int
+
+	// TAM, when set, is the TEEP URL of a running TAM (http, https, coap,
+	// coaps, coap+tcp, coaps+tcp) to drive instead of the in-process one;
+	// AdminURL (default: TAM's scheme, host and port, for http and https)
+	// and AdminToken reach its admin API. The hosts must be loopback
+	// addresses unless NonLoopbackUnsafe. TAMCA is a PEM file verifying
+	// its TLS or DTLS certificate. TAMPID, when set, is the TAM's process
+	// id: its CPU time and peak RSS are read from /proc.
+	TAM               string
+	AdminURL          string
+	AdminToken        string
+	TAMCA             string
+	TAMPID            int
+	NonLoopbackUnsafe bool
+	// AttestationKey, when set, signs every light device's Evidence
+	// (scenario attest) instead of a key per device: a running TAM's
+	// Verifier endorses this one key.
+	AttestationKey *cosekey.Key
+
 	// Progress receives a progress bar when it is a terminal.
 	Progress io.Writer
 	// Keep, when set, is called with the TAM after the run, before it is
-	// closed (tests check the store through it).
+	// closed (tests check the store through it); t is nil for a running
+	// TAM (Options.TAM).
 	Keep func(ctx context.Context, t *tamserver.TAM, devices []*cosekey.Key, component suit.ComponentID) error
 }
 
@@ -98,6 +149,7 @@ func (o *Options) defaults() error {
 	def(&o.Concurrency, DefaultConcurrency)
 	def(&o.Rounds, DefaultRounds)
 	def(&o.Size, DefaultSize)
+	def(&o.Active, o.Devices)
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
 	}
@@ -110,6 +162,8 @@ func (o *Options) defaults() error {
 	switch {
 	case o.Devices < 1 || o.Devices > MaxDevices:
 		return fmt.Errorf("fleetsim: devices %d outside 1..%d", o.Devices, MaxDevices)
+	case o.Active < 1 || o.Active > o.Devices:
+		return fmt.Errorf("fleetsim: active devices %d outside 1..%d (the registered devices)", o.Active, o.Devices)
 	case o.Concurrency < 1 || o.Concurrency > MaxConcurrency:
 		return fmt.Errorf("fleetsim: concurrency %d outside 1..%d", o.Concurrency, MaxConcurrency)
 	case o.Rounds < 1:
@@ -120,8 +174,46 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("fleetsim: negative duration")
 	case o.Scenario != ScenarioSteady && o.Scenario != ScenarioRollout && o.Scenario != ScenarioAttest:
 		return fmt.Errorf("fleetsim: unknown scenario %q (want %s, %s or %s)", o.Scenario, ScenarioSteady, ScenarioRollout, ScenarioAttest)
-	case o.Model != ModelLight:
-		return fmt.Errorf("fleetsim: unknown device model %q (want %s)", o.Model, ModelLight)
+	case o.Model != ModelLight && o.Model != ModelFull:
+		return fmt.Errorf("fleetsim: unknown device model %q (want %s or %s)", o.Model, ModelLight, ModelFull)
+	case o.Model == ModelFull && o.Devices > MaxFullDevices:
+		return fmt.Errorf("fleetsim: %d full devices: at most %d", o.Devices, MaxFullDevices)
+	case o.Model == ModelFull && o.Active != o.Devices:
+		return fmt.Errorf("fleetsim: the full model runs every device (no inactive ones)")
+	case o.Rate < 0 || o.Rate > MaxRate:
+		return fmt.Errorf("fleetsim: rate %g outside 0..%d rounds/s", o.Rate, MaxRate)
+	case o.HalfPeak && o.Rate > 0:
+		return fmt.Errorf("fleetsim: half-peak measures its own rate (no rate with it)")
+	case o.HalfPeak && o.Scenario == ScenarioAttest:
+		return fmt.Errorf("fleetsim: half-peak reruns steady or rollout rounds (a first contact happens once)")
+	case o.HistoryRounds < 0 || o.HistoryRounds > MaxHistoryRounds:
+		return fmt.Errorf("fleetsim: history rounds %d outside 0..%d", o.HistoryRounds, MaxHistoryRounds)
+	case o.HistoryRounds > 0 && o.TAM != "":
+		return fmt.Errorf("fleetsim: history rounds are written into the in-process TAM's store (not with a running TAM)")
+	case o.TAM != "" && o.DB != "":
+		return fmt.Errorf("fleetsim: a running TAM has its own database (no database with it)")
+	case o.Scenario == ScenarioAttest && o.Devices != o.Active:
+		return fmt.Errorf("fleetsim: attesting devices are not pre-registered (no inactive ones)")
+	case o.Scenario == ScenarioAttest && o.TAM != "" && o.Model == ModelLight && o.AttestationKey == nil:
+		return fmt.Errorf("fleetsim: attesting light devices against a running TAM need the attestation key its Verifier endorses")
+	case o.Scenario == ScenarioAttest && o.TAM != "" && o.Model == ModelFull:
+		return fmt.Errorf("fleetsim: full devices attest with keys of their own, which a running TAM's Verifier does not endorse")
+	}
+	if o.TAM != "" {
+		if o.AdminURL == "" {
+			u, err := url.Parse(o.TAM)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return fmt.Errorf("fleetsim: a CoAP TAM needs the URL of its admin API")
+			}
+			o.AdminURL = u.Scheme + "://" + u.Host
+		}
+		if !o.NonLoopbackUnsafe {
+			for _, u := range []string{o.TAM, o.AdminURL} {
+				if err := checkLoopback(u); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -129,13 +221,26 @@ func (o *Options) defaults() error {
 // Result is what a run measured. Durations are in milliseconds, rates per
 // second.
 type Result struct {
-	Scenario    string `json:"scenario"`
-	Model       string `json:"model"`
-	Database    string `json:"database"` // sqlite or postgresql
-	Devices     int    `json:"devices"`
-	Concurrency int    `json:"concurrency"`
-	Cores       int    `json:"cores"` // GOMAXPROCS
-	SizeBytes   int    `json:"size_bytes"`
+	Scenario      string `json:"scenario"`
+	Model         string `json:"model"`
+	TAM           string `json:"tam"`       // in-process, or external (Options.TAM)
+	Transport     string `json:"transport"` // the TAM URL's scheme
+	Database      string `json:"database"`  // sqlite or postgresql; "" for an external TAM
+	Devices       int    `json:"devices"`   // registered
+	ActiveDevices int    `json:"active_devices"`
+	Concurrency   int    `json:"concurrency"`
+	Cores         int    `json:"cores"` // GOMAXPROCS
+	SizeBytes     int    `json:"size_bytes"`
+
+	RegisterSeconds    float64 `json:"register_seconds"` // pre-registering the devices
+	HistoryRounds      int     `json:"history_rounds"`
+	HistoryFillSeconds float64 `json:"history_fill_seconds"`
+
+	// PeakRoundsPerSec is, for a half-peak run, the closed-loop rate
+	// measured first; RateRoundsPerSec the open-loop rate the reported
+	// run was driven at (0: closed loop).
+	PeakRoundsPerSec float64 `json:"peak_rounds_per_sec"`
+	RateRoundsPerSec float64 `json:"rate_rounds_per_sec"`
 
 	Rounds        int64            `json:"rounds"` // completed without error
 	Messages      int64            `json:"messages"`
@@ -147,8 +252,14 @@ type Result struct {
 	LatencyP99Ms  float64          `json:"latency_p99_ms"`
 	ErrorCount    int64            `json:"error_count"`
 	Errors        map[string]int64 `json:"errors"`           // by kind
-	CPUMsPerRound float64          `json:"cpu_ms_per_round"` // process CPU (TAM and devices: one process)
-	PeakRSSBytes  int64            `json:"peak_rss_bytes"`
+	CPUMsPerRound float64          `json:"cpu_ms_per_round"` // this process's CPU (with an in-process TAM: TAM and devices)
+	PeakRSSBytes  int64            `json:"peak_rss_bytes"`   // this process's
+	RSSBytes      int64            `json:"rss_bytes"`        // this process's, after the run
+
+	// The TAM process's (Options.TAMPID), from /proc; 0 when unknown.
+	TAMCPUMsPerRound float64 `json:"tam_cpu_ms_per_round"`
+	TAMPeakRSSBytes  int64   `json:"tam_peak_rss_bytes"`
+	TAMRSSBytes      int64   `json:"tam_rss_bytes"`
 
 	// The signature floor: the public-key operations of one round, timed
 	// in this process during the run, and the rate they allow on Cores.
@@ -157,8 +268,32 @@ type Result struct {
 	OfFloor           float64 `json:"of_floor"` // RoundsPerSec / FloorRoundsPerSec
 }
 
-// Run provisions the fleet and a TAM, runs the scenario and measures it.
-func Run(ctx context.Context, o Options) (*Result, error) {
+// run is one run's state: the TAM, the devices, the component.
+type run struct {
+	o       Options
+	label   string // names this run's component and devices, so that runs on one database leave each other alone
+	tgt     target
+	w       *world // the in-process TAM; nil for a running one
+	url     string
+	signer  *cosekey.Signer
+	devs    []simDevice
+	keys    []*cosekey.Key // the active devices' Agent keys
+	comp    suit.ComponentID
+	seq     uint64
+	cleanup []func() error
+}
+
+func (r *run) close() error {
+	var errs []error
+	for i := len(r.cleanup) - 1; i >= 0; i-- {
+		errs = append(errs, r.cleanup[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// Run provisions the fleet and a TAM (or reaches a running one), runs the
+// scenario and measures it.
+func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
@@ -166,31 +301,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	attest := o.Scenario == ScenarioAttest
-	devs, keys, endorse, err := makeDevices(o.Devices, attest)
-	if err != nil {
+	id := make([]byte, 4)
+	rand.Read(id) // never fails (crypto/rand, Go 1.24 on)
+	r := &run{o: o, label: "fleetsim-" + hex.EncodeToString(id)}
+	r.cleanup = append(r.cleanup, func() error { return os.RemoveAll(dir) })
+	defer func() { err = errors.Join(err, r.close()) }()
+	res = &Result{Scenario: o.Scenario, Model: o.Model, TAM: "in-process", Transport: "http", Devices: o.Devices,
+		ActiveDevices: o.Active, Concurrency: o.Concurrency, Cores: runtime.GOMAXPROCS(0), SizeBytes: o.Size,
+		HistoryRounds: o.HistoryRounds, Errors: map[string]int64{}}
+	if err := r.setup(ctx, dir, res); err != nil {
 		return nil, err
 	}
-	w, err := startTAM(ctx, dir, o.DB, endorse)
-	if err != nil {
-		return nil, err
-	}
-	defer w.close()
-	if err := w.provision(ctx, devs, attest); err != nil {
-		return nil, err
-	}
-	comp, err := w.publish(ctx, 1, o.Size, attest)
-	if err != nil {
-		return nil, err
-	}
-	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-		MaxIdleConns: o.Concurrency, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: time.Minute}}
-	defer client.CloseIdleConnections()
 	rounds := o.Rounds
 	if o.Scenario == ScenarioSteady {
 		// Warm-up, not measured: every device installs the component.
-		if _, err := drive(ctx, o, devs, 1, client, w.url, nil, time.Now().Add(o.Duration)); err != nil {
+		if st, err := drive(ctx, o, r.devs, 1, 0, nil, time.Now().Add(o.Duration)); err != nil {
+			return nil, err
+		} else if err := st.clean("warm-up"); err != nil {
 			return nil, err
 		}
 	} else {
@@ -201,55 +328,244 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bar := progress.New(o.Progress, "rounds", int64(o.Devices*rounds), progress.Options{})
-	cpu0 := cpuTime()
-	t0 := time.Now()
-	st, err := drive(ctx, o, devs, rounds, client, w.url, bar, t0.Add(o.Duration))
-	elapsed := time.Since(t0)
-	cpu := cpuTime() - cpu0
-	bar.Done()
+	rate := o.Rate
+	if o.HalfPeak {
+		st, elapsed, _, err := r.measure(ctx, rounds, 0, "peak rounds")
+		if err != nil {
+			return nil, err
+		}
+		if err := st.clean("peak"); err != nil {
+			return nil, err
+		}
+		res.PeakRoundsPerSec = float64(st.rounds) / elapsed.Seconds()
+		rate = res.PeakRoundsPerSec / 2
+		if o.Scenario == ScenarioRollout {
+			// Each device installs again: a new version.
+			if err := r.publish(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.RateRoundsPerSec = rate
+	pid0, _ := readProc(o.TAMPID)
+	st, elapsed, cpu, err := r.measure(ctx, rounds, rate, "rounds")
 	if err != nil {
 		return nil, err
 	}
+	pid1, _ := readProc(o.TAMPID)
 	floorAfter, err := floor(o.Scenario)
 	if err != nil {
 		return nil, err
 	}
 	floorNs := median(append(floorBefore, floorAfter...))
-	if attest && st.rounds > 0 {
+	if o.Scenario == ScenarioAttest && st.rounds > 0 {
 		// This TAM ends a first contact once the device is registered and
 		// installs in the next round: run it (not measured) so that the
 		// devices reach policy.
-		if _, err := drive(ctx, o, devs, 1, client, w.url, nil, time.Now().Add(o.Duration)); err != nil {
+		if _, err := drive(ctx, o, r.devs, 1, 0, nil, time.Now().Add(o.Duration)); err != nil {
+			return nil, err
+		}
+	}
+	complete := st.rounds == int64(len(r.devs)*rounds) && len(st.errors) == 0
+	if complete {
+		// Every device must end in policy, whatever the TAM said.
+		if err := checkPolicy(ctx, r.tgt, r.keys, r.comp, r.seq); err != nil {
 			return nil, err
 		}
 	}
 	if o.Keep != nil {
-		if err := o.Keep(ctx, w.tam, keys, comp); err != nil {
+		var t *tamserver.TAM
+		if r.w != nil {
+			t = r.w.tam
+		}
+		if err := o.Keep(ctx, t, r.keys, r.comp); err != nil {
 			return nil, err
 		}
 	}
-	r := &Result{Scenario: o.Scenario, Model: o.Model, Database: "sqlite", Devices: o.Devices, Concurrency: o.Concurrency,
-		Cores: runtime.GOMAXPROCS(0), SizeBytes: o.Size, Rounds: st.rounds, Messages: st.msgs, Seconds: elapsed.Seconds(),
-		Errors: st.errors, PeakRSSBytes: peakRSS(), FloorRoundMs: floorNs / 1e6}
-	if o.DB != "" {
-		r.Database = "postgresql"
-	}
+	res.Rounds, res.Messages, res.Seconds, res.Errors = st.rounds, st.msgs, elapsed.Seconds(), st.errors
+	res.PeakRSSBytes, res.RSSBytes, res.FloorRoundMs = peakRSS(), currentRSS(), floorNs/1e6
 	for _, n := range st.errors {
-		r.ErrorCount += n
+		res.ErrorCount += n
 	}
-	if r.Seconds > 0 {
-		r.RoundsPerSec = float64(r.Rounds) / r.Seconds
-		r.MessagesPerS = float64(r.Messages) / r.Seconds
+	if res.Seconds > 0 {
+		res.RoundsPerSec = float64(res.Rounds) / res.Seconds
+		res.MessagesPerS = float64(res.Messages) / res.Seconds
 	}
-	if r.Rounds > 0 {
-		r.CPUMsPerRound = float64(cpu) / 1e6 / float64(r.Rounds)
+	if res.Rounds > 0 {
+		res.CPUMsPerRound = float64(cpu) / 1e6 / float64(res.Rounds)
+		if o.TAMPID != 0 && pid1.cpu > 0 {
+			res.TAMCPUMsPerRound = float64(pid1.cpu-pid0.cpu) / 1e6 / float64(res.Rounds)
+		}
 	}
-	r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms = pct(st.lat, 0.50), pct(st.lat, 0.95), pct(st.lat, 0.99)
-	r.FloorRoundsPerSec = float64(r.Cores) * 1e9 / floorNs
-	r.OfFloor = r.RoundsPerSec / r.FloorRoundsPerSec
-	return r, nil
+	res.TAMPeakRSSBytes, res.TAMRSSBytes = pid1.peakRSS, pid1.rss
+	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms = pct(st.lat, 0.50), pct(st.lat, 0.95), pct(st.lat, 0.99)
+	res.FloorRoundsPerSec = float64(res.Cores) * 1e9 / floorNs
+	res.OfFloor = res.RoundsPerSec / res.FloorRoundsPerSec
+	return res, nil
 }
+
+// measure runs rounds rounds per device (closed loop, or open loop at
+// rate) with a progress bar, and returns the stats, the wall time and
+// this process's CPU time.
+func (r *run) measure(ctx context.Context, rounds int, rate float64, what string) (stats, time.Duration, time.Duration, error) {
+	bar := progress.New(r.o.Progress, what, int64(len(r.devs)*rounds), progress.Options{})
+	cpu0 := cpuTime()
+	t0 := time.Now()
+	st, err := drive(ctx, r.o, r.devs, rounds, rate, bar, t0.Add(r.o.Duration))
+	elapsed := time.Since(t0)
+	cpu := cpuTime() - cpu0
+	bar.Done()
+	return st, elapsed, cpu, err
+}
+
+// setup starts or reaches the TAM, makes and registers the devices, fills
+// the history and publishes the component.
+func (r *run) setup(ctx context.Context, dir string, res *Result) error {
+	o := r.o
+	attest := o.Scenario == ScenarioAttest
+	var light []*lightDevice
+	var full *fullFleet
+	var endorse []verifier.Endorsement
+	var err error
+	if o.Model == ModelFull {
+		if full, err = provisionFull(dir, o.Active); err != nil {
+			return err
+		}
+		for i, k := range full.attest {
+			endorse = append(endorse, verifier.Endorsement{Name: fmt.Sprintf("fleetsim device %d", i), Key: k})
+		}
+	} else if light, endorse, err = makeDevices(o.Active, attest, o.AttestationKey); err != nil {
+		return err
+	}
+	if !attest {
+		endorse = nil
+	}
+	var roots *x509.CertPool
+	if o.TAMCA != "" {
+		if roots, err = httpd.LoadCertPool(o.TAMCA); err != nil {
+			return fmt.Errorf("fleetsim: TAM CA: %w", err)
+		}
+	}
+	if o.TAM == "" {
+		if r.w, err = startTAM(ctx, dir, o.DB, endorse); err != nil {
+			return err
+		}
+		r.cleanup = append(r.cleanup, r.w.close)
+		r.tgt, r.url = engineTarget{r.w.tam.Engine}, r.w.url
+		if o.DB != "" {
+			res.Database = "postgresql"
+		} else {
+			res.Database = "sqlite"
+		}
+	} else {
+		c := &admin.Client{BaseURL: o.AdminURL, Token: o.AdminToken}
+		if roots != nil {
+			c.HTTP = httpClient(o.Concurrency, roots)
+		}
+		if r.tgt, err = newAdminTarget(ctx, c, o.Concurrency); err != nil {
+			return err
+		}
+		r.url, res.TAM = o.TAM, "external"
+		u, _ := url.Parse(o.TAM)
+		res.Transport = strings.ToLower(u.Scheme)
+	}
+	signerKey, err := cosekey.Generate(cosekey.AlgESP256)
+	if err == nil {
+		r.signer, err = cosekey.NewSigner(signerKey, 0)
+	}
+	if err == nil {
+		err = r.tgt.trustSigner(ctx, signerKey.PublicKey())
+	}
+	if err != nil {
+		return err
+	}
+	tamKeys := r.tgt.tamKeys()
+	if full != nil {
+		ca := o.TAMCA
+		if r.devs, r.keys, err = full.open(ctx, r.url, ca, tamKeys, signerKey.PublicKey()); err != nil {
+			return err
+		}
+		for _, d := range r.devs {
+			r.cleanup = append(r.cleanup, d.close)
+		}
+	} else {
+		exchangers, err := newExchangers(r.url, o.Concurrency, roots)
+		if err != nil {
+			return err
+		}
+		for _, d := range light {
+			ex := exchangers()
+			r.cleanup = append(r.cleanup, func() error { ex.close(); return nil })
+			d.tamKeys, d.signers, d.payload, d.ex = tamKeys, []*cosekey.Key{signerKey.PublicKey()}, fleet.PayloadID(r.label), ex
+			if attest {
+				d.hwmodel = []byte(r.label)
+				d.attester.Identity.HWModel = d.hwmodel
+			}
+			r.devs = append(r.devs, d)
+			r.keys = append(r.keys, d.key)
+		}
+	}
+	if !attest {
+		all := slices.Clone(r.keys)
+		// The inactive devices: registered keys only.
+		for range o.Devices - o.Active {
+			k, err := cosekey.Generate(cosekey.AlgESP256)
+			if err != nil {
+				return err
+			}
+			all = append(all, k.PublicKey())
+		}
+		t0 := time.Now()
+		if err := r.tgt.register(ctx, all, r.label); err != nil {
+			return err
+		}
+		res.RegisterSeconds = time.Since(t0).Seconds()
+		if o.HistoryRounds > 0 {
+			kids := make([][]byte, len(all))
+			for i, k := range all {
+				kids[i] = k.KID()
+			}
+			t0 := time.Now()
+			if _, err := r.w.tam.Engine.FillHistory(ctx, kids, o.HistoryRounds); err != nil {
+				return err
+			}
+			res.HistoryFillSeconds = time.Since(t0).Seconds()
+		}
+	} else if o.HistoryRounds > 0 {
+		return errors.New("fleetsim: history rounds need pre-registered devices (not attest)")
+	}
+	return r.publish(ctx)
+}
+
+// publish registers the next version of the simulator's component
+// (Options.Size bytes) and requires it on every device of this run.
+// Pre-registered devices carry this run's label; attesting light devices
+// are not registered beforehand, so their policy is scoped by the hwmodel
+// their Evidence carries (this run's label), and full ones by their
+// software TEE's hwmodel.
+func (r *run) publish(ctx context.Context) error {
+	r.seq++
+	payload := make([]byte, r.o.Size)
+	for i := range payload {
+		payload[i] = byte(i*7 + int(r.seq))
+	}
+	env, err := fleet.Envelope(r.signer, r.label, r.seq, payload)
+	if err != nil {
+		return err
+	}
+	scope, value := tam.ScopeLabel, r.label
+	if r.o.Scenario == ScenarioAttest {
+		scope = tam.ScopeHWModel
+		if r.o.Model == ModelFull {
+			value = softteeHWModel
+		}
+	}
+	r.comp, err = r.tgt.publish(ctx, env, scope, value)
+	return err
+}
+
+// softteeHWModel is the hwmodel a software TEE attests.
+const softteeHWModel = "teep-go softtee"
 
 func pct(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {
@@ -265,57 +581,130 @@ type stats struct {
 	errors       map[string]int64
 }
 
-// drive runs rounds rounds on every device, at most o.Concurrency at once,
-// until deadline. A device runs its rounds one after the other (one
-// session at a time, as an Agent does); devices are handed out from a
-// queue.
-func drive(ctx context.Context, o Options, devs []*lightDevice, rounds int, c *http.Client, url string,
+// clean fails when a phase that is not measured had errors: the run would
+// measure something else than it says.
+func (st stats) clean(phase string) error {
+	if len(st.errors) == 0 {
+		return nil
+	}
+	var parts []string
+	for k, n := range st.errors {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(parts)
+	return fmt.Errorf("fleetsim: %s failed: %s", phase, strings.Join(parts, ", "))
+}
+
+// drive runs rounds rounds on every device until deadline. Closed loop
+// (rate 0): at most o.Concurrency at once, a device running its rounds
+// one after the other (one session at a time, as an Agent does), devices
+// handed out from a queue. Open loop (rate > 0): a round starts every
+// 1/rate seconds whether or not earlier ones finished, on the next device
+// in turn (waiting for it if it is still busy), at most o.Concurrency in
+// flight; latency counts from the scheduled start.
+func drive(ctx context.Context, o Options, devs []simDevice, rounds int, rate float64,
 	bar *progress.Bar, deadline time.Time) (stats, error) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var next atomic.Int64
 	var mu sync.Mutex
 	st := stats{errors: map[string]int64{}}
 	var wg sync.WaitGroup
-	for range min(o.Concurrency, len(devs)) {
-		wg.Go(func() {
-			var lat []time.Duration
-			var n, msgs int64
-			errs := map[string]int64{}
-			for {
-				i := next.Add(1) - 1
-				if int(i) >= len(devs) {
-					break
-				}
-				for range rounds {
-					if ctx.Err() != nil {
-						break
+	// one runs a round and records it; start is when it was due.
+	type local struct {
+		lat       []time.Duration
+		n, msgs   int64
+		errs      map[string]int64
+		cancelled bool
+	}
+	one := func(l *local, d simDevice, start time.Time) {
+		m, err := d.round(ctx)
+		dur := time.Since(start)
+		l.msgs += int64(m)
+		if err != nil {
+			if ctx.Err() != nil {
+				l.cancelled = true // cut by the deadline: not counted
+				return
+			}
+			l.errs[Kind(err)]++
+			return
+		}
+		l.n++
+		l.lat = append(l.lat, dur)
+		bar.Add(1)
+	}
+	merge := func(l *local) {
+		mu.Lock()
+		st.rounds += l.n
+		st.msgs += l.msgs
+		st.lat = append(st.lat, l.lat...)
+		for k, v := range l.errs {
+			st.errors[k] += v
+		}
+		mu.Unlock()
+	}
+	workers := min(o.Concurrency, len(devs))
+	if rate <= 0 {
+		var next atomic.Int64
+		for range workers {
+			wg.Go(func() {
+				l := &local{errs: map[string]int64{}}
+				defer merge(l)
+				for {
+					i := next.Add(1) - 1
+					if int(i) >= len(devs) {
+						return
 					}
-					t0 := time.Now()
-					m, _, err := devs[i].round(ctx, c, url)
-					d := time.Since(t0)
-					msgs += int64(m)
-					if err != nil {
+					for range rounds {
 						if ctx.Err() != nil {
-							break // cut by the deadline: not counted
+							return
 						}
-						errs[Kind(err)]++
-						continue
+						one(l, devs[i], time.Now())
 					}
-					n++
-					lat = append(lat, d)
-					bar.Add(1)
+				}
+			})
+		}
+	} else {
+		type job struct {
+			due time.Time
+			dev int
+		}
+		total := len(devs) * rounds
+		jobs := make(chan job, workers)
+		busy := make([]sync.Mutex, len(devs))
+		go func() {
+			defer close(jobs)
+			t0 := time.Now()
+			interval := float64(time.Second) / rate
+			for i := range total {
+				due := t0.Add(time.Duration(float64(i) * interval))
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-ctx.Done():
+						return
+					}
+				}
+				select {
+				case jobs <- job{due, i % len(devs)}:
+				case <-ctx.Done():
+					return
 				}
 			}
-			mu.Lock()
-			st.rounds += n
-			st.msgs += msgs
-			st.lat = append(st.lat, lat...)
-			for k, v := range errs {
-				st.errors[k] += v
-			}
-			mu.Unlock()
-		})
+		}()
+		for range workers {
+			wg.Go(func() {
+				l := &local{errs: map[string]int64{}}
+				defer merge(l)
+				for j := range jobs {
+					if ctx.Err() != nil {
+						return
+					}
+					busy[j.dev].Lock()
+					one(l, devs[j.dev], j.due)
+					busy[j.dev].Unlock()
+				}
+			})
+		}
 	}
 	wg.Wait()
 	slices.Sort(st.lat)
@@ -325,16 +714,11 @@ func drive(ctx context.Context, o Options, devs []*lightDevice, rounds int, c *h
 	return st, nil
 }
 
-// world is the in-process TAM and the simulator's signer.
+// world is the in-process TAM.
 type world struct {
-	// run names this run's component and device label, so that runs on
-	// one database (PostgreSQL) leave each other alone.
-	run       string
-	tam       *tamserver.TAM
-	url       string
-	signerKey *cosekey.Key
-	signer    *cosekey.Signer
-	stop      func() error
+	tam  *tamserver.TAM
+	url  string
+	stop func() error
 }
 
 func startTAM(ctx context.Context, dir, db string, endorse []verifier.Endorsement) (*world, error) {
@@ -358,58 +742,55 @@ func startTAM(ctx context.Context, dir, db string, endorse []verifier.Endorsemen
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, nil) }()
-	id := make([]byte, 4)
-	rand.Read(id) // never fails (crypto/rand, Go 1.24 on)
-	w := &world{run: "fleetsim-" + hex.EncodeToString(id), tam: srv, url: "http://" + ln.Addr().String() + "/tam", stop: func() error {
+	return &world{tam: srv, url: "http://" + ln.Addr().String() + "/tam", stop: func() error {
 		cancel()
 		err := <-served
 		return errors.Join(err, srv.Close())
-	}}
-	if w.signerKey, err = cosekey.Generate(cosekey.AlgESP256); err == nil {
-		w.signer, err = cosekey.NewSigner(w.signerKey, 0)
-	}
-	if err == nil {
-		_, err = srv.Engine.AddTrustedKey(ctx, tam.RoleTCSigner, w.signerKey.PublicKey(), "fleetsim signer")
-	}
-	if err != nil {
-		w.close()
-		return nil, err
-	}
-	return w, nil
+	}}, nil
 }
 
 func (w *world) close() error { return w.stop() }
 
 // makeDevices makes n light devices, each with its own P-256 Agent key
-// and, when attest, its own attestation key, endorsed for the Verifier.
-func makeDevices(n int, attest bool) ([]*lightDevice, []*cosekey.Key, []verifier.Endorsement, error) {
+// and, when attest, an attestation key (its own, endorsed for the
+// Verifier, or shared when given).
+func makeDevices(n int, attest bool, shared *cosekey.Key) ([]*lightDevice, []verifier.Endorsement, error) {
 	devs := make([]*lightDevice, n)
-	keys := make([]*cosekey.Key, n)
 	var endorse []verifier.Endorsement
+	var sharedSigner *cosekey.Signer
+	if attest && shared != nil {
+		var err error
+		if sharedSigner, err = cosekey.NewSigner(shared, 0); err != nil {
+			return nil, nil, fmt.Errorf("fleetsim: attestation key: %w", err)
+		}
+		endorse = append(endorse, verifier.Endorsement{Name: "fleetsim devices", Key: shared.PublicKey()})
+	}
 	for i := range devs {
 		k, s, err := newSigner()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		devs[i] = &lightDevice{signer: s, key: k.PublicKey()}
-		keys[i] = devs[i].key
 		if !attest {
 			continue
 		}
-		ak, as, err := newSigner()
-		if err != nil {
-			return nil, nil, nil, err
+		as := sharedSigner
+		if as == nil {
+			var ak *cosekey.Key
+			if ak, as, err = newSigner(); err != nil {
+				return nil, nil, err
+			}
+			endorse = append(endorse, verifier.Endorsement{Name: fmt.Sprintf("fleetsim device %d", i), Key: ak.PublicKey()})
 		}
 		ueid, err := attester.NewUEID()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		devs[i].attester = &attester.Attester{Key: as, Identity: attester.Identity{UEID: ueid,
 			OEMID: eat.OEMIDBytes(ueid[1:17]), HWVersion: eat.Version{Version: "1.0", Scheme: eat.SchemeMultipartNumeric},
 			SWName: "teep-go fleetsim", Manifests: []eat.Manifest{selfReference}}}
-		endorse = append(endorse, verifier.Endorsement{Name: fmt.Sprintf("fleetsim device %d", i), Key: ak.PublicKey()})
 	}
-	return devs, keys, endorse, nil
+	return devs, endorse, nil
 }
 
 // selfReference is the SUIT reference a light device reports for its own
@@ -426,51 +807,6 @@ func newSigner() (*cosekey.Key, *cosekey.Signer, error) {
 	}
 	s, err := cosekey.NewSigner(k, 0)
 	return k, s, err
-}
-
-// provision gives the devices the TAM's and the signer's keys and, unless
-// they attest, pre-registers their Agent keys with this run's label.
-func (w *world) provision(ctx context.Context, devs []*lightDevice, attest bool) error {
-	tamKeys := w.tam.Engine.PublicKeys()
-	for i, d := range devs {
-		d.tamKeys, d.signers, d.payload = tamKeys, []*cosekey.Key{w.signerKey.PublicKey()}, fleet.PayloadID(w.run)
-		if attest {
-			d.hwmodel = []byte(w.run)
-			d.attester.Identity.HWModel = d.hwmodel
-			continue
-		}
-		if _, err := w.tam.Engine.AddAgent(ctx, d.key, []string{w.run}); err != nil {
-			return fmt.Errorf("fleetsim: register device %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// publish registers version seq of the simulator's component (size bytes)
-// and requires it on every device of this run.
-// Attesting devices are not registered beforehand, so their policy is
-// scoped by the hwmodel their Evidence carries (this run's label).
-func (w *world) publish(ctx context.Context, seq uint64, size int, attest bool) (suit.ComponentID, error) {
-	payload := make([]byte, size)
-	for i := range payload {
-		payload[i] = byte(i*7 + int(seq))
-	}
-	env, err := fleet.Envelope(w.signer, w.run, seq, payload)
-	if err != nil {
-		return nil, err
-	}
-	c, err := w.tam.Engine.AddComponent(ctx, env)
-	if err != nil {
-		return nil, fmt.Errorf("fleetsim: component: %w", err)
-	}
-	scope := tam.ScopeLabel
-	if attest {
-		scope = tam.ScopeHWModel
-	}
-	if _, err := w.tam.Engine.SetPolicy(ctx, tam.Policy{Component: c.ComponentID, Mode: tam.Required, Scope: scope, Value: w.run}); err != nil {
-		return nil, fmt.Errorf("fleetsim: policy: %w", err)
-	}
-	return c.ComponentID, nil
 }
 
 // floor times, single-threaded, the public-key operations of one round as

@@ -107,7 +107,7 @@ func TestOutOfPolicyDetected(t *testing.T) {
 }
 
 func TestOptionsRefused(t *testing.T) {
-	for _, o := range []Options{{Devices: -1}, {Concurrency: MaxConcurrency + 1}, {Scenario: "storm"}, {Model: "full"},
+	for _, o := range []Options{{Devices: -1}, {Concurrency: MaxConcurrency + 1}, {Scenario: "storm"}, {Model: "heavy"},
 		{Size: MaxSize + 1}, {Rounds: -2}} {
 		if _, err := Run(context.Background(), o); err == nil {
 			t.Errorf("%+v accepted", o)

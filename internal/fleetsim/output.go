@@ -40,13 +40,71 @@ const MarkdownHeader = "| scenario | database | devices | C | rounds/s | floor r
 
 // WriteMarkdownRow prints r as one row of the BENCHMARKS.md table.
 func WriteMarkdownRow(w io.Writer, r *Result) error {
+	scen := Label(r)
+	_, err := fmt.Fprintf(w, "| %s | %s | %d | %d | %.0f | %.0f | **%.2f** | %.2f | %.2f | %.2f | %d | %.3f | %.0f |\n",
+		scen, r.Database, r.Devices, r.Concurrency, r.RoundsPerSec, r.FloorRoundsPerSec, r.OfFloor,
+		r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, r.ErrorCount, r.CPUMsPerRound, float64(r.PeakRSSBytes)/(1<<20))
+	return err
+}
+
+// Label names a run in a table: its scenario and what sets it apart.
+func Label(r *Result) string {
 	scen := r.Scenario
 	if r.Scenario == ScenarioRollout {
 		scen = fmt.Sprintf("rollout (%d B)", r.SizeBytes)
 	}
-	_, err := fmt.Fprintf(w, "| %s | %s | %d | %d | %.0f | %.0f | **%.2f** | %.2f | %.2f | %.2f | %d | %.3f | %.0f |\n",
-		scen, r.Database, r.Devices, r.Concurrency, r.RoundsPerSec, r.FloorRoundsPerSec, r.OfFloor,
-		r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, r.ErrorCount, r.CPUMsPerRound, float64(r.PeakRSSBytes)/(1<<20))
+	if r.Model != ModelLight {
+		scen += ", " + r.Model
+	}
+	if r.Devices != r.ActiveDevices {
+		scen += fmt.Sprintf(", %d registered", r.Devices)
+	}
+	if r.HistoryRounds > 0 {
+		scen += fmt.Sprintf(", after %d history rounds", r.HistoryRounds)
+	}
+	if r.PeakRoundsPerSec > 0 {
+		scen += fmt.Sprintf(", at half peak (%.0f of %.0f rounds/s)", r.RateRoundsPerSec, r.PeakRoundsPerSec)
+	} else if r.RateRoundsPerSec > 0 {
+		scen += fmt.Sprintf(", open loop at %.0f rounds/s", r.RateRoundsPerSec)
+	}
+	return scen
+}
+
+// WriteScale prints the same-run ratios of the scale rows against their
+// baselines (the first plain row of the same scenario and database).
+func WriteScale(w io.Writer, runs []*Result) error {
+	base := func(r *Result) *Result {
+		for _, b := range runs {
+			if b.Scenario == r.Scenario && b.Database == r.Database && b.Model == r.Model && b.Devices == b.ActiveDevices &&
+				b.HistoryRounds == 0 && b.RateRoundsPerSec == 0 && b != r {
+				return b
+			}
+		}
+		return nil
+	}
+	var b strings.Builder
+	for _, r := range runs {
+		bl := base(r)
+		if bl == nil || bl.RoundsPerSec == 0 {
+			continue
+		}
+		switch {
+		case r.Devices != r.ActiveDevices:
+			fmt.Fprintf(&b, "- %d registered devices (%d running rounds) against %d: steady rounds/s ×%.2f, process RSS after the run ×%.2f (%.0f MiB against %.0f MiB; the simulator's devices are the same %d in both).\n",
+				r.Devices, r.ActiveDevices, bl.Devices, r.RoundsPerSec/bl.RoundsPerSec, float64(r.RSSBytes)/float64(max(bl.RSSBytes, 1)),
+				float64(r.RSSBytes)/(1<<20), float64(bl.RSSBytes)/(1<<20), r.ActiveDevices)
+		case r.HistoryRounds > 0:
+			fmt.Fprintf(&b, "- After %d history rounds (filled in %.0f s) against a fresh database: %s rounds/s ×%.2f.\n",
+				r.HistoryRounds, r.HistoryFillSeconds, r.Scenario, r.RoundsPerSec/bl.RoundsPerSec)
+		case r.PeakRoundsPerSec > 0:
+			fmt.Fprintf(&b, "- %s at half of its peak (%.0f rounds/s, open loop): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; closed loop at the peak: p99 %.2f ms.\n",
+				r.Scenario, r.RateRoundsPerSec, r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, bl.LatencyP99Ms)
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	_, err := io.WriteString(w, "\n## Scale and latency (ratios in the same run)\n\n"+b.String())
 	return err
 }
 
@@ -91,6 +149,13 @@ Errors must be 0: ` + "`go test ./internal/fleetsim`" + ` runs the same simulato
 SQLite, and PostgreSQL when ` + "`TEEP_TEST_POSTGRES_DSN`" + ` is set) and checks through the TAM's store that every
 device ends in policy.
 
+Further rows (SQLite): ` + "`--half-peak`" + ` measures the closed-loop peak, then drives the same fleet open loop
+(` + "`--rate`" + `: a round starts every 1/rate s whether or not earlier ones ended; latency counts from the
+scheduled start) at half of it. ` + "`--devices N --active M`" + ` registers N devices in bulk through the engine
+(M of them run rounds, the rest are the fleet's population in the TAM's store). ` + "`--history-rounds N`" + ` first
+writes, through the store, the rows N completed rounds leave (consumed QueryRequest tokens, which live until
+their expiry, and success reports, bounded per device), then measures against that database.
+
 The project's targets (not timed tests): achieved/floor at least 0.5 for both scenarios on SQLite and
 0.35 on PostgreSQL, 1000 light devices, C=16, 1 KiB component.
 
@@ -108,5 +173,5 @@ Machine: ` + machine + `.
 			return err
 		}
 	}
-	return nil
+	return WriteScale(w, runs)
 }
