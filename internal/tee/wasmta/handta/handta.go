@@ -144,12 +144,12 @@ func (m module) typeBytes() []byte {
 type asm []byte
 
 func (a asm) op(ops ...byte) asm { return append(a, ops...) }
-func (a asm) i32(v int32) asm   { return sleb(append(a, opI32Const), int64(v)) }
-func (a asm) i64(v int64) asm   { return sleb(append(a, opI64Const), v) }
-func (a asm) call(f int) asm    { return uleb(append(a, opCall), uint64(f)) }
-func (a asm) get(l int) asm     { return uleb(append(a, opLocalGet), uint64(l)) }
-func (a asm) set(l int) asm     { return uleb(append(a, opLocalSet), uint64(l)) }
-func (a asm) tee(l int) asm     { return uleb(append(a, opLocalTee), uint64(l)) }
+func (a asm) i32(v int32) asm    { return sleb(append(a, opI32Const), int64(v)) }
+func (a asm) i64(v int64) asm    { return sleb(append(a, opI64Const), v) }
+func (a asm) call(f int) asm     { return uleb(append(a, opCall), uint64(f)) }
+func (a asm) get(l int) asm      { return uleb(append(a, opLocalGet), uint64(l)) }
+func (a asm) set(l int) asm      { return uleb(append(a, opLocalSet), uint64(l)) }
+func (a asm) tee(l int) asm      { return uleb(append(a, opLocalTee), uint64(l)) }
 
 // mem is a load or store with its alignment (log2) and offset.
 func (a asm) mem(op byte, align, offset uint64) asm { return uleb(uleb(append(a, op), align), offset) }
