@@ -29,7 +29,7 @@ type runner struct {
 	err  error
 
 	mu    sync.Mutex
-	live  *wasmta.Runtime       // rt once made, read under mu
+	live  *wasmta.Runtime        // rt once made, read under mu
 	locks map[string]*sync.Mutex // one per component: its invocations are serialized
 	// digests name each component's compiled module in the runtime's
 	// cache, so a warm invocation reads no image; gens count the changes
