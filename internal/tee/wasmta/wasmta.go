@@ -146,13 +146,13 @@ type cached struct {
 // New returns a Runtime with the given limits; log receives the TAs' log
 // lines (nil discards them).
 func New(ctx context.Context, lim Limits, log *slog.Logger) (*Runtime, error) {
-	return newRuntime(ctx, lim, log, nil)
+	return newCachedRuntime(ctx, lim, log, nil)
 }
 
-// newRuntime is New with a compilation cache shared between runtimes
+// newCachedRuntime is New with a compilation cache shared between runtimes
 // (nil: none): tests use it so that each big test TA is compiled once per
 // test binary rather than once per runtime.
-func newRuntime(ctx context.Context, lim Limits, log *slog.Logger, cc wazero.CompilationCache) (*Runtime, error) {
+func newCachedRuntime(ctx context.Context, lim Limits, log *slog.Logger, cc wazero.CompilationCache) (*Runtime, error) {
 	lim = lim.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

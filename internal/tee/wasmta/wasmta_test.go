@@ -75,7 +75,7 @@ func (l *logBuf) String() string {
 func newRuntime(t *testing.T, lim Limits) (*Runtime, *logBuf) {
 	t.Helper()
 	lb := &logBuf{}
-	r, err := newRuntime(context.Background(), lim, slog.New(slog.NewTextHandler(lb, nil)), testCache)
+	r, err := newCachedRuntime(context.Background(), lim, slog.New(slog.NewTextHandler(lb, nil)), testCache)
 	if err != nil {
 		t.Fatal(err)
 	}
