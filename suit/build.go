@@ -23,6 +23,8 @@ import (
 //	           fetch | write, image-match
 //	validate:  per dependency: set-index d, process-dependency; per component:
 //	           [set-index i,] image-match (unless NoValidate)
+//	invoke:    per component with Invoke: [set-index i,]
+//	           override{invoke-args}?, invoke (no section when none has it)
 //	uninstall: per dependency: set-index d, process-dependency; per component:
 //	           [set-index i,] unlink (when a manifest component id is set)
 //
@@ -62,6 +64,12 @@ type ComponentSpec struct {
 	// Encrypt encrypts Payload (draft-ietf-suit-firmware-encryption); the
 	// image digest stays over the plaintext.
 	Encrypt *EncryptOptions
+
+	// Invoke lists the component in the suit-invoke section: the device
+	// runs it (suit-directive-invoke) in the Invocation procedure, with
+	// InvokeArgs, when set, as suit-parameter-invoke-args.
+	Invoke     bool
+	InvokeArgs []byte
 }
 
 // DependencySpec names a manifest this one depends on.
@@ -388,6 +396,18 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 			validate.policy(CondImageMatch, ReportAll)
 		}
 	}
+	// invoke
+	var invoke seqBuilder
+	for i, c := range b.comps {
+		if !c.spec.Invoke {
+			continue
+		}
+		b.index(&invoke, uint64(i))
+		if c.spec.InvokeArgs != nil {
+			invoke.params(DirOverrideParameters, []cborwire.MapEntry{{Key: intKey(ParamInvokeArgs), Val: cborwire.AppendBytes(nil, c.spec.InvokeArgs)}})
+		}
+		invoke.policy(DirInvoke, ReportAll)
+	}
 	// uninstall
 	var uninstall seqBuilder
 	if !s.NoUninstall && s.ManifestComponentID != nil {
@@ -445,6 +465,7 @@ func (b *builder) assemble() (*Envelope, []DetachedPayload, error) {
 		content []byte
 	}{
 		{SectionValidate, validate.bytes()},
+		{SectionInvoke, invoke.bytes()},
 		{SectionDependencyResolution, depres.bytes()},
 		{SectionInstall, install.bytes()},
 		{SectionText, text},

@@ -73,7 +73,7 @@ func TestBenchQuick(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := []string{"teep.Decode", "teep.Open", "SUIT install", "nothing to do", "install new version", "fleet"}
+	want := []string{"teep.Decode", "teep.Open", "SUIT install", "TA invoke, cold", "TA invoke, warm", "callers at once", "nothing to do", "install new version", "fleet"}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
 	}

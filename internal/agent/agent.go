@@ -24,6 +24,9 @@ type Installer interface {
 	// It is atomic: on error nothing it would have changed is changed. The
 	// Outcome's Report is an encoded SUIT_Report carrying nonce (the
 	// Update's token), made on success and, where possible, on failure.
+	// A manifest with suit-invoke is then run once (the Invocation
+	// procedure); when that fails the install stands and the error wraps
+	// ErrInvokeFailed, with Outcome.InvokeReport saying what failed.
 	Install(ctx context.Context, envelope []byte, nonce []byte) (Outcome, error)
 	// Uninstall unlinks the manifest whose manifest-component-id is id
 	// (and, by reference counting, what it alone installed).
@@ -48,6 +51,9 @@ type Outcome struct {
 	// Unchanged: the envelope was the installed manifest, whose images
 	// validated; nothing was written.
 	Unchanged bool
+	// InvokeReport is the SUIT_Report of the Invocation procedure run
+	// after the install, when the manifest has suit-invoke.
+	InvokeReport []byte
 }
 
 // Installed describes one installed Trusted Component.

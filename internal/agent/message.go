@@ -314,6 +314,13 @@ func (a *Agent) onUpdate(ctx context.Context, tam, scope string, op *teep.Opened
 		if out.Report != nil {
 			reports = append(reports, out.Report)
 		}
+		if out.InvokeReport != nil {
+			reports = append(reports, out.InvokeReport)
+		}
+		var invokeErr error
+		if errors.Is(err, ErrInvokeFailed) {
+			invokeErr, err = err, nil // installed all the same
+		}
 		if err != nil {
 			id := out.ManifestID
 			if id == nil {
@@ -324,6 +331,9 @@ func (a *Agent) onUpdate(ctx context.Context, tam, scope string, op *teep.Opened
 		}
 		if err := setOwner(st, out.ManifestID, scope); err != nil {
 			return Result{}, fmt.Errorf("agent: record owner of %s: %w", out.ManifestID, err)
+		}
+		if invokeErr != nil {
+			fail("invoke", out.ManifestID, invokeErr)
 		}
 		if out.Unchanged {
 			unchanged++

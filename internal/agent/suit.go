@@ -94,7 +94,43 @@ func (s *SUIT) processorTrusting(signers []*cosekey.Key) (*processor.Processor, 
 		Limits:             s.cfg.Limits,
 		Logger:             s.cfg.Logger,
 		Observer:           s.cfg.Observer,
+		Invoker:            s.invoker(),
 	})
+}
+
+// ErrInvokeFailed: a manifest was installed, and its suit-invoke, run
+// right after, failed. The component stays installed (the Update
+// procedure committed); the failure is reported like a manifest
+// processing failure.
+var ErrInvokeFailed = errors.New("agent: suit-invoke of the installed manifest failed")
+
+// invoker is the TEE's Trusted Application runner as the SUIT processor's
+// Invoker (suit-directive-invoke), or nil for a TEE that runs none.
+func (s *SUIT) invoker() processor.Invoker {
+	r, ok := s.cfg.TEE.(tee.Runner)
+	if !ok {
+		return nil
+	}
+	return taInvoker{r: r, log: s.cfg.Logger}
+}
+
+// taInvoker runs a component once, with suit-parameter-invoke-args as its
+// input (empty when the manifest sets none). Its output goes to the log:
+// a manifest's invocation has no caller to answer.
+type taInvoker struct {
+	r   tee.Runner
+	log *slog.Logger
+}
+
+func (t taInvoker) Invoke(ctx context.Context, id suit.ComponentID, args []byte) error {
+	out, err := t.r.Invoke(ctx, id, args)
+	if err != nil {
+		return err
+	}
+	if t.log != nil {
+		t.log.Info("suit-invoke ran a Trusted Application", "component", id.String(), "output_bytes", len(out))
+	}
+	return nil
 }
 
 func outcome(res *processor.Result) Outcome {
@@ -126,6 +162,18 @@ func (s *SUIT) InstallTrusting(ctx context.Context, envelope, nonce []byte, sign
 func (s *SUIT) install(ctx context.Context, p *processor.Processor, envelope, nonce []byte) (Outcome, error) {
 	res, err := p.Install(ctx, envelope, processor.RunOptions{Nonce: nonce})
 	out := outcome(res)
+	if err == nil && !res.Unchanged && s.hasInvoke(ctx, res.ManifestID) {
+		// The manifest asks for its components to run: the Invocation
+		// procedure, once, right after the install (not again when a
+		// TAM resends what is installed).
+		inv, ierr := p.Invoke(ctx, res.ManifestID, processor.RunOptions{Nonce: nonce})
+		if inv != nil {
+			out.InvokeReport = inv.ReportBytes
+		}
+		if ierr != nil {
+			return out, fmt.Errorf("%w: %v", ErrInvokeFailed, ierr)
+		}
+	}
 	if out.ManifestID == nil {
 		// Failed before the processor looked at the manifest (e.g. a
 		// rollback): name it for the logs, from the unverified envelope.
@@ -135,6 +183,17 @@ func (s *SUIT) install(ctx context.Context, p *processor.Processor, envelope, no
 		}
 	}
 	return out, err
+}
+
+// hasInvoke: the installed manifest id has a suit-invoke section (read
+// from its stored record, which holds no integrated payload).
+func (s *SUIT) hasInvoke(ctx context.Context, id suit.ComponentID) bool {
+	rec, err := s.store.Manifest(ctx, id)
+	if err != nil {
+		return false
+	}
+	env, err := suit.ParseEnvelope(rec.Envelope, suit.ParseOptions{Limits: s.cfg.Limits.Limits})
+	return err == nil && env.Manifest().Invoke != nil
 }
 
 // Uninstall implements Installer.

@@ -60,6 +60,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	for _, f := range []func() ([]Row, error){
 		func() ([]Row, error) { return codec(o.Quick) },
 		func() ([]Row, error) { return suitInstall(ctx, filepath.Join(dir, "suit"), int64(o.PayloadMiB)<<20) },
+		func() ([]Row, error) { return wasmInvoke(ctx, o.Quick) },
 		func() ([]Row, error) { return sessions(ctx, filepath.Join(dir, "fleet"), o.Devices, o.Sessions) },
 	} {
 		r, err := f()

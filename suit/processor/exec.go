@@ -291,6 +291,12 @@ func (r *run) command(mc *mctx, sec suit.Section, cmd *suit.Command, t uint64) e
 		return err
 	}
 	id := r.p.cfg.Identity
+	if r.invoking {
+		switch cmd.Code {
+		case suit.DirFetch, suit.DirWrite, suit.DirCopy, suit.DirSwap, suit.DirUnlink:
+			return fmt.Errorf("%s: %w", suit.CommandName(cmd.Code), errInvokeWrites())
+		}
+	}
 	switch cmd.Code {
 	case suit.CondVendorID:
 		return r.identity(s, suit.ParamVendorID, id.VendorIDs)

@@ -23,6 +23,9 @@ type run struct {
 
 	txn  Txn
 	root *mctx
+	// invoking: suit-invoke of the Invocation procedure is running, with
+	// txn a read-only view of the committed store.
+	invoking bool
 
 	params  map[string]map[int64]suit.Param // by slot key, shared by the manifest tree
 	staged  map[string]*stagedComp          // components written in this run
@@ -316,13 +319,49 @@ func (r *run) invoke(id suit.ComponentID) {
 	if !r.begin() {
 		return
 	}
-	for _, sec := range []suit.Section{suit.SectionValidate, suit.SectionLoad, suit.SectionInvoke} {
+	for _, sec := range []suit.Section{suit.SectionValidate, suit.SectionLoad} {
 		if !r.runSection(mc, sec) {
 			return
 		}
 	}
+	// What load staged is committed before anything runs, and suit-invoke
+	// runs with no store transaction held: an invoked component may
+	// change the device's state itself (a Trusted Application's sealed
+	// storage can share the store), and a long run must not hold off
+	// installs. It sees the committed state and changes no component.
 	r.commit()
+	if r.fail != nil {
+		return
+	}
+	r.txn, r.invoking = committedView{r.p.cfg.Store}, true
+	r.runSection(mc, suit.SectionInvoke)
+	r.txn, r.invoking = nil, false
 }
+
+// committedView is the store as suit-invoke sees it: committed state,
+// read only.
+type committedView struct{ st ComponentStore }
+
+func (v committedView) Open(ctx context.Context, id suit.ComponentID) (io.ReadCloser, int64, error) {
+	return v.st.Open(ctx, id)
+}
+
+func errInvokeWrites() error {
+	return fmt.Errorf("%w: suit-invoke changes no component (that is for install and load)", suit.ErrCommandUnsupported)
+}
+
+func (committedView) Create(context.Context, suit.ComponentID) (io.WriteCloser, error) {
+	return nil, errInvokeWrites()
+}
+func (committedView) Remove(context.Context, suit.ComponentID) error { return errInvokeWrites() }
+func (committedView) PutManifest(context.Context, *ManifestRecord) error {
+	return errInvokeWrites()
+}
+func (committedView) DeleteManifest(context.Context, suit.ComponentID) error {
+	return errInvokeWrites()
+}
+func (committedView) Commit(context.Context) error { return nil }
+func (committedView) Abort() error                 { return nil }
 
 // storedManifest builds the context of an installed manifest. The store is
 // trusted: the envelope was authenticated when it was installed.

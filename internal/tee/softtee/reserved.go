@@ -43,7 +43,10 @@ func visible(names []string) []string {
 
 // callerStorage is the sealed store as callers see it: everything but the
 // reserved key objects.
-type callerStorage struct{ st *store }
+type callerStorage struct {
+	st  *store
+	run *runner
+}
 
 func (c callerStorage) Get(name string) ([]byte, error) {
 	if reserved(name) {
@@ -68,11 +71,16 @@ func (c callerStorage) Begin(ctx context.Context) (tee.Txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &callerTxn{Txn: t}, nil
+	return &callerTxn{Txn: t, ctx: ctx, run: c.run}, nil
 }
 
 type callerTxn struct {
 	tee.Txn
+	ctx context.Context
+	run *runner
+	// components are the component objects written or deleted: once
+	// committed, their compiled TA code is forgotten.
+	components []string
 	// removed are component objects deleted in this transaction: a
 	// component gone at commit takes its TA's sealed storage with it
 	// (one replaced by an update is not gone, and keeps it).
@@ -99,6 +107,7 @@ func (x *callerTxn) Put(name string, data []byte) error {
 	if reserved(name) {
 		return errReserved(name)
 	}
+	x.touch(name)
 	return x.Txn.Put(name, data)
 }
 
@@ -106,7 +115,14 @@ func (x *callerTxn) Create(name string) (io.WriteCloser, error) {
 	if reserved(name) {
 		return nil, errReserved(name)
 	}
+	x.touch(name)
 	return x.Txn.Create(name)
+}
+
+func (x *callerTxn) touch(name string) {
+	if strings.HasPrefix(name, tee.ComponentPrefix) {
+		x.components = append(x.components, name)
+	}
 }
 
 func (x *callerTxn) Delete(name string) error {
@@ -118,6 +134,7 @@ func (x *callerTxn) Delete(name string) error {
 	}
 	if strings.HasPrefix(name, tee.ComponentPrefix) {
 		x.removed = append(x.removed, name)
+		x.components = append(x.components, name)
 	}
 	return nil
 }
@@ -134,5 +151,11 @@ func (x *callerTxn) Commit() error {
 			}
 		}
 	}
-	return x.Txn.Commit()
+	if err := x.Txn.Commit(); err != nil {
+		return err
+	}
+	for _, name := range x.components {
+		x.run.changed(context.WithoutCancel(x.ctx), name)
+	}
+	return nil
 }

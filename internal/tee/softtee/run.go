@@ -29,14 +29,63 @@ type runner struct {
 	err  error
 
 	mu    sync.Mutex
+	live  *wasmta.Runtime        // rt once made, read under mu
 	locks map[string]*sync.Mutex // one per component: its invocations are serialized
+	// digests name each component's compiled module in the runtime's
+	// cache, so a warm invocation reads no image; gens count the changes
+	// of a component, so a digest read before a change is not kept.
+	digests map[string][32]byte
+	gens    map[string]uint64
 }
 
 func (t *TEE) runtime(ctx context.Context) (*wasmta.Runtime, error) {
 	t.run.once.Do(func() {
 		t.run.rt, t.run.err = wasmta.New(context.WithoutCancel(ctx), t.taLimits, t.taLog)
+		t.run.mu.Lock()
+		t.run.live = t.run.rt
+		t.run.mu.Unlock()
 	})
 	return t.run.rt, t.run.err
+}
+
+// digest returns the digest of obj's code, if known, and obj's change
+// generation.
+func (r *runner) digest(obj string) ([32]byte, bool, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.digests[obj]
+	return d, ok, r.gens[obj]
+}
+
+// remember keeps obj's digest unless obj changed since gen was read.
+func (r *runner) remember(obj string, d [32]byte, gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gens[obj] != gen {
+		return
+	}
+	if r.digests == nil {
+		r.digests = map[string][32]byte{}
+	}
+	r.digests[obj] = d
+}
+
+// changed is called once a transaction that wrote or deleted component
+// obj has committed: its compiled module is dropped from the cache, so an
+// updated or removed TA's code is not kept (or run) any longer.
+func (r *runner) changed(ctx context.Context, obj string) {
+	r.mu.Lock()
+	if r.gens == nil {
+		r.gens = map[string]uint64{}
+	}
+	r.gens[obj]++
+	d, ok := r.digests[obj]
+	delete(r.digests, obj)
+	rt := r.live
+	r.mu.Unlock()
+	if ok && rt != nil {
+		rt.Forget(ctx, d)
+	}
 }
 
 func (t *TEE) componentLock(obj string) *sync.Mutex {
@@ -68,17 +117,10 @@ func (t *TEE) Invoke(ctx context.Context, id suit.ComponentID, input []byte) ([]
 	lock.Lock()
 	defer lock.Unlock()
 
-	code, err := t.readComponent(obj, id, int64(rt.Limits().MaxCode))
-	if err != nil {
-		return nil, err
-	}
-	if err := runnable(id, code); err != nil {
-		return nil, err
-	}
 	st := &stagedSealed{base: t.st, ns: taNamespace(obj), w: map[string][]byte{}, del: map[string]bool{}}
-	out, err := rt.Invoke(ctx, code, input, st)
+	out, err := t.invokeCode(ctx, rt, obj, id, input, st)
 	if err != nil {
-		return nil, fmt.Errorf("softtee: invoke %s: %w", id, err)
+		return nil, err
 	}
 	if len(st.w) == 0 && len(st.del) == 0 {
 		return out, nil
@@ -106,6 +148,54 @@ func (t *TEE) Invoke(ctx context.Context, id suit.ComponentID, input []byte) ([]
 		return nil, fmt.Errorf("softtee: invoke %s: saving its sealed storage: %w", id, err)
 	}
 	return out, nil
+}
+
+// errChanged: the component changed between reading its digest and
+// loading its code.
+var errChanged = errors.New("softtee: component changed during the call")
+
+// invokeCode runs component obj's code: by its remembered digest when its
+// compiled module is cached (no image read), else read from the store.
+func (t *TEE) invokeCode(ctx context.Context, rt *wasmta.Runtime, obj string, id suit.ComponentID, input []byte, st wasmta.Sealed) ([]byte, error) {
+	read := func() ([]byte, error) {
+		code, err := t.readComponent(obj, id, int64(rt.Limits().MaxCode))
+		if err != nil {
+			return nil, err
+		}
+		return code, runnable(id, code)
+	}
+	for attempt := 0; ; attempt++ {
+		d, known, gen := t.run.digest(obj)
+		load := func() ([]byte, error) {
+			code, err := read()
+			if err == nil && wasmta.Digest(code) != d {
+				err = errChanged
+			}
+			return code, err
+		}
+		if !known {
+			// First call since the TEE opened or the component changed.
+			code, err := read()
+			if err != nil {
+				return nil, err
+			}
+			d = wasmta.Digest(code)
+			load = func() ([]byte, error) { return code, nil }
+		}
+		out, err := rt.InvokeDigest(ctx, d, load, input, st)
+		switch {
+		case errors.Is(err, errChanged) && attempt == 0:
+			continue
+		case errors.Is(err, tee.ErrNotFound) || errors.Is(err, tee.ErrNotRunnable):
+			return nil, err
+		case err == nil || errors.Is(err, wasmta.ErrTrap) || errors.Is(err, wasmta.ErrTimeout):
+			t.run.remember(obj, d, gen) // compiled: the next call needs no read
+		}
+		if err != nil {
+			return nil, fmt.Errorf("softtee: invoke %s: %w", id, err)
+		}
+		return out, nil
+	}
 }
 
 func (t *TEE) readComponent(obj string, id suit.ComponentID, max int64) ([]byte, error) {

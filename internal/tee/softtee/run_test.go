@@ -1,13 +1,21 @@
 package softtee
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/wasmta"
+	"github.com/teep-go/teep/internal/tee/wasmta/handta"
 	"github.com/teep-go/teep/internal/tee/wasmta/tabuild"
 	"github.com/teep-go/teep/suit"
 )
@@ -118,5 +126,160 @@ func TestInvokeTrustedApplications(t *testing.T) {
 	}
 	if got := call(t, tt, b, "get mine"); got != "b" {
 		t.Errorf("b after a's removal: %q", got)
+	}
+}
+
+// TestSignerKeyStaysSealed: the example signer TA's private key is in its
+// sealed namespace and nowhere else: not in its outputs, not in another
+// TA's view, not in the TEE's caller storage, not in plaintext on disk. It
+// survives an update and goes with the removal.
+func TestSignerKeyStaysSealed(t *testing.T) {
+	v1 := tabuild.Build(t, "../../../examples/ta/signer")
+	v2 := tabuild.Build(t, "../../../examples/ta/signer", "-ldflags=-X main.version=2")
+	spy := tabuild.Build(t, "../wasmta/testdata/ta")
+	dir := t.TempDir()
+	tt := openTEE(t, dir, Options{})
+	signer := suit.NewComponentID("ta", "signer")
+	other := suit.NewComponentID("ta", "spy")
+	install(t, tt, signer, v1)
+	install(t, tt, other, spy)
+
+	var outputs []string
+	pub := func() ed25519.PublicKey {
+		t.Helper()
+		out := call(t, tt, signer, "pub")
+		outputs = append(outputs, out)
+		b, err := hex.DecodeString(out)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			t.Fatalf("pub: %q %v", out, err)
+		}
+		return b
+	}
+	sign := func(msg string) []byte {
+		t.Helper()
+		out := call(t, tt, signer, "sign "+msg)
+		outputs = append(outputs, out)
+		b, err := hex.DecodeString(out)
+		if err != nil {
+			t.Fatalf("sign: %q %v", out, err)
+		}
+		return b
+	}
+	pk := pub()
+	if !ed25519.Verify(pk, []byte("hello"), sign("hello")) {
+		t.Fatal("signature does not verify")
+	}
+	if ed25519.Verify(pk, []byte("hellO"), sign("hello")) {
+		t.Fatal("signature verifies another message")
+	}
+	if _, err := tt.Invoke(context.Background(), signer, []byte("seed")); !errors.Is(err, wasmta.ErrTrap) {
+		t.Fatalf("unknown command: %v", err)
+	}
+
+	// The key as the TEE holds it: the seed in the signer's namespace,
+	// which is the key behind the public key.
+	seedObj := taNamespace(tee.ComponentObject(signer)) + hex.EncodeToString([]byte("ed25519-seed"))
+	seed, err := tt.st.Get(seedObj)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		t.Fatalf("sealed seed: %x %v", seed, err)
+	}
+	if !ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey).Equal(pk) {
+		t.Fatal("the sealed seed is not the signer's key")
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	for _, out := range outputs {
+		for _, secret := range [][]byte{seed, priv} {
+			if strings.Contains(out, string(secret)) || strings.Contains(out, hex.EncodeToString(secret)) {
+				t.Fatalf("output %q contains the private key", out)
+			}
+		}
+	}
+	if got := call(t, tt, other, "get ed25519-seed"); got != "<none>" {
+		t.Fatalf("another TA reads the signer's key: %q", got)
+	}
+	if _, err := tt.Storage().Get(seedObj); !errors.Is(err, tee.ErrNotFound) {
+		t.Fatalf("caller storage reads the key: %v", err)
+	}
+	for _, name := range tt.Storage().List("") {
+		if b, err := tt.Storage().Get(name); err == nil && bytes.Contains(b, seed) {
+			t.Fatalf("caller storage object %s holds the key", name)
+		}
+	}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && (bytes.Contains(b, seed) || bytes.Contains(b, []byte(hex.EncodeToString(seed)))) {
+			t.Errorf("%s holds the key in plaintext", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	install(t, tt, signer, v2)
+	if got := pub(); !got.Equal(pk) {
+		t.Fatal("the update changed the key")
+	}
+	remove(t, tt, signer)
+	if _, err := tt.st.Get(seedObj); !errors.Is(err, tee.ErrNotFound) {
+		t.Fatalf("key after removal: %v", err)
+	}
+	install(t, tt, signer, v1)
+	if got := pub(); got.Equal(pk) {
+		t.Fatal("a reinstalled signer has the removed one's key")
+	}
+}
+
+// TestCompiledCacheFollowsComponents: a warm invocation runs the cached
+// module; an update or a removal drops the old code's module from the
+// cache, so it is neither kept nor run.
+func TestCompiledCacheFollowsComponents(t *testing.T) {
+	v1, v2 := handta.Counter("1"), handta.Counter("2")
+	tt := openTEE(t, t.TempDir(), Options{})
+	id := suit.NewComponentID("ta", "counter")
+	install(t, tt, id, v1)
+	if got := call(t, tt, id, ""); got != "counter v1: 1" {
+		t.Fatalf("first call: %q", got)
+	}
+	rt := tt.run.rt
+	if !rt.IsCached(wasmta.Digest(v1)) || rt.Cached() != 1 {
+		t.Fatal("v1 not cached after its first call")
+	}
+	if got := call(t, tt, id, ""); got != "counter v1: 2" {
+		t.Fatalf("warm call: %q", got)
+	}
+	install(t, tt, id, v2)
+	if rt.IsCached(wasmta.Digest(v1)) {
+		t.Fatal("v1 still cached after the update")
+	}
+	if got := call(t, tt, id, ""); got != "counter v2: 3" {
+		t.Fatalf("after update: %q", got)
+	}
+	remove(t, tt, id)
+	if rt.Cached() != 0 {
+		t.Fatalf("%d modules cached after the removal", rt.Cached())
+	}
+	if _, err := tt.Invoke(context.Background(), id, nil); !errors.Is(err, tee.ErrNotFound) {
+		t.Fatalf("removed: %v", err)
+	}
+	// A TEE with a cache of one: two TAs taking turns evict each other
+	// and are compiled again from the store, not from a stale digest.
+	tt2 := openTEE(t, t.TempDir(), Options{TALimits: wasmta.Limits{MaxCached: 1}})
+	a, b := suit.NewComponentID("a"), suit.NewComponentID("b")
+	install(t, tt2, a, v1)
+	install(t, tt2, b, v2)
+	for i := 1; i <= 3; i++ {
+		if got := call(t, tt2, a, ""); got != fmt.Sprintf("counter v1: %d", i) {
+			t.Fatalf("a %d: %q", i, got)
+		}
+		if got := call(t, tt2, b, ""); got != fmt.Sprintf("counter v2: %d", i) {
+			t.Fatalf("b %d: %q", i, got)
+		}
+	}
+	if tt2.run.rt.Cached() != 1 {
+		t.Fatalf("cache bound broken: %d", tt2.run.rt.Cached())
 	}
 }

@@ -372,7 +372,7 @@ func (t *TEE) DecryptionPublicKeys() []*cosekey.Key {
 func (t *TEE) Identity() tee.Identity { return t.id }
 
 // Storage implements tee.TEE. The TEE's own key objects are not part of it.
-func (t *TEE) Storage() tee.Storage { return callerStorage{t.st} }
+func (t *TEE) Storage() tee.Storage { return callerStorage{t.st, &t.run} }
 
 // Verify re-authenticates every sealed object on disk.
 func (t *TEE) Verify() error { return t.st.Verify() }

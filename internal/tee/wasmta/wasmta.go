@@ -146,6 +146,13 @@ type cached struct {
 // New returns a Runtime with the given limits; log receives the TAs' log
 // lines (nil discards them).
 func New(ctx context.Context, lim Limits, log *slog.Logger) (*Runtime, error) {
+	return newCachedRuntime(ctx, lim, log, nil)
+}
+
+// newCachedRuntime is New with a compilation cache shared between runtimes
+// (nil: none): tests use it so that each big test TA is compiled once per
+// test binary rather than once per runtime.
+func newCachedRuntime(ctx context.Context, lim Limits, log *slog.Logger, cc wazero.CompilationCache) (*Runtime, error) {
 	lim = lim.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -153,6 +160,9 @@ func New(ctx context.Context, lim Limits, log *slog.Logger) (*Runtime, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(lim.MemoryPages)
+	if cc != nil {
+		cfg = cfg.WithCompilationCache(cc)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	r := &Runtime{lim: lim, log: log, rt: rt, sem: make(chan struct{}, lim.MaxConcurrent), cache: map[[32]byte]*cached{}}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -188,13 +198,13 @@ func (r *Runtime) Forget(ctx context.Context, digest [32]byte) {
 }
 
 func (r *Runtime) compiled(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
-	if len(code) > r.lim.MaxCode {
-		return nil, fmt.Errorf("%w: %d bytes of code, limit %d", ErrInvalid, len(code), r.lim.MaxCode)
-	}
-	if !IsWasm(code) {
-		return nil, fmt.Errorf("%w: no WebAssembly magic", ErrInvalid)
-	}
-	d := Digest(code)
+	return r.compiledDigest(ctx, Digest(code), func() ([]byte, error) { return code, nil })
+}
+
+// compiledDigest returns the compiled module named digest, calling load
+// for the code only on a cache miss (a caller that knows a component's
+// digest need not read its image for a warm call).
+func (r *Runtime) compiledDigest(ctx context.Context, d [32]byte, load func() ([]byte, error)) (wazero.CompiledModule, error) {
 	r.mu.Lock()
 	r.tick++
 	if c, ok := r.cache[d]; ok {
@@ -203,6 +213,19 @@ func (r *Runtime) compiled(ctx context.Context, code []byte) (wazero.CompiledMod
 		return c.mod, nil
 	}
 	r.mu.Unlock()
+	code, err := load()
+	if err != nil {
+		return nil, err
+	}
+	if len(code) > r.lim.MaxCode {
+		return nil, fmt.Errorf("%w: %d bytes of code, limit %d", ErrInvalid, len(code), r.lim.MaxCode)
+	}
+	if !IsWasm(code) {
+		return nil, fmt.Errorf("%w: no WebAssembly magic", ErrInvalid)
+	}
+	if Digest(code) != d {
+		return nil, fmt.Errorf("%w: code does not have the digest it was named by", ErrInvalid)
+	}
 	mod, err := r.rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -230,6 +253,23 @@ func (r *Runtime) compiled(ctx context.Context, code []byte) (wazero.CompiledMod
 	return mod, nil
 }
 
+// Cached reports how many compiled modules the cache holds (at most
+// Limits.MaxCached).
+func (r *Runtime) Cached() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cache)
+}
+
+// IsCached reports whether the module with this digest is compiled and
+// cached.
+func (r *Runtime) IsCached(digest [32]byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.cache[digest]
+	return ok
+}
+
 // Compile checks that code is a TA this runtime can run (valid module,
 // imports only what the host provides) and caches it.
 func (r *Runtime) Compile(ctx context.Context, code []byte) error {
@@ -252,10 +292,17 @@ func (r *Runtime) Compile(ctx context.Context, code []byte) error {
 // only; whatever it wrote to st before failing is the caller's to discard
 // (softtee stages writes and commits them only on success).
 func (r *Runtime) Invoke(ctx context.Context, code, input []byte, st Sealed) ([]byte, error) {
+	return r.InvokeDigest(ctx, Digest(code), func() ([]byte, error) { return code, nil }, input, st)
+}
+
+// InvokeDigest is Invoke for the code whose SHA-256 digest is digest:
+// load is called for the code only when its compiled module is not
+// cached, and code that does not match digest is refused.
+func (r *Runtime) InvokeDigest(ctx context.Context, digest [32]byte, load func() ([]byte, error), input []byte, st Sealed) ([]byte, error) {
 	if len(input) > r.lim.MaxInput {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrInputTooLarge, len(input), r.lim.MaxInput)
 	}
-	mod, err := r.compiled(ctx, code)
+	mod, err := r.compiledDigest(ctx, digest, load)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +330,7 @@ func (r *Runtime) Invoke(ctx context.Context, code, input []byte, st Sealed) ([]
 	if m != nil {
 		m.Close(context.Background())
 	}
-	logw.flush(r.log, Digest(code))
+	logw.flush(r.log, digest)
 	for _, l := range inv.logs {
 		r.log.Info("trusted application", "log", l)
 	}

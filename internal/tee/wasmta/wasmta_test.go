@@ -11,11 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/wasmta/tabuild"
 )
 
 func buildTA(t testing.TB, dir string) []byte { return tabuild.Build(t, dir) }
+
+// testCache is shared by the tests' runtimes: compiling the Go test TA
+// is most of their time (under -race, seconds per compilation), and
+// what each test checks is running it, not compiling it again.
+var testCache = wazero.NewCompilationCache()
 
 type memSealed struct {
 	mu sync.Mutex
@@ -68,7 +75,7 @@ func (l *logBuf) String() string {
 func newRuntime(t *testing.T, lim Limits) (*Runtime, *logBuf) {
 	t.Helper()
 	lb := &logBuf{}
-	r, err := New(context.Background(), lim, slog.New(slog.NewTextHandler(lb, nil)))
+	r, err := newCachedRuntime(context.Background(), lim, slog.New(slog.NewTextHandler(lb, nil)), testCache)
 	if err != nil {
 		t.Fatal(err)
 	}
