@@ -17,12 +17,10 @@ func (nopSealed) Get(string) ([]byte, error) { return nil, nil }
 func (nopSealed) Put(string, []byte) error   { return nil }
 func (nopSealed) Delete(string) error        { return nil }
 
-var echoSink []byte
-
 // echoGo is the baseline: the echo TA's work as a direct Go call.
 //
 //go:noinline
-func echoGo(in []byte) { echoSink = bytes.Clone(in) }
+func echoGo(in []byte) []byte { return bytes.Clone(in) }
 
 // wasmInvoke: invocations of a trivial TA (the hand-assembled echo),
 // cold (compile, instantiate, call), warm (compiled module cached) and
@@ -38,7 +36,12 @@ func wasmInvoke(ctx context.Context, quick bool) ([]Row, error) {
 	if quick {
 		d = 30 * time.Millisecond
 	}
-	goNs, err := perOp(func() error { echoGo(in); return nil }, d)
+	goNs, err := perOp(func() error {
+		if out := echoGo(in); len(out) != len(in) {
+			return fmt.Errorf("echo baseline: %d bytes out of %d", len(out), len(in))
+		}
+		return nil
+	}, d)
 	if err != nil {
 		return nil, err
 	}

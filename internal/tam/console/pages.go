@@ -168,10 +168,10 @@ func (c *Console) device(q *req) error {
 
 func (c *Console) deviceLabels(q *req) error {
 	kid := q.r.PathValue("kid")
-	labels := []string{}
-	for _, l := range strings.FieldsFunc(q.r.PostFormValue("labels"), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
-		labels = append(labels, l)
-	}
+	// Non-nil so that clearing every label sends [] rather than null.
+	labels := append([]string{}, strings.FieldsFunc(q.r.PostFormValue("labels"), func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+	})...)
 	body, _ := json.Marshal(admin.LabelsRequest{Labels: labels})
 	if err := c.call(q.r, q.s.secret, "PUT", api+"devices/"+url.PathEscape(kid)+"/labels", "application/json", body, nil); err != nil {
 		return err
