@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -18,11 +21,12 @@ import (
 	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/fleet"
 	"github.com/teep-go/teep/internal/tam"
+	"github.com/teep-go/teep/internal/tee/wasmta/handta"
 	"github.com/teep-go/teep/suit"
 )
 
 func init() {
-	register(&command{path: "demo", summary: "a TAM and four devices (one over CoAP) in one process: attestation, install, update, request, removal", run: demoRun})
+	register(&command{path: "demo", summary: "a TAM and four devices (one over CoAP) in one process: attestation, install, update, a TA run across its update, request, removal", run: demoRun})
 }
 
 // The demo's fleet: four devices, the third with two TEEs, the fourth on CoAP.
@@ -44,10 +48,12 @@ type demoTEE struct {
 type demoTimeline struct {
 	w     io.Writer
 	start time.Time
+	n     int // steps shown so far
 }
 
-func (tl *demoTimeline) step(n int, title string) {
-	fmt.Fprintf(tl.w, "\n%d. %s\n", n, title)
+func (tl *demoTimeline) step(title string) {
+	tl.n++
+	fmt.Fprintf(tl.w, "\n%d. %s\n", tl.n, title)
 }
 
 func (tl *demoTimeline) say(who, format string, a ...any) {
@@ -78,7 +84,9 @@ func demoRun(e *env, args []string) error {
 		"Runs, in this process, a TAM (SQLite in a temporary directory, TEEP over HTTP and CoAP on\n"+
 			"127.0.0.1) and four simulated devices with software TEEs (the third has two, the fourth\ntalks CoAP over UDP), and prints the story:\n"+
 			"attestation at first contact, install of a freshly built and signed Trusted Component, an\n"+
-			"update to a new version, an optional component an application requests, and a removal.\n"+
+			"update to a new version, a Trusted Application (WebAssembly) invoked before and after\n"+
+			"its own update with its sealed state kept, an optional component an application\n"+
+			"requests, and a removal.\n"+
 			"Everything is deleted at the end unless --keep is given.")
 	keep := fs.String("keep", "", "keep the TAM's and the devices' state in DIR (must not exist)")
 	verbose := fs.Bool("verbose", false, "log the TAM's and the Agents' details to stderr")
@@ -155,7 +163,7 @@ func demoStory(ctx context.Context, tl *demoTimeline, dir string, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	for _, step := range []func(context.Context, suit.ComponentID) error{s.update, s.optional, s.withdraw} {
+	for _, step := range []func(context.Context, suit.ComponentID) error{s.update, s.runTA, s.updateTA, s.optional, s.withdraw} {
 		if err := step(ctx, hello); err != nil {
 			return err
 		}
@@ -169,7 +177,7 @@ func (s *demoScene) event(ctx context.Context) func(string, agent.Event) {
 
 // publish: a Trusted Component, built and signed now, required everywhere.
 func (s *demoScene) publish(ctx context.Context) (suit.ComponentID, error) {
-	s.tl.step(1, "A Trusted Component is published; every device attests and installs it")
+	s.tl.step("A Trusted Component is published; every device attests and installs it")
 	hello1, err := fleet.Envelope(s.w.Signer, "hello-ta", 1, []byte("hello, TEE! (version 1)"))
 	if err != nil {
 		return nil, err
@@ -188,7 +196,7 @@ func (s *demoScene) publish(ctx context.Context) (suit.ComponentID, error) {
 
 // update: version 2, which every device installs.
 func (s *demoScene) update(ctx context.Context, _ suit.ComponentID) error {
-	s.tl.step(2, "Version 2 is published; every device updates")
+	s.tl.step("Version 2 is published; every device updates")
 	hello2, err := fleet.Envelope(s.w.Signer, "hello-ta", 2, []byte("hello, TEE! (version 2, with fixes)"))
 	if err != nil {
 		return err
@@ -200,9 +208,93 @@ func (s *demoScene) update(ctx context.Context, _ suit.ComponentID) error {
 	return demoSyncAll(ctx, s.w.Devices)
 }
 
+// The runnable Trusted Application: the hand-assembled counter of package
+// handta, so the demo needs no Go toolchain to build it. It keeps its
+// count in the TEE's sealed storage and reports its version.
+const demoTA = "counter-ta"
+
+// demoTAHome is the one TEE the counter is required on.
+func (s *demoScene) demoTAHome() (*fleet.Device, *demoTEE) {
+	d := s.w.Devices[0]
+	return d, s.tees[d.Name+"/"+d.TEEs()[0].Name]
+}
+
+// publishTA signs version seq of the counter (code v<seq>) and uploads
+// it to the TAM.
+func (s *demoScene) publishTA(ctx context.Context, seq uint64) (suit.ComponentID, error) {
+	code := handta.Counter(strconv.FormatUint(seq, 10))
+	env, err := fleet.Envelope(s.w.Signer, demoTA, seq, code)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.w.TAM.Engine.AddComponent(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	s.tl.say("signer", "built and signed SUIT manifest %s v%d (%d bytes; payload: a %d-byte WebAssembly module, assembled by hand)", demoTA, seq, len(env), len(code))
+	return c.ComponentID, nil
+}
+
+// invokeTA runs the counter once through the device's Broker (what the
+// local API behind `teep device invoke` calls) and checks its answer, so
+// that a count lost across the update fails the demo.
+func (s *demoScene) invokeTA(ctx context.Context, want string) error {
+	d, t := s.demoTAHome()
+	_, out, err := d.Broker().Invoke(ctx, t.Name, fleet.PayloadID(demoTA), nil)
+	if err != nil {
+		return fmt.Errorf("%s: invoke %s: %w", t.label, demoTA, err)
+	}
+	s.tl.say(t.label, "an application invokes %s: %q", demoTA, out)
+	if string(out) != want {
+		return fmt.Errorf("demo: %s answered %q, want %q", demoTA, out, want)
+	}
+	return nil
+}
+
+// runTA: the counter, required on one device, installs there and is run.
+func (s *demoScene) runTA(ctx context.Context, _ suit.ComponentID) error {
+	d, t := s.demoTAHome()
+	s.tl.step(fmt.Sprintf("A Trusted Application that runs: %s is installed on %s and invoked", demoTA, t.label))
+	id, err := s.publishTA(ctx, 1)
+	if err != nil {
+		return err
+	}
+	kid := hex.EncodeToString(t.Agent.PublicKey().KID())
+	if _, err := s.w.TAM.Engine.SetPolicy(ctx, tam.Policy{Component: id, Mode: tam.Required, Scope: tam.ScopeDevice, Value: kid}); err != nil {
+		return err
+	}
+	s.tl.say("TAM", "%s is required on %s only (a policy scoped to its Agent key)", demoTA, t.label)
+	// Only this device's policy changed: the others would have nothing
+	// to do.
+	if err := d.Broker().Sync(ctx, t.Name); err != nil {
+		return fmt.Errorf("%s: %w", t.label, err)
+	}
+	for _, want := range []string{"counter v1: 1", "counter v1: 2"} {
+		if err := s.invokeTA(ctx, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updateTA: version 2 of the counter replaces the code; the count, in
+// the TA's sealed storage, stays.
+func (s *demoScene) updateTA(ctx context.Context, _ suit.ComponentID) error {
+	d, t := s.demoTAHome()
+	s.tl.step(fmt.Sprintf("%s v2 is published; %s updates, and the TA keeps its sealed state", demoTA, t.label))
+	if _, err := s.publishTA(ctx, 2); err != nil {
+		return err
+	}
+	s.tl.say("TAM", "%s v2 uploaded", demoTA)
+	if err := d.Broker().Sync(ctx, t.Name); err != nil {
+		return fmt.Errorf("%s: %w", t.label, err)
+	}
+	return s.invokeTA(ctx, "counter v2: 3")
+}
+
 // optional: a component installed only where an application asks.
 func (s *demoScene) optional(ctx context.Context, _ suit.ComponentID) error {
-	s.tl.step(3, "An optional component: installed only where an application asks for it")
+	s.tl.step("An optional component: installed only where an application asks for it")
 	extraEnv, err := fleet.Envelope(s.w.Signer, "extra-ta", 1, []byte("an optional helper"))
 	if err != nil {
 		return err
@@ -223,7 +315,7 @@ func (s *demoScene) optional(ctx context.Context, _ suit.ComponentID) error {
 
 // withdraw: the first component's policy goes; every device removes it.
 func (s *demoScene) withdraw(ctx context.Context, hello suit.ComponentID) error {
-	s.tl.step(4, "hello-ta is withdrawn; every device removes it")
+	s.tl.step("hello-ta is withdrawn; every device removes it")
 	if _, err := s.w.TAM.Engine.RemovePolicies(ctx, tam.PolicyFilter{Component: hello}); err != nil {
 		return err
 	}
@@ -234,10 +326,11 @@ func (s *demoScene) withdraw(ctx context.Context, hello suit.ComponentID) error 
 // endState shows what each TEE holds, and checks it is what the story
 // says.
 func (s *demoScene) endState() error {
-	s.tl.step(5, "What each TEE holds now")
+	s.tl.step("What each TEE holds now")
 	tw := tabwriter.NewWriter(s.tl.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "   TEE\tCOMPONENT\tVERSION\tSIZE\tSHA-256")
 	var problems []string
+	_, home := s.demoTAHome()
 	for _, d := range s.w.Devices {
 		for _, dt := range d.TEEs() {
 			t := s.tees[d.Name+"/"+dt.Name]
@@ -251,12 +344,19 @@ func (s *demoScene) endState() error {
 			for _, c := range inst {
 				fmt.Fprintf(tw, "   %s\t%s\t%d\t%d\t%x…\n", t.label, demoName(c.ComponentID), c.Sequence, c.Size, c.SHA256[:8])
 			}
-			want := 0
-			if t.label == "device-3/secure2" {
-				want = 1
+			var want []string
+			switch t.label {
+			case "device-3/secure2":
+				want = []string{"extra-ta v1"}
+			case home.label:
+				want = []string{demoTA + " v2"}
 			}
-			if len(inst) != want || (want == 1 && demoName(inst[0].ComponentID) != "extra-ta") {
-				problems = append(problems, fmt.Sprintf("%s holds %d components, want %d", t.label, len(inst), want))
+			var got []string
+			for _, c := range inst {
+				got = append(got, fmt.Sprintf("%s v%d", demoName(c.ComponentID), c.Sequence))
+			}
+			if !slices.Equal(got, want) {
+				problems = append(problems, fmt.Sprintf("%s holds %v, want %v", t.label, got, want))
 			}
 		}
 	}

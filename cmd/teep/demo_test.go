@@ -15,7 +15,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The story, in order: every TEE attests and installs v1, updates to
-	// v2, one TEE installs the requested component, every TEE removes v1.
+	// v2; one TEE installs the counter TA, runs it twice, updates it and
+	// runs it again with its count kept; one TEE installs the requested
+	// component; every TEE removes v1.
 	for _, c := range []struct {
 		line  string
 		count int
@@ -26,17 +28,32 @@ func TestDemo(t *testing.T) {
 		{"installed hello-ta v1", 5},
 		{"updated hello-ta to v2", 5},
 		{"installed extra-ta v1", 1},
+		{"device-1/tee       installed counter-ta v1", 1},
+		{"device-1/tee       updated counter-ta to v2", 1},
+		{"invokes counter-ta", 3},
+		{`device-1/tee       an application invokes counter-ta: "counter v1: 1"`, 1},
+		{`device-1/tee       an application invokes counter-ta: "counter v1: 2"`, 1},
+		{`device-1/tee       an application invokes counter-ta: "counter v2: 3"`, 1},
 		{"removed hello-ta", 5},
 		{"PROBLEM", 0},
 		{"device-4/tee       installed hello-ta v1", 1}, // the CoAP device
 		{"and coap://127.0.0.1:", 1},
-		{"device-3/secure2  extra-ta   1", 1},
 	} {
 		if n := strings.Count(out, c.line); n != c.count {
 			t.Errorf("%q appears %d times, want %d\n%s", c.line, n, c.count, out)
 		}
 	}
-	order := []string{"1. ", "installed hello-ta v1", "2. ", "updated hello-ta to v2", "3. ", "installed extra-ta v1", "4. ", "removed hello-ta", "5. "}
+	// The end-state table, its columns as wide as their longest entry.
+	words := strings.Join(strings.Fields(out), " ")
+	for _, row := range []string{"device-1/tee counter-ta 2 ", "device-2/tee - device-3/main - device-3/secure2 extra-ta 1 "} {
+		if !strings.Contains(words, row) {
+			t.Errorf("end state lacks %q\n%s", row, out)
+		}
+	}
+	order := []string{"1. ", "installed hello-ta v1", "2. ", "updated hello-ta to v2",
+		"3. ", "installed counter-ta v1", `"counter v1: 1"`, `"counter v1: 2"`,
+		"4. ", "updated counter-ta to v2", `"counter v2: 3"`,
+		"5. ", "installed extra-ta v1", "6. ", "removed hello-ta", "7. "}
 	at := 0
 	for _, s := range order {
 		i := strings.Index(out[at:], s)
