@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -53,8 +54,10 @@ func TestMigrationFromV2(t *testing.T) {
 
 	s := open(t, dsn)
 	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("schema version %d, %v; want 3", v, err)
+	// Every later migration runs too, whatever their number.
+	all, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	if v, err := s.SchemaVersion(ctx); err != nil || v != len(all) {
+		t.Fatalf("schema version %d, %v; want %d", v, err, len(all))
 	}
 	err = s.Update(ctx, func(tx tam.Tx) error {
 		d, err := tx.Device(ctx, kid)

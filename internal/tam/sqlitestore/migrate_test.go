@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"io/fs"
 	"path/filepath"
 	"testing"
 
@@ -49,8 +50,10 @@ func TestMigrationFromV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("schema version %d, %v; want 3", v, err)
+	// Every later migration runs too, whatever their number.
+	all, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	if v, err := s.SchemaVersion(ctx); err != nil || v != len(all) {
+		t.Fatalf("schema version %d, %v; want %d", v, err, len(all))
 	}
 	err = s.Update(ctx, func(tx tam.Tx) error {
 		d, err := tx.Device(ctx, kid)
