@@ -38,6 +38,9 @@ func actingTenant(ctx context.Context) (string, bool) {
 // component's owner when v is its first version: the signer's tenant must
 // be the caller's (when confined) and the component's owner.
 func claimComponent(ctx context.Context, tx Tx, v ComponentVersion) error {
+	if err := notPersonalization(v); err != nil {
+		return err
+	}
 	signer, err := tx.Owner(ctx, OwnedSigner, hex.EncodeToString(v.SignerKID))
 	if err != nil {
 		return err
@@ -60,6 +63,20 @@ func claimComponent(ctx context.Context, tx Tx, v ComponentVersion) error {
 		return tx.SetOwner(ctx, OwnedComponent, IDHex(v.ComponentID), signer)
 	}
 	return err
+}
+
+// notPersonalization refuses a component whose manifest or payload ids are
+// under "personalization", where the TAM writes each tenant's
+// personalization data (TenantPersonalizationComponent): such a component,
+// signed by a signer the device trusts, would replace or squat one tenant's
+// data on a shared device.
+func notPersonalization(v ComponentVersion) error {
+	for _, id := range append([]suit.ComponentID{v.ComponentID}, v.PayloadIDs...) {
+		if len(id) > 0 && string(id[0]) == "personalization" {
+			return invalidf("component id %s: ids under \"personalization\" are reserved for personalization data", IDName(id))
+		}
+	}
+	return nil
 }
 
 // ownComponent returns ErrNotFound unless the caller may act on the
