@@ -79,6 +79,10 @@ func section(b []byte, id byte, content []byte) []byte {
 	return append(uleb(append(b, id), uint64(len(content))), content...)
 }
 
+// MemoryPages is the linear memory every module here declares and starts
+// with, in 64 KiB pages (none grows it).
+const MemoryPages = 1
+
 // fn is a function type: params and results.
 type fn struct{ params, results []byte }
 
@@ -111,7 +115,7 @@ func (m module) encode() []byte {
 	}
 	b = section(b, secImport, vec(len(m.imports), im))
 	b = section(b, secFunction, vec(1, uleb(nil, uint64(m.start))))
-	b = section(b, secMemory, vec(1, []byte{0x00, 0x01})) // min 1 page, no max
+	b = section(b, secMemory, vec(1, uleb([]byte{0x00}, MemoryPages))) // a minimum, no maximum
 	var ex []byte
 	ex = append(name(ex, "memory"), 0x02, 0x00)
 	ex = uleb(append(name(ex, "_start"), 0x00), uint64(len(m.imports)))

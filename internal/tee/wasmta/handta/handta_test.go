@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
+
 	"github.com/teep-go/teep/internal/tee"
 	"github.com/teep-go/teep/internal/tee/wasmta"
 )
@@ -107,5 +109,26 @@ func TestLEB(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%x", uleb(nil, 624485)); got != "e58e26" {
 		t.Errorf("uleb(624485) = %s", got)
+	}
+}
+
+// TestMemoryPages: every module declares MemoryPages of memory, as
+// `teep bench` states in its memory row.
+func TestMemoryPages(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	for name, code := range map[string][]byte{"echo": Echo(), "trap": Trap(), "counter": Counter("1")} {
+		m, err := rt.CompileModule(ctx, code)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		mem := m.ExportedMemories()["memory"]
+		if mem == nil {
+			t.Fatalf("%s: no exported memory", name)
+		}
+		if max, bounded := mem.Max(); mem.Min() != MemoryPages || bounded {
+			t.Errorf("%s: memory of %d pages, max %d (%v)", name, mem.Min(), max, bounded)
+		}
 	}
 }
