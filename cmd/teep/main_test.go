@@ -73,12 +73,13 @@ func TestBenchQuick(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := []string{"teep.Decode", "teep.Open", "SUIT install", "TA invoke, cold", "TA invoke, warm", "callers at once", "nothing to do", "install new version", "fleet"}
+	want := []string{"teep.Decode", "teep.Open", "SUIT install", "TA invoke, cold", "TA invoke, warm", "callers at once", "TA memory per instance", "nothing to do", "install new version", "fleet"}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
 	}
 	for i, r := range rows {
-		if !strings.Contains(r.Name, want[i]) || r.NsPerOp <= 0 || r.BaseNs <= 0 || r.Ratio <= 0 || r.Baseline == "" {
+		timed, sized := r.NsPerOp > 0 && r.BaseNs > 0, r.Bytes > 0 && r.BaseBytes > 0
+		if !strings.Contains(r.Name, want[i]) || timed == sized || r.Ratio <= 0 || r.Baseline == "" {
 			t.Errorf("row %d: %+v", i, r)
 		}
 	}

@@ -113,6 +113,10 @@ type Row struct {
 	Baseline string  `json:"baseline"`
 	BaseNs   float64 `json:"baseline-ns-per-op"`
 	Ratio    float64 `json:"ratio"` // NsPerOp / BaseNs: 1 means as fast as the baseline
+	// A memory row measures bytes, not time: its NsPerOp and BaseNs are
+	// 0 and its Ratio is Bytes / BaseBytes.
+	Bytes     float64 `json:"bytes-per-op,omitempty"`
+	BaseBytes float64 `json:"baseline-bytes-per-op,omitempty"`
 }
 
 func newRow(name string, ns float64, extra, baseline string, baseNs float64) Row {

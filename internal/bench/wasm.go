@@ -24,7 +24,8 @@ func echoGo(in []byte) []byte { return bytes.Clone(in) }
 
 // wasmInvoke: invocations of a trivial TA (the hand-assembled echo),
 // cold (compile, instantiate, call), warm (compiled module cached) and
-// from concurrent callers, each against a direct Go call of the same work.
+// from concurrent callers, each against a direct Go call of the same work;
+// then the memory a TA instance takes (wasmMemory).
 func wasmInvoke(ctx context.Context, quick bool) ([]Row, error) {
 	r, err := wasmta.New(ctx, wasmta.Limits{}, nil)
 	if err != nil {
@@ -84,10 +85,15 @@ func wasmInvoke(ctx context.Context, quick bool) ([]Row, error) {
 		return nil, err
 	}
 	parNs := float64(time.Since(t0)) / float64(n*workers)
+	mem, err := wasmMemory(ctx, quick)
+	if err != nil {
+		return nil, err
+	}
 	base := "direct Go call " + dur(goNs)
 	return []Row{
 		newRow("TA invoke, cold (compile + instantiate + call)", coldNs, "", base, goNs),
 		newRow("TA invoke, warm (compiled module cached)", warmNs, "", base, goNs),
 		newRow(fmt.Sprintf("TA invoke, %d callers at once", workers), parNs, fmt.Sprintf("%.0f calls/s", 1e9/parNs), base, goNs),
+		mem,
 	}, nil
 }
