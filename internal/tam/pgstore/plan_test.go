@@ -206,8 +206,8 @@ func (p planNode) render(b *strings.Builder, depth int) {
 	}
 }
 
-// Every statement the engine sends to PostgreSQL in install sessions (an
-// Agent error, then a Success), a steady round, the janitor's purge and
+// Every statement the engine sends to PostgreSQL in install sessions (a
+// manifest processing failure, then a Success), a steady round, the janitor's purge and
 // the operator's device view is planned with an index on the tables that
 // grow, in a database of planDevices devices and their history: the
 // custom plan with the arguments the sessions used and the generic plan,
@@ -291,7 +291,9 @@ func TestHotPathQueriesUseIndexes(t *testing.T) {
 		case *teep.Update:
 			m = &teep.Success{Token: q.Token}
 			if fail {
-				m = &teep.Error{Token: q.Token, ErrCode: teep.ErrTemporaryError}
+				// A manifest failure, not a temporary error: it also
+				// records an install failure (PutFailure).
+				m = &teep.Error{Token: q.Token, ErrCode: teep.ErrManifestProcessingFailed}
 			}
 		}
 		b, err := teep.Sign(m, as, teep.SignOptions{})
