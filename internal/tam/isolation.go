@@ -48,6 +48,9 @@ func claimComponent(ctx context.Context, tx Tx, v ComponentVersion) error {
 	if acting, confined := actingTenant(ctx); confined && signer != acting {
 		return fmt.Errorf("%w: the signer %x is not a key of tenant %s", ErrUntrustedSigner, v.SignerKID, acting)
 	}
+	if err := idsFree(ctx, tx, v, signer); err != nil {
+		return err
+	}
 	_, err = tx.Component(ctx, v.ComponentID)
 	switch {
 	case err == nil:
@@ -74,6 +77,45 @@ func notPersonalization(v ComponentVersion) error {
 	for _, id := range append([]suit.ComponentID{v.ComponentID}, v.PayloadIDs...) {
 		if len(id) > 0 && string(id[0]) == "personalization" {
 			return invalidf("component id %s: ids under \"personalization\" are reserved for personalization data", IDName(id))
+		}
+	}
+	return nil
+}
+
+// idsFree refuses v when a component of another tenant uses one of v's
+// ids (its manifest id or a payload id) as either: on a shared device,
+// whichever manifest came first would hold the payload, so one tenant could
+// squat or, with a higher sequence number, replace another's Trusted
+// Component. It reads every registered version, which costs an upload
+// O(catalog); sessions never run it.
+func idsFree(ctx context.Context, tx Tx, v ComponentVersion, owner string) error {
+	mine := map[string]bool{IDHex(v.ComponentID): true}
+	for _, id := range v.PayloadIDs {
+		mine[IDHex(id)] = true
+	}
+	vs, err := tx.AllVersions(ctx)
+	if err != nil {
+		return err
+	}
+	owners, err := tx.Owners(ctx, OwnedComponent)
+	if err != nil {
+		return err
+	}
+	for _, o := range vs {
+		if o.ComponentID.Equal(v.ComponentID) {
+			continue // the same component: its owner was checked
+		}
+		other, ok := owners[IDHex(o.ComponentID)]
+		if !ok {
+			other = DefaultTenant
+		}
+		if other == owner {
+			continue
+		}
+		for _, id := range append([]suit.ComponentID{o.ComponentID}, o.PayloadIDs...) {
+			if mine[IDHex(id)] {
+				return fmt.Errorf("%w: component id %s is used by a component of another tenant", ErrExists, IDName(id))
+			}
 		}
 	}
 	return nil

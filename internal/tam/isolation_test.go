@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/teep-go/teep/suit"
+
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
@@ -72,6 +74,16 @@ func TestTenantIsolation(t *testing.T) {
 	_, err = f.eng.AddTrustedKey(bctx, tam.RoleTCSigner, sa.PublicKey(), "taken over")
 	try("B takes over A's signer", err, tam.ErrExists)
 	try("B removes A's signer", f.eng.RemoveTrustedKey(bctx, tam.RoleTCSigner, sa.PublicKey().KID()), tam.ErrNotFound)
+	_, err = f.eng.AddComponent(bctx, envelopeWriting(t, sb, tamtest.ManifestID("squat"), tamtest.PayloadID("app")))
+	try("B's own manifest writes A's payload", err, tam.ErrExists)
+	_, err = f.eng.AddComponent(bctx, envelopeWriting(t, sb, tamtest.ManifestID("squat"), tamtest.ManifestID("app")))
+	try("B's own manifest writes A's manifest id", err, tam.ErrExists)
+	_, err = f.eng.AddComponent(bctx, envelopeWriting(t, sb, tamtest.PayloadID("app"), tamtest.PayloadID("squat")))
+	try("B's manifest id is A's payload", err, tam.ErrExists)
+	// B's item "suit" would write ["personalization", "beta", "suit"], the
+	// manifest id of the default tenant's item named "beta".
+	_, err = f.eng.SetPersonalization(bctx, a.KID(), "suit", []byte("x"), tam.PersonalizationOptions{})
+	try("B's personalization item named suit", err, tam.ErrInvalid)
 	for _, at := range attempts {
 		if !errors.Is(at.err, at.want) {
 			t.Errorf("%s: got %v, want %v", at.name, at.err, at.want)
@@ -100,4 +112,23 @@ func TestTenantIsolation(t *testing.T) {
 	if err := f.eng.DeleteComponent(actx, tamtest.ManifestID("tool")); !errors.Is(err, tam.ErrNotFound) {
 		t.Fatalf("A deletes B's component: %v", err)
 	}
+}
+
+// envelopeWriting is a Trusted Component with manifest id manifest that
+// writes one payload at payload.
+func envelopeWriting(t *testing.T, signer *cosekey.Signer, manifest, payload suit.ComponentID) []byte {
+	t.Helper()
+	env, err := suit.Build(suit.ManifestSpec{ManifestComponentID: manifest, SequenceNumber: 9,
+		Components: []suit.ComponentSpec{{ID: payload, Payload: []byte("squat"), Integrated: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Sign(signer); err != nil {
+		t.Fatal(err)
+	}
+	b, err := env.Marshal(suit.MarshalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

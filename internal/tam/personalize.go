@@ -61,6 +61,12 @@ func (e *Engine) SetPersonalization(ctx context.Context, kid []byte, name string
 	if !nameRE.MatchString(name) {
 		return p, invalidf("name %q: want 1..64 of letters, digits and . _ - (starting with a letter or digit)", name)
 	}
+	if name == "suit" {
+		// A tenant's item "suit" would have the payload id
+		// ["personalization", tenant, "suit"]: the manifest id of the default
+		// tenant's item named after that tenant.
+		return p, invalidf("name %q is reserved (manifest ids end with it)", name)
+	}
 	if len(data) == 0 || len(data) > e.cfg.MaxPersonalization {
 		return p, invalidf("data of %d bytes: want 1..%d", len(data), e.cfg.MaxPersonalization)
 	}
