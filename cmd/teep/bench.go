@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register(&command{path: "bench", summary: "measure codec, SUIT streaming and TAM sessions against baselines from the same run", run: benchRun})
+	register(&command{path: "bench", summary: "measure codec, SUIT streaming, TAM sessions and TA invocation against baselines from the same run", run: benchRun})
 }
 
 func benchRun(e *env, args []string) error {
@@ -18,8 +18,10 @@ func benchRun(e *env, args []string) error {
 			"  - a SUIT install streaming a payload into a directory store, vs SHA-256 over the same bytes;\n"+
 			"  - TAM sessions over loopback HTTP with SQLite (nothing to do; install of a new version), vs the\n"+
 			"    signatures and verifications such a session needs;\n"+
-			"  - sessions per second with every TEE of a fleet syncing at once.\n"+
-			"Ratios are time over baseline time: lower is better, 1 is as fast as the baseline.")
+			"  - sessions per second with every TEE of a fleet syncing at once;\n"+
+			"  - invocations of a trivial WebAssembly TA (cold, warm, 4 callers), vs a direct Go call of the\n"+
+			"    same work, and the TA's memory per instance, vs a goroutine holding the same linear memory.\n"+
+			"Ratios are time (or bytes) over the baseline's: lower is better, 1 is as cheap as the baseline.")
 	var o bench.Options
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes and counts (a smoke run)")
 	fs.IntVar(&o.Devices, "devices", bench.DefaultDevices, "TEEs syncing concurrently in the fleet measurement")
