@@ -159,6 +159,9 @@ their expiry, and success reports, bounded per device), then measures against th
 The project's targets (not timed tests): achieved/floor at least 0.5 for both scenarios on SQLite and
 0.35 on PostgreSQL, 1000 light devices, C=16, 1 KiB component.
 
+Query plans of the hot path and CPU profiles before and after the performance work are in
+docs/performance.md (written by hand; this file is generated).
+
 ## Figures
 
 Machine: ` + machine + `.

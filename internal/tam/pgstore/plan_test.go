@@ -383,15 +383,8 @@ func TestHotPathQueriesUseIndexes(t *testing.T) {
 // today, each with why it is not failed here. Keyed by the statement with
 // its whitespace collapsed.
 var knownFullScans = map[string]string{
-	// The janitor (every tamserver.DefaultPurgeInterval), not a session. The
-	// IN subquery finds the expired rows by index, but the outer DELETE has
-	// no condition of its own, so PostgreSQL joins them to the whole table
-	// (Hash Semi Join over a Seq Scan): cheaper in its cost model than one
-	// primary-key probe per expired row. Adding "expires_at <= $1 AND" to
-	// the outer WHERE (rows never change expires_at) makes both sides index
-	// scans; that is a change to tx.go, outside this test.
-	"DELETE FROM pending_updates WHERE token IN (SELECT token FROM pending_updates WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)": "janitor purge: outer DELETE joins the whole table",
-	"DELETE FROM used_tokens WHERE token IN (SELECT token FROM used_tokens WHERE expires_at <= $1 FOR UPDATE SKIP LOCKED)":         "janitor purge: outer DELETE joins the whole table",
+	// None: the janitor's purge DELETEs used to join their IN subquery to the
+	// whole table; they now repeat the expiry in the outer WHERE.
 }
 
 // explain plans q with args, the custom plan a session's values get.
