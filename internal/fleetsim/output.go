@@ -27,8 +27,17 @@ func WriteText(w io.Writer, r *Result) error {
 		errs = strings.Join(parts, ", ")
 	}
 	p("errors", "%s", errs)
-	p("CPU per round", "%.3f ms (whole process: TAM and simulated devices)", r.CPUMsPerRound)
-	p("peak RSS", "%.1f MiB (whole process)", float64(r.PeakRSSBytes)/(1<<20))
+	if r.TAM == "external" { // this process holds only the simulated devices
+		p("CPU per round", "%.3f ms (this process: the simulated devices)", r.CPUMsPerRound)
+		p("peak RSS", "%.1f MiB (this process)", float64(r.PeakRSSBytes)/(1<<20))
+		if r.TAMCPUMsPerRound > 0 {
+			p("TAM CPU per round", "%.3f ms (the TAM process, --tam-pid)", r.TAMCPUMsPerRound)
+			p("TAM RSS", "%.1f MiB peak, %.1f MiB after the run", float64(r.TAMPeakRSSBytes)/(1<<20), float64(r.TAMRSSBytes)/(1<<20))
+		}
+	} else {
+		p("CPU per round", "%.3f ms (whole process: TAM and simulated devices)", r.CPUMsPerRound)
+		p("peak RSS", "%.1f MiB (whole process)", float64(r.PeakRSSBytes)/(1<<20))
+	}
 	p("signature floor", "%.3f ms per round on one core: %.0f rounds/s on %d cores", r.FloorRoundMs, r.FloorRoundsPerSec, r.Cores)
 	p("achieved/floor", "%.2f", r.OfFloor)
 	return tw.Flush()
