@@ -6,7 +6,25 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 )
+
+// Sampling of the block and mutex profiles while --pprof serves them (both
+// are off by default in Go, so /debug/pprof/block and /mutex would be
+// empty): one event per 10 µs spent blocked on average, and one in 10
+// mutex contentions. Coarse enough to cost little on the hot path, fine
+// enough to show what a request waits for (a database connection, a lock).
+const (
+	blockProfileRate     = 10_000 // ns
+	mutexProfileFraction = 10
+)
+
+// enableContentionProfiles turns on the block and mutex profiles; they are
+// process-wide, so only a served profiling listener turns them on.
+func enableContentionProfiles() {
+	runtime.SetBlockProfileRate(blockProfileRate)
+	runtime.SetMutexProfileFraction(mutexProfileFraction)
+}
 
 // ErrPprofNotLoopback refuses a profiling address that others could reach:
 // profiles reveal memory contents and running code paths.

@@ -353,6 +353,7 @@ func (t *TAM) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	go func() { errc <- srv.Serve(ctx, ln) }()
 	n := 1
 	if t.Pprof != nil {
+		enableContentionProfiles()
 		psrv, err := httpd.NewServer(httpd.ServerConfig{Handler: pprofHandler(), ReadTimeout: ReadTimeout,
 			WriteTimeout: pprofWriteTimeout, Logger: o.Logger})
 		if err != nil {
