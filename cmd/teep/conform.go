@@ -13,6 +13,7 @@ import (
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/conform"
+	"github.com/teep-go/teep/internal/device"
 	"github.com/teep-go/teep/internal/httpd"
 	"github.com/teep-go/teep/internal/keyfile"
 	"github.com/teep-go/teep/teep"
@@ -23,9 +24,9 @@ func init() {
 }
 
 func conformTAM(e *env, args []string) error {
-	fs := newFlags(e, "conform tam", "[--numbering draft-26|legacy|auto] [--agent-key FILE] [--tam-key FILE] [--tam-ca FILE] [--json] [--allow-remote] URL",
+	fs := newFlags(e, "conform tam", "[--numbering draft-26|legacy|auto] [--agent-key FILE] [--tam-key FILE] [--tam-ca FILE] [--tam-psk FILE] [--json] [--allow-remote] URL",
 		`Runs the catalogue of conformance checks (docs/conformance.md) against the TAM at URL,
-a TAM this command did not start, over HTTP or CoAP (coap://, coap+tcp://, coaps+tcp://):
+a TAM this command did not start, over HTTP or CoAP (coap://, coaps://, coap+tcp://, coaps+tcp://):
 transport (draft-ietf-teep-otrp-over-http-15, or docs/coap-binding.md), the
 QueryRequest, refusals of bad sessions, and, with --agent-key (an Agent key the TAM
 trusts), a valid session and its Update. Prints pass / fail / skip per check with its
@@ -34,7 +35,8 @@ oversized requests, so only a loopback URL is accepted unless --allow-remote is 
 	numbering := fs.String("numbering", "auto", "message numbering: draft-26, legacy, or auto (from the TAM's QueryRequest)")
 	agentKey := fs.String("agent-key", "", "private Agent key the TAM trusts (enables the session and Update checks)")
 	tamKey := fs.String("tam-key", "", "the TAM's public key (verifies its signatures)")
-	tamCA := fs.String("tam-ca", "", "PEM CA file for an https or coaps+tcp TAM URL")
+	tamCA := fs.String("tam-ca", "", "PEM CA file for an https, coaps or coaps+tcp TAM URL")
+	tamPSK := fs.String("tam-psk", "", "file with \"IDENTITY HEX-KEY\": DTLS pre-shared key for a coaps TAM URL")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	allowRemote := fs.Bool("allow-remote", false, "allow a TAM URL that is not on a loopback address")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on the whole run")
@@ -79,6 +81,11 @@ oversized requests, so only a loopback URL is accepted unless --allow-remote is 
 		o.Client = &http.Client{Timeout: conform.DefaultRequestTimeout,
 			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 		o.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if *tamPSK != "" {
+		if o.PSKIdentity, o.PSK, err = device.LoadPSK(*tamPSK); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()

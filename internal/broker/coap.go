@@ -430,27 +430,11 @@ func (c *CoAPClient) dial(u *url.URL) (*coapConn, error) {
 	return cc, nil
 }
 
-// dtlsOptions: PSK when configured (RFC 7925 §4.2), else ECDSA
-// certificates verified against RootCAs (§4.4). CCM-8 is the RFC 7925
-// mandatory suite; GCM is offered for TAMs on general-purpose stacks.
+// dtlsOptions: PSK when configured, else the TAM's certificate checked
+// against RootCAs (coapbind.DTLSClient, shared with the conformance kit).
 func (c *CoAPClient) dtlsOptions(serverName string) []piondtls.ClientOption {
-	opts := []piondtls.ClientOption{piondtls.WithExtendedMasterSecret(piondtls.RequireExtendedMasterSecret)}
-	if len(c.o.PSK) > 0 {
-		psk, id := c.o.PSK, []byte(c.o.PSKIdentity)
-		return append(opts,
-			piondtls.WithPSK(func([]byte) ([]byte, error) { return psk, nil }),
-			piondtls.WithPSKIdentityHint(id),
-			piondtls.WithCipherSuites(piondtls.TLS_PSK_WITH_AES_128_CCM_8, piondtls.TLS_PSK_WITH_AES_128_GCM_SHA256))
-	}
-	opts = append(opts, piondtls.WithServerName(serverName),
-		piondtls.WithCipherSuites(piondtls.TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, piondtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256))
-	if c.o.RootCAs != nil {
-		opts = append(opts, piondtls.WithRootCAs(c.o.RootCAs))
-	}
-	if c.o.Certificate != nil {
-		opts = append(opts, piondtls.WithCertificates(*c.o.Certificate))
-	}
-	return opts
+	return coapbind.DTLSClient{ServerName: serverName, RootCAs: c.o.RootCAs, Certificate: c.o.Certificate,
+		PSK: c.o.PSK, PSKIdentity: c.o.PSKIdentity}.Options()
 }
 
 // coapConn is one connection to a TAM endpoint.

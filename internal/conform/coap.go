@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
@@ -28,9 +30,10 @@ const (
 )
 
 // CoAP URI schemes the kit speaks (docs/coap-binding.md): CoAP over UDP,
-// over TCP and over TLS. DTLS (coaps) is not supported by the kit.
+// over DTLS (a certificate or a PSK), over TCP and over TLS.
 const (
 	schemeCoAP     = "coap"
+	schemeCoAPS    = "coaps"
 	schemeCoAPTCP  = "coap+tcp"
 	schemeCoAPSTCP = "coaps+tcp"
 )
@@ -38,6 +41,9 @@ const (
 // Limits of the kit's CoAP client.
 const (
 	coapMaxMessageBytes = 1 << 20 // one datagram or TCP message
+	// coapHandshakeTimeout bounds the DTLS handshake: a peer refusing the
+	// PSK may just stop answering.
+	coapHandshakeTimeout = 10 * time.Second
 	// coapOtherFormat is a Content-Format that is not TEEP's (0,
 	// text/plain; charset=utf-8, RFC 7252 §12.3).
 	coapOtherFormat message.MediaType = 0
@@ -53,19 +59,22 @@ type coapTransport struct {
 }
 
 func isCoAPScheme(s string) bool {
-	return s == schemeCoAP || s == schemeCoAPTCP || s == schemeCoAPSTCP
+	return s == schemeCoAP || s == schemeCoAPS || s == schemeCoAPTCP || s == schemeCoAPSTCP
 }
 
-func dialCoAP(ctx context.Context, u *url.URL, tc *tls.Config) (*coapTransport, error) {
+// dialCoAP connects to the TAM at u. tc verifies a coaps+tcp TAM; dc
+// carries the credentials for a coaps (DTLS) TAM.
+func dialCoAP(ctx context.Context, u *url.URL, tc *tls.Config, dc coapbind.DTLSClient) (*coapTransport, error) {
 	host := u.Host
 	if u.Port() == "" {
 		port := "5683"
-		if u.Scheme == schemeCoAPSTCP {
+		if u.Scheme == schemeCoAPS || u.Scheme == schemeCoAPSTCP {
 			port = "5684"
 		}
 		host = net.JoinHostPort(u.Hostname(), port)
 	}
-	t := &coapTransport{path: u.EscapedPath(), reliable: u.Scheme != schemeCoAP}
+	datagrams := u.Scheme == schemeCoAP || u.Scheme == schemeCoAPS
+	t := &coapTransport{path: u.EscapedPath(), reliable: !datagrams}
 	if t.path == "" {
 		t.path = "/"
 	}
@@ -75,6 +84,28 @@ func dialCoAP(ctx context.Context, u *url.URL, tc *tls.Config) (*coapTransport, 
 		case schemeCoAP:
 			return udp.Dial(host, options.WithContext(ctx), options.WithDialer(dialer),
 				options.WithBlockwise(bw, blockwise.SZX1024, DefaultRequestTimeout), options.WithMaxMessageSize(coapMaxMessageBytes))
+		case schemeCoAPS:
+			if dc.ServerName == "" {
+				dc.ServerName = u.Hostname()
+			}
+			if dc.RootCAs == nil && tc != nil {
+				dc.RootCAs = tc.RootCAs
+			}
+			c, err := dtls.Dial(host, dtls.NewDTLSClientOptions(dc.Options()...), options.WithContext(ctx), options.WithDialer(dialer),
+				options.WithBlockwise(bw, blockwise.SZX1024, DefaultRequestTimeout), options.WithMaxMessageSize(coapMaxMessageBytes))
+			if err != nil {
+				return nil, err
+			}
+			// The handshake runs with the first message: a CoAP ping, bounded,
+			// so a refused key or certificate fails here and says so, not as
+			// every check timing out.
+			pctx, cancel := context.WithTimeout(ctx, coapHandshakeTimeout)
+			defer cancel()
+			if err := c.Ping(pctx); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("DTLS handshake or ping: %w", err)
+			}
+			return c, nil
 		default:
 			opts := []tcp.Option{options.WithContext(ctx), options.WithDialer(dialer),
 				options.WithBlockwise(bw, blockwise.SZXBERT, DefaultRequestTimeout), options.WithMaxMessageSize(coapMaxMessageBytes)}

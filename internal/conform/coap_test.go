@@ -3,8 +3,17 @@ package conform
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -18,14 +27,23 @@ import (
 	"github.com/teep-go/teep/teep"
 )
 
-// coapTAM serves the engine of x over CoAP (UDP and TCP) on loopback.
-func coapTAM(t *testing.T, x *tamtest.TAM) *teepcoap.Server {
+// The DTLS pre-shared key coapTAM accepts.
+const (
+	testPSKIdentity = "conform-kit"
+	testPSK         = "0123456789abcdef0123456789abcdef"
+)
+
+// coapTAM serves the engine of x over CoAP on loopback: UDP, DTLS (a
+// certificate from the returned roots, or testPSK) and TCP.
+func coapTAM(t *testing.T, x *tamtest.TAM) (*teepcoap.Server, *x509.CertPool) {
 	t.Helper()
 	h, err := teepcoap.NewHandler(teepcoap.Config{Engine: x.Engine, LegacyPath: "/tam/legacy", Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := teepcoap.Listen(teepcoap.ServerConfig{Handler: h, UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0"})
+	cert, roots := loopbackCert(t)
+	srv, err := teepcoap.Listen(teepcoap.ServerConfig{Handler: h, UDPAddr: "127.0.0.1:0", DTLSAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
+		Certificate: cert, PSK: map[string][]byte{testPSKIdentity: []byte(testPSK)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +56,42 @@ func coapTAM(t *testing.T, x *tamtest.TAM) *teepcoap.Server {
 			t.Errorf("teepcoap: serve: %v", err)
 		}
 	})
-	return srv
+	return srv, roots
+}
+
+// loopbackCert is an ECDSA server certificate for 127.0.0.1 (RFC 7925
+// §4.4.2) and a pool holding the CA that signed it.
+func loopbackCert(t *testing.T) (*tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "conform test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
 
 // Our TAM passes every check over CoAP too, over UDP and TCP, in both
@@ -46,16 +99,28 @@ func coapTAM(t *testing.T, x *tamtest.TAM) *teepcoap.Server {
 // why, and nothing is skipped.
 func TestOurTAMConformsOverCoAP(t *testing.T) {
 	x, agent := ourTAM(t)
-	srv := coapTAM(t, x)
+	srv, roots := coapTAM(t, x)
+	dtlsURL := "coaps://" + srv.Addr(teepcoap.TransportDTLS).String() + "/tam"
 	for _, c := range []struct {
-		url string
-		num teep.Numbering
+		url   string
+		num   teep.Numbering
+		roots *x509.CertPool
+		psk   bool
 	}{
-		{"coap://" + srv.Addr(teepcoap.TransportUDP).String() + "/tam", teep.Draft26},
-		{"coap+tcp://" + srv.Addr(teepcoap.TransportTCP).String() + "/tam", teep.Draft26},
-		{"coap://" + srv.Addr(teepcoap.TransportUDP).String() + "/tam/legacy", NumberingAuto},
+		{"coap://" + srv.Addr(teepcoap.TransportUDP).String() + "/tam", teep.Draft26, nil, false},
+		{"coap+tcp://" + srv.Addr(teepcoap.TransportTCP).String() + "/tam", teep.Draft26, nil, false},
+		{"coap://" + srv.Addr(teepcoap.TransportUDP).String() + "/tam/legacy", NumberingAuto, nil, false},
+		{dtlsURL, teep.Draft26, roots, false},
+		{dtlsURL, teep.Draft26, nil, true},
 	} {
-		rep, err := RunTAM(context.Background(), TAMOptions{URL: c.url, Numbering: c.num, AgentKey: agent, TAMKey: x.Key()})
+		o := TAMOptions{URL: c.url, Numbering: c.num, AgentKey: agent, TAMKey: x.Key()}
+		if c.roots != nil {
+			o.TLSConfig = &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12}
+		}
+		if c.psk {
+			o.PSK, o.PSKIdentity = []byte(testPSK), testPSKIdentity
+		}
+		rep, err := RunTAM(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +145,20 @@ func TestOurTAMConformsOverCoAP(t *testing.T) {
 		}
 		if c.num == NumberingAuto && rep.Numbering != teep.Legacy.String() {
 			t.Fatalf("auto numbering found %s on the legacy endpoint", rep.Numbering)
+		}
+	}
+	// A TAM whose certificate the kit cannot verify, or a wrong PSK: no
+	// report, an error naming the connection.
+	for name, o := range map[string]TAMOptions{
+		"unknown CA": {URL: dtlsURL, Numbering: teep.Draft26},
+		"wrong PSK":  {URL: dtlsURL, Numbering: teep.Draft26, PSK: []byte("not the key, not the key, not it"), PSKIdentity: testPSKIdentity},
+	} {
+		// A refused PSK may get no answer at all: bound the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		rep, err := RunTAM(ctx, o)
+		cancel()
+		if err == nil {
+			t.Errorf("%s: the kit ran against a DTLS peer it could not authenticate (ok=%v)", name, rep.OK())
 		}
 	}
 	// And over HTTP the CoAP checks are the ones not applicable.

@@ -17,6 +17,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/teep-go/teep/cosekey"
+	"github.com/teep-go/teep/internal/coapbind"
 	"github.com/teep-go/teep/suit"
 	"github.com/teep-go/teep/teep"
 )
@@ -59,8 +60,13 @@ type TAMOptions struct {
 	AllowRemote bool
 	// Client replaces the HTTP client (custom TLS roots, tests).
 	Client *http.Client
-	// TLSConfig verifies a coaps+tcp TAM (nil: the system roots).
+	// TLSConfig verifies a coaps+tcp TAM, and its RootCAs a coaps (DTLS)
+	// TAM's certificate (nil: the system roots).
 	TLSConfig *tls.Config
+	// PSK and PSKIdentity, when PSK is set, reach a coaps TAM with a DTLS
+	// pre-shared key (RFC 7925 §4.2) instead of its certificate.
+	PSK         []byte
+	PSKIdentity string
 }
 
 // ErrNotLoopback is returned for a remote URL without AllowRemote.
@@ -117,7 +123,7 @@ var tamChecks = []check{
 func RunTAM(ctx context.Context, o TAMOptions) (*Report, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && !isCoAPScheme(u.Scheme)) {
-		return nil, fmt.Errorf("conform: TAM URL %q: want an absolute http, https, coap, coap+tcp or coaps+tcp URL", o.URL)
+		return nil, fmt.Errorf("conform: TAM URL %q: want an absolute http, https, coap, coaps, coap+tcp or coaps+tcp URL", o.URL)
 	}
 	if !o.AllowRemote && !isLoopback(u.Hostname()) {
 		return nil, ErrNotLoopback
@@ -126,7 +132,7 @@ func RunTAM(ctx context.Context, o TAMOptions) (*Report, error) {
 	over := overHTTP
 	if isCoAPScheme(u.Scheme) {
 		over = overCoAP
-		if r.coap, err = dialCoAP(ctx, u, o.TLSConfig); err != nil {
+		if r.coap, err = dialCoAP(ctx, u, o.TLSConfig, coapbind.DTLSClient{PSK: o.PSK, PSKIdentity: o.PSKIdentity}); err != nil {
 			return nil, err
 		}
 		defer r.coap.close()
