@@ -412,6 +412,38 @@ func (e *Engine) mutateDevice(ctx context.Context, tx DeviceTx, s *session, f fu
 	return tx.PutDevice(ctx, d)
 }
 
+// recordSession writes decide's changes to the device row: last_seen,
+// status and last error. When the snapshot says only last_seen changes
+// (a steady round), the store's TouchDevice does it with one conditional
+// UPDATE, which matches only if the stored row still holds what the
+// rewrite would store; otherwise (or without DeviceSeenTx) mutateDevice
+// re-reads and rewrites the row. Either way the row ends the same.
+func (e *Engine) recordSession(ctx context.Context, tx Tx, s *session, now time.Time, status DeviceStatus, lastErr string) error {
+	d := s.dev
+	code := d.LastErrorCode
+	if status != StatusFailed {
+		code = 0
+	}
+	if st, ok := tx.(DeviceSeenTx); ok && !s.isNew && s.outcome == nil && d.Attestation != "" &&
+		d.Alg == int64(s.alg) && d.Numbering == s.o.Numbering.String() &&
+		d.Status == status && d.LastError == lastErr && d.LastErrorCode == code {
+		d.LastSeen = now
+		done, err := st.TouchDevice(ctx, d)
+		if err != nil || done {
+			if done {
+				s.dev = d
+			}
+			return err
+		}
+	}
+	return e.mutateDevice(ctx, tx, s, func(d *Device) {
+		d.LastSeen, d.Status, d.LastError = now, status, lastErr
+		if status != StatusFailed {
+			d.LastErrorCode = 0
+		}
+	})
+}
+
 // tokenErr turns a lost race for a token into a replay refusal.
 func tokenErr(err error) error {
 	if errors.Is(err, ErrTokenUsed) {
@@ -605,12 +637,7 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 		if err := e.useToken(ctx, tx, s.tok); err != nil {
 			return err
 		}
-		if err := e.mutateDevice(ctx, tx, s, func(d *Device) {
-			d.LastSeen, d.Status, d.LastError = now, status, lastErr
-			if status != StatusFailed {
-				d.LastErrorCode = 0
-			}
-		}); err != nil {
+		if err := e.recordSession(ctx, tx, s, now, status, lastErr); err != nil {
 			return err
 		}
 		for id := range st.installed {

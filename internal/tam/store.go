@@ -64,6 +64,20 @@ type CatalogGenerationTx interface {
 	CatalogGeneration(ctx context.Context) (uint64, error)
 }
 
+// DeviceSeenTx is implemented by the Tx of stores that can record a
+// session on an unchanged device with one narrow UPDATE (both SQL stores;
+// optional: without it the engine re-reads and rewrites the whole row).
+// A steady round changes nothing but last_seen, and it runs inside the
+// write transaction every round takes (SQLite: the single writer), so the
+// full read-modify-write there costs every round's throughput.
+type DeviceSeenTx interface {
+	// TouchDevice sets last_seen of d.KID to d.LastSeen if the stored row
+	// has d's alg, numbering, status, last_error and last_error_code and a
+	// non-empty attestation status (what a rewrite would store), and
+	// reports whether it did; false (nil error) leaves the row as it was.
+	TouchDevice(ctx context.Context, d Device) (bool, error)
+}
+
 // Tx is the set of operations inside one transaction: the union of one
 // small interface per aggregate, so a new store is written (and tested, with
 // storetest) one aggregate at a time, and engine code that touches one

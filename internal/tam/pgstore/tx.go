@@ -30,6 +30,7 @@ var (
 	_ tam.PersonalizationTx = (*tx)(nil)
 
 	_ tam.CatalogGenerationTx = (*tx)(nil)
+	_ tam.DeviceSeenTx        = (*tx)(nil)
 )
 
 type tx struct {
@@ -459,6 +460,22 @@ func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
 		t.markLocked(d.KID)
 	}
 	return err
+}
+
+// TouchDevice updates last_seen; the UPDATE locks the row as lockDevice
+// would, so it counts as locked when it matched.
+func (t *tx) TouchDevice(ctx context.Context, d tam.Device) (bool, error) {
+	tag, err := t.exec(ctx, `UPDATE devices SET last_seen = $1 WHERE kid = $2 AND alg = $3 AND numbering = $4 AND status = $5
+		AND last_error = $6 AND last_error_code = $7 AND attestation <> ''`,
+		ts(d.LastSeen), nonNil(d.KID), d.Alg, d.Numbering, string(d.Status), d.LastError, d.LastErrorCode)
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	t.markLocked(d.KID)
+	return true, nil
 }
 
 const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,

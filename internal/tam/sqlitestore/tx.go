@@ -30,6 +30,7 @@ var (
 	_ tam.PersonalizationTx = (*tx)(nil)
 
 	_ tam.CatalogGenerationTx = (*tx)(nil)
+	_ tam.DeviceSeenTx        = (*tx)(nil)
 )
 
 type tx struct {
@@ -508,6 +509,17 @@ func (t *tx) PutDevice(ctx context.Context, d tam.Device) error {
 		string(d.Attestation), ts(d.AttestedAt), d.AttestationReason, boolInt(d.NeedsAttestation), string(d.Status), d.LastError,
 		d.LastErrorCode, d.Numbering, ts(d.CreatedAt), ts(d.LastSeen))
 	return err
+}
+
+func (t *tx) TouchDevice(ctx context.Context, d tam.Device) (bool, error) {
+	r, err := t.exec(ctx, `UPDATE devices SET last_seen = ? WHERE kid = ? AND alg = ? AND numbering = ? AND status = ?
+		AND last_error = ? AND last_error_code = ? AND attestation <> ''`,
+		ts(d.LastSeen), nonNil(d.KID), d.Alg, d.Numbering, string(d.Status), d.LastError, d.LastErrorCode)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n > 0, err
 }
 
 const deviceSelect = `SELECT kid, key, alg, labels, tenant_labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,

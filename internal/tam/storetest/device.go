@@ -120,3 +120,60 @@ func testDeleteDeviceCascades(t *testing.T, s tam.Store) {
 		return nil
 	})
 }
+
+// testTouchDevice checks tam.DeviceSeenTx, for stores that implement it:
+// last_seen changes only when the row holds every expected field, and
+// nothing else changes.
+func testTouchDevice(t *testing.T, s tam.Store) {
+	d := device(1)
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, d) })
+	touch := func(want tam.Device) bool {
+		t.Helper()
+		var done bool
+		update(t, s, func(tx tam.Tx) (err error) {
+			st, ok := tx.(tam.DeviceSeenTx)
+			if !ok {
+				t.Skip("the store has no TouchDevice (tam.DeviceSeenTx is optional)")
+			}
+			done, err = st.TouchDevice(ctx, want)
+			return err
+		})
+		return done
+	}
+	stored := func() tam.Device {
+		t.Helper()
+		var got tam.Device
+		view(t, s, func(tx tam.Tx) (err error) { got, err = tx.Device(ctx, d.KID); return err })
+		return got
+	}
+	seen := d
+	seen.LastSeen = at(2 * time.Hour)
+	for _, c := range []struct {
+		what string
+		f    func(x *tam.Device)
+	}{
+		{"alg", func(x *tam.Device) { x.Alg = -7 }},
+		{"numbering", func(x *tam.Device) { x.Numbering = "legacy-other" }},
+		{"status", func(x *tam.Device) { x.Status = tam.StatusPending }},
+		{"last error", func(x *tam.Device) { x.LastError = "other" }},
+		{"last error code", func(x *tam.Device) { x.LastErrorCode = 99 }},
+		{"kid", func(x *tam.Device) { x.KID = []byte{9} }},
+	} {
+		x := seen
+		c.f(&x)
+		if touch(x) {
+			t.Fatalf("TouchDevice with another %s matched", c.what)
+		}
+		equal(t, "Device after a TouchDevice that did not match ("+c.what+")", stored(), d)
+	}
+	if !touch(seen) {
+		t.Fatal("TouchDevice of an unchanged device did not match")
+	}
+	equal(t, "touched Device", stored(), seen)
+	noAtt := d
+	noAtt.Attestation = ""
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, noAtt) })
+	if touch(seen) {
+		t.Fatal("TouchDevice matched a device without attestation status")
+	}
+}

@@ -44,6 +44,7 @@ var aggregates = []struct {
 		{"PutDelete", testDevices},
 		{"DeleteCascades", testDeleteDeviceCascades},
 		{"TenantLabels", testDeviceTenantLabels},
+		{"Touch", testTouchDevice},
 	}},
 	{"Installed", []test{{"PutDelete", testInstalled}}},
 	{"Failure", []test{{"PutClear", testFailures}}},
