@@ -77,6 +77,7 @@ type session struct {
 	dev     Device // snapshot; written back through mutate
 	isNew   bool   // dev is not in the store yet
 	outcome *AttestationOutcome
+	st      *state // read with dev, when decide follows at once; nil: decide reads it
 }
 
 func (e *Engine) onQueryResponse(ctx context.Context, in []byte, op *teep.Opened, m *teep.QueryResponse, o HandleOptions) ([]byte, error) {
@@ -91,12 +92,24 @@ func (e *Engine) onQueryResponse(ctx context.Context, in []byte, op *teep.Opened
 		return nil, reject(KindReplay, err.Error(), nil)
 	}
 	var dev *Device
+	var st *state
 	if op.KID != nil {
 		err := e.store.View(ctx, func(tx Tx) error {
 			d, err := tx.Device(ctx, op.KID)
-			if err == nil {
-				dev = &d
+			if err != nil {
+				return err
 			}
+			dev = &d
+			if tok.attest() || e.needsAttestation(&d, now) {
+				return nil
+			}
+			// The round goes straight to decide: read its state in the
+			// same snapshot rather than in a second read transaction
+			// (each costs a connection, BEGIN and, after any commit, a
+			// cold page cache). Read before the signature is checked, as
+			// the device row already is; a forged message still costs
+			// the TAM less than its signature check.
+			st, err = e.loadState(ctx, tx, d.KID)
 			return err
 		})
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -130,6 +143,7 @@ func (e *Engine) onQueryResponse(ctx context.Context, in []byte, op *teep.Opened
 	if e.needsAttestation(&s.dev, now) {
 		return e.askAttestation(ctx, s, op.KID)
 	}
+	s.st = st
 	return e.decide(ctx, s)
 }
 
@@ -576,13 +590,15 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 	if err := checkReportNonces(m.SUITReports, s.tok.raw); err != nil {
 		return e.refuse(ctx, s, teep.ErrPermanentError, err.Error(), StatusError)
 	}
-	var st *state
+	st := s.st
 	var kid []byte
 	if !s.isNew {
 		kid = s.dev.KID
 	}
-	if err := e.store.View(ctx, func(tx Tx) (err error) { st, err = e.loadState(ctx, tx, kid); return err }); err != nil {
-		return nil, err
+	if st == nil {
+		if err := e.store.View(ctx, func(tx Tx) (err error) { st, err = e.loadState(ctx, tx, kid); return err }); err != nil {
+			return nil, err
+		}
 	}
 	now := e.now()
 	inv, err := reconcile(now, st, m.TCList)
