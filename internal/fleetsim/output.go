@@ -79,6 +79,18 @@ func Label(r *Result) string {
 	return scen
 }
 
+// ofFloorRatio compares two runs by achieved/floor, which carries the
+// machine's speed during each run: on a shared machine the floor itself
+// moves between runs, and rounds/s alone would credit or blame the TAM
+// for that.
+func ofFloorRatio(r, base *Result) string {
+	if base.OfFloor == 0 || base.FloorRoundsPerSec == 0 {
+		return "achieved/floor unknown"
+	}
+	return fmt.Sprintf("achieved/floor ×%.2f (%.2f against %.2f; the floor moved ×%.2f between the two runs)",
+		r.OfFloor/base.OfFloor, r.OfFloor, base.OfFloor, r.FloorRoundsPerSec/base.FloorRoundsPerSec)
+}
+
 // WriteScale prints the same-run ratios of the scale rows against their
 // baselines (the first plain row of the same scenario and database).
 func WriteScale(w io.Writer, runs []*Result) error {
@@ -99,12 +111,12 @@ func WriteScale(w io.Writer, runs []*Result) error {
 		}
 		switch {
 		case r.Devices != r.ActiveDevices:
-			fmt.Fprintf(&b, "- %d registered devices (%d running rounds) against %d: steady rounds/s ×%.2f, process RSS after the run ×%.2f (%.0f MiB against %.0f MiB; the simulator's devices are the same %d in both).\n",
-				r.Devices, r.ActiveDevices, bl.Devices, r.RoundsPerSec/bl.RoundsPerSec, float64(r.RSSBytes)/float64(max(bl.RSSBytes, 1)),
+			fmt.Fprintf(&b, "- %d registered devices (%d running rounds) against %d: steady rounds/s ×%.2f, %s; process RSS after the run ×%.2f (%.0f MiB against %.0f MiB; the simulator's devices are the same %d in both).\n",
+				r.Devices, r.ActiveDevices, bl.Devices, r.RoundsPerSec/bl.RoundsPerSec, ofFloorRatio(r, bl), float64(r.RSSBytes)/float64(max(bl.RSSBytes, 1)),
 				float64(r.RSSBytes)/(1<<20), float64(bl.RSSBytes)/(1<<20), r.ActiveDevices)
 		case r.HistoryRounds > 0:
-			fmt.Fprintf(&b, "- After %d history rounds (filled in %.0f s) against a fresh database: %s rounds/s ×%.2f.\n",
-				r.HistoryRounds, r.HistoryFillSeconds, r.Scenario, r.RoundsPerSec/bl.RoundsPerSec)
+			fmt.Fprintf(&b, "- After %d history rounds (filled in %.0f s) against a fresh database: %s rounds/s ×%.2f, %s.\n",
+				r.HistoryRounds, r.HistoryFillSeconds, r.Scenario, r.RoundsPerSec/bl.RoundsPerSec, ofFloorRatio(r, bl))
 		case r.PeakRoundsPerSec > 0:
 			fmt.Fprintf(&b, "- %s at half of its peak (%.0f rounds/s, open loop): p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; closed loop at the peak: p99 %.2f ms.\n",
 				r.Scenario, r.RateRoundsPerSec, r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, bl.LatencyP99Ms)
