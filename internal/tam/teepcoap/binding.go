@@ -29,6 +29,9 @@ const (
 	// UnavailableMaxAge that of a 5.03 from the engine (store busy, timeout).
 	BusyMaxAge        = 1
 	UnavailableMaxAge = 5
+	// PeersFullMaxAge is that of a 5.03 to a UDP or DTLS peer beyond
+	// MaxPeers: peers leave only after PeerIdleTimeout, so not at once.
+	PeersFullMaxAge = 30
 )
 
 // Engine is what the binding needs from the TAM.
@@ -235,7 +238,10 @@ func codeFor(err error) refusal {
 // refuse writes an error answer with concise problem details and logs it.
 func (h *Handler) refuse(w mux.ResponseWriter, peer string, ref refusal) {
 	level := slog.LevelInfo
-	if ref.code >= codes.InternalServerError {
+	switch {
+	case ref.code == codes.ServiceUnavailable:
+		level = slog.LevelWarn // overload or a timeout: the peer retries
+	case ref.code >= codes.InternalServerError:
 		level = slog.LevelError
 	}
 	h.log.Log(context.Background(), level, "TEEP CoAP request refused", "peer", peer, "code", ref.code.String(), "reason", ref.reason)

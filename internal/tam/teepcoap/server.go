@@ -357,12 +357,18 @@ func (s *Server) tcpOptions(transport string) []tcpServer.Option {
 	}
 }
 
-func (s *Server) admit(transport string, key any, closeFn func() error, onClose func(func())) {
+// admit counts a new peer against MaxPeers. Over the limit, a TCP or TLS
+// connection is closed at once; a UDP or DTLS peer stays unadmitted, and
+// udpMonitor answers its request 5.03 with Max-Age and then forgets it, so
+// a device learns to come back instead of retransmitting into silence.
+func (s *Server) admit(transport string, key any, closeFn func() error, onClose func(func()), datagrams bool) {
 	s.mu.Lock()
 	if s.peers[transport] >= s.cfg.MaxPeers {
 		s.mu.Unlock()
 		s.h.metrics.rejected.WithLabelValues(transport, "max_peers").Inc()
-		closeFn()
+		if !datagrams {
+			closeFn()
+		}
 		return
 	}
 	s.peers[transport]++
@@ -383,11 +389,42 @@ type peerKey struct {
 }
 
 func (s *Server) udpOnNewConn(transport string) func(*udpClient.Conn) {
-	return func(cc *udpClient.Conn) { s.admit(transport, cc, cc.Close, cc.AddOnClose) }
+	return func(cc *udpClient.Conn) { s.admit(transport, cc, cc.Close, cc.AddOnClose, true) }
 }
 
 func (s *Server) tcpOnNewConn(transport string) func(*tcpClient.Conn) {
-	return func(cc *tcpClient.Conn) { s.admit(transport, cc, cc.Close, cc.AddOnClose) }
+	return func(cc *tcpClient.Conn) { s.admit(transport, cc, cc.Close, cc.AddOnClose, false) }
+}
+
+func (s *Server) admitted(transport string, conn any) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.mids[peerKey{transport: transport, conn: conn}]
+	return ok
+}
+
+// refuseFull answers a request of a peer over MaxPeers with 5.03 and
+// PeersFullMaxAge (a request that is not itself an answer; an ACK or RST
+// is dropped) and closes the peer, so it holds no state here.
+func (s *Server) refuseFull(transport string, cc *udpClient.Conn, req *pool.Message) {
+	defer cc.Close()
+	if req.Code() == codes.Empty || req.Type() == message.Acknowledgement || req.Type() == message.Reset {
+		return
+	}
+	resp := cc.AcquireMessage(cc.Context())
+	defer cc.ReleaseMessage(resp)
+	rejectionMessage(resp, req, &coapbind.Rejection{Code: codes.ServiceUnavailable, Reason: "too many peers; retry later"})
+	resp.SetOptionUint32(message.MaxAge, PeersFullMaxAge)
+	if req.Type() == message.Confirmable {
+		resp.SetType(message.Acknowledgement)
+		resp.SetMessageID(req.MessageID())
+	} else {
+		resp.SetType(message.NonConfirmable)
+		resp.SetMessageID(cc.GetMessageID())
+	}
+	if err := cc.Session().WriteMessage(resp); err != nil {
+		s.log.Debug("CoAP refusal not sent", "transport", transport, "err", err)
+	}
 }
 
 // midRing remembers the last MaxTrackedMIDs message IDs of a peer.
@@ -452,6 +489,10 @@ func rejectionMessage(resp *pool.Message, req *pool.Message, rej *coapbind.Rejec
 
 func (s *Server) udpMonitor(transport string) func(*udpClient.Conn, *pool.Message) (bool, error) {
 	return func(cc *udpClient.Conn, req *pool.Message) (bool, error) {
+		if !s.admitted(transport, cc) {
+			s.refuseFull(transport, cc, req)
+			return true, nil
+		}
 		if req.Type() == message.Confirmable && req.Code() != codes.Empty && s.retransmitted(transport, cc, req.MessageID()) {
 			s.h.metrics.retransmissions.WithLabelValues(transport).Inc()
 			return false, nil // the stack answers from its response cache

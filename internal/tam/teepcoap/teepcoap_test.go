@@ -560,3 +560,29 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPeersFull: a UDP peer beyond MaxPeers is answered 5.03 with
+// PeersFullMaxAge and problem details, not left retransmitting into
+// silence; the admitted peer keeps being served.
+func TestPeersFull(t *testing.T) {
+	ts := start(t, func(context.Context, []byte) ([]byte, error) { return []byte("ok"), nil },
+		func(_ *Config, sc *ServerConfig) { sc.MaxPeers = 1 })
+	first := dialPeer(t, ts)
+	ok := req{cf: int(coapbind.ContentFormat), accept: -1, payload: []byte("hello"), typ: message.Confirmable}
+	if m := first.exchange(ok); m.Code() != codes.Changed {
+		t.Fatalf("first peer: %v", m.Code())
+	}
+	for i := range 2 { // and again: the refused peer holds no slot
+		m := dialPeer(t, ts).exchange(ok)
+		ma, err := m.GetOptionUint32(message.MaxAge)
+		if m.Code() != codes.ServiceUnavailable || err != nil || ma != PeersFullMaxAge || m.Type() != message.Acknowledgement {
+			t.Fatalf("peer %d over MaxPeers: %v %v, Max-Age %d %v", i+2, m.Type(), m.Code(), ma, err)
+		}
+		if p := problem(t, m); !strings.Contains(p.Detail, "too many peers") {
+			t.Fatalf("problem detail %q", p.Detail)
+		}
+	}
+	if m := first.exchange(ok); m.Code() != codes.Changed {
+		t.Fatalf("first peer after the refusals: %v", m.Code())
+	}
+}
