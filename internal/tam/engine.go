@@ -230,17 +230,27 @@ func (e *Engine) Handle(ctx context.Context, in []byte, o HandleOptions) (out []
 		}
 		var te *Error
 		if !errors.As(err, &te) {
-			if errors.Is(err, ErrStoreBusy) {
+			switch {
+			case errors.Is(err, ErrStoreBusy):
 				err = reject(KindUnavailable, "busy; retry later", err)
-			} else {
+			case errors.Is(err, context.DeadlineExceeded):
+				err = reject(KindUnavailable, "timed out; retry later", err)
+			case errors.Is(err, context.Canceled):
+				// The peer went away (or the server is stopping): nothing of
+				// ours failed, and nothing was committed.
+				err = reject(KindUnavailable, "request canceled", err)
+			default:
 				err = reject(KindInternal, "internal error", err)
 			}
 			errors.As(err, &te)
 		}
 		e.met.rejected.WithLabelValues(te.Kind.String()).Inc()
 		level := slog.LevelWarn
-		if te.Kind == KindInternal {
+		switch {
+		case te.Kind == KindInternal:
 			level = slog.LevelError
+		case errors.Is(err, context.Canceled):
+			level = slog.LevelInfo
 		}
 		e.log.Log(ctx, level, "TEEP message rejected", "peer", o.Peer, "type", typ, "kid", hexOrNil(kid),
 			"kind", te.Kind.String(), "reason", te.Reason, "err", te.Err, "numbering", o.Numbering.String())

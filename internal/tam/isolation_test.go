@@ -1,8 +1,10 @@
 package tam_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/teep-go/teep/suit"
 
@@ -131,4 +133,47 @@ func envelopeWriting(t *testing.T, signer *cosekey.Signer, manifest, payload sui
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestCanceledRequest: a QueryResponse whose peer went away (its context
+// canceled) or that ran out of time is a retryable refusal, not an
+// internal error, and loses nothing: the same message then goes through.
+func TestCanceledRequest(t *testing.T) {
+	f := newFixture(t)
+	a := f.agent(tamtest.AgentOptions{})
+	if _, err := f.eng.AddAgent(ctx, a.Key().PublicKey(), nil); err != nil {
+		t.Fatal(err)
+	}
+	qr, err := f.eng.Handle(ctx, nil, tam.HandleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.Answer(ctx, qr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.dump()
+	for _, c := range []struct {
+		name string
+		mk   func() (context.Context, context.CancelFunc)
+	}{
+		{"canceled", func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }},
+		{"timed out", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(ctx, time.Now().Add(-time.Second))
+		}},
+	} {
+		cctx, cancel := c.mk()
+		cancel()
+		_, err := f.eng.Handle(cctx, resp, tam.HandleOptions{})
+		var te *tam.Error
+		if !errors.As(err, &te) || te.Kind != tam.KindUnavailable {
+			t.Errorf("%s: %v, want an unavailable refusal", c.name, err)
+		}
+	}
+	if after := f.dump(); after != before {
+		t.Fatalf("a canceled request changed the state:\n%s\nwas\n%s", after, before)
+	}
+	if _, err := f.eng.Handle(ctx, resp, tam.HandleOptions{}); err != nil {
+		t.Fatalf("the same QueryResponse after the canceled tries: %v", err)
+	}
 }

@@ -227,7 +227,10 @@ func problemFor(err error, n teep.Numbering) *httpd.Problem {
 // and logs it.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, peer string, p *httpd.Problem) {
 	level := slog.LevelInfo
-	if p.Status >= 500 {
+	switch {
+	case p.Status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn // overload or a timeout: the peer retries
+	case p.Status >= 500:
 		level = slog.LevelError
 	}
 	h.log.Log(r.Context(), level, "TEEP HTTP request refused", "peer", peer, "method", r.Method, "path", r.URL.Path,
