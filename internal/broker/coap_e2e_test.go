@@ -9,15 +9,8 @@ package broker_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
@@ -84,37 +77,12 @@ func (c *coapTAM) url(scheme string) string {
 	return scheme + "://" + c.coap.Addr(tr).String() + "/tam"
 }
 
-// serverCert makes a CA and an ECDSA P-256 certificate for 127.0.0.1.
-func serverCert(t *testing.T) (*tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "coap test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 // startCoAPTAM starts a tamtest TAM and CoAP listeners (UDP, DTLS with a
 // certificate and a PSK, TCP, TLS) on its engine.
 func startCoAPTAM(t *testing.T, endorse []*cosekey.Key, mod ...func(*teepcoap.Config, *teepcoap.ServerConfig)) *coapTAM {
 	t.Helper()
 	srv := tamtest.Start(t, tamtest.Options{Endorse: endorse})
-	cert, roots := serverCert(t)
+	cert, roots, _ := tamtest.LoopbackCert(t)
 	c := &coapTAM{TAM: srv, registry: prometheus.NewRegistry(), roots: roots, pskID: "device-1", psk: []byte("0123456789abcdef0123456789abcdef")}
 	hc := teepcoap.Config{Engine: srv.Engine, LegacyPath: "/tam/legacy", Registerer: c.registry}
 	sc := teepcoap.ServerConfig{UDPAddr: "127.0.0.1:0", DTLSAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0",

@@ -3,14 +3,8 @@ package conform
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +35,7 @@ func coapTAM(t *testing.T, x *tamtest.TAM) (*teepcoap.Server, *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, roots := loopbackCert(t)
+	cert, roots, _ := tamtest.LoopbackCert(t)
 	srv, err := teepcoap.Listen(teepcoap.ServerConfig{Handler: h, UDPAddr: "127.0.0.1:0", DTLSAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0",
 		Certificate: cert, PSK: map[string][]byte{testPSKIdentity: []byte(testPSK)}})
 	if err != nil {
@@ -57,41 +51,6 @@ func coapTAM(t *testing.T, x *tamtest.TAM) (*teepcoap.Server, *x509.CertPool) {
 		}
 	})
 	return srv, roots
-}
-
-// loopbackCert is an ECDSA server certificate for 127.0.0.1 (RFC 7925
-// §4.4.2) and a pool holding the CA that signed it.
-func loopbackCert(t *testing.T) (*tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "conform test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
 
 // Our TAM passes every check over CoAP too, over UDP and TCP, in both

@@ -17,7 +17,6 @@ import (
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/admin"
 	"github.com/teep-go/teep/internal/tam/tamtest"
-	"github.com/teep-go/teep/suit"
 )
 
 // tenantLabel is the label both tenants' policies target. Both set it on
@@ -176,24 +175,6 @@ func (x *tenantsFixture) noErrors(t *testing.T) {
 			t.Fatalf("session report %+v", r)
 		}
 	}
-}
-
-// envelopeAt is tamtest.Envelope with the manifest and payload ids chosen.
-func envelopeAt(t *testing.T, signer *cosekey.Signer, manifest, payload suit.ComponentID, seq uint64, data []byte) []byte {
-	t.Helper()
-	env, err := suit.Build(suit.ManifestSpec{ManifestComponentID: manifest, SequenceNumber: seq,
-		Components: []suit.ComponentSpec{{ID: payload, Payload: data, Integrated: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Sign(signer); err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Marshal(suit.MarshalOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // ids are the component ids of an API device view.
@@ -362,12 +343,12 @@ func TestTwoTenantsOneDevice(t *testing.T) {
 				// sequence number, a signer the device trusts).
 				{"component at acme's personalization id", func() error {
 					pid, mid := tam.TenantPersonalizationComponent(a.id, "cfg")
-					_, err := g.api.AddComponent(ctx, envelopeAt(t, g.signer, mid, pid, 9, []byte("globex's data")))
+					_, err := g.api.AddComponent(ctx, tamtest.EnvelopeAt(t, g.signer, mid, pid, 9, []byte("globex's data")))
 					return err
 				}, 400, "personalization"},
 				{"component writing acme's personalization payload", func() error {
 					pid, _ := tam.TenantPersonalizationComponent(a.id, "cfg")
-					_, err := g.api.AddComponent(ctx, envelopeAt(t, g.signer, tamtest.ManifestID("globex-cfg"), pid, 9, []byte("globex's data")))
+					_, err := g.api.AddComponent(ctx, tamtest.EnvelopeAt(t, g.signer, tamtest.ManifestID("globex-cfg"), pid, 9, []byte("globex's data")))
 					return err
 				}, 400, "personalization"},
 				{"delete acme's component", func() error { return g.api.DeleteComponent(ctx, a.comp) }, 404, ""},

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/teep-go/teep/suit"
-
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/internal/tam/tamtest"
@@ -76,11 +74,11 @@ func TestTenantIsolation(t *testing.T) {
 	_, err = f.eng.AddTrustedKey(bctx, tam.RoleTCSigner, sa.PublicKey(), "taken over")
 	try("B takes over A's signer", err, tam.ErrExists)
 	try("B removes A's signer", f.eng.RemoveTrustedKey(bctx, tam.RoleTCSigner, sa.PublicKey().KID()), tam.ErrNotFound)
-	_, err = f.eng.AddComponent(bctx, envelopeWriting(t, sb, tamtest.ManifestID("squat"), tamtest.PayloadID("app")))
+	_, err = f.eng.AddComponent(bctx, tamtest.EnvelopeAt(t, sb, tamtest.ManifestID("squat"), tamtest.PayloadID("app"), 9, []byte("squat")))
 	try("B's own manifest writes A's payload", err, tam.ErrExists)
-	_, err = f.eng.AddComponent(bctx, envelopeWriting(t, sb, tamtest.ManifestID("squat"), tamtest.ManifestID("app")))
+	_, err = f.eng.AddComponent(bctx, tamtest.EnvelopeAt(t, sb, tamtest.ManifestID("squat"), tamtest.ManifestID("app"), 9, []byte("squat")))
 	try("B's own manifest writes A's manifest id", err, tam.ErrExists)
-	_, err = f.eng.AddComponent(bctx, envelopeWriting(t, sb, tamtest.PayloadID("app"), tamtest.PayloadID("squat")))
+	_, err = f.eng.AddComponent(bctx, tamtest.EnvelopeAt(t, sb, tamtest.PayloadID("app"), tamtest.PayloadID("squat"), 9, []byte("squat")))
 	try("B's manifest id is A's payload", err, tam.ErrExists)
 	// B's item "suit" would write ["personalization", "beta", "suit"], the
 	// manifest id of the default tenant's item named "beta".
@@ -114,25 +112,6 @@ func TestTenantIsolation(t *testing.T) {
 	if err := f.eng.DeleteComponent(actx, tamtest.ManifestID("tool")); !errors.Is(err, tam.ErrNotFound) {
 		t.Fatalf("A deletes B's component: %v", err)
 	}
-}
-
-// envelopeWriting is a Trusted Component with manifest id manifest that
-// writes one payload at payload.
-func envelopeWriting(t *testing.T, signer *cosekey.Signer, manifest, payload suit.ComponentID) []byte {
-	t.Helper()
-	env, err := suit.Build(suit.ManifestSpec{ManifestComponentID: manifest, SequenceNumber: 9,
-		Components: []suit.ComponentSpec{{ID: payload, Payload: []byte("squat"), Integrated: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Sign(signer); err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Marshal(suit.MarshalOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestCanceledRequest: a QueryResponse whose peer went away (its context

@@ -23,10 +23,17 @@ func PayloadID(name string) suit.ComponentID {
 // integrated, signed by signer, depending on the envelopes in deps.
 func Envelope(t testing.TB, signer *cosekey.Signer, name string, seq uint64, payload []byte, deps ...[]byte) []byte {
 	t.Helper()
+	return EnvelopeAt(t, signer, ManifestID(name), PayloadID(name), seq, payload, deps...)
+}
+
+// EnvelopeAt is Envelope with the manifest and payload component ids
+// chosen, e.g. to aim at another component's ids.
+func EnvelopeAt(t testing.TB, signer *cosekey.Signer, manifest, payloadID suit.ComponentID, seq uint64, payload []byte, deps ...[]byte) []byte {
+	t.Helper()
 	spec := suit.ManifestSpec{
-		ManifestComponentID: ManifestID(name),
+		ManifestComponentID: manifest,
 		SequenceNumber:      seq,
-		Components:          []suit.ComponentSpec{{ID: PayloadID(name), Payload: payload, Integrated: true}},
+		Components:          []suit.ComponentSpec{{ID: payloadID, Payload: payload, Integrated: true}},
 	}
 	for _, d := range deps {
 		spec.Dependencies = append(spec.Dependencies, suit.DependencySpec{Envelope: d})

@@ -315,28 +315,44 @@ func (x *TAM) NewAgent(o AgentOptions) *Agent {
 func (x *TAM) certificates() (certFile, keyFile, caFile string) {
 	t := x.t
 	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, _, caDER := LoopbackCert(t)
+	kder, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
 	x.check(err)
+	certFile, keyFile, caFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem")
+	x.check(os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644))
+	x.check(os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	x.check(os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
+	return certFile, keyFile, caFile
+}
+
+// LoopbackCert makes a CA and an ECDSA P-256 server certificate for
+// 127.0.0.1 signed by it (the RFC 7925 §4.4.2 profile, so it serves DTLS
+// as well as TLS), valid for a day; roots holds the CA, caDER encodes it.
+func LoopbackCert(t testing.TB) (cert *tls.Certificate, roots *x509.CertPool, caDER []byte) {
+	t.Helper()
+	check := func(err error) {
+		if err != nil {
+			t.Fatalf("tamtest: certificate: %v", err)
+		}
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	check(err)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tamtest CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	x.check(err)
+	caDER, err = x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	check(err)
 	ca, err := x509.ParseCertificate(caDER)
-	x.check(err)
+	check(err)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	x.check(err)
+	check(err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	x.check(err)
-	kder, err := x509.MarshalECPrivateKey(key)
-	x.check(err)
-	certFile, keyFile, caFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem")
-	x.check(os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	x.check(os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
-	x.check(os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644))
-	return certFile, keyFile, caFile
+	check(err)
+	roots = x509.NewCertPool()
+	roots.AddCert(ca)
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, roots, caDER
 }

@@ -411,10 +411,19 @@ func (s *Server) refuseFull(transport string, cc *udpClient.Conn, req *pool.Mess
 	if req.Code() == codes.Empty || req.Type() == message.Acknowledgement || req.Type() == message.Reset {
 		return
 	}
+	s.refuseUDP(transport, cc, req, &coapbind.Rejection{Code: codes.ServiceUnavailable, Reason: "too many peers; retry later"}, PeersFullMaxAge)
+}
+
+// refuseUDP answers req with rej (and Max-Age when maxAge > 0) before the
+// stack sees it: piggybacked on the ACK of a confirmable request, else as
+// a non-confirmable message.
+func (s *Server) refuseUDP(transport string, cc *udpClient.Conn, req *pool.Message, rej *coapbind.Rejection, maxAge uint32) {
 	resp := cc.AcquireMessage(cc.Context())
 	defer cc.ReleaseMessage(resp)
-	rejectionMessage(resp, req, &coapbind.Rejection{Code: codes.ServiceUnavailable, Reason: "too many peers; retry later"})
-	resp.SetOptionUint32(message.MaxAge, PeersFullMaxAge)
+	rejectionMessage(resp, req, rej)
+	if maxAge > 0 {
+		resp.SetOptionUint32(message.MaxAge, maxAge)
+	}
 	if req.Type() == message.Confirmable {
 		resp.SetType(message.Acknowledgement)
 		resp.SetMessageID(req.MessageID())
@@ -501,19 +510,7 @@ func (s *Server) udpMonitor(transport string) func(*udpClient.Conn, *pool.Messag
 		if rej == nil {
 			return false, nil
 		}
-		resp := cc.AcquireMessage(cc.Context())
-		defer cc.ReleaseMessage(resp)
-		rejectionMessage(resp, req, rej)
-		if req.Type() == message.Confirmable {
-			resp.SetType(message.Acknowledgement)
-			resp.SetMessageID(req.MessageID())
-		} else {
-			resp.SetType(message.NonConfirmable)
-			resp.SetMessageID(cc.GetMessageID())
-		}
-		if err := cc.Session().WriteMessage(resp); err != nil {
-			s.log.Debug("CoAP refusal not sent", "transport", transport, "err", err)
-		}
+		s.refuseUDP(transport, cc, req, rej, 0)
 		return true, nil
 	}
 }
