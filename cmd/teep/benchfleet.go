@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/teep-go/teep/internal/fleetsim"
@@ -48,6 +49,7 @@ func benchFleet(e *env, args []string) error {
 	scaleDevices := fs.Int("scale-devices", 100_000, "--markdown: registered devices of the scale row")
 	scaleHistory := fs.Int("scale-history", 1_000_000, "--markdown: history rounds of the history row")
 	machine := fs.String("machine", "", "machine description for --markdown (default: GOOS/GOARCH and cores)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (TAM and devices, in process) to this file, for go tool pprof")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -73,6 +75,17 @@ func benchFleet(e *env, args []string) error {
 		}
 	}
 	ctx := context.Background()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *md {
 		return benchMarkdown(ctx, e, o, *db, *machine, *scaleDevices, *scaleHistory, args)
 	}
