@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -45,6 +44,7 @@ type Store struct {
 	reader     *sql.DB // query_only connections for View
 	writeStmts *stmtCache
 	readStmts  *stmtCache
+	commits    *committer // every write transaction after Open
 	epoch      uint64
 }
 
@@ -169,6 +169,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	reader.SetMaxOpenConns(o.MaxReaders)
 	reader.SetMaxIdleConns(o.MaxReaders)
 	s.reader, s.readStmts = reader, newStmtCache(reader)
+	s.commits = newCommitter(s)
 	return s, nil
 }
 
@@ -216,7 +217,9 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 
 // Close checkpoints and truncates the WAL, then closes the database.
 func (s *Store) Close() error {
+	s.commits.close()
 	// Best effort: a failure leaves the WAL for the next open to replay.
+	s.commits.restoreFull()
 	s.Checkpoint(context.Background())
 	s.writeStmts.close()
 	if s.readStmts != nil {
@@ -231,9 +234,11 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Update runs fn in one write transaction (BEGIN IMMEDIATE).
+// Update runs fn in one write transaction (BEGIN IMMEDIATE), committed
+// durably before it returns. Concurrent calls may share one SQLite
+// transaction, each in a savepoint of its own (group commit, committer).
 func (s *Store) Update(ctx context.Context, fn func(tam.Tx) error) error {
-	return run(ctx, s.writer, s.writeStmts, false, fn)
+	return s.commits.submit(ctx, fn, true)
 }
 
 // View runs fn in one read transaction, a consistent snapshot in WAL mode.
@@ -242,37 +247,14 @@ func (s *Store) View(ctx context.Context, fn func(tam.Tx) error) error {
 }
 
 // UpdateNoSync is Update, except that the commit does not wait for stable
-// storage (synchronous=NORMAL for this transaction only): a power cut may
-// lose the newest such commits, never a durable one and never out of order
-// (the WAL is replayed up to its last complete commit, and the next durable
-// commit syncs every frame before it). The engine uses it only for changes
-// whose loss costs a retry (docs/operations.md, "Durability").
+// storage (synchronous=NORMAL while the writer connection runs only such
+// commits): a power cut may lose the newest such commits, never a durable
+// one and never out of order (the WAL is replayed up to its last complete
+// commit, and the next durable commit syncs every frame before it). The
+// engine uses it only for changes whose loss costs a retry
+// (docs/operations.md, "Durability").
 func (s *Store) UpdateNoSync(ctx context.Context, fn func(tam.Tx) error) error {
-	err := s.updateNoSync(ctx, fn)
-	s.writeStmts.flush(context.WithoutCancel(ctx))
-	return err
-}
-
-func (s *Store) updateNoSync(ctx context.Context, fn func(tam.Tx) error) (err error) {
-	// The writer pool has one connection: holding it keeps the lowered
-	// level to this transaction. SQLite refuses to change it inside one.
-	conn, err := s.writer.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return fmt.Errorf("sqlitestore: begin: %w", mapErr(err))
-	}
-	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
-			// Never hand a connection that does not sync to a durable
-			// Update: drop it, the pool opens a new one (FULL from the DSN).
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("sqlitestore: restore synchronous: %w", rerr))
-		}
-	}()
-	return runTx(ctx, func() (*sql.Tx, error) { return conn.BeginTx(ctx, nil) }, s.writeStmts, false, fn)
+	return s.commits.submit(ctx, fn, false)
 }
 
 func run(ctx context.Context, db *sql.DB, stmts *stmtCache, readOnly bool, fn func(tam.Tx) error) error {

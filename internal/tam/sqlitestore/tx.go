@@ -37,6 +37,15 @@ type tx struct {
 	tx       *sql.Tx
 	readOnly bool
 	stmts    *stmtCache
+	noCancel bool // a batch's statements ignore their caller's cancellation (committer)
+}
+
+// ctx is the context a statement runs with.
+func (t *tx) ctx(ctx context.Context) context.Context {
+	if t.noCancel {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt returns q's prepared statement bound to this transaction, or nil
@@ -49,6 +58,7 @@ func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = t.ctx(ctx)
 	if t.readOnly {
 		return nil, tam.ErrStoreReadOnly
 	}
@@ -63,6 +73,7 @@ func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 }
 
 func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = t.ctx(ctx)
 	var r *sql.Rows
 	var err error
 	if s := t.stmt(ctx, q); s != nil {
@@ -74,6 +85,7 @@ func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = t.ctx(ctx)
 	if s := t.stmt(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
