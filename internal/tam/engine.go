@@ -93,14 +93,15 @@ type Config struct {
 // into outgoing ones (Handle) and carries out the operator's management
 // operations. It is safe for concurrent use.
 type Engine struct {
-	cfg     Config
-	store   Store
-	log     *slog.Logger
-	met     *metrics
-	tokens  *tokenMinter
-	signers map[cose.Algorithm]*cosekey.Signer
-	nosync  NoSyncStore // nil: every commit is durable
-	cache   catalogCache
+	cfg      Config
+	store    Store
+	log      *slog.Logger
+	met      *metrics
+	tokens   *tokenMinter
+	signers  map[cose.Algorithm]*cosekey.Signer
+	nosync   NoSyncStore      // nil: every commit is durable
+	devState DeviceStateStore // nil: a round reads its device in a View
+	cache    catalogCache
 }
 
 // New checks cfg and builds an Engine.
@@ -182,6 +183,9 @@ func New(cfg Config) (*Engine, error) {
 			}
 			e.signers[a] = s
 		}
+	}
+	if ds, ok := cfg.Store.(DeviceStateStore); ok {
+		e.devState = ds
 	}
 	if ns, ok := cfg.Store.(NoSyncStore); ok {
 		e.nosync = ns

@@ -53,6 +53,28 @@ type NoSyncStore interface {
 	Epoch() uint64
 }
 
+// DeviceState is what a session reads of one device before it decides:
+// the device row, its installed components, personalizations and install
+// failures (each ordered as their Tx methods order them), and the catalog
+// generation, all from one snapshot.
+type DeviceState struct {
+	Device            Device
+	Installed         []Installed
+	Personalizations  []Personalization
+	Failures          []InstallFailure
+	CatalogGeneration uint64
+}
+
+// DeviceStateStore is a Store that reads a DeviceState at once: in one
+// statement, without a read transaction's begin and end (sqlitestore),
+// or in one round trip to the server (pgstore). Every QueryResponse
+// starts with this read, so its cost is paid once per round. Optional:
+// without it the engine reads the same rows in a View.
+type DeviceStateStore interface {
+	// DeviceState returns ErrNotFound for an unknown kid.
+	DeviceState(ctx context.Context, kid []byte) (DeviceState, error)
+}
+
 // CatalogGenerationTx is implemented by the Tx of stores that keep a
 // catalog generation (both SQL stores; the interface stays optional so a
 // store without it still works, reloading the catalog every session).

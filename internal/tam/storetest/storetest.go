@@ -45,6 +45,7 @@ var aggregates = []struct {
 		{"DeleteCascades", testDeleteDeviceCascades},
 		{"TenantLabels", testDeviceTenantLabels},
 		{"Touch", testTouchDevice},
+		{"State", testDeviceState},
 	}},
 	{"Installed", []test{{"PutDelete", testInstalled}}},
 	{"Failure", []test{{"PutClear", testFailures}}},

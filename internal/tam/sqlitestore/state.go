@@ -1,0 +1,159 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/teep-go/teep/internal/tam"
+)
+
+var _ tam.DeviceStateStore = (*Store)(nil)
+
+// deviceStateColumns is the width of deviceStateQuery's rows after the
+// kind: the widest part, the device row.
+const deviceStateColumns = 20
+
+// Row kinds of deviceStateQuery, its first column.
+const (
+	stateDevice = iota
+	stateGeneration
+	stateInstalled
+	statePersonalization
+	stateFailure
+)
+
+// deviceStateQuery reads a tam.DeviceState as one compound SELECT: one
+// statement is one snapshot in SQLite, so it needs no BEGIN and no end of
+// a read transaction, and it is stepped once rather than as five
+// statements. Each part is padded with NULLs to the device row's width;
+// SQLite columns are typed per value, so the parts need not agree. The
+// ORDER BY gives each part the order of its Tx method (installed by
+// component; personalizations by tenant and name; failures by component
+// and sequence; the first column of those two parts is the device kid).
+var deviceStateQuery = `SELECT 0, kid, key, alg, labels, tenant_labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
+	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen FROM devices WHERE kid = ?1
+UNION ALL SELECT 1, generation` + nulls(19) + ` FROM catalog_generation WHERE id = 1
+UNION ALL SELECT 2, component_id, sequence, managed, requested, updated_at` + nulls(15) + ` FROM installed WHERE device_kid = ?1
+UNION ALL SELECT 3, device_kid, tenant_id, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at` + nulls(9) + `
+	FROM personalization WHERE device_kid = ?1
+UNION ALL SELECT 4, device_kid, component_id, sequence, attempts, last_error, last_at` + nulls(14) + ` FROM install_failures WHERE device_kid = ?1
+ORDER BY 1, 2, 3, 4, 5`
+
+func nulls(n int) string {
+	s := ""
+	for range n {
+		s += ", NULL"
+	}
+	return s
+}
+
+// DeviceState reads the device's row and session state in one statement
+// (tam.DeviceStateStore).
+func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState, err error) {
+	var rows *sql.Rows
+	if stmt := s.readStmts.get(deviceStateQuery); stmt != nil {
+		rows, err = stmt.QueryContext(ctx, nonNil(kid))
+	} else {
+		defer s.readStmts.flush(context.WithoutCancel(ctx))
+		rows, err = s.reader.QueryContext(ctx, deviceStateQuery, nonNil(kid))
+	}
+	if err != nil {
+		return st, fmt.Errorf("sqlitestore: device state: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var kind int
+	vals := make([]any, deviceStateColumns)
+	dest := make([]any, 1+deviceStateColumns)
+	dest[0] = &kind
+	for i := range vals {
+		dest[1+i] = &vals[i]
+	}
+	found, gen := false, false
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return st, fmt.Errorf("sqlitestore: device state: %w", err)
+		}
+		sc := valueScanner(vals)
+		switch kind {
+		case stateDevice:
+			st.Device, err = scanDevice(sc)
+			found = true
+		case stateGeneration:
+			var g int64
+			err = sc.Scan(&g)
+			st.CatalogGeneration, gen = uint64(g), true
+		case stateInstalled:
+			var in tam.Installed
+			in, err = scanInstalled(sc)
+			st.Installed = append(st.Installed, in)
+		case statePersonalization:
+			var p tam.Personalization
+			p, err = scanPersonalization(sc)
+			st.Personalizations = append(st.Personalizations, p)
+		case stateFailure:
+			var f tam.InstallFailure
+			f, err = scanFailure(sc)
+			st.Failures = append(st.Failures, f)
+		default:
+			err = fmt.Errorf("row kind %d", kind)
+		}
+		if err != nil {
+			return st, fmt.Errorf("sqlitestore: device state: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("sqlitestore: device state: %w", mapErr(err))
+	}
+	if !found {
+		return tam.DeviceState{}, fmt.Errorf("device %x: %w", kid, tam.ErrNotFound)
+	}
+	if !gen {
+		return tam.DeviceState{}, fmt.Errorf("sqlitestore: device state: no catalog generation row")
+	}
+	return st, nil
+}
+
+// valueScanner scans the values of one row that database/sql already
+// converted into any (int64, string, []byte or nil; []byte copied), into
+// the destination types the scan functions use.
+type valueScanner []any
+
+func (v valueScanner) Scan(dest ...any) error {
+	if len(dest) > len(v) {
+		return fmt.Errorf("%d destinations for %d columns", len(dest), len(v))
+	}
+	for i, d := range dest {
+		var ok bool
+		switch d := d.(type) {
+		case *[]byte:
+			switch x := v[i].(type) {
+			case []byte:
+				*d, ok = x, true
+			case nil:
+				*d, ok = nil, true
+			}
+		case *string:
+			switch x := v[i].(type) {
+			case string:
+				*d, ok = x, true
+			case []byte:
+				*d, ok = string(x), true
+			}
+		case *int64:
+			var x int64
+			if x, ok = v[i].(int64); ok {
+				*d = x
+			}
+		case *int:
+			var x int64
+			if x, ok = v[i].(int64); ok {
+				*d = int(x)
+			}
+		}
+		if !ok {
+			return fmt.Errorf("column %d: cannot scan %T into %T", i+1, v[i], d)
+		}
+	}
+	return nil
+}
