@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
@@ -25,6 +26,12 @@ func (c *countingStore) Update(ctx context.Context, fn func(tam.Tx) error) error
 func (c *countingStore) UpdateNoSync(ctx context.Context, fn func(tam.Tx) error) error {
 	c.noSync++
 	return c.Store.UpdateNoSync(ctx, fn)
+}
+
+// SteadyRound is a commit without sync too (tam.SteadyRoundStore).
+func (c *countingStore) SteadyRound(ctx context.Context, token []byte, expires time.Time, epoch uint64, d tam.Device) (bool, error) {
+	c.noSync++
+	return c.Store.SteadyRound(ctx, token, expires, epoch, d)
 }
 
 // A steady round (the device reports what it has and gets 204) commits

@@ -101,6 +101,7 @@ type Engine struct {
 	signers  map[cose.Algorithm]*cosekey.Signer
 	nosync   NoSyncStore      // nil: every commit is durable
 	devState DeviceStateStore // nil: a round reads its device in a View
+	steady   SteadyRoundStore // nil: a steady round commits with updateNoSync
 	cache    catalogCache
 }
 
@@ -186,6 +187,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if ds, ok := cfg.Store.(DeviceStateStore); ok {
 		e.devState = ds
+	}
+	if sr, ok := cfg.Store.(SteadyRoundStore); ok {
+		e.steady = sr
 	}
 	if ns, ok := cfg.Store.(NoSyncStore); ok {
 		e.nosync = ns

@@ -466,14 +466,8 @@ func (e *Engine) mutateDevice(ctx context.Context, tx DeviceTx, s *session, f fu
 // rewrite would store; otherwise (or without DeviceSeenTx) mutateDevice
 // re-reads and rewrites the row. Either way the row ends the same.
 func (e *Engine) recordSession(ctx context.Context, tx Tx, s *session, now time.Time, status DeviceStatus, lastErr string) error {
-	d := s.dev
-	code := d.LastErrorCode
-	if status != StatusFailed {
-		code = 0
-	}
-	if st, ok := tx.(DeviceSeenTx); ok && !s.isNew && s.outcome == nil && d.Attestation != "" &&
-		d.Alg == int64(s.alg) && d.Numbering == s.o.Numbering.String() &&
-		d.Status == status && d.LastError == lastErr && d.LastErrorCode == code {
+	if st, ok := tx.(DeviceSeenTx); ok && e.touchOnly(s, status, lastErr) {
+		d := s.dev
 		d.LastSeen = now
 		done, err := st.TouchDevice(ctx, d)
 		if err != nil || done {
@@ -489,6 +483,19 @@ func (e *Engine) recordSession(ctx context.Context, tx Tx, s *session, now time.
 			d.LastErrorCode = 0
 		}
 	})
+}
+
+// touchOnly reports whether, by the snapshot, the session changes only the
+// device row's last_seen (TouchDevice's and SteadyRound's condition).
+func (e *Engine) touchOnly(s *session, status DeviceStatus, lastErr string) bool {
+	d := s.dev
+	code := d.LastErrorCode
+	if status != StatusFailed {
+		code = 0
+	}
+	return !s.isNew && s.outcome == nil && d.Attestation != "" &&
+		d.Alg == int64(s.alg) && d.Numbering == s.o.Numbering.String() &&
+		d.Status == status && d.LastError == lastErr && d.LastErrorCode == code
 }
 
 // tokenErr turns a lost race for a token into a replay refusal.
@@ -681,6 +688,21 @@ func (e *Engine) decide(ctx context.Context, s *session) ([]byte, error) {
 	commit := e.store.Update
 	if e.sessionOnly(s, st, inv, status, lastErr) {
 		commit = e.updateNoSync
+		if pending == nil && e.steady != nil && e.touchOnly(s, status, lastErr) {
+			// A steady round: the token and last_seen are all it writes.
+			d := s.dev
+			d.LastSeen = now
+			done, err := e.steady.SteadyRound(ctx, s.tok.raw, s.tok.expires, s.tok.epoch, d)
+			if err != nil {
+				return nil, tokenErr(err)
+			}
+			if done {
+				s.dev = d
+				commit = func(context.Context, func(Tx) error) error { return nil } // committed
+			}
+			// Otherwise the row changed since it was read: the
+			// transaction below rewrites it from what is stored now.
+		}
 	}
 	err = commit(ctx, func(tx Tx) error {
 		if err := e.useToken(ctx, tx, s.tok); err != nil {

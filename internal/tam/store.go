@@ -75,6 +75,25 @@ type DeviceStateStore interface {
 	DeviceState(ctx context.Context, kid []byte) (DeviceState, error)
 }
 
+// SteadyRoundStore is a Store that commits a steady round at once: the
+// QueryRequest token consumed and the device's last_seen recorded, as one
+// commit that need not wait for stable storage (the kind NoSyncStore's
+// UpdateNoSync makes), without a transaction around it (pgstore: one
+// statement, one round trip). Optional: without it the engine commits the
+// same writes with UpdateNoSync.
+type SteadyRoundStore interface {
+	// SteadyRound consumes token (valid until expires) if the store's
+	// token epoch is still epoch, and sets the last_seen of the device
+	// d.KID to d.LastSeen if its stored row still holds d's algorithm,
+	// numbering, status and last error and has been attested or marked
+	// attestation-free (DeviceSeenTx.TouchDevice's condition). Both or
+	// neither: done false with a nil error means nothing was written
+	// because the row changed (the caller commits the round in a
+	// transaction); ErrTokenUsed means the token was used before or its
+	// epoch has passed, and nothing was written.
+	SteadyRound(ctx context.Context, token []byte, expires time.Time, epoch uint64, d Device) (done bool, err error)
+}
+
 // CatalogGenerationTx is implemented by the Tx of stores that keep a
 // catalog generation (both SQL stores; the interface stays optional so a
 // store without it still works, reloading the catalog every session).

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/teep-go/teep/cosekey"
 	"github.com/teep-go/teep/internal/tam"
@@ -27,6 +28,12 @@ func (c *countingStore) Update(ctx context.Context, fn func(tam.Tx) error) error
 func (c *countingStore) UpdateNoSync(ctx context.Context, fn func(tam.Tx) error) error {
 	c.noSync++
 	return c.Store.UpdateNoSync(ctx, fn)
+}
+
+// SteadyRound is a commit without sync too (tam.SteadyRoundStore).
+func (c *countingStore) SteadyRound(ctx context.Context, token []byte, expires time.Time, epoch uint64, d tam.Device) (bool, error) {
+	c.noSync++
+	return c.Store.SteadyRound(ctx, token, expires, epoch, d)
 }
 
 // agent answers like a light device: QueryResponse with its tc-list,

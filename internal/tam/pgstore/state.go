@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/teep-go/teep/internal/tam"
 )
 
@@ -55,4 +57,33 @@ func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState
 	}
 	// CollectRows gives nil for no rows, as queryAll does.
 	return st, nil
+}
+
+var _ tam.SteadyRoundStore = (*Store)(nil)
+
+// sqlStateDeviceChanged is what steady_round raises when the device row
+// no longer matches (migration 0005).
+const sqlStateDeviceChanged = "TE001"
+
+// SteadyRound commits a steady round with one call of steady_round
+// (migration 0005): one statement, one round trip, no WAL flush waited for
+// (tam.SteadyRoundStore).
+func (s *Store) SteadyRound(ctx context.Context, token []byte, expires time.Time, epoch uint64, d tam.Device) (bool, error) {
+	var r int
+	err := s.pool.QueryRow(ctx, `SELECT steady_round($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		nonNil(token), ts(expires), int64(epoch), nonNil(d.KID), ts(d.LastSeen), d.Alg, d.Numbering, string(d.Status), d.LastError, int64(d.LastErrorCode)).Scan(&r)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == sqlStateDeviceChanged:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("pgstore: steady round: %w", mapErr(err))
+	case r == 1:
+		return true, nil
+	case r == 2:
+		return false, tam.ErrTokenUsed
+	case r == 3:
+		return false, fmt.Errorf("%w: minted under an earlier token epoch", tam.ErrTokenUsed)
+	}
+	return false, fmt.Errorf("pgstore: steady round: result %d", r)
 }

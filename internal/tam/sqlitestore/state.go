@@ -3,7 +3,9 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/teep-go/teep/internal/tam"
 )
@@ -156,4 +158,31 @@ func (v valueScanner) Scan(dest ...any) error {
 		}
 	}
 	return nil
+}
+
+var _ tam.SteadyRoundStore = (*Store)(nil)
+
+// errRowChanged rolls back a steady round whose device row changed.
+var errRowChanged = errors.New("device row changed")
+
+// SteadyRound commits a steady round as one member of a no-sync batch of
+// the committer (tam.SteadyRoundStore).
+func (s *Store) SteadyRound(ctx context.Context, token []byte, expires time.Time, epoch uint64, d tam.Device) (bool, error) {
+	if epoch != s.epoch {
+		return false, fmt.Errorf("%w: minted under an earlier token epoch", tam.ErrTokenUsed)
+	}
+	err := s.commits.submit(ctx, func(t tam.Tx) error {
+		if err := t.UseToken(ctx, token, expires); err != nil {
+			return err
+		}
+		done, err := t.(*tx).TouchDevice(ctx, d)
+		if err == nil && !done {
+			err = errRowChanged
+		}
+		return err
+	}, false)
+	if errors.Is(err, errRowChanged) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/teep-go/teep/internal/tam"
 	"github.com/teep-go/teep/suit"
@@ -105,3 +107,77 @@ func testDeviceState(t *testing.T, s tam.Store) {
 		t.Fatalf("catalog generation %d did not move with a catalog change", before)
 	}
 }
+
+// testSteadyRound checks a SteadyRoundStore: both writes or neither, a
+// used token or a passed epoch refused, a changed device row left to the
+// caller.
+func testSteadyRound(t *testing.T, s tam.Store) {
+	sr, ok := s.(tam.SteadyRoundStore)
+	if !ok {
+		t.Logf("%T does not implement tam.SteadyRoundStore; the engine commits steady rounds with UpdateNoSync", s)
+		return
+	}
+	var epoch uint64
+	if ns, ok := s.(tam.NoSyncStore); ok {
+		epoch = ns.Epoch()
+	}
+	d := device(1)
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, d) })
+	seen := func() time.Time {
+		t.Helper()
+		var got tam.Device
+		view(t, s, func(tx tam.Tx) (err error) { got, err = tx.Device(ctx, d.KID); return err })
+		return got.LastSeen
+	}
+	tokenFree := func(tok string) bool {
+		t.Helper()
+		err := s.Update(ctx, func(tx tam.Tx) error {
+			if err := tx.UseToken(ctx, []byte(tok), at(time.Hour)); err != nil {
+				return err
+			}
+			return errProbe // roll back: only asking
+		})
+		if !errors.Is(err, errProbe) && !errors.Is(err, tam.ErrTokenUsed) {
+			t.Fatalf("probing token %q: %v", tok, err)
+		}
+		return errors.Is(err, errProbe)
+	}
+
+	r := d
+	r.LastSeen = at(2 * time.Hour)
+	done, err := sr.SteadyRound(ctx, []byte("steady-token-1"), at(time.Hour), epoch, r)
+	if err != nil || !done {
+		t.Fatalf("SteadyRound: done %v, %v", done, err)
+	}
+	if !seen().Equal(r.LastSeen) || tokenFree("steady-token-1") {
+		t.Fatalf("after SteadyRound: last_seen %v, token free %v; want %v and used", seen(), tokenFree("steady-token-1"), r.LastSeen)
+	}
+
+	r2 := d
+	r2.LastSeen = at(3 * time.Hour)
+	done, err = sr.SteadyRound(ctx, []byte("steady-token-1"), at(time.Hour), epoch, r2)
+	wantErr(t, err, tam.ErrTokenUsed, "SteadyRound with a used token")
+	if done || !seen().Equal(r.LastSeen) {
+		t.Fatalf("a refused SteadyRound wrote last_seen %v (done %v)", seen(), done)
+	}
+
+	if _, ok := s.(tam.NoSyncStore); ok {
+		done, err = sr.SteadyRound(ctx, []byte("steady-token-2"), at(time.Hour), epoch+1, r2)
+		wantErr(t, err, tam.ErrTokenUsed, "SteadyRound under another epoch")
+		if done || !seen().Equal(r.LastSeen) || !tokenFree("steady-token-2") {
+			t.Fatalf("SteadyRound under another epoch wrote something (done %v)", done)
+		}
+	}
+
+	changed := r2
+	changed.Status = tam.StatusFailed // the stored row says otherwise
+	done, err = sr.SteadyRound(ctx, []byte("steady-token-3"), at(time.Hour), epoch, changed)
+	if err != nil || done {
+		t.Fatalf("SteadyRound on a changed row: done %v, %v; want false, nil", done, err)
+	}
+	if !seen().Equal(r.LastSeen) || !tokenFree("steady-token-3") {
+		t.Fatalf("SteadyRound on a changed row wrote something: last_seen %v, token free %v", seen(), tokenFree("steady-token-3"))
+	}
+}
+
+var errProbe = errors.New("probe")

@@ -55,6 +55,7 @@ var aggregates = []struct {
 		{"PendingCap", testPendingCap},
 		{"UseToken", testUseToken},
 		{"PurgeExpired", testPurgeExpired},
+		{"SteadyRound", testSteadyRound},
 	}},
 	{"Personalization", []test{
 		{"PutDelete", testPersonalization},
