@@ -75,6 +75,26 @@ type Opened struct {
 	Payload   []byte         // the encoded TEEP message
 	// Signatures describes every signature of the structure.
 	Signatures []cosekey.SignatureInfo
+
+	signed *cosekey.Signed // for Verify after SkipVerifyUnsafe
+}
+
+// Verify checks the signature of a message opened with SkipVerifyUnsafe,
+// as Open would have with these keys and algorithms (nil: the accepted
+// ones), without parsing or decoding it again: a receiver that reads the
+// message's kid to find its key verifies it this way. It returns a copy
+// with Verified, Alg, KID and Key set; o itself stays unauthenticated.
+func (o *Opened) Verify(keys []*cosekey.Key, algs []cose.Algorithm) (*Opened, error) {
+	if o.signed == nil {
+		return nil, errors.New("teep: Opened.Verify on a message that Open did not parse")
+	}
+	v, err := o.signed.Verify(cosekey.VerifyOptions{Keys: keys, Algorithms: algs})
+	if err != nil {
+		return nil, &ProtocolError{Code: CodeOf(err), Msg: fmt.Sprintf("verify %s", o.Structure), Err: err}
+	}
+	c := *o
+	c.Verified, c.Alg, c.KID, c.Key = true, v.Alg, v.KID, v.Key
+	return &c, nil
 }
 
 // CipherSuite is the suite the peer used: [[18, alg]] for a COSE_Sign1,
@@ -120,7 +140,7 @@ func Open(data []byte, o OpenOptions) (*Opened, error) {
 	if len(s.Signatures) > lim.MaxSignatures {
 		return nil, protoErr(ErrPermanentError, ErrLimit, "COSE_Sign has %d signatures, limit %d", len(s.Signatures), lim.MaxSignatures)
 	}
-	op := &Opened{Structure: s.Structure, Tagged: s.Tagged, Payload: s.Payload, Signatures: s.Signatures}
+	op := &Opened{Structure: s.Structure, Tagged: s.Tagged, Payload: s.Payload, Signatures: s.Signatures, signed: s}
 	if s.Payload == nil {
 		return nil, protoErr(ErrPermanentError, ErrMalformed, "%s has a detached (nil) payload", s.Structure)
 	}
@@ -128,11 +148,9 @@ func Open(data []byte, o OpenOptions) (*Opened, error) {
 		op.Alg, op.KID = s.Signatures[0].Alg, s.Signatures[0].KID
 	}
 	if !o.SkipVerifyUnsafe {
-		v, err := s.Verify(cosekey.VerifyOptions{Keys: o.Keys, Algorithms: o.Algorithms})
-		if err != nil {
-			return nil, &ProtocolError{Code: CodeOf(err), Msg: fmt.Sprintf("verify %s", s.Structure), Err: err}
+		if op, err = op.Verify(o.Keys, o.Algorithms); err != nil {
+			return nil, err
 		}
-		op.Verified, op.Alg, op.KID, op.Key = true, v.Alg, v.KID, v.Key
 	}
 	m, err := Decode(s.Payload, DecodeOptions{Numbering: o.Numbering, Limits: o.Limits})
 	if err != nil {

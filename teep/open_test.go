@@ -160,3 +160,41 @@ func TestOpenLegacyAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// A message opened unverified (to read its kid) verifies later without
+// being parsed again; the unverified Opened stays unverified, and a wrong
+// key or a message of another origin is refused.
+func TestOpenedVerifyAfterUnverifiedOpen(t *testing.T) {
+	ed, p256 := edKey(t, agentEdSeed), tamP256(t)
+	s, err := cosekey.NewSigner(ed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := Sign(&Success{Token: token16}, s, SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := Open(data, OpenOptions{SkipVerifyUnsafe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Verify([]*cosekey.Key{p256.PublicKey()}, nil); err == nil {
+		t.Fatal("verified with a key that did not sign")
+	}
+	if _, err := op.Verify([]*cosekey.Key{ed.PublicKey()}, []cose.Algorithm{cosekey.AlgESP256}); err == nil {
+		t.Fatal("verified with an algorithm that is not accepted")
+	}
+	v, err := op.Verify([]*cosekey.Key{ed.PublicKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Verified || v.Key == nil || v.Alg != cosekey.AlgEd25519 || v.Message != op.Message {
+		t.Fatalf("verified copy: %+v", v)
+	}
+	if op.Verified || op.Key != nil {
+		t.Fatalf("the unverified Opened changed: %+v", op)
+	}
+	if _, err := (&Opened{}).Verify([]*cosekey.Key{ed.PublicKey()}, nil); err == nil {
+		t.Fatal("an Opened that Open did not make verified")
+	}
+}

@@ -277,7 +277,7 @@ func (e *Engine) Handle(ctx context.Context, in []byte, o HandleOptions) (out []
 	case *teep.QueryResponse:
 		return e.onQueryResponse(ctx, in, op, m, o)
 	case *teep.Success:
-		return nil, e.onSuccess(ctx, in, m, o)
+		return nil, e.onSuccess(ctx, in, op, m, o)
 	case *teep.Error:
 		return nil, e.onError(ctx, in, op, m, o)
 	}
@@ -300,13 +300,15 @@ func openFailure(in []byte, err error) string {
 	return "signed message whose payload is not a valid TEEP message"
 }
 
-// verify checks the signature of in against key and decodes it.
-func (e *Engine) verify(in []byte, key *cosekey.Key, n teep.Numbering) (*teep.Opened, error) {
-	op, err := teep.Open(in, teep.OpenOptions{Numbering: n, Limits: e.cfg.Limits, Keys: []*cosekey.Key{key}})
+// verify checks the signature of op, which Handle opened unverified to
+// read its kid, against key; the message it decoded then is the one now
+// authenticated.
+func (e *Engine) verify(op *teep.Opened, key *cosekey.Key) (*teep.Opened, error) {
+	vop, err := op.Verify([]*cosekey.Key{key}, nil)
 	if err != nil {
 		return nil, reject(KindBadMessage, "signature does not verify", err)
 	}
-	return op, nil
+	return vop, nil
 }
 
 // signerFor picks the TAM key answering an Agent that signs with alg: the

@@ -106,7 +106,7 @@ func (e *Engine) onQueryResponse(ctx context.Context, in []byte, op *teep.Opened
 	if err != nil {
 		return nil, fmt.Errorf("device %x: stored key: %w", dev.KID, err)
 	}
-	vop, err := e.verify(in, key, o.Numbering)
+	vop, err := e.verify(op, key)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +265,7 @@ func (e *Engine) unknownAgent(ctx context.Context, in []byte, op *teep.Opened, m
 	if op.KID != nil && !bytes.Equal(key.KID(), op.KID) {
 		return nil, reject(KindUnauthorized, "the key bound by cnf did not sign the QueryResponse", nil)
 	}
-	vop, err := e.verify(in, key, o.Numbering)
+	vop, err := e.verify(op, key)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (e *Engine) outstanding(ctx context.Context, token []byte, n teep.Numbering
 
 // onSuccess records that the Agent applied an Update (§4.5): the sent
 // components are installed, the unneeded ones gone.
-func (e *Engine) onSuccess(ctx context.Context, in []byte, m *teep.Success, o HandleOptions) error {
+func (e *Engine) onSuccess(ctx context.Context, in []byte, op *teep.Opened, m *teep.Success, o HandleOptions) error {
 	if m.Token == nil {
 		return reject(KindBadMessage, "Success without token", nil)
 	}
@@ -52,7 +52,7 @@ func (e *Engine) onSuccess(ctx context.Context, in []byte, m *teep.Success, o Ha
 	if err != nil {
 		return err
 	}
-	vop, err := e.verify(in, key, o.Numbering)
+	vop, err := e.verify(op, key)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (e *Engine) onError(ctx context.Context, in []byte, op *teep.Opened, m *tee
 	if err != nil {
 		return err
 	}
-	vop, err := e.verify(in, key, o.Numbering)
+	vop, err := e.verify(op, key)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (e *Engine) queryError(ctx context.Context, in []byte, op *teep.Opened, m *
 	if err != nil {
 		return fmt.Errorf("device %x: stored key: %w", d.KID, err)
 	}
-	vop, err := e.verify(in, key, o.Numbering)
+	vop, err := e.verify(op, key)
 	if err != nil {
 		return err
 	}
