@@ -93,16 +93,17 @@ type Config struct {
 // into outgoing ones (Handle) and carries out the operator's management
 // operations. It is safe for concurrent use.
 type Engine struct {
-	cfg      Config
-	store    Store
-	log      *slog.Logger
-	met      *metrics
-	tokens   *tokenMinter
-	signers  map[cose.Algorithm]*cosekey.Signer
-	nosync   NoSyncStore      // nil: every commit is durable
-	devState DeviceStateStore // nil: a round reads its device in a View
-	steady   SteadyRoundStore // nil: a steady round commits with updateNoSync
-	cache    catalogCache
+	cfg        Config
+	store      Store
+	log        *slog.Logger
+	met        *metrics
+	tokens     *tokenMinter
+	signers    map[cose.Algorithm]*cosekey.Signer
+	nosync     NoSyncStore      // nil: every commit is durable
+	devState   DeviceStateStore // nil: a round reads its device in a View
+	steady     SteadyRoundStore // nil: a steady round commits with updateNoSync
+	pendingKey PendingKeyStore  // nil: a Success or Error's Update is read in a View
+	cache      catalogCache
 }
 
 // New checks cfg and builds an Engine.
@@ -190,6 +191,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if sr, ok := cfg.Store.(SteadyRoundStore); ok {
 		e.steady = sr
+	}
+	if pk, ok := cfg.Store.(PendingKeyStore); ok {
+		e.pendingKey = pk
 	}
 	if ns, ok := cfg.Store.(NoSyncStore); ok {
 		e.nosync = ns

@@ -16,13 +16,19 @@ import (
 func (e *Engine) outstanding(ctx context.Context, token []byte, n teep.Numbering) (PendingUpdate, *cosekey.Key, error) {
 	var p PendingUpdate
 	var d Device
-	err := e.store.View(ctx, func(tx Tx) (err error) {
-		if p, err = tx.Pending(ctx, token); err != nil {
+	var err error
+	if e.pendingKey != nil {
+		p, d.Key, err = e.pendingKey.PendingWithKey(ctx, token)
+		d.KID = p.DeviceKID
+	} else {
+		err = e.store.View(ctx, func(tx Tx) (err error) {
+			if p, err = tx.Pending(ctx, token); err != nil {
+				return err
+			}
+			d, err = tx.Device(ctx, p.DeviceKID)
 			return err
-		}
-		d, err = tx.Device(ctx, p.DeviceKID)
-		return err
-	})
+		})
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return p, nil, reject(KindReplay, "unknown or already answered token", nil)

@@ -75,6 +75,15 @@ type DeviceStateStore interface {
 	DeviceState(ctx context.Context, kid []byte) (DeviceState, error)
 }
 
+// PendingKeyStore is a Store that reads the outstanding Update a Success
+// or Error answers together with its device's stored COSE_Key in one
+// statement: no read transaction on SQLite, one round trip on PostgreSQL.
+// Optional: without it the engine reads both in a View.
+type PendingKeyStore interface {
+	// PendingWithKey returns ErrNotFound for an unknown token.
+	PendingWithKey(ctx context.Context, token []byte) (p PendingUpdate, deviceKey []byte, err error)
+}
+
 // SteadyRoundStore is a Store that commits a steady round at once: the
 // QueryRequest token consumed and the device's last_seen recorded, as one
 // commit that need not wait for stable storage (the kind NoSyncStore's

@@ -87,3 +87,26 @@ func (s *Store) SteadyRound(ctx context.Context, token []byte, expires time.Time
 	}
 	return false, fmt.Errorf("pgstore: steady round: result %d", r)
 }
+
+var _ tam.PendingKeyStore = (*Store)(nil)
+
+// PendingWithKey reads a pending Update and its device's key in one
+// statement (tam.PendingKeyStore).
+func (s *Store) PendingWithKey(ctx context.Context, token []byte) (tam.PendingUpdate, []byte, error) {
+	var key []byte
+	row := s.pool.QueryRow(ctx, `SELECT p.token, p.device_kid, p.numbering, p.install, p.remove, p.created_at, p.expires_at, d.key
+		FROM pending_updates p JOIN devices d ON d.kid = p.device_kid WHERE p.token = $1`, nonNil(token))
+	p, err := scanPending(withExtra{row, []any{&key}})
+	if err != nil {
+		return tam.PendingUpdate{}, nil, notFound(mapErr(err), "pending update")
+	}
+	return p, key, nil
+}
+
+// withExtra scans the columns a scan function expects, then extra ones.
+type withExtra struct {
+	row   pgx.Row
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }

@@ -186,3 +186,34 @@ func (s *Store) SteadyRound(ctx context.Context, token []byte, expires time.Time
 	}
 	return err == nil, err
 }
+
+var _ tam.PendingKeyStore = (*Store)(nil)
+
+const pendingWithKeyQuery = `SELECT p.token, p.device_kid, p.numbering, p.install, p.remove, p.created_at, p.expires_at, d.key
+	FROM pending_updates p JOIN devices d ON d.kid = p.device_kid WHERE p.token = ?`
+
+// PendingWithKey reads a pending Update and its device's key in one
+// statement (tam.PendingKeyStore).
+func (s *Store) PendingWithKey(ctx context.Context, token []byte) (tam.PendingUpdate, []byte, error) {
+	var key []byte
+	var row *sql.Row
+	if stmt := s.readStmts.get(pendingWithKeyQuery); stmt != nil {
+		row = stmt.QueryRowContext(ctx, nonNil(token))
+	} else {
+		defer s.readStmts.flush(context.WithoutCancel(ctx))
+		row = s.reader.QueryRowContext(ctx, pendingWithKeyQuery, nonNil(token))
+	}
+	p, err := scanPending(withExtra{row, []any{&key}})
+	if err != nil {
+		return tam.PendingUpdate{}, nil, notFound(mapErr(err), "pending update")
+	}
+	return p, key, nil
+}
+
+// withExtra scans the columns a scan function expects, then extra ones.
+type withExtra struct {
+	sc    scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.sc.Scan(append(dest, w.extra...)...) }

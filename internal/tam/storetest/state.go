@@ -181,3 +181,36 @@ func testSteadyRound(t *testing.T, s tam.Store) {
 }
 
 var errProbe = errors.New("probe")
+
+// testPendingWithKey checks a PendingKeyStore against Pending and Device.
+func testPendingWithKey(t *testing.T, s tam.Store) {
+	pk, ok := s.(tam.PendingKeyStore)
+	if !ok {
+		t.Logf("%T does not implement tam.PendingKeyStore; the engine reads the pending Update and its device in a View", s)
+		return
+	}
+	d, other := device(1), device(2)
+	p := pending(d.KID, "pending-key-0001", 0, t)
+	update(t, s, func(tx tam.Tx) error {
+		for _, dv := range []tam.Device{d, other} {
+			if err := tx.PutDevice(ctx, dv); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutPending(ctx, pending(other.KID, "pending-key-0002", 0, t), 0); err != nil {
+			return err
+		}
+		return tx.PutPending(ctx, p, 0)
+	})
+	var want tam.PendingUpdate
+	view(t, s, func(tx tam.Tx) (err error) { want, err = tx.Pending(ctx, p.Token); return err })
+	got, key, err := pk.PendingWithKey(ctx, p.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(key, d.Key) {
+		t.Fatalf("PendingWithKey:\n got  %+v key %x\n want %+v key %x", got, key, want, d.Key)
+	}
+	_, _, err = pk.PendingWithKey(ctx, []byte("no-such-token-00"))
+	wantErr(t, err, tam.ErrNotFound, "PendingWithKey of an unknown token")
+}

@@ -56,6 +56,7 @@ var aggregates = []struct {
 		{"UseToken", testUseToken},
 		{"PurgeExpired", testPurgeExpired},
 		{"SteadyRound", testSteadyRound},
+		{"PendingWithKey", testPendingWithKey},
 	}},
 	{"Personalization", []test{
 		{"PutDelete", testPersonalization},
