@@ -105,6 +105,9 @@ func benchFleet(e *env, args []string) error {
 	return fleetsim.WriteText(e.stdout, r)
 }
 
+// historyDevices is the fleet of --markdown's history comparison.
+const historyDevices = 3000
+
 func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine string, scaleDevices, scaleHistory int, args []string) error {
 	if machine == "" {
 		machine = fmt.Sprintf("%s/%s, %d cores, loopback", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
@@ -132,10 +135,15 @@ func benchMarkdown(ctx context.Context, e *env, o fleetsim.Options, db, machine 
 	}
 	// On SQLite: latency at half the peak, a large registered fleet, a
 	// long history; each against the rows above.
+	// A rollout measures one round per device: the history comparison
+	// runs historyDevices of them on a fresh database and after the
+	// history, so that each run lasts seconds, not a fraction of one.
+	hd := max(historyDevices, o.Devices)
 	for _, ro := range []fleetsim.Options{
 		{Scenario: fleetsim.ScenarioSteady, HalfPeak: true},
 		{Scenario: fleetsim.ScenarioSteady, Devices: max(scaleDevices, o.Devices), Active: o.Devices},
-		{Scenario: fleetsim.ScenarioRollout, HistoryRounds: scaleHistory},
+		{Scenario: fleetsim.ScenarioRollout, Devices: hd},
+		{Scenario: fleetsim.ScenarioRollout, Devices: hd, HistoryRounds: scaleHistory},
 	} {
 		x := o
 		x.Scenario, x.HalfPeak, x.HistoryRounds, x.Progress = ro.Scenario, ro.HalfPeak, ro.HistoryRounds, e.stderr
