@@ -45,8 +45,15 @@
 //   - Expected refusals (a used token, a duplicate pending token, an
 //     unknown device or component) are found without a failing statement,
 //     because a failed statement aborts a PostgreSQL transaction.
+//   - SteadyRound (tam.SteadyRoundStore) is one statement, steady_round
+//     (migration 0005), outside any explicit transaction: it inserts the
+//     token as UseToken does and then updates last_seen, the same order of
+//     locks as an Update of the engine, and undoes the insert by raising
+//     when the device row no longer matches.
 //
 // View is a REPEATABLE READ, READ ONLY transaction: a consistent snapshot.
+// DeviceState (tam.DeviceStateStore) is the same kind of transaction sent
+// as one pipelined batch, so its five reads cost one round trip.
 // A deadlock or a lock wait longer than Options.LockTimeout aborts the
 // transaction with ErrConflict; nothing of it is kept and the device
 // retries its session.
