@@ -124,3 +124,14 @@ func TestBadDSN(t *testing.T) {
 		t.Fatalf("bad DSN: %v", err)
 	}
 }
+
+// BenchmarkSteadyRound is the store's share of a steady round
+// (storetest.BenchmarkSteadyRound); the server's own CPU is not in it.
+func BenchmarkSteadyRound(b *testing.B) {
+	s, err := Open(context.Background(), pgtest.DSN(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchmarkSteadyRound(b, s)
+}

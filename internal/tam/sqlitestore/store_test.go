@@ -88,3 +88,14 @@ func TestOpenBadPath(t *testing.T) {
 		t.Fatal("opening a database in a missing directory succeeded")
 	}
 }
+
+// BenchmarkSteadyRound is the store's share of a steady round
+// (storetest.BenchmarkSteadyRound).
+func BenchmarkSteadyRound(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "tam.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchmarkSteadyRound(b, s)
+}
