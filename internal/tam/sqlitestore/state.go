@@ -1,10 +1,13 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/teep-go/teep/internal/tam"
@@ -29,18 +32,17 @@ const (
 // statement is one snapshot in SQLite, so it needs no BEGIN and no end of
 // a read transaction, and it is stepped once rather than as five
 // statements. Each part is padded with NULLs to the device row's width;
-// SQLite columns are typed per value, so the parts need not agree. The
-// ORDER BY gives each part the order of its Tx method (installed by
-// component; personalizations by tenant and name; failures by component
-// and sequence; the first column of those two parts is the device kid).
+// SQLite columns are typed per value, so the parts need not agree. It has
+// no ORDER BY: over a compound SELECT that costs a temporary B-tree per
+// part (EXPLAIN QUERY PLAN), so DeviceState sorts the few rows of each
+// part into the order of its Tx method instead (sortKeyed).
 var deviceStateQuery = `SELECT 0, kid, key, alg, labels, tenant_labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
 	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen FROM devices WHERE kid = ?1
 UNION ALL SELECT 1, generation` + nulls(19) + ` FROM catalog_generation WHERE id = 1
 UNION ALL SELECT 2, component_id, sequence, managed, requested, updated_at` + nulls(15) + ` FROM installed WHERE device_kid = ?1
 UNION ALL SELECT 3, device_kid, tenant_id, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at` + nulls(9) + `
 	FROM personalization WHERE device_kid = ?1
-UNION ALL SELECT 4, device_kid, component_id, sequence, attempts, last_error, last_at` + nulls(14) + ` FROM install_failures WHERE device_kid = ?1
-ORDER BY 1, 2, 3, 4, 5`
+UNION ALL SELECT 4, device_kid, component_id, sequence, attempts, last_error, last_at` + nulls(14) + ` FROM install_failures WHERE device_kid = ?1`
 
 func nulls(n int) string {
 	s := ""
@@ -72,6 +74,9 @@ func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState
 		dest[1+i] = &vals[i]
 	}
 	found, gen := false, false
+	var installed []keyed[tam.Installed]
+	var personalizations []keyed[tam.Personalization]
+	var failures []keyed[tam.InstallFailure]
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return st, fmt.Errorf("sqlitestore: device state: %w", err)
@@ -86,17 +91,20 @@ func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState
 			err = sc.Scan(&g)
 			st.CatalogGeneration, gen = uint64(g), true
 		case stateInstalled:
+			// ORDER BY component_id, as Tx.Installed.
 			var in tam.Installed
 			in, err = scanInstalled(sc)
-			st.Installed = append(st.Installed, in)
+			installed = append(installed, keyed[tam.Installed]{vals[0], nil, in})
 		case statePersonalization:
+			// ORDER BY tenant_id, name, as Tx.Personalizations.
 			var p tam.Personalization
 			p, err = scanPersonalization(sc)
-			st.Personalizations = append(st.Personalizations, p)
+			personalizations = append(personalizations, keyed[tam.Personalization]{vals[1], vals[2], p})
 		case stateFailure:
+			// ORDER BY component_id, sequence, as Tx.Failures.
 			var f tam.InstallFailure
 			f, err = scanFailure(sc)
-			st.Failures = append(st.Failures, f)
+			failures = append(failures, keyed[tam.InstallFailure]{vals[1], vals[2], f})
 		default:
 			err = fmt.Errorf("row kind %d", kind)
 		}
@@ -113,7 +121,51 @@ func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState
 	if !gen {
 		return tam.DeviceState{}, fmt.Errorf("sqlitestore: device state: no catalog generation row")
 	}
+	st.Installed, st.Personalizations, st.Failures = sortKeyed(installed), sortKeyed(personalizations), sortKeyed(failures)
 	return st, nil
+}
+
+// keyed is a row of deviceStateQuery with the stored values of the
+// columns its Tx method orders by (TEXT as string, INTEGER as int64; nil
+// when a part orders by one column).
+type keyed[T any] struct {
+	k1, k2 any
+	v      T
+}
+
+// sortKeyed orders rows as SQLite's ORDER BY k1, k2 does for these
+// columns (BINARY collation: byte order of the text, which Go's string
+// comparison is) and returns the values; nil for no rows, as the Tx
+// methods return.
+func sortKeyed[T any](rows []keyed[T]) []T {
+	if len(rows) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(rows, func(a, b keyed[T]) int {
+		if c := compareStored(a.k1, b.k1); c != 0 {
+			return c
+		}
+		return compareStored(a.k2, b.k2)
+	})
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = r.v
+	}
+	return out
+}
+
+// compareStored compares two stored values of one column: both TEXT
+// (string), both INTEGER (int64) or both absent.
+func compareStored(a, b any) int {
+	switch x := a.(type) {
+	case string:
+		y, _ := b.(string)
+		return strings.Compare(x, y)
+	case int64:
+		y, _ := b.(int64)
+		return cmp.Compare(x, y)
+	}
+	return 0
 }
 
 // valueScanner scans the values of one row that database/sql already

@@ -57,7 +57,7 @@ func testDeviceState(t *testing.T, s tam.Store) {
 			t.Fatalf("%s: DeviceState: %v", what, err)
 		}
 		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s: DeviceState:\n got  %+v\n want %+v", what, got, want)
+			t.Fatalf("%s: DeviceState:\n got  %#v\n want %#v", what, got, want)
 		}
 	}
 	check("a device with nothing but its row")
@@ -90,6 +90,23 @@ func testDeviceState(t *testing.T, s tam.Store) {
 	if len(got.Installed) != 2 || len(got.Failures) != 2 || len(got.Personalizations) != 2 {
 		t.Fatalf("DeviceState holds %d installed, %d failures, %d personalizations, want 2 of each (none of the other device's)",
 			len(got.Installed), len(got.Failures), len(got.Personalizations))
+	}
+	// The common case, which a store may read by a shorter path: installed
+	// components and nothing else.
+	update(t, s, func(tx tam.Tx) error {
+		if err := tx.ClearFailures(ctx, d.KID); err != nil {
+			return err
+		}
+		for _, name := range []string{"zeta", "alpha"} {
+			if err := tx.DeletePersonalization(ctx, d.KID, tam.DefaultTenant, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	check("a device with installed components only")
+	if got, _ := ds.DeviceState(ctx, d.KID); len(got.Installed) != 2 {
+		t.Fatalf("DeviceState holds %d installed, want 2", len(got.Installed))
 	}
 
 	var before uint64
