@@ -460,13 +460,32 @@ func (e *Engine) mutateDevice(ctx context.Context, tx DeviceTx, s *session, f fu
 }
 
 // recordSession writes decide's changes to the device row: last_seen,
-// status and last error. When the snapshot says only last_seen changes
-// (a steady round), the store's TouchDevice does it with one conditional
-// UPDATE, which matches only if the stored row still holds what the
-// rewrite would store; otherwise (or without DeviceSeenTx) mutateDevice
-// re-reads and rewrites the row. Either way the row ends the same.
+// status and last error. A known device without a new attestation takes
+// the store's RecordSession (DeviceSessionTx), one UPDATE; without it,
+// when the snapshot says only last_seen changes (a steady round),
+// TouchDevice (DeviceSeenTx). Both are conditional UPDATEs that match
+// only if the stored row holds what a rewrite would keep; otherwise
+// mutateDevice re-reads and rewrites the row. Either way the row ends
+// the same.
 func (e *Engine) recordSession(ctx context.Context, tx Tx, s *session, now time.Time, status DeviceStatus, lastErr string) error {
-	if st, ok := tx.(DeviceSeenTx); ok && e.touchOnly(s, status, lastErr) {
+	if st, ok := tx.(DeviceSessionTx); ok && !s.isNew && s.outcome == nil {
+		// What mutateDevice would write, as one UPDATE that matches only
+		// if the stored row has the alg and numbering the rewrite would
+		// store (and an attestation status, which it would default).
+		d := s.dev
+		d.Alg, d.Numbering = int64(s.alg), s.o.Numbering.String()
+		d.LastSeen, d.Status, d.LastError = now, status, lastErr
+		if status != StatusFailed {
+			d.LastErrorCode = 0
+		}
+		done, err := st.RecordSession(ctx, d)
+		if err != nil || done {
+			if done {
+				s.dev = d
+			}
+			return err
+		}
+	} else if st, ok := tx.(DeviceSeenTx); ok && e.touchOnly(s, status, lastErr) {
 		d := s.dev
 		d.LastSeen = now
 		done, err := st.TouchDevice(ctx, d)

@@ -86,6 +86,9 @@ func (e *Engine) onSuccess(ctx context.Context, in []byte, op *teep.Opened, m *t
 		if _, err := tx.AddReport(ctx, Report{DeviceKID: p.DeviceKID, At: now, Kind: "success", Message: m.Msg, SUITReports: m.SUITReports}, e.cfg.KeepReports); err != nil {
 			return err
 		}
+		if st, ok := tx.(DeviceSessionTx); ok {
+			return st.RecordSuccess(ctx, p.DeviceKID, now) // the same, in one UPDATE
+		}
 		d, err := tx.Device(ctx, p.DeviceKID)
 		if err != nil {
 			return err

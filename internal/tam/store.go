@@ -128,6 +128,25 @@ type DeviceSeenTx interface {
 	TouchDevice(ctx context.Context, d Device) (bool, error)
 }
 
+// DeviceSessionTx is implemented by the Tx of stores that write what a
+// session changes on a device row with one UPDATE, without reading the
+// row first (both SQL stores; optional: without it the engine reads the
+// row and rewrites all of it, which ends the same). The rows are written
+// twice per install (the QueryResponse that sends the Update, then the
+// Success), each time as part of a transaction the install waits for.
+type DeviceSessionTx interface {
+	// RecordSession sets last_seen, status and last_error of d.KID to
+	// d's, and last_error_code to d's unless d.Status is StatusFailed (a
+	// failed device keeps its stored code), if the stored row has d's alg
+	// and numbering and a non-empty attestation status; it reports
+	// whether it did. False (nil error) leaves the row as it was.
+	RecordSession(ctx context.Context, d Device) (bool, error)
+	// RecordSuccess records a Success of the device kid at seen: its
+	// last_seen, and, when its status is pending or retry, status ok and
+	// last_error_code 0. ErrNotFound for an unknown device.
+	RecordSuccess(ctx context.Context, kid []byte, seen time.Time) error
+}
+
 // Tx is the set of operations inside one transaction: the union of one
 // small interface per aggregate, so a new store is written (and tested, with
 // storetest) one aggregate at a time, and engine code that touches one

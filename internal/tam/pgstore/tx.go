@@ -31,6 +31,7 @@ var (
 
 	_ tam.CatalogGenerationTx = (*tx)(nil)
 	_ tam.DeviceSeenTx        = (*tx)(nil)
+	_ tam.DeviceSessionTx     = (*tx)(nil)
 )
 
 type tx struct {
@@ -476,6 +477,37 @@ func (t *tx) TouchDevice(ctx context.Context, d tam.Device) (bool, error) {
 	}
 	t.markLocked(d.KID)
 	return true, nil
+}
+
+// RecordSession locks the row, when it matches, as TouchDevice does.
+func (t *tx) RecordSession(ctx context.Context, d tam.Device) (bool, error) {
+	tag, err := t.exec(ctx, `UPDATE devices SET last_seen = $1, status = $2, last_error = $3,
+		last_error_code = CASE WHEN $4 THEN last_error_code ELSE $5 END
+		WHERE kid = $6 AND alg = $7 AND numbering = $8 AND attestation <> ''`,
+		ts(d.LastSeen), string(d.Status), d.LastError, d.Status == tam.StatusFailed, d.LastErrorCode, nonNil(d.KID), d.Alg, d.Numbering)
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	t.markLocked(d.KID)
+	return true, nil
+}
+
+func (t *tx) RecordSuccess(ctx context.Context, kid []byte, seen time.Time) error {
+	tag, err := t.exec(ctx, `UPDATE devices SET last_seen = $1,
+		last_error_code = CASE WHEN status IN ($2, $3) THEN 0 ELSE last_error_code END,
+		status = CASE WHEN status IN ($2, $3) THEN $4 ELSE status END WHERE kid = $5`,
+		ts(seen), string(tam.StatusPending), string(tam.StatusRetry), string(tam.StatusOK), nonNil(kid))
+	if err != nil {
+		return err
+	}
+	if err := affected(tag, fmt.Sprintf("device %x", kid)); err != nil {
+		return err
+	}
+	t.markLocked(kid)
+	return nil
 }
 
 const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,

@@ -31,6 +31,7 @@ var (
 
 	_ tam.CatalogGenerationTx = (*tx)(nil)
 	_ tam.DeviceSeenTx        = (*tx)(nil)
+	_ tam.DeviceSessionTx     = (*tx)(nil)
 )
 
 type tx struct {
@@ -532,6 +533,29 @@ func (t *tx) TouchDevice(ctx context.Context, d tam.Device) (bool, error) {
 	}
 	n, err := r.RowsAffected()
 	return n > 0, err
+}
+
+func (t *tx) RecordSession(ctx context.Context, d tam.Device) (bool, error) {
+	r, err := t.exec(ctx, `UPDATE devices SET last_seen = ?, status = ?, last_error = ?,
+		last_error_code = CASE WHEN ? THEN last_error_code ELSE ? END
+		WHERE kid = ? AND alg = ? AND numbering = ? AND attestation <> ''`,
+		ts(d.LastSeen), string(d.Status), d.LastError, d.Status == tam.StatusFailed, d.LastErrorCode, nonNil(d.KID), d.Alg, d.Numbering)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.RowsAffected()
+	return n > 0, err
+}
+
+func (t *tx) RecordSuccess(ctx context.Context, kid []byte, seen time.Time) error {
+	r, err := t.exec(ctx, `UPDATE devices SET last_seen = ?,
+		last_error_code = CASE WHEN status IN (?, ?) THEN 0 ELSE last_error_code END,
+		status = CASE WHEN status IN (?, ?) THEN ? ELSE status END WHERE kid = ?`,
+		ts(seen), string(tam.StatusPending), string(tam.StatusRetry), string(tam.StatusPending), string(tam.StatusRetry), string(tam.StatusOK), nonNil(kid))
+	if err != nil {
+		return err
+	}
+	return affected(r, fmt.Sprintf("device %x", kid))
 }
 
 const deviceSelect = `SELECT kid, key, alg, labels, tenant_labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,

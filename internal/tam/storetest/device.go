@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -175,5 +176,99 @@ func testTouchDevice(t *testing.T, s tam.Store) {
 	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, noAtt) })
 	if touch(seen) {
 		t.Fatal("TouchDevice matched a device without attestation status")
+	}
+}
+
+// testRecordSession checks tam.DeviceSessionTx, for stores that implement
+// it: RecordSession writes last_seen, status, last error and (unless the
+// device failed) its code, and matches only the alg, numbering and an
+// attestation status; RecordSuccess turns pending or retry into ok and
+// leaves every other status as it is.
+func testRecordSession(t *testing.T, s tam.Store) {
+	d := device(1)
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, d) })
+	sessionTx := func(tx tam.Tx) tam.DeviceSessionTx {
+		st, ok := tx.(tam.DeviceSessionTx)
+		if !ok {
+			t.Skip("the store has no RecordSession (tam.DeviceSessionTx is optional)")
+		}
+		return st
+	}
+	record := func(want tam.Device) bool {
+		t.Helper()
+		var done bool
+		update(t, s, func(tx tam.Tx) (err error) {
+			done, err = sessionTx(tx).RecordSession(ctx, want)
+			return err
+		})
+		return done
+	}
+	stored := func() tam.Device {
+		t.Helper()
+		var got tam.Device
+		view(t, s, func(tx tam.Tx) (err error) { got, err = tx.Device(ctx, d.KID); return err })
+		return got
+	}
+	pending := d
+	pending.LastSeen, pending.Status, pending.LastError, pending.LastErrorCode = at(2*time.Hour), tam.StatusPending, "", 0
+	for _, c := range []struct {
+		what string
+		f    func(x *tam.Device)
+	}{
+		{"alg", func(x *tam.Device) { x.Alg = -7 }},
+		{"numbering", func(x *tam.Device) { x.Numbering = "legacy-other" }},
+		{"kid", func(x *tam.Device) { x.KID = []byte{9} }},
+	} {
+		x := pending
+		c.f(&x)
+		if record(x) {
+			t.Fatalf("RecordSession with another %s matched", c.what)
+		}
+		equal(t, "Device after a RecordSession that did not match ("+c.what+")", stored(), d)
+	}
+	if !record(pending) {
+		t.Fatal("RecordSession of a device with its alg and numbering did not match")
+	}
+	equal(t, "Device after RecordSession", stored(), pending)
+
+	// A failed device keeps the code it was stored with.
+	failed := pending
+	failed.LastSeen, failed.Status, failed.LastError, failed.LastErrorCode = at(3*time.Hour), tam.StatusFailed, "gave up", 77
+	if !record(failed) {
+		t.Fatal("RecordSession of a failing device did not match")
+	}
+	want := failed
+	want.LastErrorCode = pending.LastErrorCode
+	equal(t, "Device after RecordSession with status failed", stored(), want)
+
+	success := func(kid []byte, seen time.Time) error {
+		t.Helper()
+		return s.Update(ctx, func(tx tam.Tx) error { return sessionTx(tx).RecordSuccess(ctx, kid, seen) })
+	}
+	for _, c := range []struct {
+		from, to tam.DeviceStatus
+		code     int
+	}{
+		{tam.StatusPending, tam.StatusOK, 0},
+		{tam.StatusRetry, tam.StatusOK, 0},
+		{tam.StatusError, tam.StatusError, 12},
+		{tam.StatusFailed, tam.StatusFailed, 12},
+	} {
+		x := d
+		x.Status, x.LastErrorCode = c.from, 12
+		update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, x) })
+		if err := success(d.KID, at(4*time.Hour)); err != nil {
+			t.Fatalf("RecordSuccess of a device with status %s: %v", c.from, err)
+		}
+		x.Status, x.LastErrorCode, x.LastSeen = c.to, c.code, at(4*time.Hour)
+		equal(t, fmt.Sprintf("Device with status %s after RecordSuccess", c.from), stored(), x)
+	}
+	wantErr(t, success([]byte{9}, at(5*time.Hour)), tam.ErrNotFound, "RecordSuccess of an unknown device")
+
+	noAtt := d
+	noAtt.Attestation = ""
+	update(t, s, func(tx tam.Tx) error { return tx.PutDevice(ctx, noAtt) })
+	if record(pending) {
+		t.Fatal("RecordSession matched a device without attestation status")
 	}
 }

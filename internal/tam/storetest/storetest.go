@@ -45,6 +45,7 @@ var aggregates = []struct {
 		{"DeleteCascades", testDeleteDeviceCascades},
 		{"TenantLabels", testDeviceTenantLabels},
 		{"Touch", testTouchDevice},
+		{"RecordSession", testRecordSession},
 		{"State", testDeviceState},
 	}},
 	{"Installed", []test{{"PutDelete", testInstalled}}},
