@@ -22,7 +22,8 @@ func benchFleet(e *env, args []string) error {
 		"Runs a TAM (HTTP on 127.0.0.1; SQLite in a temporary directory, or the PostgreSQL database of --db)\n"+
 			"and N simulated light devices (own Agent key each, protocol work only), C at a time, and prints\n"+
 			"rounds/s, messages/s, latency percentiles, errors by kind, CPU per round, peak RSS, and the\n"+
-			"signature floor measured in the same run with achieved/floor (BENCHMARKS.md explains the method).\n"+
+			"signature floor measured in the same run with achieved/floor, and over HTTP the transport floor\n"+
+			"(net/http alone replaying one round) with achieved/(floor+HTTP) (BENCHMARKS.md explains the method).\n"+
 			"--markdown runs every scenario on SQLite (and on --db when given) and prints BENCHMARKS.md.")
 	var o fleetsim.Options
 	fs.StringVar(&o.Scenario, "scenario", fleetsim.ScenarioSteady, "steady (devices up to date), rollout (each device installs one component) or attest (first contact with Evidence)")

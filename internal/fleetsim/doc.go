@@ -5,7 +5,10 @@
 // TAM in this process (SQLite in a temporary directory, or PostgreSQL), and
 // report throughput and latency against the signature floor measured in the
 // same run: the rate the public-key operations of one round allow on this
-// machine.
+// machine. Over plain HTTP it also measures the transport floor: the CPU
+// that net/http alone spends on one round's POSTs (a bare loopback server
+// replaying a recorded round), so that what the TAM itself costs shows
+// apart from what the signatures and the transport cannot avoid.
 //
 // Devices of the light model do the protocol work only (verify, sign,
 // encode, decode with package teep; verify each SUIT manifest's signature)

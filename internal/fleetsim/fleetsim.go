@@ -266,6 +266,15 @@ type Result struct {
 	FloorRoundMs      float64 `json:"floor_round_ms"`
 	FloorRoundsPerSec float64 `json:"floor_rounds_per_sec"`
 	OfFloor           float64 `json:"of_floor"` // RoundsPerSec / FloorRoundsPerSec
+
+	// The transport floor: this process's CPU for one round of the same
+	// POSTs over net/http alone (a bare loopback server, no TEEP work, no
+	// database), measured after the run; 0 unless the transport is plain
+	// HTTP and the devices are light. With the signature floor, the rate
+	// signatures and HTTP allow on Cores, and achieved/that.
+	TransportRoundMs               float64 `json:"transport_round_ms"`
+	FloorWithTransportRoundsPerSec float64 `json:"floor_with_transport_rounds_per_sec"`
+	OfFloorWithTransport           float64 `json:"of_floor_with_transport"` // RoundsPerSec / FloorWithTransportRoundsPerSec
 }
 
 // run is one run's state: the TAM, the devices, the component.
@@ -277,6 +286,7 @@ type run struct {
 	url     string
 	signer  *cosekey.Signer
 	devs    []simDevice
+	rec     *recorder      // the first light device's POSTs over plain HTTP; nil otherwise
 	keys    []*cosekey.Key // the active devices' Agent keys
 	comp    suit.ComponentID
 	seq     uint64
@@ -401,6 +411,17 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	res.LatencyP50Ms, res.LatencyP95Ms, res.LatencyP99Ms = pct(st.lat, 0.50), pct(st.lat, 0.95), pct(st.lat, 0.99)
 	res.FloorRoundsPerSec = float64(res.Cores) * 1e9 / floorNs
 	res.OfFloor = res.RoundsPerSec / res.FloorRoundsPerSec
+	if round := r.rec.round(); round != nil {
+		transportNs, err := transportFloor(ctx, round, res.Rounds, o.Concurrency)
+		if err != nil {
+			return nil, fmt.Errorf("fleetsim: transport floor: %w", err)
+		}
+		if transportNs > 0 {
+			res.TransportRoundMs = transportNs / 1e6
+			res.FloorWithTransportRoundsPerSec = float64(res.Cores) * 1e9 / (floorNs + transportNs)
+			res.OfFloorWithTransport = res.RoundsPerSec / res.FloorWithTransportRoundsPerSec
+		}
+	}
 	return res, nil
 }
 
@@ -493,9 +514,13 @@ func (r *run) setup(ctx context.Context, dir string, res *Result) error {
 		if err != nil {
 			return err
 		}
-		for _, d := range light {
+		for i, d := range light {
 			ex := exchangers()
 			r.cleanup = append(r.cleanup, func() error { ex.close(); return nil })
+			if i == 0 && res.Transport == "http" {
+				r.rec = &recorder{exchanger: ex}
+				ex = r.rec
+			}
 			d.tamKeys, d.signers, d.payload, d.ex = tamKeys, []*cosekey.Key{signerKey.PublicKey()}, fleet.PayloadID(r.label), ex
 			if attest {
 				d.hwmodel = []byte(r.label)

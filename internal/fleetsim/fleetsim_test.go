@@ -66,6 +66,10 @@ func checkRun(t *testing.T, db, scenario string) {
 		r.LatencyP50Ms > r.LatencyP99Ms {
 		t.Fatalf("figures: %+v", r)
 	}
+	if cpuTime() > 0 && (r.TransportRoundMs <= 0 || r.FloorWithTransportRoundsPerSec >= r.FloorRoundsPerSec || r.OfFloorWithTransport <= r.OfFloor) {
+		t.Fatalf("transport floor: %.3f ms per round, %.0f rounds/s with signatures (signatures alone %.0f), achieved %.2f of it (%.2f of the signature floor)",
+			r.TransportRoundMs, r.FloorWithTransportRoundsPerSec, r.FloorRoundsPerSec, r.OfFloorWithTransport, r.OfFloor)
+	}
 }
 
 func TestFleetSQLite(t *testing.T) {
