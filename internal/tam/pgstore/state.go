@@ -55,7 +55,7 @@ func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState
 		}
 		return tam.DeviceState{}, fmt.Errorf("pgstore: device state: %w", mapErr(err))
 	}
-	// CollectRows gives nil for no rows, as queryAll does.
+	// CollectRows gives an empty, non-nil list for no rows, as queryAll does.
 	return st, nil
 }
 
