@@ -13,50 +13,171 @@ import (
 
 var _ tam.DeviceStateStore = (*Store)(nil)
 
-// DeviceState reads the device's row and session state in one round trip
-// (tam.DeviceStateStore): the five queries of a View travel as one
-// pipelined batch between BEGIN and COMMIT of a read-only REPEATABLE READ
-// transaction, so they share one snapshot, where a View costs a round
-// trip for each and for its begin and end.
-func (s *Store) DeviceState(ctx context.Context, kid []byte) (st tam.DeviceState, err error) {
-	k := nonNil(kid)
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
-	b.Queue(deviceSelect+` WHERE kid = $1`, k).QueryRow(func(r pgx.Row) error {
-		st.Device, err = scanDevice(r)
-		return notFound(mapErr(err), fmt.Sprintf("device %x", kid))
-	})
-	b.Queue(`SELECT generation FROM catalog_generation WHERE id = 1`).QueryRow(func(r pgx.Row) error {
-		var g int64
-		if err := r.Scan(&g); err != nil {
-			return fmt.Errorf("catalog generation: %w", mapErr(err))
-		}
-		st.CatalogGeneration = uint64(g)
-		return nil
-	})
-	b.Queue(`SELECT component_id, sequence, managed, requested, updated_at FROM installed
-		WHERE device_kid = $1 ORDER BY component_id`, k).Query(func(rows pgx.Rows) (err error) {
-		st.Installed, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (tam.Installed, error) { return scanInstalled(r) })
-		return mapErr(err)
-	})
-	b.Queue(personalizationSelect+` WHERE device_kid = $1 ORDER BY tenant_id, name`, k).Query(func(rows pgx.Rows) (err error) {
-		st.Personalizations, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (tam.Personalization, error) { return scanPersonalization(r) })
-		return mapErr(err)
-	})
-	b.Queue(`SELECT device_kid, component_id, sequence, attempts, last_error, last_at FROM install_failures
-		WHERE device_kid = $1 ORDER BY component_id, sequence`, k).Query(func(rows pgx.Rows) (err error) {
-		st.Failures, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (tam.InstallFailure, error) { return scanFailure(r) })
-		return mapErr(err)
-	})
-	b.Queue(`COMMIT`)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		if errors.Is(err, tam.ErrNotFound) {
-			return tam.DeviceState{}, err
-		}
-		return tam.DeviceState{}, fmt.Errorf("pgstore: device state: %w", mapErr(err))
+// deviceStateQuery reads a tam.DeviceState as one statement: one snapshot
+// without BEGIN and COMMIT around it. The installed components,
+// personalizations and failures come as one array of rows each, in the
+// order of its Tx method (an ARRAY of an ordered subquery keeps its order;
+// the primary keys give that order without a sort). The server spends
+// about what five queries in a read-only transaction cost it; this side
+// decodes one row instead of seven results (docs/performance.md, "Third
+// pass").
+var deviceStateQuery = `SELECT ` + prefixed("d.", deviceColumns) + `,
+	(SELECT generation FROM catalog_generation WHERE id = 1),
+	ARRAY(SELECT ROW(component_id, sequence, managed, requested, updated_at)
+		FROM installed WHERE device_kid = d.kid ORDER BY component_id),
+	ARRAY(SELECT ROW(tenant_id, name, component_id, payload_id, sequence, envelope, digest, depends_on, size, created_at)
+		FROM personalization WHERE device_kid = d.kid ORDER BY tenant_id, name),
+	ARRAY(SELECT ROW(component_id, sequence, attempts, last_error, last_at)
+		FROM install_failures WHERE device_kid = d.kid ORDER BY component_id, sequence)
+	FROM devices d WHERE d.kid = $1`
+
+// DeviceState reads the device's row and session state with one statement
+// (tam.DeviceStateStore, deviceStateQuery).
+func (s *Store) DeviceState(ctx context.Context, kid []byte) (tam.DeviceState, error) {
+	var (
+		gen       *int64
+		installed []installedRow
+		personal  []personalizationRow
+		failures  []failureRow
+	)
+	d, err := scanDevice(withExtra{s.pool.QueryRow(ctx, deviceStateQuery, nonNil(kid)), []any{&gen, &installed, &personal, &failures}})
+	if err != nil {
+		return tam.DeviceState{}, notFound(mapErr(err), fmt.Sprintf("device %x", kid))
 	}
-	// CollectRows gives an empty, non-nil list for no rows, as queryAll does.
+	if gen == nil {
+		return tam.DeviceState{}, errors.New("pgstore: device state: no catalog generation row")
+	}
+	// Empty, not nil, lists: what pgx.CollectRows, and so each Tx method,
+	// returns for no rows.
+	st := tam.DeviceState{Device: d, CatalogGeneration: uint64(*gen), Installed: make([]tam.Installed, len(installed)),
+		Personalizations: make([]tam.Personalization, len(personal)), Failures: make([]tam.InstallFailure, len(failures))}
+	for i := range installed {
+		if st.Installed[i], err = scanInstalled(&installed[i]); err != nil {
+			return tam.DeviceState{}, fmt.Errorf("pgstore: device state: %w", err)
+		}
+	}
+	for i := range personal {
+		if st.Personalizations[i], err = scanPersonalization(withKID{d.KID, &personal[i]}); err != nil {
+			return tam.DeviceState{}, fmt.Errorf("pgstore: device state: %w", err)
+		}
+	}
+	for i := range failures {
+		if st.Failures[i], err = scanFailure(withKID{d.KID, &failures[i]}); err != nil {
+			return tam.DeviceState{}, fmt.Errorf("pgstore: device state: %w", err)
+		}
+	}
 	return st, nil
+}
+
+// The rows of each part of deviceStateQuery, one field per column of its
+// ROW(...). pgx scans each as a composite (pgtype.CompositeIndexScanner:
+// ScanIndex names the field of a column); as a pgx.Row, each hands its
+// fields to the scan function of its Tx method.
+type (
+	installedRow struct {
+		id                 string
+		seq                int64
+		managed, requested bool
+		updated            int64
+	}
+	personalizationRow struct {
+		tenant, name, id, payloadID string
+		seq                         int64
+		envelope, digest            []byte
+		dependsOn                   []string
+		size, created               int64
+	}
+	failureRow struct {
+		id            string
+		seq, attempts int64
+		lastError     string
+		at            int64
+	}
+)
+
+func (r *installedRow) fields() []any {
+	return []any{&r.id, &r.seq, &r.managed, &r.requested, &r.updated}
+}
+
+func (r *personalizationRow) fields() []any {
+	return []any{&r.tenant, &r.name, &r.id, &r.payloadID, &r.seq, &r.envelope, &r.digest, &r.dependsOn, &r.size, &r.created}
+}
+
+func (r *failureRow) fields() []any {
+	return []any{&r.id, &r.seq, &r.attempts, &r.lastError, &r.at}
+}
+
+func (r *installedRow) ScanNull() error       { return errNullRow }
+func (r *personalizationRow) ScanNull() error { return errNullRow }
+func (r *failureRow) ScanNull() error         { return errNullRow }
+
+func (r *installedRow) ScanIndex(i int) any       { return field(r.fields(), i) }
+func (r *personalizationRow) ScanIndex(i int) any { return field(r.fields(), i) }
+func (r *failureRow) ScanIndex(i int) any         { return field(r.fields(), i) }
+
+func (r *installedRow) Scan(dest ...any) error       { return copyFields(dest, r.fields()) }
+func (r *personalizationRow) Scan(dest ...any) error { return copyFields(dest, r.fields()) }
+func (r *failureRow) Scan(dest ...any) error         { return copyFields(dest, r.fields()) }
+
+var errNullRow = errors.New("pgstore: device state: a NULL row")
+
+// field is fields[i], or nil (pgx then skips the column) past the end;
+// copyFields refuses such a row.
+func field(fields []any, i int) any {
+	if i >= len(fields) {
+		return nil
+	}
+	return fields[i]
+}
+
+// copyFields stores each *src[i] in dest[i], pointers to the same type
+// (or *int for *int64).
+func copyFields(dest, src []any) error {
+	if len(dest) != len(src) {
+		return fmt.Errorf("%d destinations for %d fields", len(dest), len(src))
+	}
+	for i, d := range dest {
+		ok := true
+		switch d := d.(type) {
+		case *string:
+			*d = *src[i].(*string)
+		case *int64:
+			*d = *src[i].(*int64)
+		case *int:
+			*d = int(*src[i].(*int64))
+		case *bool:
+			*d = *src[i].(*bool)
+		case *[]byte:
+			*d = *src[i].(*[]byte)
+		case *[]string:
+			*d = *src[i].(*[]string)
+		default:
+			ok = false
+		}
+		if !ok {
+			return fmt.Errorf("field %d: cannot scan into %T", i+1, d)
+		}
+	}
+	return nil
+}
+
+// withKID scans a part's row that leaves out the device kid, which the
+// scan functions expect first.
+type withKID struct {
+	kid []byte
+	row pgx.Row
+}
+
+func (w withKID) Scan(dest ...any) error {
+	if len(dest) == 0 {
+		return errors.New("no destinations")
+	}
+	k, ok := dest[0].(*[]byte)
+	if !ok {
+		return fmt.Errorf("cannot scan the kid into %T", dest[0])
+	}
+	*k = w.kid
+	return w.row.Scan(dest[1:]...)
 }
 
 var _ tam.SteadyRoundStore = (*Store)(nil)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -510,8 +511,20 @@ func (t *tx) RecordSuccess(ctx context.Context, kid []byte, seen time.Time) erro
 	return nil
 }
 
-const deviceSelect = `SELECT kid, key, alg, labels, ueid, oemid, hwmodel, hwversion, preregistered, attestation, attested_at,
-	attestation_reason, needs_attestation, status, last_error, last_error_code, numbering, created_at, last_seen, tenant_labels::text FROM devices`
+// deviceColumns are what scanDevice scans, in its order.
+var deviceColumns = []string{"kid", "key", "alg", "labels", "ueid", "oemid", "hwmodel", "hwversion", "preregistered", "attestation", "attested_at",
+	"attestation_reason", "needs_attestation", "status", "last_error", "last_error_code", "numbering", "created_at", "last_seen", "tenant_labels::text"}
+
+var deviceSelect = `SELECT ` + strings.Join(deviceColumns, ", ") + ` FROM devices`
+
+// prefixed qualifies each column with a table alias.
+func prefixed(alias string, cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = alias + c
+	}
+	return strings.Join(out, ", ")
+}
 
 func scanDevice(sc pgx.Row) (tam.Device, error) {
 	var d tam.Device

@@ -85,10 +85,28 @@ func testDeviceState(t *testing.T, s tam.Store) {
 		}
 		return nil
 	})
+	// Another tenant's data with the same names, and dependency lists of
+	// other lengths: personalizations are ordered by tenant, then name.
+	update(t, s, func(tx tam.Tx) error {
+		if err := tx.AddTenant(ctx, tam.Tenant{ID: "acme", Name: "Acme", CreatedAt: base}); err != nil {
+			return err
+		}
+		for i, name := range []string{"zeta", "alpha"} {
+			p := tam.Personalization{DeviceKID: d.KID, Tenant: "acme", Name: name, ComponentID: cid(t, "acme", name, "suit"), PayloadID: cid(t, "acme", name),
+				Sequence: uint64(7 + i), Envelope: []byte{0xd8, 0x6b, byte(i)}, Digest: []byte{3, byte(i)}, Size: int64(i), CreatedAt: base}
+			if i == 0 {
+				p.DependsOn = []suit.ComponentID{a, b}
+			}
+			if err := tx.PutPersonalization(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	check("a device with installed components, failures and personalizations")
 	got, _ := ds.DeviceState(ctx, d.KID)
-	if len(got.Installed) != 2 || len(got.Failures) != 2 || len(got.Personalizations) != 2 {
-		t.Fatalf("DeviceState holds %d installed, %d failures, %d personalizations, want 2 of each (none of the other device's)",
+	if len(got.Installed) != 2 || len(got.Failures) != 2 || len(got.Personalizations) != 4 {
+		t.Fatalf("DeviceState holds %d installed, %d failures, %d personalizations, want 2, 2 and 4 (none of the other device's)",
 			len(got.Installed), len(got.Failures), len(got.Personalizations))
 	}
 	// The common case, which a store may read by a shorter path: installed
@@ -97,9 +115,11 @@ func testDeviceState(t *testing.T, s tam.Store) {
 		if err := tx.ClearFailures(ctx, d.KID); err != nil {
 			return err
 		}
-		for _, name := range []string{"zeta", "alpha"} {
-			if err := tx.DeletePersonalization(ctx, d.KID, tam.DefaultTenant, name); err != nil {
-				return err
+		for _, tenant := range []string{tam.DefaultTenant, "acme"} {
+			for _, name := range []string{"zeta", "alpha"} {
+				if err := tx.DeletePersonalization(ctx, d.KID, tenant, name); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
