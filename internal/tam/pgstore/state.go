@@ -137,28 +137,38 @@ func copyFields(dest, src []any) error {
 		return fmt.Errorf("%d destinations for %d fields", len(dest), len(src))
 	}
 	for i, d := range dest {
-		ok := true
+		ok := false
 		switch d := d.(type) {
 		case *string:
-			*d = *src[i].(*string)
+			ok = copyField(d, src[i])
 		case *int64:
-			*d = *src[i].(*int64)
+			ok = copyField(d, src[i])
 		case *int:
-			*d = int(*src[i].(*int64))
+			var n int64
+			if ok = copyField(&n, src[i]); ok {
+				*d = int(n)
+			}
 		case *bool:
-			*d = *src[i].(*bool)
+			ok = copyField(d, src[i])
 		case *[]byte:
-			*d = *src[i].(*[]byte)
+			ok = copyField(d, src[i])
 		case *[]string:
-			*d = *src[i].(*[]string)
-		default:
-			ok = false
+			ok = copyField(d, src[i])
 		}
 		if !ok {
-			return fmt.Errorf("field %d: cannot scan into %T", i+1, d)
+			return fmt.Errorf("field %d: cannot scan %T into %T", i+1, src[i], d)
 		}
 	}
 	return nil
+}
+
+// copyField stores *src in dest when src is a *T.
+func copyField[T any](dest *T, src any) bool {
+	v, ok := src.(*T)
+	if ok {
+		*dest = *v
+	}
+	return ok
 }
 
 // withKID scans a part's row that leaves out the device kid, which the
