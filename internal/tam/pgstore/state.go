@@ -36,9 +36,9 @@ var deviceStateQuery = `SELECT ` + prefixed("d.", deviceColumns) + `,
 func (s *Store) DeviceState(ctx context.Context, kid []byte) (tam.DeviceState, error) {
 	var (
 		gen       *int64
-		installed []installedRow
-		personal  []personalizationRow
-		failures  []failureRow
+		installed []partRow[installedRow, *installedRow]
+		personal  []partRow[personalizationRow, *personalizationRow]
+		failures  []partRow[failureRow, *failureRow]
 	)
 	d, err := scanDevice(withExtra{s.pool.QueryRow(ctx, deviceStateQuery, nonNil(kid)), []any{&gen, &installed, &personal, &failures}})
 	if err != nil {
@@ -70,9 +70,7 @@ func (s *Store) DeviceState(ctx context.Context, kid []byte) (tam.DeviceState, e
 }
 
 // The rows of each part of deviceStateQuery, one field per column of its
-// ROW(...). pgx scans each as a composite (pgtype.CompositeIndexScanner:
-// ScanIndex names the field of a column); as a pgx.Row, each hands its
-// fields to the scan function of its Tx method.
+// ROW(...), in order (fields); partRow scans them.
 type (
 	installedRow struct {
 		id                 string
@@ -107,17 +105,18 @@ func (r *failureRow) fields() []any {
 	return []any{&r.id, &r.seq, &r.attempts, &r.lastError, &r.at}
 }
 
-func (r *installedRow) ScanNull() error       { return errNullRow }
-func (r *personalizationRow) ScanNull() error { return errNullRow }
-func (r *failureRow) ScanNull() error         { return errNullRow }
+// partRow is one row of a part as pgx scans it: a composite
+// (pgtype.CompositeIndexScanner: ScanIndex names the field of a column)
+// and, afterwards, a pgx.Row that hands its fields to the scan function of
+// its Tx method.
+type partRow[R any, P interface {
+	*R
+	fields() []any
+}] struct{ r R }
 
-func (r *installedRow) ScanIndex(i int) any       { return field(r.fields(), i) }
-func (r *personalizationRow) ScanIndex(i int) any { return field(r.fields(), i) }
-func (r *failureRow) ScanIndex(i int) any         { return field(r.fields(), i) }
-
-func (r *installedRow) Scan(dest ...any) error       { return copyFields(dest, r.fields()) }
-func (r *personalizationRow) Scan(dest ...any) error { return copyFields(dest, r.fields()) }
-func (r *failureRow) Scan(dest ...any) error         { return copyFields(dest, r.fields()) }
+func (p *partRow[R, P]) ScanNull() error        { return errNullRow }
+func (p *partRow[R, P]) ScanIndex(i int) any    { return field(P(&p.r).fields(), i) }
+func (p *partRow[R, P]) Scan(dest ...any) error { return copyFields(dest, P(&p.r).fields()) }
 
 var errNullRow = errors.New("pgstore: device state: a NULL row")
 

@@ -470,14 +470,7 @@ func (t *tx) TouchDevice(ctx context.Context, d tam.Device) (bool, error) {
 	tag, err := t.exec(ctx, `UPDATE devices SET last_seen = $1 WHERE kid = $2 AND alg = $3 AND numbering = $4 AND status = $5
 		AND last_error = $6 AND last_error_code = $7 AND attestation <> ''`,
 		ts(d.LastSeen), nonNil(d.KID), d.Alg, d.Numbering, string(d.Status), d.LastError, d.LastErrorCode)
-	if err != nil {
-		return false, err
-	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
-	}
-	t.markLocked(d.KID)
-	return true, nil
+	return t.matched(tag, err, d.KID)
 }
 
 // RecordSession locks the row, when it matches, as TouchDevice does.
@@ -486,13 +479,16 @@ func (t *tx) RecordSession(ctx context.Context, d tam.Device) (bool, error) {
 		last_error_code = CASE WHEN $4 THEN last_error_code ELSE $5 END
 		WHERE kid = $6 AND alg = $7 AND numbering = $8 AND attestation <> ''`,
 		ts(d.LastSeen), string(d.Status), d.LastError, d.Status == tam.StatusFailed, d.LastErrorCode, nonNil(d.KID), d.Alg, d.Numbering)
-	if err != nil {
+	return t.matched(tag, err, d.KID)
+}
+
+// matched reports whether a conditional UPDATE of the device kid's row
+// matched it; when it did, the row is locked (as lockDevice would).
+func (t *tx) matched(tag pgconn.CommandTag, err error, kid []byte) (bool, error) {
+	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
-	}
-	t.markLocked(d.KID)
+	t.markLocked(kid)
 	return true, nil
 }
 

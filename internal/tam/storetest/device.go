@@ -141,12 +141,7 @@ func testTouchDevice(t *testing.T, s tam.Store) {
 		})
 		return done
 	}
-	stored := func() tam.Device {
-		t.Helper()
-		var got tam.Device
-		view(t, s, func(tx tam.Tx) (err error) { got, err = tx.Device(ctx, d.KID); return err })
-		return got
-	}
+	stored := func() tam.Device { t.Helper(); return storedDevice(t, s, d.KID) }
 	seen := d
 	seen.LastSeen = at(2 * time.Hour)
 	for _, c := range []struct {
@@ -203,12 +198,7 @@ func testRecordSession(t *testing.T, s tam.Store) {
 		})
 		return done
 	}
-	stored := func() tam.Device {
-		t.Helper()
-		var got tam.Device
-		view(t, s, func(tx tam.Tx) (err error) { got, err = tx.Device(ctx, d.KID); return err })
-		return got
-	}
+	stored := func() tam.Device { t.Helper(); return storedDevice(t, s, d.KID) }
 	pending := d
 	pending.LastSeen, pending.Status, pending.LastError, pending.LastErrorCode = at(2*time.Hour), tam.StatusPending, "", 0
 	for _, c := range []struct {
@@ -271,4 +261,12 @@ func testRecordSession(t *testing.T, s tam.Store) {
 	if record(pending) {
 		t.Fatal("RecordSession matched a device without attestation status")
 	}
+}
+
+// storedDevice is the device kid as the store holds it.
+func storedDevice(t *testing.T, s tam.Store, kid []byte) tam.Device {
+	t.Helper()
+	var got tam.Device
+	view(t, s, func(tx tam.Tx) (err error) { got, err = tx.Device(ctx, kid); return err })
+	return got
 }
